@@ -1,0 +1,109 @@
+/* yk_text: NFKC, trimming and case folding with libunistring. Returned strings are malloc'd. */
+#include "yk_text.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unicase.h>
+#include <unictype.h>
+#include <uninorm.h>
+#include <unistr.h>
+
+bool yk_text_valid_utf8(const char *s, size_t len)
+{
+    return memchr(s, '\0', len) == NULL && u8_check((const uint8_t *)s, len) == NULL;
+}
+
+bool yk_text_has_crlf(const char *s)
+{
+    return strpbrk(s, "\r\n") != NULL;
+}
+
+size_t yk_text_length(const char *s)
+{
+    return u8_mbsnlen((const uint8_t *)s, strlen(s));
+}
+
+/* Returns a NUL-terminated copy of the libunistring result r[0..n), freeing r. */
+static char *text_terminate(uint8_t *r, size_t n)
+{
+    if (r == NULL)
+        return NULL;
+    char *out = malloc(n + 1);
+    if (out != NULL) {
+        memcpy(out, r, n);
+        out[n] = '\0';
+    }
+    free(r);
+    return out;
+}
+
+char *yk_text_nfkc(const char *s)
+{
+    size_t len = strlen(s), n = 0;
+    if (!yk_text_valid_utf8(s, len))
+        return NULL;
+    uint8_t *r = u8_normalize(UNINORM_NFKC, (const uint8_t *)s, len, NULL, &n);
+    return text_terminate(r, n);
+}
+
+/* Trims Unicode white space (and controls) at both ends, in place. */
+static void text_trim(char *s)
+{
+    const uint8_t *p = (const uint8_t *)s, *end = p + strlen(s);
+    const uint8_t *start = p, *last = p;
+    ucs4_t uc;
+    int seen = 0;
+    while (p < end) {
+        int n = u8_mbtouc(&uc, p, end - p);
+        bool space = uc_is_space(uc) || uc_is_cntrl(uc) || uc == 0x3000;
+        if (!space) {
+            if (!seen)
+                start = p;
+            seen = 1;
+            last = p + n;
+        }
+        p += n;
+    }
+    if (!seen) {
+        s[0] = '\0';
+        return;
+    }
+    size_t keep = last - start;
+    memmove(s, start, keep);
+    s[keep] = '\0';
+}
+
+char *yk_text_clean(const char *s)
+{
+    char *n = yk_text_nfkc(s);
+    if (n != NULL)
+        text_trim(n);
+    return n;
+}
+
+char *yk_text_identity(const char *s)
+{
+    char *c = yk_text_clean(s);
+    if (c == NULL)
+        return NULL;
+    size_t n = 0;
+    uint8_t *r = u8_casefold((const uint8_t *)c, strlen(c), NULL, UNINORM_NFKC, NULL, &n);
+    free(c);
+    return text_terminate(r, n);
+}
+
+bool yk_text_is_email(const char *s)
+{
+    size_t len = strlen(s);
+    if (len < 3 || len > 254)
+        return false;
+    const char *at = strchr(s, '@');
+    if (at == NULL || at == s || strchr(at + 1, '@') != NULL)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>' || *p == ',' || *p == ';' ||
+            *p == '"' || *p == '\\')
+            return false;
+    const char *dot = strrchr(at + 1, '.');
+    return dot != NULL && dot > at + 1 && dot[1] != '\0' && strstr(at + 1, "..") == NULL;
+}

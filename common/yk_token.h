@@ -1,0 +1,20 @@
+/* yk_token: random ids and secrets (libsodium). Every output is written into the caller's buffer. */
+#ifndef YK_TOKEN_H
+#define YK_TOKEN_H
+
+#include <stddef.h>
+
+#define YK_TOKEN_LEN 43      /* 32 random bytes, base64url without padding */
+#define YK_REQUEST_ID_LEN 32 /* 16 random bytes, lowercase hex */
+#define YK_HASH_HEX_LEN 64   /* SHA-256, lowercase hex */
+
+/* Must be called once before any other yk_token function; returns 0 or -1. */
+__attribute__((warn_unused_result)) int yk_token_init(void);
+void yk_token_new(char out[YK_TOKEN_LEN + 1]);
+void yk_token_request_id(char out[YK_REQUEST_ID_LEN + 1]);
+/* Hex SHA-256 of data[0..len). */
+void yk_token_sha256_hex(const void *data, size_t len, char out[YK_HASH_HEX_LEN + 1]);
+/* Constant-time comparison of two NUL-terminated strings of equal length; 1 if equal. */
+int yk_token_equal(const char *a, const char *b);
+
+#endif
