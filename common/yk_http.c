@@ -1,0 +1,579 @@
+/* yk_http: connections, parsing and response writing for every yoyaku HTTP listener.
+ * A connection owns one growable request buffer and one response buffer, reused across requests. */
+#include "yk_http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+enum { CONN_IDLE, CONN_READING, CONN_HANDLING, CONN_WRITING, CONN_CLOSING };
+
+struct yk_http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    yk_http_limits lim;
+    yk_http_handler handler;
+    yk_http_observer observer;
+    void *ud;
+    llhttp_settings_t settings;
+    yk_http_conn *conns; /* doubly linked list of open connections */
+    int closing;   /* 1: closing, 2: listener closed too */
+    size_t nconns; /* connections whose socket is not closed yet; they point at us */
+    char readbuf[65536]; /* shared: llhttp copies what it keeps into the connection */
+};
+
+struct yk_http_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t wreq;
+    llhttp_t parser;
+    yk_http_server *srv;
+    yk_http_conn *prev, *next;
+    int state;
+    int refs;         /* 1 while handles are open + 1 while a handler holds the request */
+    int keep_alive;
+    int error_status; /* set by a parser callback that refuses the request */
+    /* The request being parsed: url '\0' wanted header values '\0' … body '\0'. */
+    char *buf;
+    size_t len, cap;
+    size_t url_len, head_bytes, body_off;
+    size_t hdr_off[YK_HDR_COUNT];
+    int cur_hdr;
+    char field[32];
+    size_t field_len;
+    int ready;
+    char *pending; /* pipelined bytes that arrived with the request being handled */
+    size_t pending_len;
+    char *out;
+    size_t out_cap;
+    yk_http_req req;
+};
+
+static const char *const hdr_names[YK_HDR_COUNT] = {
+    "authorization", "idempotency-key", "x-booking-token", "x-access-token", "content-type",
+};
+
+#define NO_OFF ((size_t)-1)
+
+static void conn_close(yk_http_conn *c);
+static void conn_timeout_cb(uv_timer_t *t);
+static void conn_process(yk_http_conn *c, const char *data, size_t n);
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    default: return status >= 500 ? "Internal Server Error" : "Unknown";
+    }
+}
+
+/* Appends data to the request buffer; -1 when it would pass the hard cap (body + head limits). */
+static int buf_append(yk_http_conn *c, const char *data, size_t n)
+{
+    size_t cap_max = c->srv->lim.max_body + c->srv->lim.max_header + 64;
+    if (c->len + n + 1 > cap_max)
+        return -1;
+    if (c->len + n + 1 > c->cap) {
+        size_t cap = c->cap ? c->cap : 1024;
+        while (cap < c->len + n + 1)
+            cap *= 2;
+        if (cap > cap_max)
+            cap = cap_max;
+        char *b = realloc(c->buf, cap);
+        if (b == NULL)
+            return -1;
+        c->buf = b;
+        c->cap = cap;
+    }
+    memcpy(c->buf + c->len, data, n);
+    c->len += n;
+    c->buf[c->len] = '\0';
+    return 0;
+}
+
+static int refuse(llhttp_t *p, int status)
+{
+    yk_http_conn *c = p->data;
+    c->error_status = status;
+    return HPE_USER;
+}
+
+static int head_bytes(llhttp_t *p, size_t n)
+{
+    yk_http_conn *c = p->data;
+    c->head_bytes += n;
+    return c->head_bytes > c->srv->lim.max_header ? refuse(p, 431) : 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    yk_http_conn *c = p->data;
+    c->len = c->url_len = c->head_bytes = c->body_off = 0;
+    c->cur_hdr = -1;
+    c->field_len = 0;
+    for (int i = 0; i < YK_HDR_COUNT; i++)
+        c->hdr_off[i] = NO_OFF;
+    c->state = CONN_READING;
+    uv_timer_start(&c->timer, conn_timeout_cb, c->srv->lim.header_timeout_ms, 0);
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    yk_http_conn *c = p->data;
+    if (head_bytes(p, n) != 0)
+        return HPE_USER;
+    c->url_len += n;
+    return buf_append(c, at, n) == 0 ? 0 : refuse(p, 414);
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+    yk_http_conn *c = p->data;
+    return buf_append(c, "", 1) == 0 ? 0 : refuse(p, 431);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    yk_http_conn *c = p->data;
+    if (head_bytes(p, n) != 0)
+        return HPE_USER;
+    size_t room = sizeof c->field - 1 - c->field_len;
+    size_t take = n < room ? n : room;
+    memcpy(c->field + c->field_len, at, take);
+    c->field_len += n; /* may exceed the buffer: such a name matches nothing */
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    yk_http_conn *c = p->data;
+    c->cur_hdr = -1;
+    if (c->field_len < sizeof c->field) {
+        c->field[c->field_len] = '\0';
+        for (int i = 0; i < YK_HDR_COUNT; i++)
+            if (strcasecmp(c->field, hdr_names[i]) == 0 && c->hdr_off[i] == NO_OFF) {
+                c->cur_hdr = i;
+                c->hdr_off[i] = c->len;
+            }
+    }
+    c->field_len = 0;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    yk_http_conn *c = p->data;
+    if (head_bytes(p, n) != 0)
+        return HPE_USER;
+    if (c->cur_hdr < 0)
+        return 0;
+    return buf_append(c, at, n) == 0 ? 0 : refuse(p, 431);
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    yk_http_conn *c = p->data;
+    if (c->cur_hdr >= 0 && buf_append(c, "", 1) != 0)
+        return refuse(p, 431);
+    c->cur_hdr = -1;
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    yk_http_conn *c = p->data;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->lim.max_body)
+        return refuse(p, 413);
+    c->body_off = c->len;
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    yk_http_conn *c = p->data;
+    if (c->len - c->body_off + n > c->srv->lim.max_body)
+        return refuse(p, 413);
+    return buf_append(c, at, n) == 0 ? 0 : refuse(p, 413);
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    yk_http_conn *c = p->data;
+    if (c->body_off == 0)
+        c->body_off = c->len;
+    c->keep_alive = llhttp_should_keep_alive(p);
+    c->ready = 1;
+    return HPE_PAUSED; /* one request at a time: the rest waits until this one is answered */
+}
+
+static void conn_unref(yk_http_conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    free(c->buf);
+    free(c->pending);
+    free(c->out);
+    free(c);
+}
+
+static void server_maybe_free(yk_http_server *srv)
+{
+    if (srv->closing == 2 && srv->nconns == 0)
+        free(srv);
+}
+
+static void conn_closed_cb(uv_handle_t *h)
+{
+    yk_http_conn *c = h->data;
+    if (h == (uv_handle_t *)&c->tcp) {
+        c->srv->nconns--;
+        server_maybe_free(c->srv);
+    }
+    conn_unref(c);
+}
+
+static void conn_close(yk_http_conn *c)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    c->state = CONN_CLOSING;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    uv_close((uv_handle_t *)&c->timer, conn_closed_cb);
+    uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+}
+
+static void conn_timeout_cb(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    yk_http_conn *c = h->data;
+    *buf = uv_buf_init(c->srv->readbuf, sizeof c->srv->readbuf);
+}
+
+static void conn_write_cb(uv_write_t *w, int status);
+
+/* Formats and writes one response; the connection must be in a state that may write. */
+static void conn_send(yk_http_conn *c, int status, const char *ctype, const char *extra,
+                      const char *body, size_t len, int keep_alive)
+{
+    char head[1024];
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+                      status, status_text(status), ctype ? ctype : "application/json", len,
+                      extra ? extra : "", keep_alive ? "" : "Connection: close\r\n");
+    if (hn < 0 || (size_t)hn >= sizeof head) {
+        hn = snprintf(head, sizeof head, "HTTP/1.1 500 Internal Server Error\r\n"
+                                         "Content-Length: 0\r\nConnection: close\r\n\r\n");
+        len = 0;
+        keep_alive = 0;
+    }
+    size_t need = (size_t)hn + len;
+    if (need > c->out_cap) {
+        char *o = realloc(c->out, need);
+        if (o == NULL) {
+            conn_close(c);
+            return;
+        }
+        c->out = o;
+        c->out_cap = need;
+    }
+    memcpy(c->out, head, hn);
+    if (len)
+        memcpy(c->out + hn, body, len);
+    c->keep_alive = keep_alive && !c->srv->closing;
+    c->state = CONN_WRITING;
+    uv_buf_t b = uv_buf_init(c->out, need);
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) != 0)
+        conn_close(c);
+}
+
+static void conn_refuse(yk_http_conn *c, int status)
+{
+    const char *code = status == 413 ? "too_large" : status == 431 ? "headers_too_large"
+                     : status == 414 ? "uri_too_long" : "bad_request";
+    char body[160];
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}", code,
+                     status == 413 ? "The request body is larger than allowed."
+                     : status == 400 ? "The request is not valid HTTP/1.1."
+                                     : "The request head is larger than allowed.");
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    conn_send(c, status, "application/json", NULL, body, (size_t)n, 0);
+}
+
+static void conn_dispatch(yk_http_conn *c)
+{
+    yk_http_req *r = &c->req;
+    memset(r, 0, sizeof *r);
+    uv_timer_stop(&c->timer);
+    c->ready = 0;
+    c->state = CONN_HANDLING;
+    c->refs++;
+    switch (llhttp_get_method(&c->parser)) {
+    case HTTP_GET: r->method = YK_M_GET; break;
+    case HTTP_HEAD: r->method = YK_M_HEAD; break;
+    case HTTP_POST: r->method = YK_M_POST; break;
+    case HTTP_PATCH: r->method = YK_M_PATCH; break;
+    case HTTP_PUT: r->method = YK_M_PUT; break;
+    case HTTP_DELETE: r->method = YK_M_DELETE; break;
+    default: r->method = YK_M_OTHER;
+    }
+    char *url = c->buf;
+    char *q = memchr(url, '?', c->url_len);
+    if (q) {
+        *q = '\0';
+        r->query = q + 1;
+        r->path_len = (size_t)(q - url);
+    } else {
+        r->query = "";
+        r->path_len = c->url_len;
+    }
+    r->path = url;
+    r->body = c->buf + c->body_off;
+    r->body_len = c->len - c->body_off;
+    for (int i = 0; i < YK_HDR_COUNT; i++)
+        r->headers[i] = c->hdr_off[i] == NO_OFF ? NULL : c->buf + c->hdr_off[i];
+    int alen = sizeof r->peer;
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&r->peer, &alen);
+    r->started_ns = uv_hrtime();
+    r->route = "other";
+    r->conn = c;
+    c->srv->handler(r, c->srv->ud);
+}
+
+/* Feeds bytes to the parser; dispatches a complete request or refuses a bad one. */
+static void conn_process(yk_http_conn *c, const char *data, size_t n)
+{
+    llhttp_errno_t err = llhttp_execute(&c->parser, data, n);
+    if (err == HPE_OK)
+        return;
+    if (err == HPE_PAUSED && c->ready) {
+        const char *pos = llhttp_get_error_pos(&c->parser);
+        size_t rest = (size_t)(data + n - pos);
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        if (rest > 0) {
+            char *p = malloc(rest);
+            if (p == NULL) {
+                conn_close(c);
+                return;
+            }
+            memcpy(p, pos, rest);
+            free(c->pending);
+            c->pending = p;
+            c->pending_len = rest;
+        }
+        conn_dispatch(c);
+        return;
+    }
+    conn_refuse(c, err == HPE_USER ? c->error_status : 400);
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    yk_http_conn *c = s->data;
+    if (nread < 0) {
+        conn_close(c); /* EOF or error; a handler still holding the request keeps c alive */
+        return;
+    }
+    if (nread > 0 && c->state != CONN_CLOSING)
+        conn_process(c, buf->base, (size_t)nread);
+}
+
+static void conn_write_cb(uv_write_t *w, int status)
+{
+    yk_http_conn *c = w->data;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (status != 0 || !c->keep_alive) {
+        conn_close(c);
+        return;
+    }
+    c->state = CONN_IDLE;
+    llhttp_resume(&c->parser);
+    uv_timer_start(&c->timer, conn_timeout_cb, c->srv->lim.idle_timeout_ms, 0);
+    if (c->pending) {
+        char *p = c->pending;
+        size_t n = c->pending_len;
+        c->pending = NULL;
+        c->pending_len = 0;
+        conn_process(c, p, n);
+        free(p);
+    }
+    if (c->state == CONN_IDLE || c->state == CONN_READING)
+        uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
+}
+
+void yk_http_respond(yk_http_req *req, int status, const char *content_type,
+                     const char *extra_headers, const char *body, size_t len)
+{
+    yk_http_conn *c = req->conn;
+    if (c->srv->observer)
+        c->srv->observer(req, status, c->srv->ud);
+    if (c->state == CONN_HANDLING)
+        conn_send(c, status, content_type, extra_headers, body, len, c->keep_alive);
+    conn_unref(c);
+}
+
+void yk_http_respond_error(yk_http_req *req, int status, const char *code, const char *message)
+{
+    char body[512];
+    /* code and message are literals from our own tables: no JSON escaping needed */
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}", code, message);
+    if (n < 0 || (size_t)n >= sizeof body)
+        n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"\"}", code);
+    yk_http_respond(req, status, "application/json", NULL, body, (size_t)n);
+}
+
+static void server_accept_cb(uv_stream_t *l, int status)
+{
+    yk_http_server *srv = l->data;
+    if (status != 0)
+        return;
+    yk_http_conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return;
+    c->srv = srv;
+    c->refs = 2; /* one per handle: the socket and the timer each drop one when closed */
+    srv->nconns++;
+    uv_tcp_init(srv->loop, &c->tcp);
+    uv_timer_init(srv->loop, &c->timer);
+    c->tcp.data = c->timer.data = c->wreq.data = c;
+    c->parser.data = c;
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->timer, conn_closed_cb);
+        uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+        return;
+    }
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    llhttp_init(&c->parser, HTTP_REQUEST, &srv->settings);
+    c->parser.data = c;
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->state = CONN_IDLE;
+    uv_timer_start(&c->timer, conn_timeout_cb, srv->lim.idle_timeout_ms, 0);
+    uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
+}
+
+static void server_listener_closed_cb(uv_handle_t *h)
+{
+    yk_http_server *srv = h->data;
+    srv->closing = 2;
+    server_maybe_free(srv);
+}
+
+int yk_http_parse_listen(const char *listen, struct sockaddr_storage *out)
+{
+    char host[64];
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || (size_t)(colon - listen) >= sizeof host)
+        return UV_EINVAL;
+    memcpy(host, listen, colon - listen);
+    host[colon - listen] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535)
+        return UV_EINVAL;
+    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0)
+        return 0;
+    return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out);
+}
+
+int yk_http_server_start(yk_http_server **out, uv_loop_t *loop, const char *listen,
+                         const yk_http_limits *limits, yk_http_handler handler,
+                         yk_http_observer observer, void *ud)
+{
+    struct sockaddr_storage addr;
+    int rc = yk_http_parse_listen(listen, &addr);
+    if (rc != 0)
+        return rc;
+    yk_http_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        return UV_ENOMEM;
+    srv->loop = loop;
+    srv->lim = *limits;
+    srv->handler = handler;
+    srv->observer = observer;
+    srv->ud = ud;
+    llhttp_settings_init(&srv->settings);
+    srv->settings.on_message_begin = on_message_begin;
+    srv->settings.on_url = on_url;
+    srv->settings.on_url_complete = on_url_complete;
+    srv->settings.on_header_field = on_header_field;
+    srv->settings.on_header_field_complete = on_header_field_complete;
+    srv->settings.on_header_value = on_header_value;
+    srv->settings.on_header_value_complete = on_header_value_complete;
+    srv->settings.on_headers_complete = on_headers_complete;
+    srv->settings.on_body = on_body;
+    srv->settings.on_message_complete = on_message_complete;
+
+    /* SO_REUSEPORT must be set before bind, which uv_tcp_bind (libuv 1.44) cannot do. */
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0) {
+        rc = (-errno);
+        goto fail;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&addr,
+             addr.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                       : sizeof(struct sockaddr_in6)) != 0) {
+        rc = (-errno);
+        close(fd);
+        goto fail;
+    }
+    uv_tcp_init(loop, &srv->listener);
+    srv->listener.data = srv;
+    if ((rc = uv_tcp_open(&srv->listener, fd)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&srv->listener, 4096, server_accept_cb)) != 0) {
+        uv_close((uv_handle_t *)&srv->listener, server_listener_closed_cb);
+        return rc;
+    }
+    *out = srv;
+    return 0;
+fail:
+    free(srv);
+    return rc;
+}
+
+void yk_http_server_close(yk_http_server *srv)
+{
+    srv->closing = 1;
+    for (yk_http_conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == CONN_IDLE || c->state == CONN_READING)
+            conn_close(c);
+    }
+    uv_close((uv_handle_t *)&srv->listener, server_listener_closed_cb);
+}

@@ -1,0 +1,80 @@
+/* yk_http: an HTTP/1.1 server on libuv + llhttp with keep-alive, size limits and timeouts.
+ * One request per connection is in flight at a time; pipelined requests wait in the socket. */
+#ifndef YK_HTTP_H
+#define YK_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef enum {
+    YK_HDR_AUTHORIZATION,
+    YK_HDR_IDEMPOTENCY_KEY,
+    YK_HDR_BOOKING_TOKEN,
+    YK_HDR_ACCESS_TOKEN,
+    YK_HDR_CONTENT_TYPE,
+    YK_HDR_COUNT
+} yk_http_hdr;
+
+typedef enum { YK_M_OTHER, YK_M_GET, YK_M_HEAD, YK_M_POST, YK_M_PATCH, YK_M_PUT, YK_M_DELETE } yk_http_method;
+
+typedef struct yk_http_conn yk_http_conn;
+
+/* A parsed request. The connection owns it and every string in it; all of it stays valid until the
+ * handler calls yk_http_respond (even if the client has gone away meanwhile). Strings are
+ * NUL-terminated. */
+typedef struct {
+    yk_http_method method;
+    const char *path;   /* without the query string, not decoded */
+    size_t path_len;
+    const char *query;  /* after '?', "" if none */
+    const char *body;   /* "" if none */
+    size_t body_len;
+    const char *headers[YK_HDR_COUNT]; /* NULL when absent */
+    struct sockaddr_storage peer;
+    uint64_t started_ns; /* uv_hrtime() when the request was complete */
+    const char *route;   /* set by the handler for metrics; "other" by default */
+    void *data;          /* free for the handler */
+    yk_http_conn *conn;
+} yk_http_req;
+
+/* Called once per complete request. The handler must call yk_http_respond exactly once, now or
+ * later from the same loop. */
+typedef void (*yk_http_handler)(yk_http_req *req, void *ud);
+/* Called after a response was queued: for metrics and access logs. */
+typedef void (*yk_http_observer)(const yk_http_req *req, int status, void *ud);
+
+typedef struct {
+    size_t max_body;          /* larger bodies get 413 too_large */
+    size_t max_header;        /* request line + headers; larger get 431 */
+    uint64_t header_timeout_ms; /* from a request's first byte to its last */
+    uint64_t idle_timeout_ms;   /* between requests on a kept-alive connection */
+} yk_http_limits;
+
+typedef struct yk_http_server yk_http_server;
+
+/* Listens on host:port with SO_REUSEPORT (several processes may share the port). The server is
+ * heap-allocated and owned by the caller; close it with yk_http_server_close. Returns 0 or a
+ * negative libuv error. */
+__attribute__((warn_unused_result)) int yk_http_server_start(yk_http_server **out, uv_loop_t *loop,
+                                                             const char *listen,
+                                                             const yk_http_limits *limits,
+                                                             yk_http_handler handler,
+                                                             yk_http_observer observer, void *ud);
+/* Stops accepting and closes idle connections; requests in flight still get their answer. The
+ * memory is released once every handle has closed. */
+void yk_http_server_close(yk_http_server *srv);
+
+/* Sends a response. body[0..len) and extra_headers (preformatted "Name: value\r\n" lines, may be
+ * NULL) are copied; the caller keeps ownership. After this call req is gone. */
+void yk_http_respond(yk_http_req *req, int status, const char *content_type,
+                     const char *extra_headers, const char *body, size_t len);
+
+/* Convenience: {"error": code, "message": message} with status. */
+void yk_http_respond_error(yk_http_req *req, int status, const char *code, const char *message);
+
+/* Parses "host:port" into a sockaddr; 0 or negative libuv error. */
+__attribute__((warn_unused_result)) int yk_http_parse_listen(const char *listen,
+                                                             struct sockaddr_storage *out);
+
+#endif
