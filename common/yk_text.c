@@ -105,5 +105,7 @@ bool yk_text_is_email(const char *s)
             *p == '"' || *p == '\\')
             return false;
     const char *dot = strrchr(at + 1, '.');
-    return dot != NULL && dot > at + 1 && dot[1] != '\0' && strstr(at + 1, "..") == NULL;
+    /* "a.@b.c" stays valid: old Japanese mobile addresses look like that and still receive mail. */
+    return dot != NULL && dot > at + 1 && at[1] != '.' && dot[1] != '\0' &&
+           strstr(at + 1, "..") == NULL;
 }

@@ -1,0 +1,96 @@
+/* Unit tests for common/yk_token.c: token and request id shape, randomness, SHA-256, comparison.
+ * Owns nothing but its own test cases. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "yk_token.h"
+
+#define N_UNIQUE 1000
+
+static int setup(void **state)
+{
+    return yk_token_init();
+}
+
+static void token_shape(void **state)
+{
+    char t[YK_TOKEN_LEN + 1];
+    for (int i = 0; i < 100; i++) {
+        yk_token_new(t);
+        assert_int_equal(strlen(t), YK_TOKEN_LEN);
+        /* base64url without padding: safe in URLs and headers as is. */
+        assert_int_equal(
+            strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+            YK_TOKEN_LEN);
+    }
+}
+
+static void request_id_shape(void **state)
+{
+    char id[YK_REQUEST_ID_LEN + 1];
+    for (int i = 0; i < 100; i++) {
+        yk_token_request_id(id);
+        assert_int_equal(strlen(id), YK_REQUEST_ID_LEN);
+        assert_int_equal(strspn(id, "0123456789abcdef"), YK_REQUEST_ID_LEN);
+    }
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+static void unique(void **state)
+{
+    static char tokens[N_UNIQUE][YK_TOKEN_LEN + 1];
+    static char ids[N_UNIQUE][YK_REQUEST_ID_LEN + 1];
+    for (int i = 0; i < N_UNIQUE; i++) {
+        yk_token_new(tokens[i]);
+        yk_token_request_id(ids[i]);
+    }
+    qsort(tokens, N_UNIQUE, sizeof tokens[0], cmp_str);
+    qsort(ids, N_UNIQUE, sizeof ids[0], cmp_str);
+    for (int i = 1; i < N_UNIQUE; i++) {
+        assert_string_not_equal(tokens[i - 1], tokens[i]);
+        assert_string_not_equal(ids[i - 1], ids[i]);
+    }
+}
+
+static void sha256_vectors(void **state)
+{
+    char h[YK_HASH_HEX_LEN + 1];
+    /* FIPS 180-2 examples. */
+    yk_token_sha256_hex("abc", 3, h);
+    assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    yk_token_sha256_hex("", 0, h);
+    assert_string_equal(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    yk_token_sha256_hex(m, strlen(m), h);
+    assert_string_equal(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+static void equal(void **state)
+{
+    assert_int_equal(yk_token_equal("abc", "abc"), 1);
+    assert_int_equal(yk_token_equal("", ""), 1);
+    assert_int_equal(yk_token_equal("abc", "abd"), 0);
+    assert_int_equal(yk_token_equal("abc", "abcd"), 0);
+    assert_int_equal(yk_token_equal("abcd", "abc"), 0);
+    assert_int_equal(yk_token_equal("", "a"), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(token_shape), cmocka_unit_test(request_id_shape),
+        cmocka_unit_test(unique),      cmocka_unit_test(sha256_vectors),
+        cmocka_unit_test(equal),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
