@@ -1,0 +1,39 @@
+/* ingress: state shared by the ingress modules (one process = one libuv loop = one ingress).
+ * The single global `ingress` is owned by main.c; other modules borrow it. */
+#ifndef INGRESS_H
+#define INGRESS_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "yk_http.h"
+#include "yk_pg.h"
+#include "yk_redis.h"
+
+typedef struct {
+    /* configuration (yk_config table in main.c) */
+    const char *listen, *redis_addr, *pg_conninfo, *log_level, *ingress_id_cfg;
+    int64_t partitions, wait_ms, result_ttl;
+    char ingress_id[96];
+    /* connections */
+    uv_loop_t *loop;
+    yk_http_server *http;
+    yk_redis *redis; /* commands */
+    yk_redis *sub;   /* pub/sub: replies and catalogue events */
+    yk_pg *pg;
+    int stopping;
+} ingress_state;
+
+extern ingress_state ingress;
+
+/* Responds with json (a reference that is stolen) serialised compactly. */
+void ingress_respond_json(yk_http_req *req, int status, json_t *json, const char *extra_headers);
+/* 503 unavailable with Retry-After: 1. */
+void ingress_respond_unavailable(yk_http_req *req);
+
+/* Route handlers. Each must answer req exactly once. segs are the path's segments after "/v1/". */
+void routes_public(yk_http_req *req, char **segs, int nsegs);
+void routes_admin(yk_http_req *req, char **segs, int nsegs);
+
+#endif

@@ -1,0 +1,275 @@
+/* routes_public: the booker's routes — events, slots, reservations, request status. Everything
+ * that can be refused without a worker is refused here, before anything reaches Redis. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "catalogue.h"
+#include "ingress.h"
+#include "submit.h"
+#include "yk_text.h"
+#include "yk_token.h"
+
+/* Value of query parameter name, copied into out (at most outlen-1 bytes); 1 if present. */
+static int query_param(const char *query, const char *name, char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    for (const char *p = query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            size_t vl = len - nl - 1;
+            if (vl >= outlen)
+                vl = outlen - 1;
+            memcpy(out, p + nl + 1, vl);
+            out[vl] = '\0';
+            return 1;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return 0;
+}
+
+static int is_date(const char *s)
+{
+    int y, m, d;
+    char extra;
+    return strlen(s) == 10 && sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &extra) == 3 && m >= 1 &&
+           m <= 12 && d >= 1 && d <= 31 && s[4] == '-' && s[7] == '-';
+}
+
+static void add_error(json_t *errors, const char *field, const char *reason)
+{
+    json_array_append_new(errors, json_pack("{s:s,s:s}", "field", field, "reason", reason));
+}
+
+static void respond_invalid(yk_http_req *req, json_t *errors)
+{
+    ingress_respond_json(req, 422,
+                         json_pack("{s:s,s:s,s:o}", "error", "invalid_fields", "message",
+                                   "Some fields are missing or not valid.", "errors", errors),
+                         NULL);
+}
+
+/* A public caller may see the event: published, and for a secret event an access token. */
+static int event_visible(yk_http_req *req, cat_event *e)
+{
+    if (e == NULL || !e->published) {
+        yk_http_respond_error(req, 404, "not_found", "No such event.");
+        return 0;
+    }
+    if (e->secret) { /* access tokens come with the unlock route; until then nobody gets in */
+        json_t *title = json_object_get(e->json, "title");
+        ingress_respond_json(req, 401,
+                             json_pack("{s:s,s:s,s:s,s:O,s:b}", "error", "password_required",
+                                       "message", "This event is protected by a password.",
+                                       "slug", e->slug, "title", title, "secret", 1),
+                             NULL);
+        return 0;
+    }
+    return 1;
+}
+
+static void list_events(yk_http_req *req)
+{
+    json_t *list = json_array();
+    cat_event *e;
+    for (size_t i = 0; (e = catalogue_event_at(i)) != NULL; i++)
+        if (e->published && !e->secret)
+            json_array_append_new(list, catalogue_event_json(e, false));
+    ingress_respond_json(req, 200, json_pack("{s:o}", "events", list), NULL);
+}
+
+static void list_slots(yk_http_req *req, cat_event *e)
+{
+    char from[16] = "", to[16] = "";
+    json_t *errors = json_array();
+    if (query_param(req->query, "from", from, sizeof from) && !is_date(from))
+        add_error(errors, "from", "pattern");
+    if (query_param(req->query, "to", to, sizeof to) && !is_date(to))
+        add_error(errors, "to", "pattern");
+    if (json_array_size(errors) > 0) {
+        respond_invalid(req, errors);
+        return;
+    }
+    json_decref(errors);
+    json_t *list = json_array();
+    for (size_t i = 0; i < e->nslots; i++) {
+        cat_slot *s = e->slots[i];
+        /* starts_at is local time in the event's zone, so its date prefix is the local day */
+        if ((from[0] && strncmp(s->starts_at, from, 10) < 0) ||
+            (to[0] && strncmp(s->starts_at, to, 10) > 0))
+            continue;
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:i,s:i}", "id", s->id_str,
+                                              "starts_at", s->starts_at, "ends_at", s->ends_at,
+                                              "capacity", s->capacity, "remaining",
+                                              s->remaining > 0 ? s->remaining : 0));
+    }
+    ingress_respond_json(req, 200, json_pack("{s:o}", "slots", list), NULL);
+}
+
+/* Checks a string member: absent → required, not a string → type, CR/LF → pattern. */
+static const char *string_member(json_t *body, const char *key, json_t *errors)
+{
+    json_t *v = json_object_get(body, key);
+    if (v == NULL || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) {
+        add_error(errors, key, "required");
+        return NULL;
+    }
+    if (!json_is_string(v)) {
+        add_error(errors, key, "type");
+        return NULL;
+    }
+    if (yk_text_has_crlf(json_string_value(v))) {
+        add_error(errors, key, "pattern");
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+static void reserve(yk_http_req *req, cat_event *e)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL) {
+        yk_http_respond_error(req, 400, "malformed_json", "The request body is not valid JSON.");
+        return;
+    }
+    json_t *errors = json_array(), *clean = NULL;
+    char *email = NULL, *identity = NULL, *fields_json = NULL;
+    if (!json_is_object(body)) {
+        add_error(errors, "body", "type");
+        goto invalid;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(body, key, val)
+    {
+        if (strcmp(key, "slot_id") && strcmp(key, "email") && strcmp(key, "fields"))
+            add_error(errors, key, "unknown_field");
+    }
+    const char *slot_id = string_member(body, "slot_id", errors);
+    const char *raw_email = string_member(body, "email", errors);
+    if (raw_email) {
+        email = yk_text_clean(raw_email);
+        if (email == NULL || !yk_text_is_email(email))
+            add_error(errors, "email", strlen(raw_email) > 254 ? "too_long" : "pattern");
+    }
+    json_t *fields = json_object_get(body, "fields");
+    if (fields && !json_is_object(fields) && !json_is_null(fields)) {
+        add_error(errors, "fields", "type");
+        fields = NULL;
+    }
+    if (yk_fieldset_check(&e->fields, fields, errors, &clean) != 0 ||
+        json_array_size(errors) > 0)
+        goto invalid;
+    char *end;
+    long long sid = strtoll(slot_id, &end, 10);
+    cat_slot *slot = *end == '\0' && sid > 0 ? catalogue_slot(sid) : NULL;
+    if (slot == NULL || slot->event_id != e->id) {
+        yk_http_respond_error(req, 404, "not_found", "No such slot in this event.");
+        goto out;
+    }
+    time_t now = time(NULL);
+    if ((e->opens_at && now < e->opens_at) || (e->closes_at && now >= e->closes_at)) {
+        json_t *opens = json_object_get(e->json, "opens_at");
+        ingress_respond_json(req, 409,
+                             json_pack("{s:s,s:s,s:O}", "error", "booking_closed", "message",
+                                       "Bookings for this event are not open.", "opens_at",
+                                       opens ? opens : json_null()),
+                             NULL);
+        goto out;
+    }
+    if (slot->remaining <= 0) {
+        yk_http_respond_error(req, 409, "slot_full", "This slot is full.");
+        goto out;
+    }
+    const char *idem = req->headers[YK_HDR_IDEMPOTENCY_KEY];
+    if (idem && (strlen(idem) == 0 || strlen(idem) > 128)) {
+        add_error(errors, "Idempotency-Key", strlen(idem) ? "too_long" : "required");
+        goto invalid;
+    }
+    const char *ident_src = yk_fieldset_identity_value(&e->fields, clean);
+    identity = yk_text_identity(ident_src ? ident_src : email);
+    fields_json = json_dumps(clean, JSON_COMPACT);
+    if (identity == NULL || fields_json == NULL) {
+        ingress_respond_unavailable(req);
+        goto out;
+    }
+    char body_hash[YK_HASH_HEX_LEN + 1];
+    yk_token_sha256_hex(req->body, req->body_len, body_hash);
+    submit_request s = {
+        .partition = e->partition,
+        .event_id = e->id_str,
+        .slot_id = slot->id_str,
+        .email = email,
+        .identity = identity,
+        .fields_json = fields_json,
+        .idem_key = idem,
+        .body_hash = body_hash,
+    };
+    req->route = "reserve";
+    submit_reservation(req, &s);
+    goto out;
+invalid:
+    respond_invalid(req, errors);
+    errors = NULL;
+out:
+    json_decref(errors);
+    json_decref(clean);
+    json_decref(body);
+    free(email);
+    free(identity);
+    free(fields_json);
+}
+
+void routes_public(yk_http_req *req, char **segs, int n)
+{
+    int get = req->method == YK_M_GET, post = req->method == YK_M_POST;
+    if (n == 1 && strcmp(segs[0], "events") == 0) {
+        req->route = "events";
+        if (!get)
+            goto method;
+        list_events(req);
+        return;
+    }
+    if (n >= 2 && strcmp(segs[0], "events") == 0) {
+        cat_event *e = catalogue_event(segs[1]);
+        if (n == 2) {
+            req->route = "event";
+            if (!get)
+                goto method;
+            if (event_visible(req, e))
+                ingress_respond_json(req, 200, catalogue_event_json(e, false), NULL);
+            return;
+        }
+        if (n == 3 && strcmp(segs[2], "slots") == 0) {
+            req->route = "slots";
+            if (!get)
+                goto method;
+            if (event_visible(req, e))
+                list_slots(req, e);
+            return;
+        }
+        if (n == 3 && strcmp(segs[2], "reservations") == 0) {
+            req->route = "reserve";
+            if (!post)
+                goto method;
+            if (event_visible(req, e))
+                reserve(req, e);
+            return;
+        }
+    }
+    if (n == 2 && strcmp(segs[0], "requests") == 0) {
+        req->route = "request";
+        if (!get)
+            goto method;
+        submit_request_status(req, segs[1]);
+        return;
+    }
+    yk_http_respond_error(req, 404, "not_found", "No such route.");
+    return;
+method:
+    yk_http_respond_error(req, 405, "method_not_allowed", "This method is not allowed here.");
+}
