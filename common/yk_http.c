@@ -130,6 +130,7 @@ static int on_message_begin(llhttp_t *p)
 {
     yk_http_conn *c = p->data;
     c->len = c->url_len = c->head_bytes = c->body_off = 0;
+    c->error_status = 0;
     c->cur_hdr = -1;
     c->field_len = 0;
     for (int i = 0; i < YK_HDR_COUNT; i++)
@@ -394,7 +395,8 @@ static void conn_process(yk_http_conn *c, const char *data, size_t n)
         conn_dispatch(c);
         return;
     }
-    conn_refuse(c, err == HPE_USER ? c->error_status : 400);
+    /* A callback's refusal may surface as HPE_USER or as HPE_CB_* (on_headers_complete). */
+    conn_refuse(c, c->error_status ? c->error_status : 400);
 }
 
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ingress.h"
 #include "yk_log.h"
@@ -266,7 +267,9 @@ void submit_reservation(yk_http_req *req, const submit_request *s)
     snprintf(done, sizeof done, "yk:done:{%u}", s->partition);
     snprintf(res, sizeof res, "yk:res:%s", w->id);
     snprintf(ttl, sizeof ttl, "%lld", (long long)ingress.result_ttl);
-    snprintf(at, sizeof at, "%llu", (unsigned long long)uv_now(ingress.loop));
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(at, sizeof at, "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
     if (s->idem_key) {
         char kh[YK_HASH_HEX_LEN + 1];
         yk_token_sha256_hex(s->idem_key, strlen(s->idem_key), kh);
