@@ -1,0 +1,232 @@
+/* yoyakuctl: operator commands — applying the SQL migrations in proto/sql and creating admin
+ * tokens. Synchronous libpq; every PGresult is PQclear()ed where it is read. */
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "yk_config.h"
+#include "yk_log.h"
+#include "yk_text.h"
+#include "yk_token.h"
+
+#define MIGRATE_LOCK_CLASS 31600 /* pg_advisory_lock(31600, 0): one migrate at a time */
+
+static const char USAGE[] =
+    "usage: yoyakuctl [--help] [--version] [--config] COMMAND\n\n"
+    "Commands:\n"
+    "  migrate                    apply every proto/sql/NNNN_*.sql not applied yet, in name order\n"
+    "  token create --name NAME   create an admin token; prints only the token";
+
+static const char *pg_conninfo, *sql_dir, *log_level;
+
+static PGconn *ctl_connect(void)
+{
+    PGconn *c = PQconnectdb(pg_conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "yoyakuctl: cannot connect to PostgreSQL (YOYAKU_PG=%s): %s", pg_conninfo,
+                PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Runs sql (several statements allowed when n == 0) with n text parameters. 0 on success, else
+ * prints the server's message prefixed with what and returns -1. */
+__attribute__((warn_unused_result)) static int ctl_exec(PGconn *c, const char *what,
+                                                        const char *sql, int n,
+                                                        const char *const *params)
+{
+    PGresult *r = n ? PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0) : PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    PQclear(r);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return 0;
+    fprintf(stderr, "yoyakuctl: %s: %s", what, PQerrorMessage(c));
+    return -1;
+}
+
+/* Only NNNN_name.sql files are migrations; anything else in the directory is ignored. */
+static int is_migration(const struct dirent *d)
+{
+    const char *s = d->d_name;
+    size_t len = strlen(s);
+    for (int i = 0; i < 4; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return len > 9 && s[4] == '_' && strcmp(s + len - 4, ".sql") == 0;
+}
+
+/* The whole file as a NUL-terminated string (caller frees), or NULL. */
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = NULL;
+    long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (len >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len + 1)) != NULL) {
+        if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[len] = '\0';
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Applies one migration file and records it in the same transaction, so a failure leaves
+ * neither half a schema nor a record of it. 1 applied, 0 already applied, -1 failed. */
+static int migrate_one(PGconn *c, const char *name)
+{
+    char version[256], path[4096];
+    snprintf(version, sizeof version, "%.*s", (int)(strlen(name) - 4), name);
+    snprintf(path, sizeof path, "%s/%s", sql_dir, name);
+    const char *p[] = {version};
+    PGresult *r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
+                               p, NULL, NULL, 0);
+    int done = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) > 0 : -1;
+    PQclear(r);
+    if (done != 0) {
+        if (done < 0)
+            fprintf(stderr, "yoyakuctl: reading schema_migrations: %s", PQerrorMessage(c));
+        return done < 0 ? -1 : 0;
+    }
+    char *sql = read_file(path);
+    if (sql == NULL) {
+        fprintf(stderr, "yoyakuctl: cannot read %s\n", path);
+        return -1;
+    }
+    int rc = ctl_exec(c, "BEGIN", "BEGIN", 0, NULL);
+    if (rc == 0)
+        rc = ctl_exec(c, path, sql, 0, NULL);
+    if (rc == 0)
+        rc = ctl_exec(c, "recording the migration",
+                      "INSERT INTO schema_migrations (version) VALUES ($1)", 1, p);
+    if (rc == 0)
+        rc = ctl_exec(c, "COMMIT", "COMMIT", 0, NULL);
+    if (rc != 0) {
+        PGresult *rb = PQexec(c, "ROLLBACK");
+        PQclear(rb);
+    }
+    free(sql);
+    return rc == 0 ? 1 : -1;
+}
+
+static int cmd_migrate(void)
+{
+    struct dirent **list;
+    int n = scandir(sql_dir, &list, is_migration, alphasort);
+    if (n < 0) {
+        fprintf(stderr, "yoyakuctl: cannot list YOYAKU_SQL_DIR=%s: %m\n", sql_dir);
+        return 1;
+    }
+    PGconn *c = ctl_connect();
+    int rc = c ? 0 : -1, applied = 0;
+    /* The lock makes concurrent migrates queue up; the second then finds everything recorded. */
+    if (rc == 0)
+        rc = ctl_exec(c, "session setup",
+                      "SET client_min_messages = warning; SELECT pg_advisory_lock(31600, 0)", 0,
+                      NULL);
+    if (rc == 0)
+        rc = ctl_exec(c, "creating schema_migrations",
+                      "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, "
+                      "applied_at timestamptz NOT NULL DEFAULT now())",
+                      0, NULL);
+    for (int i = 0; i < n; i++) {
+        if (rc == 0) {
+            int r = migrate_one(c, list[i]->d_name);
+            if (r < 0)
+                rc = -1;
+            else if (r > 0 && ++applied)
+                printf("applied %s\n", list[i]->d_name);
+        }
+        free(list[i]);
+    }
+    free(list);
+    if (rc == 0 && applied == 0)
+        printf("schema up to date (%d migrations)\n", n);
+    PQfinish(c); /* also releases the advisory lock */
+    return rc == 0 ? 0 : 1;
+}
+
+static int cmd_token_create(const char *name)
+{
+    if (yk_token_init() != 0) {
+        fprintf(stderr, "yoyakuctl: libsodium init failed\n");
+        return 1;
+    }
+    char tok[YK_TOKEN_LEN + 1], hash[YK_HASH_HEX_LEN + 1];
+    yk_token_new(tok);
+    yk_token_sha256_hex(tok, strlen(tok), hash);
+    PGconn *c = ctl_connect();
+    if (c == NULL)
+        return 1;
+    const char *p[] = {name, hash};
+    int rc = ctl_exec(c, "storing the token",
+                      "INSERT INTO admin_tokens (name, token_hash) VALUES ($1, $2)", 2, p);
+    PQfinish(c);
+    if (rc != 0)
+        return 1;
+    printf("%s\n", tok); /* the only copy: only its hash is stored */
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const yk_cf_entry table[] = {
+        YK_CF_STRING("YOYAKU_LOG_LEVEL", &log_level, "info", "debug, info, warn or error"),
+        YK_CF_STRING("YOYAKU_PG", &pg_conninfo, "dbname=yoyaku", "libpq connection string"),
+        YK_CF_STRING("YOYAKU_SQL_DIR", &sql_dir, YK_SOURCE_DIR "/proto/sql",
+                     "directory of the NNNN_*.sql migrations"),
+    };
+    /* Global options go to yk_config_main; everything else is the command and its arguments. */
+    char **opts = calloc((size_t)argc + 1, sizeof *opts), **cmd = calloc((size_t)argc + 1,
+                                                                          sizeof *cmd);
+    if (opts == NULL || cmd == NULL)
+        return 1;
+    int nopts = 0, ncmd = 0;
+    opts[nopts++] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        bool global = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 ||
+                      strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "--config") == 0;
+        if (global)
+            opts[nopts++] = argv[i];
+        else
+            cmd[ncmd++] = argv[i];
+    }
+    int rc = yk_config_main(nopts, opts, USAGE, table, sizeof table / sizeof table[0]);
+    if (rc != 0) {
+        free(opts);
+        free(cmd);
+        return rc > 0 ? 0 : 2;
+    }
+    yk_log_init("ctl", log_level);
+
+    rc = 2;
+    if (ncmd == 1 && strcmp(cmd[0], "migrate") == 0) {
+        rc = cmd_migrate();
+    } else if (ncmd >= 2 && strcmp(cmd[0], "token") == 0 && strcmp(cmd[1], "create") == 0) {
+        const char *name = NULL;
+        if (ncmd == 4 && strcmp(cmd[2], "--name") == 0)
+            name = cmd[3];
+        else if (ncmd == 3 && strncmp(cmd[2], "--name=", 7) == 0)
+            name = cmd[2] + 7;
+        if (name && *name && yk_text_valid_utf8(name, strlen(name)))
+            rc = cmd_token_create(name);
+        else
+            fprintf(stderr, "yoyakuctl: token create needs --name NAME (non-empty UTF-8)\n");
+    } else {
+        fprintf(stderr, "yoyakuctl: %s%s\n%s\n",
+                ncmd ? "unknown command: " : "missing command", ncmd ? cmd[0] : "", USAGE);
+    }
+    free(opts);
+    free(cmd);
+    return rc;
+}
