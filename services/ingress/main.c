@@ -203,6 +203,7 @@ int main(int argc, char **argv)
             (long long)ingress.partitions);
     uv_run(ingress.loop, UV_RUN_DEFAULT);
     catalogue_free();
+    submit_free();
     uv_loop_close(ingress.loop);
     yk_info("stopped");
     return 0;

@@ -24,7 +24,10 @@ static const char submit_script[] =
     "redis.call('SET', KEYS[4], '0 {\"p\":' .. p .. ',\"seq\":' .. seq .. '}', 'EX', ARGV[2])\n"
     "return {1, seq - done}\n";
 
-enum { W_SUBMITTING, W_WAITING, W_POLLING };
+/* W_SUBMITTING: the script is in flight (the waiter is already hashed, because the worker's answer
+ * can overtake the script's reply on the other connection); W_ANSWERED: it did, and the script's
+ * callback frees the waiter; W_WAITING: queued, in the FIFO; W_POLLING: idempotent duplicate. */
+enum { W_SUBMITTING, W_ANSWERED, W_WAITING, W_POLLING };
 
 typedef struct waiter {
     yk_redis_op op;
@@ -142,13 +145,17 @@ static void deadline_cb(uv_timer_t *t)
         uv_timer_start(&deadline_timer, deadline_cb, fifo_head->deadline_ms - now, 0);
 }
 
+static void hash_insert(waiter *w)
+{
+    unsigned b = bucket_of(w->id);
+    w->hnext = buckets[b];
+    buckets[b] = w;
+}
+
 static void wait_for_reply(waiter *w)
 {
     w->state = W_WAITING;
     w->deadline_ms = now_ms() + (uint64_t)ingress.wait_ms;
-    unsigned b = bucket_of(w->id);
-    w->hnext = buckets[b];
-    buckets[b] = w;
     list_push(&fifo_head, &fifo_tail, w);
     if (!uv_is_active((uv_handle_t *)&deadline_timer))
         uv_timer_start(&deadline_timer, deadline_cb, (uint64_t)ingress.wait_ms, 0);
@@ -166,10 +173,14 @@ void submit_on_reply(const char *payload, size_t len)
         if (memcmp(w->id, id, YK_REQUEST_ID_LEN) != 0)
             continue;
         *p = w->hnext;
-        list_unlink(&fifo_head, &fifo_tail, w);
         const char *v = payload + YK_REQUEST_ID_LEN + 1;
         if (respond_stored(w->req, v, len - YK_REQUEST_ID_LEN - 1) != 0)
             respond_pending(w);
+        if (w->state == W_SUBMITTING) {
+            w->state = W_ANSWERED;
+            return;
+        }
+        list_unlink(&fifo_head, &fifo_tail, w);
         waiter_free(w);
         return;
     }
@@ -220,6 +231,11 @@ static void poll_start(waiter *w, const char *other_id)
 static void submit_reply_cb(yk_redis_op *op, redisReply *reply)
 {
     waiter *w = (waiter *)op;
+    if (w->state == W_ANSWERED) {
+        waiter_free(w);
+        return;
+    }
+    hash_unlink(w);
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
         if (reply && reply->type == REDIS_REPLY_ERROR) {
             yk_error("submit script failed: %s", reply->str);
@@ -233,6 +249,7 @@ static void submit_reply_cb(yk_redis_op *op, redisReply *reply)
     redisReply *kind = reply->element[0], *val = reply->element[1];
     if (kind->integer == 1) {
         w->position = val->integer;
+        hash_insert(w);
         wait_for_reply(w);
         return;
     }
@@ -291,6 +308,7 @@ void submit_reservation(yk_http_req *req, const submit_request *s)
         argv[argc++] = kv[i];
     w->state = W_SUBMITTING;
     w->op.cb = submit_reply_cb;
+    hash_insert(w);
     yk_redis_argv(ingress.redis, &w->op, (int)argc, argv, NULL);
 }
 
@@ -413,11 +431,15 @@ void submit_shutdown(void)
             free(w);
         }
     }
+    uv_close((uv_handle_t *)&deadline_timer, NULL);
+    uv_close((uv_handle_t *)&poll_timer, NULL);
+}
+
+void submit_free(void)
+{
     for (waiter *w = pool, *next; w; w = next) {
         next = w->next;
         free(w);
     }
     pool = NULL;
-    uv_close((uv_handle_t *)&deadline_timer, NULL);
-    uv_close((uv_handle_t *)&poll_timer, NULL);
 }

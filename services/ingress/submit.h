@@ -27,5 +27,7 @@ void submit_request_status(yk_http_req *req, const char *request_id);
 void submit_load_script(yk_redis *r, void *ud);
 /* Answers every waiting request with 202 (shutdown). */
 void submit_shutdown(void);
+/* Frees the waiter pool once the loop has ended. */
+void submit_free(void);
 
 #endif
