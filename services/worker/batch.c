@@ -1,0 +1,637 @@
+/* batch: one batch of request entries from XREADGROUP to XDEL. Decisions are made in memory in
+ * stream order against the partition's cached state; PostgreSQL is asked only to load that state
+ * and to store the accepted bookings (one statement). Nothing is acked before its answer is out. */
+#include "batch.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "partitions.h"
+#include "persist.h"
+#include "yk_log.h"
+#include "yk_text.h"
+#include "yk_token.h"
+
+typedef enum {
+    E_NEW,    /* valid, not decided yet */
+    E_ACCEPT, /* decided yes (counted in memory); waits for the insert */
+    E_DUP,    /* accepted but the insert found its request id already committed */
+    E_ANSWER, /* code and body are final */
+    E_ACK,    /* nothing to answer (deleted or unanswerable entry): only ack it */
+    E_RETRY,  /* not decided (transient error): left pending, replayed at the next tick */
+} entry_state;
+
+typedef struct {
+    unsigned p;
+    entry_state st;
+    /* Borrowed from the XREADGROUP reply, which outlives the batch; NULL when absent. */
+    const char *sid, *rid, *ing, *type, *email, *ident, *tok, *fields_s, *seq_s, *ev_s, *slot_s;
+    int64_t seq, ev, slot;
+    json_t *fields;        /* owned: the parsed `fields` object */
+    persist_event *e;      /* borrowed from w->parts[p]; valid until that partition is forgotten */
+    persist_slot *s;       /* idem */
+    bool touched;          /* decided against s: publish its seats */
+    int code;              /* E_ANSWER: HTTP status */
+    char *body;            /* E_ANSWER: owned, from json_dumps */
+    char *bid, *created;   /* owned: booking id and created_at returned by the insert */
+} entry;
+
+static void entry_free(entry *en)
+{
+    json_decref(en->fields);
+    free(en->body);
+    free(en->bid);
+    free(en->created);
+}
+
+/* Final answer: takes ownership of j (may be NULL on out of memory: the entry is retried). */
+static void entry_answer(entry *en, int code, json_t *j)
+{
+    free(en->body);
+    en->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    en->code = code;
+    en->st = en->body ? E_ANSWER : E_RETRY;
+}
+
+static void entry_refuse(entry *en, int code, const char *error, const char *message)
+{
+    entry_answer(en, code, json_pack("{s:s,s:s}", "error", error, "message", message));
+}
+
+/* The 201 body. Every argument is borrowed (fields gets its own reference inside the pack). */
+static json_t *booking_json(const char *id, const char *slug, const char *slot_id,
+                            const char *starts, const char *ends, const char *status,
+                            const char *email, json_t *fields, const char *created,
+                            const char *tok)
+{
+    return json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:s},s:s}", "booking", "id", id,
+                     "event", slug, "slot_id", slot_id, "starts_at", starts, "ends_at", ends,
+                     "status", status, "email", email, "fields", fields, "created_at", created,
+                     "token", tok);
+}
+
+static bool is_hex32(const char *s)
+{
+    size_t i = 0;
+    for (; s[i]; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return i == YK_REQUEST_ID_LEN;
+}
+
+static bool is_token(const char *s)
+{
+    size_t i = 0;
+    for (; s[i]; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '-' || s[i] == '_'))
+            return false;
+    return i == YK_TOKEN_LEN;
+}
+
+/* Strict positive decimal (ids and sequence numbers). */
+static bool parse_id(const char *s, int64_t *out)
+{
+    int64_t v = 0;
+    size_t i = 0;
+    for (; s && s[i] >= '0' && s[i] <= '9' && i < 18; i++)
+        v = v * 10 + (s[i] - '0');
+    *out = v;
+    return s && i > 0 && s[i] == '\0' && v > 0;
+}
+
+static bool is_text(const char *s)
+{
+    return s && *s && yk_text_valid_utf8(s, strlen(s));
+}
+
+/* Fills en from one stream entry [id, [field, value, …]] of partition p. */
+static void entry_parse(entry *en, unsigned p, const redisReply *x)
+{
+    en->p = p;
+    en->st = E_ACK;
+    if (x->type != REDIS_REPLY_ARRAY || x->elements != 2 ||
+        x->element[0]->type != REDIS_REPLY_STRING) {
+        yk_error("partition=%u: malformed stream entry", p);
+        return;
+    }
+    en->sid = x->element[0]->str;
+    const redisReply *f = x->element[1];
+    if (f->type != REDIS_REPLY_ARRAY)
+        return; /* a pending entry that was deleted: nothing left to answer */
+    static const struct {
+        const char *name;
+        size_t off;
+    } names[] = {
+        {"id", offsetof(entry, rid)},         {"ing", offsetof(entry, ing)},
+        {"t", offsetof(entry, type)},         {"email", offsetof(entry, email)},
+        {"ident", offsetof(entry, ident)},    {"tok", offsetof(entry, tok)},
+        {"fields", offsetof(entry, fields_s)}, {"seq", offsetof(entry, seq_s)},
+        {"ev", offsetof(entry, ev_s)},        {"slot", offsetof(entry, slot_s)},
+    };
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        /* A value with an embedded NUL is treated as absent, hence malformed. */
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+            strlen(v->str) != v->len)
+            continue;
+        for (size_t j = 0; j < sizeof names / sizeof names[0]; j++)
+            if (strcmp(k->str, names[j].name) == 0)
+                *(const char **)((char *)en + names[j].off) = v->str;
+    }
+    if (en->seq_s && !parse_id(en->seq_s, &en->seq))
+        en->seq = 0;
+    if (en->rid == NULL || !is_hex32(en->rid)) {
+        yk_error("partition=%u entry=%s: no valid request id, dropped", p, en->sid);
+        return;
+    }
+    if (en->type == NULL || strcmp(en->type, "reserve") != 0) {
+        yk_error("request=%s: unsupported entry type %s", en->rid, en->type ? en->type : "-");
+        entry_refuse(en, 500, "internal", "This kind of request is not supported.");
+        return;
+    }
+    if (en->fields_s)
+        en->fields = json_loads(en->fields_s, 0, NULL);
+    if (!en->ing || !*en->ing || !parse_id(en->ev_s, &en->ev) ||
+        !parse_id(en->slot_s, &en->slot) || !is_text(en->email) || !is_text(en->ident) ||
+        !en->tok || !is_token(en->tok) || !json_is_object(en->fields)) {
+        yk_error("request=%s: malformed entry", en->rid);
+        entry_refuse(en, 500, "internal", "The request could not be processed.");
+        return;
+    }
+    en->st = E_NEW;
+}
+
+/* Finds (loading on first use) event ev and its slot in partition p. 1 found, 0 not found (no
+ * such event, or the slot is not the event's), -1 error. */
+static int batch_lookup(worker *w, unsigned p, int64_t ev, int64_t slot, persist_event **e,
+                        persist_slot **s)
+{
+    worker_part *part = &w->parts[p];
+    char key[24];
+    snprintf(key, sizeof key, "%lld", (long long)ev);
+    *e = map_get(&part->events, key);
+    if (*e == NULL) {
+        int r = persist_event_load(w->pg, ev, &part->scopes, e);
+        if (r <= 0)
+            return r;
+        void **ref = map_ref(&part->events, key);
+        if (ref == NULL) {
+            persist_event_free(*e);
+            return -1;
+        }
+        *ref = *e;
+    }
+    snprintf(key, sizeof key, "%lld", (long long)slot);
+    *s = map_get(&(*e)->slots, key);
+    return *s ? 1 : persist_slot_load(w->pg, *e, slot, s); /* a slot added since the load */
+}
+
+static worker_status entry_decide(worker *w, entry *en)
+{
+    int r = batch_lookup(w, en->p, en->ev, en->slot, &en->e, &en->s);
+    if (r < 0) {
+        en->st = E_RETRY;
+        return persist_lost(w->pg) ? WORKER_PG_LOST : WORKER_OK;
+    }
+    if (r == 0) {
+        entry_refuse(en, 404, "not_found", "Not found.");
+        return WORKER_OK;
+    }
+    en->touched = true;
+    if (en->s->booked >= en->s->capacity) {
+        entry_refuse(en, 409, "slot_full", "This slot is full.");
+        return WORKER_OK;
+    }
+    void **count = map_ref(en->e->counts, en->ident);
+    if (count == NULL) {
+        en->st = E_RETRY;
+        return WORKER_OK;
+    }
+    if ((intptr_t)*count >= en->e->limit) {
+        entry_refuse(en, 409, "already_booked",
+                     "You already hold the maximum number of bookings for this event.");
+        return WORKER_OK;
+    }
+    en->s->booked++;
+    *count = (void *)((intptr_t)*count + 1);
+    en->st = E_ACCEPT;
+    return WORKER_OK;
+}
+
+static bool want_new(const entry *en)
+{
+    return en->st == E_NEW;
+}
+
+static bool want_dup(const entry *en)
+{
+    return en->st == E_DUP;
+}
+
+/* A refusal may be for a request that is itself committed (the same request id added to the
+ * stream twice): its first answer stands. */
+static bool want_refused(const entry *en)
+{
+    return en->st == E_ANSWER && en->code == 409;
+}
+
+/* Answers from PostgreSQL every entry picked by want whose request id is already committed;
+ * the others keep their state. */
+static worker_status batch_from_db(worker *w, entry *v, size_t n, bool (*want)(const entry *))
+{
+    const char **rids = malloc(n * sizeof *rids);
+    int m = 0;
+    for (size_t i = 0; rids && i < n; i++)
+        if (want(&v[i]))
+            rids[m++] = v[i].rid;
+    if (rids == NULL || m == 0) {
+        free(rids);
+        return WORKER_OK; /* out of memory: the entries are decided, the insert skips dups */
+    }
+    PGresult *r = persist_lookup(w->pg, rids, m);
+    free(rids);
+    if (r == NULL)
+        return persist_lost(w->pg) ? WORKER_PG_LOST : WORKER_OK;
+    map rows = MAP_INIT; /* request id → row + 1 */
+    for (int i = 0; i < PQntuples(r); i++) {
+        void **ref = map_ref(&rows, PQgetvalue(r, i, 0));
+        if (ref)
+            *ref = (void *)(intptr_t)(i + 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        entry *en = &v[i];
+        int row = want(en) ? (int)(intptr_t)map_get(&rows, en->rid) - 1 : -1;
+        if (row < 0)
+            continue;
+        json_t *fields = json_loads(PQgetvalue(r, row, 5), 0, NULL); /* ours; decref'd below */
+        entry_answer(en, 201,
+                     booking_json(PQgetvalue(r, row, 1), PQgetvalue(r, row, 7),
+                                  PQgetvalue(r, row, 2), PQgetvalue(r, row, 8),
+                                  PQgetvalue(r, row, 9), PQgetvalue(r, row, 3),
+                                  PQgetvalue(r, row, 4), fields ? fields : en->fields,
+                                  PQgetvalue(r, row, 6), en->tok));
+        json_decref(fields);
+        yk_info("request=%s answered from the database (booking %s)", en->rid,
+                PQgetvalue(r, row, 1));
+    }
+    map_clear(&rows, NULL);
+    PQclear(r);
+    return WORKER_OK;
+}
+
+/* The insert record of an accepted entry; NULL on out of memory. Caller owns it. */
+static json_t *entry_record(const entry *en)
+{
+    char th[YK_HASH_HEX_LEN + 1];
+    yk_token_sha256_hex(en->tok, strlen(en->tok), th);
+    return json_pack("{s:s,s:I,s:I,s:s,s:s,s:O,s:s,s:b}", "rid", en->rid, "ev", (json_int_t)en->ev,
+                     "slot", (json_int_t)en->slot, "email", en->email, "ident", en->ident,
+                     "fields", en->fields, "th", th, "l1", en->e->limit == 1);
+}
+
+/* Copies the inserted rows (request_id, id, created_at) into the accepted entries they belong to.
+ * Takes nothing: r stays the caller's to PQclear. */
+static void batch_take_rows(entry *v, size_t n, PGresult *r)
+{
+    map index = MAP_INIT; /* request id → entry index + 1; the first of duplicates wins */
+    for (size_t i = 0; i < n; i++) {
+        void **ref = v[i].st == E_ACCEPT && !v[i].bid ? map_ref(&index, v[i].rid) : NULL;
+        if (ref && *ref == NULL)
+            *ref = (void *)(i + 1);
+    }
+    for (int row = 0; row < PQntuples(r); row++) {
+        size_t i = (size_t)map_get(&index, PQgetvalue(r, row, 0));
+        if (i-- == 0)
+            continue;
+        v[i].bid = strdup(PQgetvalue(r, row, 1));
+        v[i].created = strdup(PQgetvalue(r, row, 2));
+    }
+    map_clear(&index, NULL);
+}
+
+/* Runs the insert for the accepted entries v[i] with only[i] (or all when only is NULL).
+ * 1 done (rows taken), 0 refused by PostgreSQL (*state set), -1 session lost. */
+static int batch_insert(worker *w, entry *v, size_t n, const entry *only, char state[6])
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        if (v[i].st == E_ACCEPT && (only == NULL || &v[i] == only) &&
+            json_array_append_new(arr, entry_record(&v[i])) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    char *js = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    if (js == NULL) {
+        snprintf(state, 6, "OOM");
+        return 0;
+    }
+    PGresult *r = persist_insert(w->pg, js, state);
+    free(js);
+    if (r) {
+        batch_take_rows(v, n, r);
+        PQclear(r);
+        return 1;
+    }
+    return persist_lost(w->pg) ? -1 : 0;
+}
+
+/* Stores every accepted entry. A batch refused by a constraint (the in-memory decision was wrong,
+ * which should never happen) is retried entry by entry so one bad entry cannot block the stream. */
+static worker_status batch_persist(worker *w, entry *v, size_t n, bool *stale)
+{
+    size_t accepted = 0;
+    for (size_t i = 0; i < n; i++)
+        accepted += v[i].st == E_ACCEPT;
+    if (accepted == 0)
+        return WORKER_OK;
+    char state[6];
+    int r = batch_insert(w, v, n, NULL, state);
+    if (r < 0)
+        return WORKER_PG_LOST;
+    if (r == 0) {
+        yk_error("batch of %zu refused (sqlstate %s): retrying one by one", accepted, state);
+        for (size_t i = 0; i < n; i++) {
+            if (v[i].st != E_ACCEPT)
+                continue;
+            stale[v[i].p] = true; /* memory counted what PostgreSQL may now refuse */
+            r = batch_insert(w, v, n, &v[i], state);
+            if (r < 0)
+                return WORKER_PG_LOST;
+            if (r == 1)
+                continue;
+            if (strcmp(state, "23514") == 0) /* check_violation: booked > capacity */
+                entry_refuse(&v[i], 409, "slot_full", "This slot is full.");
+            else if (strcmp(state, "23505") == 0) /* unique: one active booking per identity */
+                entry_refuse(&v[i], 409, "already_booked",
+                             "You already hold the maximum number of bookings for this event.");
+            else
+                v[i].st = E_RETRY;
+            yk_error("request=%s refused by PostgreSQL (sqlstate %s)", v[i].rid, state);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        entry *en = &v[i];
+        if (en->st != E_ACCEPT)
+            continue;
+        if (en->bid == NULL) { /* request id already committed: memory counted it twice */
+            en->st = E_DUP;
+            stale[en->p] = true;
+            continue;
+        }
+        char slot[24];
+        snprintf(slot, sizeof slot, "%lld", (long long)en->s->id);
+        entry_answer(en, 201,
+                     booking_json(en->bid, en->e->slug, slot, en->s->starts_at, en->s->ends_at,
+                                  "confirmed", en->email, en->fields, en->created, en->tok));
+        yk_info("request=%s booked id=%s event=%s slot=%s", en->rid, en->bid, en->e->slug, slot);
+    }
+    worker_status st = batch_from_db(w, v, n, want_dup);
+    for (size_t i = 0; i < n; i++)
+        if (v[i].st == E_DUP)
+            v[i].st = E_RETRY; /* neither inserted nor found: should not happen, try again */
+    return st;
+}
+
+/* Appends one command; counts it so the caller reads exactly that many replies. */
+static void batch_cmd(worker *w, int *count, int argc, const char **argv)
+{
+    if (redisAppendCommandArgv(w->redis, argc, argv, NULL) == REDIS_OK)
+        (*count)++;
+}
+
+/* Raises yk:done:{p} to ARGV[1] but never lowers it (a replay may carry older sequence numbers). */
+static const char DONE_LUA[] =
+    "if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then "
+    "redis.call('SET', KEYS[1], ARGV[1]) end";
+
+/* Publishes seats of touched slots, then the answers, then per partition done/XACK/XDEL, in one
+ * pipeline. Seats go first so an ingress knows the count before it relays the answer. */
+static worker_status batch_answer(worker *w, entry *v, size_t n)
+{
+    int count = 0;
+    char a[4][160];
+    map seen = MAP_INIT;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].touched)
+            continue;
+        snprintf(a[0], sizeof a[0], "%lld %lld", (long long)v[i].ev, (long long)v[i].slot);
+        void **ref = map_ref(&seen, a[0]);
+        if (ref == NULL || *ref)
+            continue;
+        *ref = (void *)1;
+        persist_event *e;
+        persist_slot *s;
+        int r = batch_lookup(w, v[i].p, v[i].ev, v[i].slot, &e, &s); /* reloads if forgotten */
+        if (r < 0 && persist_lost(w->pg)) {
+            map_clear(&seen, NULL);
+            return WORKER_PG_LOST;
+        }
+        if (r <= 0)
+            continue;
+        int left = s->capacity > s->booked ? s->capacity - s->booked : 0;
+        snprintf(a[0], sizeof a[0], "yk:remaining:%lld", (long long)v[i].ev);
+        snprintf(a[1], sizeof a[1], "%lld", (long long)v[i].slot);
+        snprintf(a[2], sizeof a[2], "%d", left);
+        snprintf(a[3], sizeof a[3], "remaining %lld %lld %d", (long long)v[i].ev,
+                 (long long)v[i].slot, left);
+        batch_cmd(w, &count, 4, (const char *[]){"HSET", a[0], a[1], a[2]});
+        batch_cmd(w, &count, 3, (const char *[]){"PUBLISH", "yk:events", a[3]});
+    }
+    map_clear(&seen, NULL);
+
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%lld", (long long)w->ttl);
+    for (size_t i = 0; i < n; i++) {
+        entry *en = &v[i];
+        if (en->st != E_ANSWER)
+            continue;
+        size_t len = strlen(en->body) + 64;
+        char *val = malloc(len), *msg = malloc(len);
+        if (val && msg) {
+            snprintf(val, len, "%d %s", en->code, en->body);
+            snprintf(msg, len, "%s %d %s", en->rid, en->code, en->body);
+            snprintf(a[0], sizeof a[0], "yk:res:%s", en->rid);
+            batch_cmd(w, &count, 5, (const char *[]){"SET", a[0], val, "EX", ttl});
+            if (en->ing && snprintf(a[1], sizeof a[1], "yk:rep:%s", en->ing) < (int)sizeof a[1])
+                batch_cmd(w, &count, 3, (const char *[]){"PUBLISH", a[1], msg});
+        }
+        free(val); /* hiredis copied the arguments into its output buffer */
+        free(msg);
+    }
+
+    /* XACK/XDEL argv: command, key, [group,] ids; at most n ids. */
+    const char **ids = malloc((n + 3) * sizeof *ids);
+    for (unsigned p = 0; ids && p < w->partitions; p++) {
+        int m = 0;
+        int64_t done = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (v[i].p != p || v[i].st == E_RETRY || v[i].sid == NULL)
+                continue;
+            ids[3 + m++] = v[i].sid;
+            if (v[i].seq > done)
+                done = v[i].seq;
+        }
+        if (m == 0)
+            continue;
+        char key[32], dkey[32], seq[24];
+        partitions_key(p, key);
+        snprintf(dkey, sizeof dkey, "yk:done:{%u}", p);
+        snprintf(seq, sizeof seq, "%lld", (long long)done);
+        if (done > 0)
+            batch_cmd(w, &count, 5, (const char *[]){"EVAL", DONE_LUA, "1", dkey, seq});
+        ids[0] = "XACK", ids[1] = key, ids[2] = "workers";
+        batch_cmd(w, &count, 3 + m, ids);
+        ids[1] = "XDEL", ids[2] = key;
+        batch_cmd(w, &count, 2 + m, ids + 1);
+    }
+    free(ids);
+
+    for (int i = 0; i < count; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(w->redis, (void **)&r) != REDIS_OK)
+            return WORKER_REDIS_LOST; /* committed but unanswered: replayed after reconnect */
+        if (r->type == REDIS_REPLY_ERROR)
+            yk_error("answer pipeline: %s", r->str);
+        freeReplyObject(r);
+    }
+    return WORKER_OK;
+}
+
+/* Decides, persists and answers the entries of an XREADGROUP reply ([[key, [entry…]]…]), which
+ * the caller keeps and frees. replay: the entries may already be committed. */
+static worker_status batch_run(worker *w, const redisReply *streams, bool replay)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < streams->elements; i++) {
+        const redisReply *s = streams->element[i];
+        if (s->type == REDIS_REPLY_ARRAY && s->elements == 2 &&
+            s->element[1]->type == REDIS_REPLY_ARRAY)
+            n += s->element[1]->elements;
+    }
+    if (n == 0)
+        return WORKER_OK;
+    entry *v = calloc(n, sizeof *v);
+    bool *stale = calloc(w->partitions, sizeof *stale);
+    if (v == NULL || stale == NULL) {
+        free(v);
+        free(stale);
+        return WORKER_OK; /* entries stay pending and are replayed at the next tick */
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < streams->elements; i++) {
+        const redisReply *s = streams->element[i];
+        unsigned p;
+        if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
+            s->element[1]->type != REDIS_REPLY_ARRAY ||
+            s->element[0]->type != REDIS_REPLY_STRING ||
+            sscanf(s->element[0]->str, "yk:req:{%u}", &p) != 1 || p >= w->partitions)
+            continue;
+        for (size_t j = 0; j < s->element[1]->elements; j++)
+            entry_parse(&v[k++], p, s->element[1]->element[j]);
+    }
+
+    /* A replayed entry may be committed already; deciding it again would count its seat twice. */
+    worker_status st = replay ? batch_from_db(w, v, k, want_new) : WORKER_OK;
+    for (size_t i = 0; i < k && st == WORKER_OK; i++)
+        if (v[i].st == E_NEW)
+            st = entry_decide(w, &v[i]);
+    if (st == WORKER_OK)
+        st = batch_persist(w, v, k, stale);
+    if (st == WORKER_OK)
+        st = batch_from_db(w, v, k, want_refused);
+    if (st == WORKER_OK) {
+        for (unsigned p = 0; p < w->partitions; p++)
+            if (stale[p])
+                partitions_forget(w, p); /* reread the truth before deciding again */
+        st = batch_answer(w, v, k);
+    }
+    for (size_t i = 0; i < k; i++)
+        entry_free(&v[i]);
+    free(v);
+    free(stale);
+    return st;
+}
+
+worker_status batch_read(worker *w)
+{
+    /* argv: XREADGROUP GROUP workers <id> COUNT <n> BLOCK 100 STREAMS keys… ids… */
+    const char **argv = malloc((9 + 2 * w->partitions) * sizeof *argv);
+    char (*keys)[32] = malloc(w->partitions * sizeof *keys);
+    char count[24];
+    snprintf(count, sizeof count, "%lld", (long long)w->batch_max);
+    int owned = 0;
+    for (unsigned p = 0; keys && p < w->partitions; p++)
+        if (w->parts[p].owned)
+            partitions_key(p, keys[owned++]);
+    worker_status st = WORKER_OK;
+    if (argv == NULL || keys == NULL || owned == 0)
+        goto out;
+    int argc = 0;
+    const char *head[] = {"XREADGROUP", "GROUP", "workers", w->id, "COUNT", count,
+                          "BLOCK",      "100",   "STREAMS"};
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+        argv[argc++] = head[i];
+    for (int i = 0; i < owned; i++)
+        argv[argc++] = keys[i];
+    for (int i = 0; i < owned; i++)
+        argv[argc++] = ">";
+    redisReply *r = redisCommandArgv(w->redis, argc, argv, NULL);
+    if (r == NULL) {
+        st = WORKER_REDIS_LOST;
+        goto out;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        yk_error("XREADGROUP: %s", r->str);
+        if (strncmp(r->str, "NOGROUP", 7) == 0)
+            partitions_resetup_all(w); /* the stream vanished (Redis lost its data) */
+    } else if (r->type == REDIS_REPLY_ARRAY) {
+        st = batch_run(w, r, false);
+    }
+    freeReplyObject(r);
+out:
+    free(argv);
+    free(keys);
+    return st;
+}
+
+worker_status batch_replay(worker *w, unsigned p)
+{
+    char key[32], cursor[64] = "0";
+    partitions_key(p, key);
+    while (!worker_stop) {
+        redisReply *r = redisCommand(w->redis, "XREADGROUP GROUP workers %s COUNT %lld STREAMS %s %s",
+                                     w->id, (long long)w->batch_max, key, cursor);
+        if (r == NULL)
+            return WORKER_REDIS_LOST;
+        const redisReply *entries = NULL;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+            r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
+            entries = r->element[0]->element[1];
+        if (r->type == REDIS_REPLY_ERROR)
+            yk_error("replay %s: %s", key, r->str);
+        if (entries == NULL || entries->type != REDIS_REPLY_ARRAY || entries->elements == 0) {
+            freeReplyObject(r);
+            return WORKER_OK;
+        }
+        /* Page by the last id: entries left pending (E_RETRY) must not be read again here. */
+        const redisReply *last = entries->element[entries->elements - 1];
+        if (last->type != REDIS_REPLY_ARRAY || last->elements < 1 ||
+            last->element[0]->type != REDIS_REPLY_STRING) {
+            freeReplyObject(r);
+            return WORKER_OK;
+        }
+        snprintf(cursor, sizeof cursor, "%s", last->element[0]->str);
+        yk_info("replaying partition=%u entries=%zu", p, entries->elements);
+        worker_status st = batch_run(w, r, true);
+        freeReplyObject(r);
+        if (st != WORKER_OK)
+            return st;
+    }
+    return WORKER_OK;
+}

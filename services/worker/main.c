@@ -1,0 +1,206 @@
+/* yoyaku-worker: configuration, connections (with reconnect and backoff) and the main loop that
+ * alternates rebalance ticks, partition setup/replay and batches. Owns the worker struct. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "partitions.h"
+#include "persist.h"
+#include "worker.h"
+#include "yk_config.h"
+#include "yk_log.h"
+#include "yk_token.h"
+
+volatile sig_atomic_t worker_stop;
+
+static void on_signal(int sig)
+{
+    worker_stop = 1;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL); /* a signal cuts it short, which is what shutdown wants */
+}
+
+/* YOYAKU_REDIS: "/path" for a unix socket, else "host:port" ("[v6]:port" too). */
+static int parse_redis(const char *addr, char *host, size_t hostlen, int *port)
+{
+    if (addr[0] == '/') {
+        *port = 0;
+        return snprintf(host, hostlen, "%s", addr) < (int)hostlen ? 0 : -1;
+    }
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || colon == addr)
+        return -1;
+    const char *h = addr;
+    size_t len = (size_t)(colon - addr);
+    if (h[0] == '[' && len >= 2 && h[len - 1] == ']')
+        h++, len -= 2;
+    int64_t v;
+    if (len >= hostlen || yk_config_parse_int(colon + 1, &v) != 0 || v < 1 || v > 65535)
+        return -1;
+    memcpy(host, h, len);
+    host[len] = '\0';
+    *port = (int)v;
+    return 0;
+}
+
+static redisContext *connect_redis(const char *host, int port)
+{
+    struct timeval connect_tv = {2, 0};
+    redisContext *c = port ? redisConnectWithTimeout(host, port, connect_tv)
+                           : redisConnectUnixWithTimeout(host, connect_tv);
+    if (c == NULL || c->err) {
+        yk_warn("redis connect to %s failed: %s", host, c ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    /* XREADGROUP blocks 100 ms at most, so a reply slower than this means Redis is gone. */
+    struct timeval io_tv = {10, 0};
+    if (redisSetTimeout(c, io_tv) != REDIS_OK) {
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int owned_count(const worker *w)
+{
+    int n = 0;
+    for (unsigned p = 0; p < w->partitions; p++)
+        n += w->parts[p].owned;
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    static const char *log_level, *pg, *redis, *worker_id;
+    static int64_t batch_max, partitions, rebalance_ms, ttl;
+    const yk_cf_entry table[] = {
+        YK_CF_INTEGER("YOYAKU_BATCH_MAX", &batch_max, "1000", 1, 100000,
+                      "most entries read per stream per batch"),
+        YK_CF_STRING("YOYAKU_LOG_LEVEL", &log_level, "info", "debug, info, warn or error"),
+        YK_CF_INTEGER("YOYAKU_PARTITIONS", &partitions, "16", 1, 4096,
+                      "number of request streams (same for every process)"),
+        YK_CF_STRING("YOYAKU_PG", &pg, "dbname=yoyaku", "libpq connection string"),
+        YK_CF_INTEGER("YOYAKU_REBALANCE_MS", &rebalance_ms, "2000", 100, 600000,
+                      "heartbeat and rebalance period"),
+        YK_CF_STRING("YOYAKU_REDIS", &redis, "127.0.0.1:6379",
+                     "host:port, or a unix socket path starting with /"),
+        YK_CF_INTEGER("YOYAKU_RESULT_TTL", &ttl, "86400", 1, 31536000,
+                      "seconds an answer stays readable in yk:res:<id>"),
+        YK_CF_STRING("YOYAKU_WORKER_ID", &worker_id, "",
+                     "consumer name; empty = <host>-<pid>, fresh at every start"),
+    };
+    int rc = yk_config_main(argc, argv,
+                            "usage: yoyaku-worker [--help] [--version] [--config]\n\n"
+                            "Decides reservation requests from the Redis streams yk:req:{p} of the "
+                            "partitions it owns and commits them to PostgreSQL.",
+                            table, sizeof table / sizeof table[0]);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    yk_log_init("worker", log_level);
+
+    char host[256], id[300];
+    int port;
+    if (parse_redis(redis, host, sizeof host, &port) != 0) {
+        fprintf(stderr, "%s: YOYAKU_REDIS=%s: expected host:port or /socket/path\n", argv[0],
+                redis);
+        return 2;
+    }
+    if (*worker_id) {
+        snprintf(id, sizeof id, "%s", worker_id);
+    } else {
+        char hn[256] = "worker";
+        if (gethostname(hn, sizeof hn) != 0)
+            strcpy(hn, "worker");
+        hn[sizeof hn - 1] = '\0';
+        snprintf(id, sizeof id, "%s-%ld", hn, (long)getpid());
+    }
+    if (yk_token_init() != 0) {
+        yk_error("libsodium init failed");
+        return 1;
+    }
+
+    worker w = {.id = id, .pg_conninfo = pg, .redis_addr = redis, .partitions = partitions,
+                .batch_max = batch_max, .ttl = ttl, .rebalance_ms = rebalance_ms};
+    w.parts = calloc((size_t)partitions, sizeof *w.parts);
+    if (w.parts == NULL) {
+        yk_error("out of memory");
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a dead Redis or PostgreSQL socket is an error, not a signal */
+
+    yk_info("starting id=%s partitions=%lld redis=%s", id, (long long)partitions, redis);
+    int64_t next_tick = 0, backoff = 100;
+    while (!worker_stop) {
+        if (w.pg == NULL && (w.pg = persist_connect(pg, id)) != NULL) {
+            partitions_drop_all(&w); /* a new session holds no locks */
+            next_tick = 0;
+            yk_info("postgresql connected");
+        }
+        if (w.redis == NULL && (w.redis = connect_redis(host, port)) != NULL) {
+            partitions_resetup_all(&w); /* our pending entries may be unanswered */
+            yk_info("redis connected");
+        }
+        if (w.pg == NULL || w.redis == NULL) {
+            sleep_ms(backoff);
+            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+            continue;
+        }
+        backoff = 100;
+
+        worker_status st = WORKER_OK;
+        if (now_ms() >= next_tick) {
+            st = partitions_rebalance(&w);
+            next_tick = now_ms() + rebalance_ms;
+        }
+        for (unsigned p = 0; p < w.partitions && st == WORKER_OK && !worker_stop; p++)
+            if (w.parts[p].owned && w.parts[p].setup && (st = partitions_setup(&w, p)) == WORKER_OK)
+                st = batch_replay(&w, p);
+        if (st == WORKER_OK && !worker_stop) {
+            if (owned_count(&w) == 0)
+                sleep_ms(100);
+            else
+                st = batch_read(&w);
+        }
+
+        if (st == WORKER_PG_LOST) {
+            yk_error("postgresql session lost: %s; dropping every partition",
+                     PQerrorMessage(w.pg));
+            PQfinish(w.pg);
+            w.pg = NULL;
+            partitions_drop_all(&w);
+        } else if (st == WORKER_REDIS_LOST) {
+            yk_error("redis connection lost: %s", w.redis->errstr);
+            redisFree(w.redis);
+            w.redis = NULL;
+        }
+    }
+
+    yk_info("stopping id=%s", id);
+    partitions_leave(&w);
+    partitions_drop_all(&w);
+    redisFree(w.redis);
+    PQfinish(w.pg);
+    free(w.parts);
+    return 0;
+}

@@ -1,0 +1,176 @@
+/* partitions: ownership of request streams. A worker owns p while its PostgreSQL session holds
+ * advisory lock (31601, p): the lock dies with the session, so a dead worker frees its share. */
+#include "partitions.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "persist.h"
+#include "yk_partition.h"
+#include "yk_log.h"
+
+void partitions_key(unsigned p, char buf[32])
+{
+    snprintf(buf, 32, "yk:req:{%u}", p);
+}
+
+void partitions_forget(worker *w, unsigned p)
+{
+    map_clear(&w->parts[p].events, persist_event_free);
+    map_clear(&w->parts[p].scopes, persist_scope_free);
+}
+
+void partitions_drop_all(worker *w)
+{
+    for (unsigned p = 0; p < w->partitions; p++) {
+        partitions_forget(w, p);
+        w->parts[p].owned = w->parts[p].setup = false;
+    }
+}
+
+void partitions_resetup_all(worker *w)
+{
+    for (unsigned p = 0; p < w->partitions; p++)
+        w->parts[p].setup = w->parts[p].owned;
+}
+
+static int64_t partitions_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs SELECT fn(31601, p) and returns its boolean: 1 true, 0 false, -1 session error. */
+static int partitions_lock_call(worker *w, const char *fn, unsigned p)
+{
+    char sql[80];
+    snprintf(sql, sizeof sql, "SELECT %s(%d, %u)", fn, WORKER_LOCK_CLASS, p);
+    PGresult *r = PQexec(w->pg, sql);
+    int v = PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0)[0] == 't' : -1;
+    if (v < 0)
+        yk_error("%s(%u) failed: %s", fn, p, PQerrorMessage(w->pg));
+    PQclear(r);
+    return v;
+}
+
+/* ZADD + ZREMRANGEBYSCORE + ZCARD in one round trip; the number of live workers or -1. */
+static long long partitions_heartbeat(worker *w)
+{
+    int64_t now = partitions_now_ms();
+    redisAppendCommand(w->redis, "ZADD yk:workers %lld %s", (long long)now, w->id);
+    redisAppendCommand(w->redis, "ZREMRANGEBYSCORE yk:workers -inf %lld",
+                       (long long)(now - 3 * w->rebalance_ms));
+    redisAppendCommand(w->redis, "ZCARD yk:workers");
+    long long n = -1;
+    for (int i = 0; i < 3; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(w->redis, (void **)&r) != REDIS_OK)
+            return -1; /* the context is now unusable; the caller reconnects */
+        if (i == 2 && r->type == REDIS_REPLY_INTEGER)
+            n = r->integer;
+        freeReplyObject(r);
+    }
+    return n;
+}
+
+worker_status partitions_rebalance(worker *w)
+{
+    long long n = partitions_heartbeat(w);
+    if (n < 0)
+        return WORKER_REDIS_LOST;
+    if (n == 0)
+        n = 1; /* our own entry expired between ZADD and ZCARD: only with a huge clock jump */
+    unsigned owned = 0, target = (unsigned)((w->partitions + n - 1) / n);
+    for (unsigned p = 0; p < w->partitions; p++)
+        owned += w->parts[p].owned;
+
+    /* Release from the top and acquire starting at a per-worker offset, so that workers starting
+     * together do not all race for partition 0 first. */
+    for (unsigned p = (unsigned)w->partitions; p-- > 0 && owned > target;) {
+        if (!w->parts[p].owned)
+            continue;
+        if (partitions_lock_call(w, "pg_advisory_unlock", p) < 0)
+            return WORKER_PG_LOST;
+        partitions_forget(w, p);
+        w->parts[p].owned = w->parts[p].setup = false;
+        owned--;
+        yk_info("released partition=%u owned=%u target=%u workers=%lld", p, owned, target, n);
+    }
+    unsigned start = yk_partition_of(w->id, (unsigned)w->partitions);
+    for (unsigned i = 0; i < w->partitions && owned < target; i++) {
+        unsigned p = (start + i) % (unsigned)w->partitions;
+        if (w->parts[p].owned)
+            continue;
+        int got = partitions_lock_call(w, "pg_try_advisory_lock", p);
+        if (got < 0)
+            return WORKER_PG_LOST;
+        if (got) {
+            partitions_forget(w, p);
+            w->parts[p].owned = true;
+            owned++;
+            yk_info("acquired partition=%u owned=%u target=%u workers=%lld", p, owned, target, n);
+        }
+    }
+    /* Between batches the cache equals PostgreSQL, so dropping it is always safe; rereading it
+     * every tick picks up admin edits (limits, capacities) and seats freed outside the worker.
+     * Setting up every tick also sweeps entries orphaned by a worker that lost its session while
+     * reading, and re-creates a stream that vanished with a Redis restart. */
+    for (unsigned p = 0; p < w->partitions; p++) {
+        if (w->parts[p].owned) {
+            partitions_forget(w, p);
+            w->parts[p].setup = true;
+        }
+    }
+    return PQstatus(w->pg) == CONNECTION_OK ? WORKER_OK : WORKER_PG_LOST;
+}
+
+worker_status partitions_setup(worker *w, unsigned p)
+{
+    char key[32];
+    partitions_key(p, key);
+    redisReply *r = redisCommand(w->redis, "XGROUP CREATE %s workers 0 MKSTREAM", key);
+    if (r == NULL)
+        return WORKER_REDIS_LOST;
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0)
+        yk_error("XGROUP CREATE %s: %s", key, r->str);
+    freeReplyObject(r);
+
+    w->parts[p].setup = false; /* a failure below is retried at the next tick */
+    /* Min idle 0: whoever held these entries no longer owns p, so cannot commit them. JUSTID
+     * because the entries are read back, with our own, by the replay that follows. */
+    char cursor[64] = "0-0";
+    long long claimed = 0;
+    do {
+        r = redisCommand(w->redis, "XAUTOCLAIM %s workers %s 0 %s COUNT 1000 JUSTID", key, w->id,
+                         cursor);
+        if (r == NULL)
+            return WORKER_REDIS_LOST;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING) {
+            yk_error("XAUTOCLAIM %s: %s", key, r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+            freeReplyObject(r);
+            return WORKER_OK; /* replay still answers our own pending entries */
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        claimed += (long long)r->element[1]->elements;
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0-0") != 0);
+    if (claimed)
+        yk_info("claimed partition=%u entries=%lld", p, claimed);
+    return WORKER_OK;
+}
+
+void partitions_leave(worker *w)
+{
+    if (w->redis) {
+        redisReply *r = redisCommand(w->redis, "ZREM yk:workers %s", w->id);
+        freeReplyObject(r);
+    }
+    if (w->pg) {
+        PGresult *r = PQexec(w->pg, "SELECT pg_advisory_unlock_all()");
+        PQclear(r);
+    }
+}

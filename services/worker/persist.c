@@ -1,0 +1,278 @@
+/* persist: the worker's PostgreSQL statements (synchronous libpq, one session per worker).
+ * Every PGresult is PQclear()ed here unless a function's comment hands it to the caller. */
+#include "persist.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "yk_log.h"
+
+PGconn *persist_connect(const char *conninfo, const char *appname)
+{
+    /* Our defaults come first so that anything in YOYAKU_PG overrides them (later wins). */
+    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *vals[] = {"5", appname, conninfo, NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+        yk_warn("pg connect failed: %s", c ? PQerrorMessage(c) : "out of memory");
+        PQfinish(c);
+        return NULL;
+    }
+    /* A 201 promises the booking is durable: never let a server default weaken the commit. */
+    PGresult *r = PQexec(c, "SET synchronous_commit = on");
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+        yk_warn("pg session setup failed: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+bool persist_lost(PGconn *c)
+{
+    return c == NULL || PQstatus(c) != CONNECTION_OK;
+}
+
+/* Runs a parameterised query expecting rows; NULL (logged) on failure. Caller PQclear()s. */
+static PGresult *persist_query(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        return r;
+    yk_error("pg query failed: %s", PQerrorMessage(c));
+    PQclear(r);
+    return NULL;
+}
+
+void persist_scope_free(void *counts)
+{
+    if (counts) {
+        map_clear(counts, NULL);
+        free(counts);
+    }
+}
+
+static void persist_slot_free(void *p)
+{
+    persist_slot *s = p;
+    if (s) {
+        free(s->starts_at);
+        free(s->ends_at);
+        free(s);
+    }
+}
+
+void persist_event_free(void *p)
+{
+    persist_event *e = p;
+    if (e) {
+        map_clear(&e->slots, persist_slot_free);
+        free(e->slug);
+        free(e->tz);
+        free(e);
+    }
+}
+
+/* Adds row i of r (id, capacity, booked, starts_at, ends_at) to e. NULL on out of memory. */
+static persist_slot *persist_slot_add(persist_event *e, PGresult *r, int i)
+{
+    persist_slot *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+    s->capacity = atoi(PQgetvalue(r, i, 1));
+    s->booked = atoi(PQgetvalue(r, i, 2));
+    s->starts_at = strdup(PQgetvalue(r, i, 3));
+    s->ends_at = strdup(PQgetvalue(r, i, 4));
+    void **ref = s->starts_at && s->ends_at ? map_ref(&e->slots, PQgetvalue(r, i, 0)) : NULL;
+    if (ref == NULL) {
+        persist_slot_free(s);
+        return NULL;
+    }
+    persist_slot_free(*ref); /* NULL unless the slot was somehow loaded twice */
+    *ref = s;
+    return s;
+}
+
+static const char SLOT_COLUMNS[] =
+    "SELECT id, capacity, booked, yk_rfc3339(starts_at, $2), yk_rfc3339(ends_at, $2) FROM slots ";
+
+/* Loads the identity counts of a scope (campaign or single event) into a new map stored in
+ * scopes under key. 0 or -1. */
+static int persist_counts_load(PGconn *c, map *scopes, const char *key, const char *campaign,
+                               const char *event_id, map **out)
+{
+    PGresult *r = campaign
+        ? persist_query(c,
+                        "SELECT b.identity, count(*) FROM bookings b JOIN events e ON e.id = "
+                        "b.event_id WHERE e.campaign = $1 AND b.status IN ('confirmed', "
+                        "'attended') GROUP BY b.identity",
+                        1, &campaign)
+        : persist_query(c,
+                        "SELECT identity, count(*) FROM bookings WHERE event_id = $1 AND status "
+                        "IN ('confirmed', 'attended') GROUP BY identity",
+                        1, &event_id);
+    if (r == NULL)
+        return -1;
+    /* Fill a private map first so that a failure never leaves half-counted state in scopes. */
+    map *m = calloc(1, sizeof *m);
+    for (int i = 0; m && i < PQntuples(r); i++) {
+        void **v = map_ref(m, PQgetvalue(r, i, 0));
+        if (v == NULL) {
+            persist_scope_free(m);
+            m = NULL;
+        } else {
+            *v = (void *)(intptr_t)atoi(PQgetvalue(r, i, 1));
+        }
+    }
+    PQclear(r);
+    void **slot = m ? map_ref(scopes, key) : NULL;
+    if (slot == NULL) {
+        yk_error("out of memory loading identity counts");
+        persist_scope_free(m);
+        return -1;
+    }
+    *slot = m; /* scopes owns m from here on */
+    *out = m;
+    return 0;
+}
+
+int persist_event_load(PGconn *c, int64_t id, map *scopes, persist_event **out)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *p1[] = {ids};
+    PGresult *r = persist_query(
+        c, "SELECT slug, timezone, per_person_limit, campaign FROM events WHERE id = $1", 1, p1);
+    if (r == NULL)
+        return -1;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return 0;
+    }
+    persist_event *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        goto oom;
+    e->id = id;
+    e->slug = strdup(PQgetvalue(r, 0, 0));
+    e->tz = strdup(PQgetvalue(r, 0, 1));
+    e->limit = atoi(PQgetvalue(r, 0, 2));
+    char key[300];
+    bool campaign = !PQgetisnull(r, 0, 3);
+    /* Campaign names longer than the key buffer would collide only with each other's prefixes:
+     * refuse them rather than merge two campaigns' limits. */
+    if ((size_t)snprintf(key, sizeof key, "%c:%s", campaign ? 'c' : 'e',
+                         campaign ? PQgetvalue(r, 0, 3) : ids) >= sizeof key) {
+        yk_error("event %s: campaign name too long", ids);
+        goto fail;
+    }
+    if (e->slug == NULL || e->tz == NULL)
+        goto oom;
+    e->counts = map_get(scopes, key);
+    if (e->counts == NULL && persist_counts_load(c, scopes, key,
+                                                 campaign ? PQgetvalue(r, 0, 3) : NULL, ids,
+                                                 &e->counts) != 0)
+        goto fail;
+    PQclear(r);
+
+    const char *p2[] = {ids, e->tz};
+    char sql[200];
+    snprintf(sql, sizeof sql, "%sWHERE event_id = $1", SLOT_COLUMNS);
+    r = persist_query(c, sql, 2, p2);
+    if (r == NULL)
+        goto fail;
+    for (int i = 0; i < PQntuples(r); i++)
+        if (persist_slot_add(e, r, i) == NULL)
+            goto oom;
+    PQclear(r);
+    *out = e;
+    return 1;
+oom:
+    yk_error("out of memory loading event %s", ids);
+fail:
+    PQclear(r);
+    persist_event_free(e);
+    return -1;
+}
+
+int persist_slot_load(PGconn *c, persist_event *e, int64_t slot_id, persist_slot **out)
+{
+    char ids[24], sids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)e->id);
+    snprintf(sids, sizeof sids, "%lld", (long long)slot_id);
+    const char *p[] = {ids, e->tz, sids};
+    char sql[200];
+    snprintf(sql, sizeof sql, "%sWHERE event_id = $1 AND id = $3", SLOT_COLUMNS);
+    PGresult *r = persist_query(c, sql, 3, p);
+    if (r == NULL)
+        return -1;
+    int found = PQntuples(r) == 1;
+    if (found && (*out = persist_slot_add(e, r, 0)) == NULL)
+        found = -1;
+    PQclear(r);
+    return found;
+}
+
+PGresult *persist_lookup(PGconn *c, const char *const *rids, int n)
+{
+    /* Request ids are validated hex, so the array literal needs no quoting. */
+    size_t len = 3 + (size_t)n * 33;
+    char *arr = malloc(len);
+    if (arr == NULL)
+        return NULL;
+    char *w = arr;
+    *w++ = '{';
+    for (int i = 0; i < n; i++)
+        w += sprintf(w, "%s%s", i ? "," : "", rids[i]);
+    *w++ = '}';
+    *w = '\0';
+    const char *p[] = {arr};
+    PGresult *r = persist_query(
+        c,
+        "SELECT b.request_id, b.id, b.slot_id, b.status, b.email, b.fields::text, "
+        "yk_rfc3339(b.created_at, e.timezone), e.slug, yk_rfc3339(s.starts_at, e.timezone), "
+        "yk_rfc3339(s.ends_at, e.timezone) FROM bookings b JOIN events e ON e.id = b.event_id "
+        "JOIN slots s ON s.id = b.slot_id WHERE b.request_id = ANY($1::text[])",
+        1, p);
+    free(arr);
+    return r;
+}
+
+/* One statement, hence one round trip and one fsync for the whole batch. The slot counters are
+ * raised by what was really inserted, so a redelivered request id changes nothing. */
+static const char INSERT_SQL[] =
+    "WITH r AS ("
+    " SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (rid text, ev bigint,"
+    "  slot bigint, email text, ident text, fields jsonb, th text, l1 boolean))"
+    "  WITH ORDINALITY AS x(rid, ev, slot, email, ident, fields, th, l1, ord)"
+    "), ins AS ("
+    " INSERT INTO bookings (request_id, event_id, slot_id, email, identity, fields, token_hash,"
+    "  limit_one)"
+    " SELECT rid, ev, slot, email, ident, fields, th, l1 FROM r ORDER BY ord"
+    " ON CONFLICT (request_id) DO NOTHING"
+    " RETURNING id, request_id, event_id, slot_id, created_at"
+    "), upd AS ("
+    " UPDATE slots s SET booked = s.booked + c.n"
+    " FROM (SELECT slot_id, count(*)::int AS n FROM ins GROUP BY slot_id) c"
+    " WHERE s.id = c.slot_id"
+    ")"
+    " SELECT i.request_id, i.id::text, yk_rfc3339(i.created_at, e.timezone)"
+    " FROM ins i JOIN events e ON e.id = i.event_id";
+
+PGresult *persist_insert(PGconn *c, const char *json, char sqlstate[6])
+{
+    const char *p[] = {json};
+    sqlstate[0] = '\0';
+    PGresult *r = PQexecParams(c, INSERT_SQL, 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        return r;
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (st)
+        snprintf(sqlstate, 6, "%s", st);
+    yk_warn("batch insert failed: sqlstate=%s %s", sqlstate, PQerrorMessage(c));
+    PQclear(r);
+    return NULL;
+}
