@@ -9,6 +9,7 @@
 
 #include "catalogue.h"
 #include "ingress.h"
+#include "metrics.h"
 #include "submit.h"
 #include "yk_config.h"
 #include "yk_log.h"
@@ -86,6 +87,14 @@ static void handle(yk_http_req *req, void *ud)
             yk_http_respond(req, 200, "application/json", NULL, "{\"status\":\"ok\"}", 15);
         else
             ingress_respond_unavailable(req);
+        return;
+    }
+    if (strcmp(req->path, "/metrics") == 0) {
+        req->route = "metrics";
+        if (req->method != YK_M_GET)
+            yk_http_respond_error(req, 405, "method_not_allowed", "Use GET.");
+        else
+            metrics_handle(req);
         return;
     }
     if (req->path_len >= sizeof path || strncmp(req->path, "/v1/", 4) != 0) {
@@ -186,8 +195,8 @@ int main(int argc, char **argv)
         yk_error("cannot set up connections (bad YOYAKU_REDIS?)");
         return 1;
     }
-    rc = yk_http_server_start(&ingress.http, ingress.loop, ingress.listen, &limits, handle, NULL,
-                              NULL);
+    rc = yk_http_server_start(&ingress.http, ingress.loop, ingress.listen, &limits, handle,
+                              metrics_observe, NULL);
     if (rc != 0) {
         yk_error("cannot listen on %s: %s", ingress.listen, uv_strerror(rc));
         return 1;
@@ -204,6 +213,7 @@ int main(int argc, char **argv)
     uv_run(ingress.loop, UV_RUN_DEFAULT);
     catalogue_free();
     submit_free();
+    metrics_free();
     uv_loop_close(ingress.loop);
     yk_info("stopped");
     return 0;

@@ -9,11 +9,19 @@
 
 #include "catalogue.h"
 #include "ingress.h"
+#include "queue.h"
 #include "yk_log.h"
 #include "yk_text.h"
 #include "yk_token.h"
 
-typedef enum { A_EVENT_CREATE, A_EVENT_LIST, A_EVENT_GET, A_SLOTS_ADD, A_BOOKINGS } admin_action;
+typedef enum {
+    A_EVENT_CREATE,
+    A_EVENT_LIST,
+    A_EVENT_GET,
+    A_SLOTS_ADD,
+    A_BOOKINGS,
+    A_QUEUE
+} admin_action;
 
 typedef struct {
     yk_pg_op op;
@@ -491,12 +499,32 @@ static void bookings_list(admin_ctx *c, cat_event *e)
     }
 }
 
+static void queue_cb(void *ud, int ok, const queue_partition *parts, int n)
+{
+    admin_ctx *c = ud;
+    if (!ok) {
+        ingress_respond_unavailable(c->req);
+        ctx_free(c);
+        return;
+    }
+    json_t *list = json_array();
+    for (int p = 0; p < n; p++)
+        json_array_append_new(
+            list, json_pack("{s:i,s:I,s:I,s:I,s:f,s:I}", "partition", p, "length",
+                            (json_int_t)parts[p].length, "pending", (json_int_t)parts[p].pending,
+                            "lag", (json_int_t)parts[p].lag, "oldest_pending_age_seconds",
+                            parts[p].oldest_pending_age, "consumers",
+                            (json_int_t)parts[p].consumers));
+    ingress_respond_json(c->req, 200, json_pack("{s:o}", "partitions", list), NULL);
+    ctx_free(c);
+}
+
 static void admin_run(admin_ctx *c)
 {
-    cat_event *e = c->action == A_EVENT_CREATE || c->action == A_EVENT_LIST
-                       ? NULL
-                       : catalogue_event(c->slug);
-    if (c->action != A_EVENT_CREATE && c->action != A_EVENT_LIST && e == NULL) {
+    int needs_event = c->action != A_EVENT_CREATE && c->action != A_EVENT_LIST &&
+                      c->action != A_QUEUE;
+    cat_event *e = needs_event ? catalogue_event(c->slug) : NULL;
+    if (needs_event && e == NULL) {
         yk_http_respond_error(c->req, 404, "not_found", "No such event.");
         ctx_free(c);
         return;
@@ -523,6 +551,9 @@ static void admin_run(admin_ctx *c)
     case A_BOOKINGS:
         bookings_list(c, e);
         return;
+    case A_QUEUE:
+        queue_collect(queue_cb, c);
+        return;
     }
 }
 
@@ -548,7 +579,10 @@ void routes_admin(yk_http_req *req, char **segs, int n)
     admin_action action;
     yk_http_method want;
     /* segs[0] == "admin" */
-    if (n == 2 && strcmp(segs[1], "events") == 0) {
+    if (n == 2 && strcmp(segs[1], "queue") == 0) {
+        action = A_QUEUE, want = YK_M_GET;
+        req->route = "admin_queue";
+    } else if (n == 2 && strcmp(segs[1], "events") == 0) {
         action = req->method == YK_M_POST ? A_EVENT_CREATE : A_EVENT_LIST;
         want = req->method == YK_M_POST ? YK_M_POST : YK_M_GET;
         req->route = "admin_events";

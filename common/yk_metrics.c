@@ -1,0 +1,146 @@
+/* yk_metrics: the series tables and the text rendering. Label text is copied into each series;
+ * callers pass label values that are already safe (route names, codes, partition numbers). */
+#include "yk_metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUF_CAP (1u << 20)
+#define MAX_SERIES 256
+
+struct yk_series {
+    char labels[96];
+    double value;
+    yk_histogram hist;
+};
+
+const double yk_metrics_latency_bounds[YK_HIST_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+const double yk_metrics_size_bounds[YK_HIST_BUCKETS] = {1,   2,   5,    10,   20,   50,   100,
+                                                        200, 500, 1000, 2000, 3000, 4000, 5000};
+
+void yk_metrics_printf(yk_metrics_buf *b, const char *fmt, ...)
+{
+    for (;;) {
+        size_t room = b->cap - b->len;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = b->data ? vsnprintf(b->data + b->len, room, fmt, ap) : -1;
+        va_end(ap);
+        if (n >= 0 && (size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        if (n >= 0 && cap < b->len + (size_t)n + 1)
+            cap = b->len + (size_t)n + 1;
+        char *d = cap <= BUF_CAP ? realloc(b->data, cap) : NULL;
+        if (d == NULL) {
+            b->truncated = 1;
+            if (b->data)
+                b->data[b->len] = '\0';
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+}
+
+void yk_metrics_buf_free(yk_metrics_buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+void yk_histogram_observe(yk_histogram *h, double v)
+{
+    int i = 0;
+    while (i < YK_HIST_BUCKETS && v > h->bounds[i])
+        i++;
+    h->counts[i]++;
+    h->sum += v;
+    h->count++;
+}
+
+static yk_series *family_series(yk_family *f, const char *labels)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->series[i].labels, labels) == 0)
+            return &f->series[i];
+    if (f->n == MAX_SERIES)
+        return NULL;
+    if (f->series == NULL && (f->series = calloc(MAX_SERIES, sizeof *f->series)) == NULL)
+        return NULL;
+    yk_series *s = &f->series[f->n++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->labels, sizeof s->labels, "%s", labels);
+    s->hist.bounds = f->bounds;
+    return s;
+}
+
+void yk_family_add(yk_family *f, const char *labels, double v)
+{
+    yk_series *s = family_series(f, labels);
+    if (s)
+        s->value += v;
+}
+
+void yk_family_set(yk_family *f, const char *labels, double v)
+{
+    yk_series *s = family_series(f, labels);
+    if (s)
+        s->value = v;
+}
+
+void yk_family_observe(yk_family *f, const char *labels, double v)
+{
+    yk_series *s = family_series(f, labels);
+    if (s)
+        yk_histogram_observe(&s->hist, v);
+}
+
+void yk_family_clear(yk_family *f)
+{
+    f->n = 0;
+}
+
+static void render_hist(const yk_family *f, const yk_series *s, yk_metrics_buf *out)
+{
+    const char *sep = s->labels[0] ? "," : "";
+    uint64_t cum = 0;
+    for (int i = 0; i < YK_HIST_BUCKETS; i++) {
+        cum += s->hist.counts[i];
+        yk_metrics_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", f->name, s->labels, sep,
+                          f->bounds[i], (unsigned long long)cum);
+    }
+    cum += s->hist.counts[YK_HIST_BUCKETS];
+    yk_metrics_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", f->name, s->labels, sep,
+                      (unsigned long long)cum);
+    const char *open = s->labels[0] ? "{" : "", *close = s->labels[0] ? "}" : "";
+    yk_metrics_printf(out, "%s_sum%s%s%s %.9g\n", f->name, open, s->labels, close, s->hist.sum);
+    yk_metrics_printf(out, "%s_count%s%s%s %llu\n", f->name, open, s->labels, close,
+                      (unsigned long long)s->hist.count);
+}
+
+void yk_family_render(const yk_family *f, yk_metrics_buf *out)
+{
+    yk_metrics_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
+    for (size_t i = 0; i < f->n; i++) {
+        const yk_series *s = &f->series[i];
+        if (f->bounds)
+            render_hist(f, s, out);
+        else if (s->labels[0])
+            yk_metrics_printf(out, "%s{%s} %.17g\n", f->name, s->labels, s->value);
+        else
+            yk_metrics_printf(out, "%s %.17g\n", f->name, s->value);
+    }
+}
+
+void yk_family_free(yk_family *f)
+{
+    free(f->series);
+    f->series = NULL;
+    f->n = 0;
+}

@@ -1,0 +1,55 @@
+/* yk_metrics: counters and histograms rendered in the Prometheus text format 0.0.4.
+ * A yk_metrics_buf owns its text; a family owns its series. Single-threaded: callers serialise. */
+#ifndef YK_METRICS_H
+#define YK_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Growable text with a hard cap (1 MiB): appends past the cap are dropped and set `truncated`. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+    int truncated;
+} yk_metrics_buf;
+
+void yk_metrics_printf(yk_metrics_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void yk_metrics_buf_free(yk_metrics_buf *b);
+
+#define YK_HIST_BUCKETS 14
+extern const double yk_metrics_latency_bounds[YK_HIST_BUCKETS]; /* seconds, 0.0005 … 10 */
+extern const double yk_metrics_size_bounds[YK_HIST_BUCKETS];    /* counts, 1 … 5000 */
+
+typedef struct {
+    const double *bounds;
+    uint64_t counts[YK_HIST_BUCKETS + 1]; /* last one is +Inf */
+    double sum;
+    uint64_t count;
+} yk_histogram;
+
+void yk_histogram_observe(yk_histogram *h, double v);
+
+/* A family of series that differ by their label text, e.g. `route="reserve",code="201"`.
+ * Series are created on first use; at most 256 per family (further ones are dropped). */
+typedef struct yk_series yk_series;
+typedef struct {
+    const char *name, *help, *type; /* type: "counter", "gauge" or "histogram" */
+    const double *bounds;           /* histograms only */
+    yk_series *series;
+    size_t n;
+} yk_family;
+
+#define YK_COUNTER(n, h) {.name = n, .help = h, .type = "counter"}
+#define YK_GAUGE(n, h) {.name = n, .help = h, .type = "gauge"}
+#define YK_HISTOGRAM(n, h, b) {.name = n, .help = h, .type = "histogram", .bounds = b}
+
+/* Adds v to the counter or gauge series with these labels ("" for none). */
+void yk_family_add(yk_family *f, const char *labels, double v);
+void yk_family_set(yk_family *f, const char *labels, double v);
+void yk_family_observe(yk_family *f, const char *labels, double v);
+/* Drops every series (gauges recomputed per scrape). */
+void yk_family_clear(yk_family *f);
+void yk_family_render(const yk_family *f, yk_metrics_buf *out);
+void yk_family_free(yk_family *f);
+
+#endif
