@@ -56,6 +56,7 @@ struct yk_http_conn {
 
 static const char *const hdr_names[YK_HDR_COUNT] = {
     "authorization", "idempotency-key", "x-booking-token", "x-access-token", "content-type",
+    "expect",
 };
 
 #define NO_OFF ((size_t)-1)
@@ -208,6 +209,13 @@ static int on_headers_complete(llhttp_t *p)
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->lim.max_body)
         return refuse(p, 413);
     c->body_off = c->len;
+    const char *expect = c->hdr_off[YK_HDR_EXPECT] == NO_OFF ? NULL : c->buf + c->hdr_off[YK_HDR_EXPECT];
+    if (expect && strcasecmp(expect, "100-continue") == 0) {
+        /* curl and others wait a second for this before sending a body; 25 bytes always fit
+         * an empty socket buffer, and if not, the client simply sends after its own timeout */
+        uv_buf_t b = uv_buf_init((char *)"HTTP/1.1 100 Continue\r\n\r\n", 25);
+        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
     return 0;
 }
 

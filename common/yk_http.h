@@ -13,6 +13,7 @@ typedef enum {
     YK_HDR_BOOKING_TOKEN,
     YK_HDR_ACCESS_TOKEN,
     YK_HDR_CONTENT_TYPE,
+    YK_HDR_EXPECT, /* answered by yk_http itself with 100 Continue */
     YK_HDR_COUNT
 } yk_http_hdr;
 
