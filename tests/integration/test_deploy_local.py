@@ -1,0 +1,182 @@
+"""deploy/local/run (contract §1): in a temporary YOYAKU_DEV_DIR on a free port it prints
+`admin token: …` and `ready: http://127.0.0.1:<port>/`, serves the demo event, stops everything on
+SIGTERM (and SIGINT) with exit status 0 and no process left behind, and a second run reuses the data."""
+
+import datetime
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ykstack import JST, ROOT, SANITIZER_MARKS, Client, build_dir, email, free_port
+
+RUN = ROOT / "deploy/local/run"
+
+
+def processes_of(dev):
+    """pids whose environment names this dev dir or whose command line is inside it."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            env = (d / "environ").read_bytes().split(b"\0")
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if ("YOYAKU_DEV_DIR=%s" % dev).encode() in env or (str(dev) + "/").encode() in cmd:
+            found.append((int(d.name), cmd.decode("utf-8", "replace")))
+    return found
+
+
+class LocalRun:
+    def __init__(self, dev, port):
+        self.dev, self.port = dev, port
+        env = {k: v for k, v in os.environ.items() if not k.startswith("YOYAKU_")}
+        env.update({"YOYAKU_DEV_DIR": str(dev), "YOYAKU_HTTP_PORT": str(port),
+                    "YOYAKU_BUILD_DIR": str(build_dir())})
+        self.err = open(dev.parent / ("run-%d.err" % time.monotonic_ns()), "w+")
+        self.proc = subprocess.Popen([str(RUN)], env=env, cwd=str(dev.parent), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self.err, text=True,
+                                     start_new_session=True)
+        self.lines = queue.Queue()
+        self.out = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_line(self, prefix, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                line = ""
+            if line is None:
+                raise AssertionError("deploy/local/run exited (%s) before %r:\n%s" % (
+                    self.proc.wait(), prefix, self.stderr()))
+            if line:
+                self.out.append(line)
+                if line.startswith(prefix):
+                    return line
+            if time.monotonic() > deadline:
+                raise AssertionError("no %r after %d s; stdout %r; stderr:\n%s" % (
+                    prefix, timeout, self.out, self.stderr()))
+
+    def stderr(self):
+        self.err.flush()
+        self.err.seek(0)
+        return self.err.read()[-6000:]
+
+    def stop(self, sig):
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(90)
+        finally:
+            self.err.close() if self.proc.poll() is not None else None
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        for pid, _ in processes_of(self.dev):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def devdir():
+    base = Path(tempfile.mkdtemp(prefix="yoyaku-local-"))
+    os.chmod(base, 0o755)
+    yield base / "dev"
+    if not os.environ.get("YOYAKU_KEEP_TMP"):
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def check_stopped(run, rc):
+    assert rc == 0, "exit status %s; stderr:\n%s" % (rc, run.stderr())
+    left = []
+    for _ in range(50):
+        left = processes_of(run.dev)
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left, "processes left behind: %r" % left
+    pg = subprocess.run(["pgrep", "-f", str(run.dev)], capture_output=True, text=True)
+    assert pg.stdout.strip() == "", pg.stdout
+
+
+def sanitizer_reports(dev):
+    out = []
+    for f in sorted((dev / "logs").glob("*.log")):
+        text = f.read_text("utf-8", "replace")
+        if any(m in text for m in SANITIZER_MARKS):
+            out.append("== %s ==\n%s" % (f.name, text[-6000:]))
+    return out
+
+
+def test_deploy_local_run(devdir):
+    port = free_port()
+    run = LocalRun(devdir, port)
+    try:
+        token_line = run.wait_line("admin token: ", 300)
+        ready = run.wait_line("ready: ", 120)
+        assert ready == "ready: http://127.0.0.1:%d/" % port
+        token = token_line[len("admin token: "):]
+        assert (devdir / "admin-token").read_text().strip() == token
+        ports = dict(l.split("=", 1) for l in (devdir / "ports").read_text().split())
+        assert ports["http"] == str(port)
+        assert not {"5432", "6379"} & set(ports.values()), ports
+        for d in ("logs", "mail", "redis", "pg"):
+            assert (devdir / d).exists(), d
+
+        api = Client("127.0.0.1", port, token)
+        r = api.get("/v1/events/demo")
+        assert r.status == 200, r
+        assert r.json["timezone"] == "Asia/Tokyo", r
+        fields = {f["name"]: f for f in r.json["fields"]}
+        assert fields["name"]["required"] and fields["name"].get("max_length") == 50, r
+        ident = [f for f in fields.values() if f.get("identity")]
+        assert len(ident) == 1, r
+        today = datetime.datetime.now(JST).date()
+        r = api.get("/v1/events/demo/slots?from=%s&to=%s" % (today, today + datetime.timedelta(days=15)))
+        assert r.status == 200 and r.json["slots"], r
+        slot = r.json["slots"][0]
+        assert slot["starts_at"].endswith("+09:00") and slot["capacity"] == 20, slot
+        r = api.post("/v1/events/demo/reservations",
+                     {"slot_id": slot["id"], "email": email("local"),
+                      "fields": {"name": "デモ 太郎", ident[0]["name"]: "0123456789"}})
+        assert r.status == 201, r
+        booking_id = r.json["booking"]["id"]
+        api.close()
+        check_stopped(run, run.stop(signal.SIGTERM))
+        assert not sanitizer_reports(devdir), sanitizer_reports(devdir)
+
+        # second run: same data, same token; stopped with SIGINT this time
+        run = LocalRun(devdir, port)
+        assert run.wait_line("admin token: ", 300) == token_line
+        run.wait_line("ready: ", 120)
+        api = Client("127.0.0.1", port, token)
+        r = api.get("/v1/admin/events/demo/bookings", admin=True)
+        assert r.status == 200, r
+        assert [b["id"] for b in r.json["bookings"]] == [booking_id], r
+        api.close()
+        check_stopped(run, run.stop(signal.SIGINT))
+        assert not sanitizer_reports(devdir), sanitizer_reports(devdir)
+    finally:
+        run.kill()

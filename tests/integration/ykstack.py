@@ -1,0 +1,648 @@
+"""A throwaway yoyaku stack for the integration tests: real Redis, PostgreSQL 15, an SMTP sink and the
+built binaries, each on a free port in one temporary directory; plus the small clients the tests use
+(HTTP over http.client, Redis over RESP, PostgreSQL through psql)."""
+
+import concurrent.futures
+import datetime
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+JST = datetime.timezone(datetime.timedelta(hours=9))
+ROOT = Path(__file__).resolve().parents[2]
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PYTHON = "/usr/bin/python3"
+PARTITIONS = int(os.environ.get("YOYAKU_TEST_PARTITIONS", "16"))
+ADVISORY_CLASS = 31601  # proto/streams.md: pg_try_advisory_lock(31601, p)
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def slot_time(day_offset, hour, minute=0):
+    d = datetime.datetime.now(JST).date() + datetime.timedelta(days=day_offset)
+    return datetime.datetime(d.year, d.month, d.day, hour, minute, tzinfo=JST)
+
+
+def rfc3339(dt):
+    return dt.isoformat(timespec="seconds")
+
+
+def build_dir():
+    b = Path(os.environ.get("YOYAKU_BUILD_DIR", "build"))
+    return b if b.is_absolute() else ROOT / b
+
+
+def binary(name):
+    sub = {"yoyaku-ingress": "ingress", "yoyaku-worker": "worker", "yoyakuctl": "ctl",
+           "yoyaku-notifier": "notifier"}[name]
+    return build_dir() / "services" / sub / name
+
+
+def free_port():
+    """A TCP port that nothing listens on right now (bound to port 0 and released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fnv1a32(s):
+    h = 2166136261
+    for b in s.encode("utf-8"):
+        h ^= b
+        h = (h * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def partition_of(key, n=PARTITIONS):
+    """common/yk_partition.h: the stream of an event is fnv1a32(campaign or slug) mod P."""
+    return fnv1a32(key) % n
+
+
+def unique(prefix="t"):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
+
+
+def email(prefix="b"):
+    return "%s-%s@example.com" % (prefix, uuid.uuid4().hex)
+
+
+# ---------------------------------------------------------------------------------------------------
+# HTTP
+
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.body = body
+        try:
+            self.json = json.loads(body.decode("utf-8")) if body else None
+        except (ValueError, UnicodeDecodeError):
+            self.json = None
+
+    @property
+    def error(self):
+        return self.json.get("error") if isinstance(self.json, dict) else None
+
+    def __repr__(self):
+        text = self.body[:600].decode("utf-8", "replace")
+        return "<HTTP %d %s>" % (self.status, text)
+
+
+class Client:
+    """Keep-alive HTTP/1.1 client; one connection per thread. `admin=True` adds the admin token."""
+
+    def __init__(self, host, port, admin_token=None, timeout=30):
+        self.host, self.port, self.admin_token, self.timeout = host, port, admin_token, timeout
+        self._local = threading.local()
+        self._all = []
+        self._all_lock = threading.Lock()
+
+    def _conn(self, fresh=False):
+        c = getattr(self._local, "conn", None)
+        if c is None or fresh:
+            if c is not None:
+                c.close()
+            c = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            with self._all_lock:
+                self._all.append(c)
+            self._local.conn = c
+            self._local.used = False
+        return c
+
+    def close(self):
+        """Closes the connections of every thread."""
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            c.close()
+
+    def request(self, method, path, json_body=None, body=None, headers=None, admin=False):
+        hdrs = {"Accept": "application/json"}
+        if json_body is not None:
+            body = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+        if body is not None:
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+            hdrs["Content-Type"] = "application/json"
+        if admin:
+            hdrs["Authorization"] = "Bearer " + self.admin_token
+        if headers:
+            hdrs.update(headers)
+        for attempt in (0, 1):
+            conn = self._conn()
+            reused = self._local.used
+            try:
+                conn.request(method, path, body=body, headers=hdrs)
+                r = conn.getresponse()
+                data = r.read()
+            except Exception as e:
+                self._conn(fresh=True)   # never reuse a connection in an unknown state
+                # A kept-alive connection the server had closed while idle: retry once on a new one.
+                if attempt == 0 and reused and isinstance(
+                        e, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+                    continue
+                raise
+            self._local.used = True
+            if r.getheader("Connection", "").lower() == "close" or r.will_close:
+                self._conn(fresh=True)
+            return Resp(r.status, r.getheaders(), data)
+        raise AssertionError("unreachable")
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, json_body=None, **kw):
+        return self.request("POST", path, json_body=json_body, **kw)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Redis (RESP2, enough for tests)
+
+
+class RedisError(Exception):
+    pass
+
+
+class Redis:
+    def __init__(self, port, host="127.0.0.1"):
+        self.addr = (host, port)
+        self.lock = threading.Lock()
+        self.sock = None
+        self.buf = b""
+
+    def _connect(self):
+        self.sock = socket.create_connection(self.addr, timeout=10)
+        self.buf = b""
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+
+    def _readline(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _readn(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def _reply(self):
+        line = self._readline()
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            return RedisError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            return None if n < 0 else self._readn(n).decode("utf-8", "surrogateescape")
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply() for _ in range(n)]
+        raise RedisError("bad reply %r" % line)
+
+    def __call__(self, *args):
+        parts = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode("utf-8")
+            parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        with self.lock:
+            for attempt in (0, 1):
+                try:
+                    if self.sock is None:
+                        self._connect()
+                    self.sock.sendall(b"".join(parts))
+                    r = self._reply()
+                    break
+                except (ConnectionError, OSError):
+                    self.close()
+                    if attempt:
+                        raise
+        if isinstance(r, RedisError):
+            raise r
+        return r
+
+
+# ---------------------------------------------------------------------------------------------------
+# processes
+
+
+def _run_as():
+    """PostgreSQL refuses to run as root: as root it runs as the user postgres."""
+    return "postgres" if os.geteuid() == 0 else None
+
+
+class Proc:
+    """A child process in its own session with stdout+stderr appended to a log file."""
+
+    def __init__(self, name, argv, log_path, env=None, user=None, cwd=None):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.log_path = Path(log_path)
+        self.env = env
+        logf = open(self.log_path, "ab")
+        try:
+            self.popen = subprocess.Popen(self.argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                          stdout=logf, stderr=subprocess.STDOUT,
+                                          start_new_session=True, user=user)
+        finally:
+            logf.close()
+        self.pid = self.popen.pid
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def stop(self, sig=None, timeout=15):
+        """Signal (default SIGTERM), wait, then SIGKILL the whole process group. Returns the exit
+        status."""
+        sig = signal.SIGTERM if sig is None else sig
+        if self.alive():
+            try:
+                os.kill(self.pid, signal.SIGCONT)
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        return self.popen.wait(10)
+
+    def log_text(self, start=0):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(start)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_size(self):
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+
+class StartError(Exception):
+    pass
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out after %.0f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class Stack:
+    """Redis + PostgreSQL + SMTP sink + yoyakuctl migrate/token + 1 ingress + N workers."""
+
+    def __init__(self, n_workers=2, partitions=PARTITIONS, wait_ms=None, extra_env=None):
+        self.n_workers = n_workers
+        self.partitions = partitions
+        self.wait_ms = wait_ms
+        self.extra_env = extra_env or {}
+        self.procs = []          # every Proc started, in start order
+        self.workers = []        # live and dead worker Procs
+        self._worker_seq = 0
+        self.dir = Path(tempfile.mkdtemp(prefix="yoyaku-it-"))
+        os.chmod(self.dir, 0o755)  # user postgres must reach its data and socket dirs
+        self.logs = self.dir / "logs"
+        self.logs.mkdir()
+        self.mail = self.dir / "mail"
+        self.mail.mkdir()
+        self.pg_user = _run_as()
+
+    # -- start -------------------------------------------------------------------------------------
+
+    def start(self):
+        for b in ("yoyaku-ingress", "yoyaku-worker", "yoyakuctl"):
+            if not os.access(binary(b), os.X_OK):
+                raise StartError("binary not built: %s (YOYAKU_BUILD_DIR=%s)" % (binary(b), build_dir()))
+        self._start_redis()
+        self._start_pg()
+        self._start_smtp()
+        self.pg_conninfo = "host=%s port=%d dbname=yoyaku user=postgres" % (self.pg_sock, self.pg_port)
+        self.env = self._base_env()
+        self.ctl("migrate")
+        out = self.ctl("token", "create", "--name", "test").stdout
+        self.admin_token = parse_token(out)
+        self.http_port = free_port()
+        self.ingress = self.start_ingress()
+        for _ in range(self.n_workers):
+            self.start_worker()
+        self.client = Client("127.0.0.1", self.http_port, self.admin_token)
+        self.notifier = None
+        if os.access(binary("yoyaku-notifier"), os.X_OK):
+            self.notifier = self._spawn("notifier", [binary("yoyaku-notifier")], self.notifier_env())
+        self.wait_ready()
+        self.wait_partitions_owned()
+        return self
+
+    def _start_redis(self):
+        self.redis_port = free_port()
+        rdir = self.dir / "redis"
+        rdir.mkdir()
+        self._spawn("redis", ["redis-server", "--port", self.redis_port, "--bind", "127.0.0.1",
+                              "--dir", rdir, "--appendonly", "yes", "--save", "",
+                              "--daemonize", "no", "--protected-mode", "no"])
+        self.redis = Redis(self.redis_port)
+        wait_until(lambda: self._ping_redis(), 20, what="redis")
+
+    def _ping_redis(self):
+        try:
+            return self.redis("PING") == "PONG"
+        except (OSError, RedisError):
+            return False
+
+    def _start_pg(self):
+        self.pg_port = free_port()
+        self.pg_data = self.dir / "pg"
+        self.pg_sock = self.dir / "pgsock"
+        for d in (self.pg_data, self.pg_sock):
+            d.mkdir(mode=0o700)
+            if self.pg_user:
+                shutil.chown(d, self.pg_user, self.pg_user)
+        r = subprocess.run([PG_BIN / "initdb", "-D", self.pg_data, "-U", "postgres", "--auth=trust",
+                            "-E", "UTF8", "--no-locale", "--no-sync"],
+                           user=self.pg_user, capture_output=True, text=True, cwd=self.dir)
+        if r.returncode != 0:
+            raise StartError("initdb failed:\n" + r.stdout + r.stderr)
+        # fsync off: these tests check logic, not durability across power loss; keeps 2 cores fast.
+        fsync = os.environ.get("YOYAKU_TEST_FSYNC", "off")
+        self._spawn("postgres", [PG_BIN / "postgres", "-D", self.pg_data, "-p", self.pg_port,
+                                 "-k", self.pg_sock, "-c", "listen_addresses=", "-c", "fsync=" + fsync,
+                                 "-c", "max_connections=200", "-c", "shared_buffers=64MB"],
+                    user=self.pg_user, cwd=self.dir)
+        wait_until(lambda: self._psql_ok(), 30, 0.1, what="postgresql")
+        self.psql("CREATE DATABASE yoyaku", db="postgres")
+
+    def _psql_ok(self):
+        if not self.by_name("postgres").alive():
+            raise StartError("postgres exited:\n" + self.by_name("postgres").log_text())
+        r = subprocess.run(["psql", "-h", self.pg_sock, "-p", str(self.pg_port), "-U", "postgres",
+                            "-d", "postgres", "-Atc", "SELECT 1"], capture_output=True, text=True)
+        return r.returncode == 0
+
+    def _start_smtp(self):
+        self.smtp_port = free_port()
+        self._spawn("smtp", [PYTHON, ROOT / "deploy/local/smtp_sink.py", "--port", self.smtp_port,
+                             "--dir", self.mail])
+
+    def _base_env(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("YOYAKU_")}
+        env.update({
+            "YOYAKU_PG": self.pg_conninfo,
+            "YOYAKU_REDIS": "127.0.0.1:%d" % self.redis_port,
+            "YOYAKU_PARTITIONS": str(self.partitions),
+            "YOYAKU_LOG_LEVEL": os.environ.get("YOYAKU_TEST_LOG_LEVEL", "info"),
+            "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1"),
+            "UBSAN_OPTIONS": os.environ.get("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
+        })
+        env.update(self.extra_env)
+        return env
+
+    def notifier_env(self):
+        env = dict(self.env)
+        env.update({"YOYAKU_SMTP_URL": "smtp://127.0.0.1:%d" % self.smtp_port,
+                    "YOYAKU_METRICS_LISTEN": "127.0.0.1:%d" % free_port()})
+        return env
+
+    def _spawn(self, name, argv, env=None, user=None, cwd=None):
+        p = Proc(name, argv, self.logs / (name + ".log"), env=env, user=user, cwd=cwd)
+        self.procs.append(p)
+        return p
+
+    def by_name(self, name):
+        return [p for p in self.procs if p.name == name][-1]
+
+    def ctl(self, *args, check=True):
+        r = subprocess.run([str(binary("yoyakuctl"))] + list(args), env=self.env,
+                           capture_output=True, text=True, timeout=60)
+        with open(self.logs / "yoyakuctl.log", "a") as f:
+            f.write("$ yoyakuctl %s -> %d\n%s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
+        if check and r.returncode != 0:
+            raise StartError("yoyakuctl %s failed (%d):\n%s%s" % (" ".join(args), r.returncode,
+                                                                  r.stdout, r.stderr))
+        return r
+
+    def start_ingress(self):
+        env = dict(self.env)
+        env.update({"YOYAKU_LISTEN": "127.0.0.1:%d" % self.http_port, "YOYAKU_INGRESS_ID": "ingress-1",
+                    "YOYAKU_PG": self.pg_conninfo + " application_name=ingress-1"})
+        if self.wait_ms is not None:
+            env["YOYAKU_WAIT_MS"] = str(self.wait_ms)
+        return self._spawn("ingress", [binary("yoyaku-ingress")], env)
+
+    def start_worker(self):
+        """Starts one more worker (id worker-N; its PostgreSQL application_name is the same)."""
+        self._worker_seq += 1
+        wid = "worker-%d" % self._worker_seq
+        env = dict(self.env)
+        env.update({"YOYAKU_WORKER_ID": wid,
+                    "YOYAKU_PG": self.pg_conninfo + " application_name=" + wid,
+                    "YOYAKU_REBALANCE_MS": os.environ.get("YOYAKU_TEST_REBALANCE_MS", "500"),
+                    "YOYAKU_METRICS_LISTEN": "127.0.0.1:%d" % free_port()})
+        p = self._spawn(wid, [binary("yoyaku-worker")], env)
+        p.worker_id = wid
+        self.workers.append(p)
+        return p
+
+    def live_workers(self):
+        return [w for w in self.workers if w.alive()]
+
+    def wait_ready(self, timeout=60):
+        def ready():
+            for p in self.procs:
+                if not p.alive() and p.name in ("ingress", "redis", "postgres", "smtp") + tuple(
+                        w.name for w in self.workers):
+                    raise StartError("%s exited with %s:\n%s" % (p.name, p.popen.returncode,
+                                                                  p.log_text()[-4000:]))
+            try:
+                return self.client.get("/readyz").status == 200
+            except OSError:
+                return False
+        wait_until(ready, timeout, 0.1, what="GET /readyz == 200")
+
+    def partition_owners(self):
+        """{partition: application_name} of the PostgreSQL sessions holding the partition locks."""
+        rows = self.psql("SELECT l.objid, a.application_name FROM pg_locks l "
+                         "JOIN pg_stat_activity a ON a.pid = l.pid "
+                         "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %d "
+                         "AND l.objsubid = 2" % ADVISORY_CLASS)
+        return {int(r[0]): r[1] for r in rows}
+
+    def wait_partitions_owned(self, timeout=15):
+        try:
+            wait_until(lambda: len(self.partition_owners()) >= self.partitions, timeout, 0.1,
+                       what="every partition owned by a worker")
+        except TimeoutError:
+            sys.stderr.write("warning: not every partition lock is held after %d s: %r\n"
+                             % (timeout, self.partition_owners()))
+
+    # -- queries -------------------------------------------------------------------------------------
+
+    def psql(self, sql, db="yoyaku"):
+        """Rows of a query as lists of strings (NULL = '')."""
+        r = subprocess.run(["psql", "-h", str(self.pg_sock), "-p", str(self.pg_port), "-U", "postgres",
+                            "-d", db, "-X", "-At", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError("psql failed: %s\n%s" % (sql, r.stderr))
+        return [line.split("\x1f") for line in r.stdout.splitlines() if line != ""]
+
+    def scalar(self, sql):
+        rows = self.psql(sql)
+        return rows[0][0] if rows else None
+
+    def bookings_count(self, event_id=None):
+        where = "" if event_id is None else " WHERE event_id = %d" % int(event_id)
+        return int(self.scalar("SELECT count(*) FROM bookings" + where))
+
+    def queue_snapshot(self):
+        """What an accepted request changes in Redis and PostgreSQL: stream lengths, sequence numbers,
+        result markers, bookings."""
+        snap = {}
+        for p in range(self.partitions):
+            snap["xlen %d" % p] = self.redis("XLEN", "yk:req:{%d}" % p)
+            snap["seq %d" % p] = self.redis("GET", "yk:seq:{%d}" % p)
+        snap["res keys"] = len(scan_keys(self.redis, "yk:res:*"))
+        snap["bookings"] = self.bookings_count()
+        return snap
+
+    # -- stop ----------------------------------------------------------------------------------------
+
+    def stop(self):
+        order = ["ingress", "notifier"] + [w.name for w in self.workers] + ["smtp", "redis", "postgres"]
+        results = {}
+        for name in order:
+            for p in [p for p in self.procs if p.name == name]:
+                sig = signal.SIGINT if name == "postgres" else signal.SIGTERM
+                results[p.name] = p.stop(sig)
+        for p in self.procs:
+            if p.alive():
+                p.stop(signal.SIGKILL)
+        self.redis.close()
+        self.client.close() if hasattr(self, "client") else None
+        return results
+
+    def sanitizer_reports(self):
+        found = []
+        for f in sorted(self.logs.glob("*.log")):
+            text = f.read_text("utf-8", "replace")
+            if any(m in text for m in SANITIZER_MARKS):
+                found.append((f.name, text[-8000:]))
+        return found
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def scan_keys(redis, pattern):
+    keys, cursor = [], "0"
+    while True:
+        cursor, batch = redis("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+        keys.extend(batch)
+        if cursor == "0":
+            return keys
+
+
+def parse_token(out):
+    """`yoyakuctl token create` prints the token; accept a bare line or `...: <token>`."""
+    lines = [l.strip() for l in out.splitlines() if l.strip()]
+    if not lines:
+        raise StartError("yoyakuctl token create printed nothing")
+    return lines[-1].split()[-1]
+
+
+# ---------------------------------------------------------------------------------------------------
+# answers
+
+
+def outcome(body):
+    """'confirmed' for a booking answer, else the error code, else 'pending'."""
+    if not isinstance(body, dict):
+        return None
+    if "booking" in body:
+        return "confirmed"
+    if "error" in body:
+        return body["error"]
+    if body.get("status") == "pending":
+        return "pending"
+    return None
+
+
+def resolve(client, resp, timeout=60):
+    """Final answer body of a reservation: the body itself, or, for a 202, GET /v1/requests/{id} until
+    it is no longer pending."""
+    if resp.status != 202:
+        return resp.json
+    rid = resp.json["request_id"]
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.get("/v1/requests/%s" % rid)
+        assert r.status == 200, r
+        if r.json.get("status") != "pending":
+            return r.json
+        if time.monotonic() > deadline:
+            raise AssertionError("request %s still pending after %d s" % (rid, timeout))
+        time.sleep(0.1)
+
+
+def run_parallel(stack, fn, items, threads=50):
+    """fn(client, item) on a pool of threads, each with its own keep-alive connection."""
+    local = threading.local()
+    clients = []
+    lock = threading.Lock()
+
+    def call(item):
+        c = getattr(local, "client", None)
+        if c is None:
+            c = Client("127.0.0.1", stack.http_port, stack.admin_token)
+            local.client = c
+            with lock:
+                clients.append(c)
+        return fn(c, item)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+            return list(ex.map(call, items))
+    finally:
+        for c in clients:
+            c.close()
