@@ -251,7 +251,8 @@ static worker_status batch_from_db(worker *w, entry *v, size_t n, bool (*want)(c
             rids[m++] = v[i].rid;
     if (rids == NULL || m == 0) {
         free(rids);
-        return WORKER_OK; /* out of memory: the entries are decided, the insert skips dups */
+        return WORKER_OK; /* nothing to look up (or out of memory: the insert still never books
+                             a request id twice) */
     }
     PGresult *r = persist_lookup(w->pg, rids, m);
     free(rids);
@@ -314,7 +315,7 @@ static void batch_take_rows(entry *v, size_t n, PGresult *r)
     map_clear(&index, NULL);
 }
 
-/* Runs the insert for the accepted entries v[i] with only[i] (or all when only is NULL).
+/* Runs the insert for every accepted entry, or for `only` alone when it is not NULL.
  * 1 done (rows taken), 0 refused by PostgreSQL (*state set), -1 session lost. */
 static int batch_insert(worker *w, entry *v, size_t n, const entry *only, char state[6])
 {
@@ -453,7 +454,9 @@ static worker_status batch_answer(worker *w, entry *v, size_t n)
             continue;
         size_t len = strlen(en->body) + 64;
         char *val = malloc(len), *msg = malloc(len);
-        if (val && msg) {
+        if (val == NULL || msg == NULL) {
+            en->st = E_RETRY; /* not answered, so not acked either */
+        } else {
             snprintf(val, len, "%d %s", en->code, en->body);
             snprintf(msg, len, "%s %d %s", en->rid, en->code, en->body);
             snprintf(a[0], sizeof a[0], "yk:res:%s", en->rid);

@@ -92,7 +92,10 @@ static persist_slot *persist_slot_add(persist_event *e, PGresult *r, int i)
         persist_slot_free(s);
         return NULL;
     }
-    persist_slot_free(*ref); /* NULL unless the slot was somehow loaded twice */
+    if (*ref) { /* already known: keep it, entries of the running batch may point to it */
+        persist_slot_free(s);
+        return *ref;
+    }
     *ref = s;
     return s;
 }
