@@ -161,7 +161,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
     yk_http_conn *c = p->data;
     if (head_bytes(p, n) != 0)
         return HPE_USER;
-    size_t room = sizeof c->field - 1 - c->field_len;
+    size_t room = c->field_len < sizeof c->field - 1 ? sizeof c->field - 1 - c->field_len : 0;
     size_t take = n < room ? n : room;
     memcpy(c->field + c->field_len, at, take);
     c->field_len += n; /* may exceed the buffer: such a name matches nothing */
@@ -172,7 +172,8 @@ static int on_header_field_complete(llhttp_t *p)
 {
     yk_http_conn *c = p->data;
     c->cur_hdr = -1;
-    if (c->field_len < sizeof c->field) {
+    /* body_off is set once the head is complete: trailer fields never fill a header of interest */
+    if (c->field_len < sizeof c->field && c->body_off == 0) {
         c->field[c->field_len] = '\0';
         for (int i = 0; i < YK_HDR_COUNT; i++)
             if (strcasecmp(c->field, hdr_names[i]) == 0 && c->hdr_off[i] == NO_OFF) {
@@ -197,8 +198,14 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 static int on_header_value_complete(llhttp_t *p)
 {
     yk_http_conn *c = p->data;
-    if (c->cur_hdr >= 0 && buf_append(c, "", 1) != 0)
-        return refuse(p, 431);
+    if (c->cur_hdr >= 0) {
+        /* llhttp keeps trailing whitespace; a field value has none (RFC 9112 §5) */
+        while (c->len > c->hdr_off[c->cur_hdr] &&
+               (c->buf[c->len - 1] == ' ' || c->buf[c->len - 1] == '\t'))
+            c->len--;
+        if (buf_append(c, "", 1) != 0)
+            return refuse(p, 431);
+    }
     c->cur_hdr = -1;
     return 0;
 }
@@ -296,6 +303,7 @@ static void conn_send(yk_http_conn *c, int status, const char *ctype, const char
                       const char *body, size_t len, int keep_alive)
 {
     char head[1024];
+    keep_alive = keep_alive && !c->srv->closing; /* and say so in the head */
     int hn = snprintf(head, sizeof head,
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
                       status, status_text(status), ctype ? ctype : "application/json", len,
@@ -306,7 +314,9 @@ static void conn_send(yk_http_conn *c, int status, const char *ctype, const char
         len = 0;
         keep_alive = 0;
     }
-    size_t need = (size_t)hn + len;
+    /* a response to HEAD announces its body's length but carries none (RFC 9110 §9.3.2) */
+    size_t sent = c->state == CONN_HANDLING && c->req.method == YK_M_HEAD ? 0 : len;
+    size_t need = (size_t)hn + sent;
     if (need > c->out_cap) {
         char *o = realloc(c->out, need);
         if (o == NULL) {
@@ -317,9 +327,9 @@ static void conn_send(yk_http_conn *c, int status, const char *ctype, const char
         c->out_cap = need;
     }
     memcpy(c->out, head, hn);
-    if (len)
-        memcpy(c->out + hn, body, len);
-    c->keep_alive = keep_alive && !c->srv->closing;
+    if (sent)
+        memcpy(c->out + hn, body, sent);
+    c->keep_alive = keep_alive;
     c->state = CONN_WRITING;
     uv_buf_t b = uv_buf_init(c->out, need);
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) != 0)
@@ -423,7 +433,7 @@ static void conn_write_cb(uv_write_t *w, int status)
     yk_http_conn *c = w->data;
     if (c->state == CONN_CLOSING)
         return;
-    if (status != 0 || !c->keep_alive) {
+    if (status != 0 || !c->keep_alive || c->srv->closing) {
         conn_close(c);
         return;
     }
