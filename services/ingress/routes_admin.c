@@ -328,6 +328,13 @@ static void event_create(admin_ctx *c)
     }
 }
 
+static void slots_listed_cb(void *ud, int ok)
+{
+    admin_ctx *c = ud;
+    ingress_respond_json(c->req, 201, json_pack("{s:i}", "created", c->limit), NULL);
+    ctx_free(c);
+}
+
 static void slots_added_cb(yk_pg_op *op, PGresult *res)
 {
     admin_ctx *c = (admin_ctx *)op;
@@ -349,17 +356,112 @@ static void slots_added_cb(yk_pg_op *op, PGresult *res)
         ctx_free(c);
         return;
     }
-    snprintf(c->params[0], sizeof c->params[0], "%s", PQcmdTuples(res));
+    c->limit = atoi(PQcmdTuples(res)); /* rows created */
     announce_catalogue();
-    catalogue_reload(NULL, NULL);
-    ingress_respond_json(c->req, 201, json_pack("{s:i}", "created", atoi(c->params[0])), NULL);
-    ctx_free(c);
+    catalogue_reload(slots_listed_cb, c); /* answer once this ingress lists the new slots */
 }
 
 static const char sql_slots_insert[] =
     "INSERT INTO slots (event_id, starts_at, ends_at, capacity)"
     " SELECT $1::bigint, (x->>'starts_at')::timestamptz, (x->>'ends_at')::timestamptz,"
     " (x->>'capacity')::int FROM json_array_elements($2::json) x";
+
+static const char sql_slots_generate[] =
+    "INSERT INTO slots (event_id, starts_at, ends_at, capacity)"
+    " SELECT e.id, (d + t::time) AT TIME ZONE e.timezone,"
+    " (d + t::time) AT TIME ZONE e.timezone + make_interval(mins => $6::int), $7::int"
+    " FROM events e, unnest($5::text[]) t,"
+    " generate_series(0, $3::date - $2::date) i, LATERAL (SELECT $2::date + i AS d) day"
+    " WHERE e.id = $1::bigint AND extract(isodow FROM d)::int = ANY ($4::int[])";
+
+/* Appends "{a,b,…}" of an array's validated items to out; 0 or -1 when an item fails check. */
+static int pg_array(json_t *arr, char *out, size_t outlen, int (*check)(json_t *))
+{
+    size_t i, len = 0;
+    json_t *v;
+    if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 48)
+        return -1;
+    out[len++] = '{';
+    json_array_foreach(arr, i, v)
+    {
+        if (!check(v))
+            return -1;
+        int n = json_is_string(v)
+                    ? snprintf(out + len, outlen - len, "%s%s", i ? "," : "", json_string_value(v))
+                    : snprintf(out + len, outlen - len, "%s%lld", i ? "," : "",
+                               (long long)json_integer_value(v));
+        if (n < 0 || (size_t)n >= outlen - len)
+            return -1;
+        len += (size_t)n;
+    }
+    if (len + 2 > outlen)
+        return -1;
+    out[len++] = '}';
+    out[len] = '\0';
+    return 0;
+}
+
+static int is_weekday(json_t *v)
+{
+    return json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 7;
+}
+
+static int is_hhmm(json_t *v)
+{
+    return json_is_string(v) && matches(json_string_value(v), "^([01][0-9]|2[0-3]):[0-5][0-9]$");
+}
+
+/* {"generate": {from, to, weekdays, times, duration_min, capacity}} in the event's zone. */
+static void slots_generate(admin_ctx *c, cat_event *e, json_t *gen, json_t *errors)
+{
+    static const char *const known[] = {"from", "to", "weekdays", "times", "duration_min",
+                                        "capacity"};
+    const char *key;
+    json_t *val;
+    if (!json_is_object(gen)) {
+        add_error(errors, "generate", "type");
+    } else {
+        json_object_foreach(gen, key, val)
+        {
+            size_t i = 0;
+            while (i < 6 && strcmp(key, known[i]) != 0)
+                i++;
+            if (i == 6)
+                add_error(errors, key, "unknown_field");
+        }
+    }
+    const char *from = json_string_value(json_object_get(gen, "from"));
+    const char *to = json_string_value(json_object_get(gen, "to"));
+    const char *date_re = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+    if (from == NULL || !matches(from, date_re))
+        add_error(errors, "generate.from", from ? "pattern" : "required");
+    if (to == NULL || !matches(to, date_re))
+        add_error(errors, "generate.to", to ? "pattern" : "required");
+    else if (from && strcmp(to, from) < 0)
+        add_error(errors, "generate.to", "pattern");
+    char weekdays[128], times[48 * 6 + 4];
+    if (pg_array(json_object_get(gen, "weekdays"), weekdays, sizeof weekdays, is_weekday) != 0)
+        add_error(errors, "generate.weekdays", "type");
+    if (pg_array(json_object_get(gen, "times"), times, sizeof times, is_hhmm) != 0)
+        add_error(errors, "generate.times", "pattern");
+    int duration = opt_int(gen, "duration_min", errors, 1, 24 * 60, 0);
+    int capacity = opt_int(gen, "capacity", errors, 0, 100000, -1);
+    if (duration == 0)
+        add_error(errors, "generate.duration_min", "required");
+    if (capacity < 0)
+        add_error(errors, "generate.capacity", "required");
+    if (json_array_size(errors) > 0)
+        return;
+    param_text(c, e->id_str);
+    param_text(c, from);
+    param_text(c, to);
+    param_text(c, weekdays);
+    param_text(c, times);
+    snprintf(c->params[0], sizeof c->params[0], "%d", duration);
+    snprintf(c->params[1], sizeof c->params[1], "%d", capacity);
+    c->argv[c->argc++] = c->params[0];
+    c->argv[c->argc++] = c->params[1];
+}
 
 static void slots_add(admin_ctx *c, cat_event *e)
 {
@@ -369,13 +471,33 @@ static void slots_add(admin_ctx *c, cat_event *e)
         return;
     }
     json_t *errors = json_array(), *slots = json_object_get(body, "slots");
+    json_t *gen = json_object_get(body, "generate");
     const char *key;
     json_t *val;
     json_object_foreach(body, key, val)
     {
-        if (strcmp(key, "slots") != 0)
+        if (strcmp(key, "slots") != 0 && strcmp(key, "generate") != 0)
             add_error(errors, key, "unknown_field");
     }
+    if (gen && !slots) {
+        slots_generate(c, e, gen, errors);
+        if (json_array_size(errors) > 0) {
+            respond_invalid(c->req, errors);
+        } else {
+            json_decref(errors);
+            c->op.cb = slots_added_cb;
+            if (yk_pg_query(ingress.pg, &c->op, sql_slots_generate, c->argc, c->argv) == 0) {
+                json_decref(body);
+                return;
+            }
+            ingress_respond_unavailable(c->req);
+        }
+        json_decref(body);
+        ctx_free(c);
+        return;
+    }
+    if (gen && slots)
+        add_error(errors, "generate", "unknown_field");
     if (!json_is_array(slots) || json_array_size(slots) == 0 || json_array_size(slots) > 1000) {
         add_error(errors, "slots", slots ? "type" : "required");
     } else {
