@@ -127,7 +127,7 @@ int main(int argc, char **argv)
     } else {
         char hn[256] = "worker";
         if (gethostname(hn, sizeof hn) != 0)
-            strcpy(hn, "worker");
+            snprintf(hn, sizeof hn, "worker");
         hn[sizeof hn - 1] = '\0';
         snprintf(id, sizeof id, "%s-%ld", hn, (long)getpid());
     }

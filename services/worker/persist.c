@@ -228,8 +228,12 @@ PGresult *persist_lookup(PGconn *c, const char *const *rids, int n)
         return NULL;
     char *w = arr;
     *w++ = '{';
-    for (int i = 0; i < n; i++)
-        w += sprintf(w, "%s%s", i ? "," : "", rids[i]);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            *w++ = ',';
+        memcpy(w, rids[i], 32);
+        w += 32;
+    }
     *w++ = '}';
     *w = '\0';
     const char *p[] = {arr};
