@@ -218,6 +218,8 @@ int yk_pg_query(yk_pg *pg, yk_pg_op *op, const char *sql, int nparams, const cha
     op->next = NULL;
     op->nparams = 0;
     op->params = NULL;
+    if (pg->closing)
+        return -1;
     op->sql = strdup(sql);
     if (op->sql == NULL)
         return -1;
