@@ -1,0 +1,17 @@
+-- Transactional mail outbox: rows are written by the worker in the same statement as the booking
+-- change they announce, and sent by yoyaku-notifier. One job per booking and kind, ever.
+
+CREATE TABLE mail_outbox (
+    id          bigserial PRIMARY KEY,
+    booking_id  bigint NOT NULL REFERENCES bookings (id),
+    kind        text NOT NULL CHECK (kind IN ('confirmation', 'reminder', 'cancellation')),
+    status      text NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sent', 'dead', 'cancelled')),
+    due_at      timestamptz NOT NULL DEFAULT now(),
+    attempts    integer NOT NULL DEFAULT 0,
+    last_error  text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    sent_at     timestamptz,
+    UNIQUE (booking_id, kind)
+);
+CREATE INDEX mail_outbox_due ON mail_outbox (due_at) WHERE status = 'pending';
