@@ -36,3 +36,27 @@ int yk_token_equal(const char *a, const char *b)
     size_t la = strlen(a), lb = strlen(b);
     return la == lb && sodium_memcmp(a, b, la) == 0;
 }
+
+int yk_token_key_parse(const char *hex, unsigned char key[YK_TOKEN_KEY_BYTES])
+{
+    size_t bin_len = 0;
+    if (hex[0] == '\0') {
+        crypto_generichash(key, YK_TOKEN_KEY_BYTES, (const unsigned char *)"yoyaku-dev-key", 14,
+                           NULL, 0);
+        return 1;
+    }
+    if (strlen(hex) != 2 * YK_TOKEN_KEY_BYTES ||
+        sodium_hex2bin(key, YK_TOKEN_KEY_BYTES, hex, strlen(hex), NULL, &bin_len, NULL) != 0 ||
+        bin_len != YK_TOKEN_KEY_BYTES)
+        return -1;
+    return 0;
+}
+
+void yk_token_for_request(const unsigned char key[YK_TOKEN_KEY_BYTES], const char *request_id,
+                          char out[YK_TOKEN_LEN + 1])
+{
+    unsigned char h[32];
+    crypto_generichash(h, sizeof h, (const unsigned char *)request_id, strlen(request_id), key,
+                       YK_TOKEN_KEY_BYTES);
+    sodium_bin2base64(out, YK_TOKEN_LEN + 1, h, sizeof h, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}

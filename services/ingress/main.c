@@ -29,6 +29,8 @@ static const yk_cf_entry config[] = {
                  "Redis host:port or unix socket path"),
     YK_CF_INTEGER("YOYAKU_RESULT_TTL", &ingress.result_ttl, "86400", 60, 30 * 86400,
                   "seconds an answer and an Idempotency-Key are kept"),
+    YK_CF_STRING("YOYAKU_TOKEN_KEY", &ingress.token_key_hex, "",
+                 "64 hex characters; booking tokens are derived from it (same for the notifier)"),
     YK_CF_INTEGER("YOYAKU_WAIT_MS", &ingress.wait_ms, "5000", 0, 60000,
                   "how long a reservation waits for its decision before 202"),
 };
@@ -178,6 +180,13 @@ int main(int argc, char **argv)
         yk_error("libsodium failed to initialise");
         return 1;
     }
+    int key = yk_token_key_parse(ingress.token_key_hex, ingress.token_key);
+    if (key < 0) {
+        yk_error("YOYAKU_TOKEN_KEY must be 64 hex characters");
+        return 2;
+    }
+    if (key > 0)
+        yk_warn("YOYAKU_TOKEN_KEY is not set: using the public development key");
     if (ingress.ingress_id_cfg[0]) {
         snprintf(ingress.ingress_id, sizeof ingress.ingress_id, "%s", ingress.ingress_id_cfg);
     } else {

@@ -278,7 +278,7 @@ void submit_reservation(yk_http_req *req, const submit_request *s)
     yk_token_request_id(w->id);
     char token[YK_TOKEN_LEN + 1], stream[32], seq[32], done[32], res[48], ttl[24], at[24], nk[4];
     char idem_key[96], idem_val[YK_REQUEST_ID_LEN + YK_HASH_HEX_LEN + 2] = "";
-    yk_token_new(token);
+    yk_token_for_request(ingress.token_key, w->id, token);
     snprintf(stream, sizeof stream, "yk:req:{%u}", s->partition);
     snprintf(seq, sizeof seq, "yk:seq:{%u}", s->partition);
     snprintf(done, sizeof done, "yk:done:{%u}", s->partition);
