@@ -30,7 +30,9 @@ def stack():
     yield s
     _stack = None
     s.stop()
-    reports = s.sanitizer_reports()
+    # reports already charged to a test are not reported again; the rest (e.g. leaks at exit) are
+    reports = [r for r in s.sanitizer_reports() if r[0][:-4] not in s.reported or
+               "LeakSanitizer" in r[1]]
     keep = os.environ.get("YOYAKU_KEEP_TMP") or reports
     if not keep:
         s.cleanup()
@@ -46,10 +48,21 @@ def api(stack):
 
 @pytest.fixture(autouse=True)
 def _log_marks(request):
-    """Remembers where each service log stood when the test started (for failure reports)."""
-    if _stack is not None:
-        request.node._yk_marks = {p: p.log_size() for p in _stack.procs}
+    """Remembers where each service log stood when the test started (for failure reports), and
+    fails the test whose requests made a sanitizer report in a service log."""
+    s = _stack
+    if s is not None:
+        request.node._yk_marks = {p: p.log_size() for p in s.procs}
     yield
+    if s is None or _stack is not s:
+        return
+    marks = getattr(request.node, "_yk_marks", {})
+    for p in s.procs:
+        text = p.log_text(marks.get(p, 0))
+        if any(m in text for m in ykstack.SANITIZER_MARKS):
+            s.reported.add(p.name)
+            pytest.fail("sanitizer report in %s's log during this test:\n%s" % (p.name, text[-6000:]),
+                        pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -41,7 +41,9 @@ class LocalRun:
         self.dev, self.port = dev, port
         env = {k: v for k, v in os.environ.items() if not k.startswith("YOYAKU_")}
         env.update({"YOYAKU_DEV_DIR": str(dev), "YOYAKU_HTTP_PORT": str(port),
-                    "YOYAKU_BUILD_DIR": str(build_dir())})
+                    "YOYAKU_BUILD_DIR": str(build_dir()),
+                    # keep serving after a UBSan report; the logs are checked for reports
+                    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=0"})
         self.err = open(dev.parent / ("run-%d.err" % time.monotonic_ns()), "w+")
         self.proc = subprocess.Popen([str(RUN)], env=env, cwd=str(dev.parent), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self.err, text=True,
@@ -165,7 +167,8 @@ def test_deploy_local_run(devdir):
         booking_id = r.json["booking"]["id"]
         api.close()
         check_stopped(run, run.stop(signal.SIGTERM))
-        assert not sanitizer_reports(devdir), sanitizer_reports(devdir)
+        reports = sanitizer_reports(devdir)
+        assert not reports, "\n".join(reports)
 
         # second run: same data, same token; stopped with SIGINT this time
         run = LocalRun(devdir, port)
@@ -177,6 +180,7 @@ def test_deploy_local_run(devdir):
         assert [b["id"] for b in r.json["bookings"]] == [booking_id], r
         api.close()
         check_stopped(run, run.stop(signal.SIGINT))
-        assert not sanitizer_reports(devdir), sanitizer_reports(devdir)
+        reports = sanitizer_reports(devdir)
+        assert not reports, "\n".join(reports)
     finally:
         run.kill()

@@ -38,6 +38,9 @@ def test_kill9_worker_holding_unacked_entries(stack, make_event):
                                       "fields": {"name": "障害 %d" % i}})
         first = run_parallel(stack, book, range(N), threads=N)
         pending = stack.redis("XPENDING", stream, "workers")
+        q = stack.client.get("/v1/requests/%s" % first[-1].json["request_id"])
+        assert q.status == 200 and q.json["status"] == "pending", q
+        assert isinstance(q.json["position"], int) and 1 <= q.json["position"] <= N, q
     finally:
         victim.signal(signal.SIGKILL)
     victim.popen.wait(10)

@@ -339,6 +339,7 @@ class Stack:
         self.wait_ms = wait_ms
         self.extra_env = extra_env or {}
         self.procs = []          # every Proc started, in start order
+        self.reported = set()    # names of procs whose sanitizer report a test already failed on
         self.workers = []        # live and dead worker Procs
         self._worker_seq = 0
         self.dir = Path(tempfile.mkdtemp(prefix="yoyaku-it-"))
@@ -432,8 +433,9 @@ class Stack:
             "YOYAKU_REDIS": "127.0.0.1:%d" % self.redis_port,
             "YOYAKU_PARTITIONS": str(self.partitions),
             "YOYAKU_LOG_LEVEL": os.environ.get("YOYAKU_TEST_LOG_LEVEL", "info"),
-            "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1"),
-            "UBSAN_OPTIONS": os.environ.get("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
+            "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1:fast_unwind_on_malloc=0"),
+            # keep serving after a UBSan report: the test that caused it fails on the log line
+            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=0",
         })
         env.update(self.extra_env)
         return env
