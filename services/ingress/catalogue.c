@@ -256,6 +256,11 @@ cat_event *catalogue_event_at(size_t i)
     return i < cat.nevents ? &cat.events[i] : NULL;
 }
 
+cat_event *catalogue_event_by_id(int64_t id)
+{
+    return table_event_by_id(&cat, id);
+}
+
 cat_slot *catalogue_slot(int64_t id)
 {
     size_t lo = 0, hi = cat.nslots;

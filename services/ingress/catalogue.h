@@ -41,6 +41,7 @@ bool catalogue_loaded(void);
 
 cat_event *catalogue_event(const char *slug);
 cat_event *catalogue_event_at(size_t i); /* NULL past the end; ordered by id */
+cat_event *catalogue_event_by_id(int64_t id);
 cat_slot *catalogue_slot(int64_t id);
 void catalogue_set_remaining(int64_t slot_id, int remaining);
 /* JSON for one event (new reference); admin adds the fields only staff may see. */

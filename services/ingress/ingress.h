@@ -33,8 +33,18 @@ void ingress_respond_json(yk_http_req *req, int status, json_t *json, const char
 /* 503 unavailable with Retry-After: 1. */
 void ingress_respond_unavailable(yk_http_req *req);
 
+/* The booking JSON of contract §2 for row b (joined with slots s and events e), as text. */
+#define INGRESS_BOOKING_JSON                                                                       \
+    "json_build_object('id', b.id::text, 'event', e.slug, 'slot_id', b.slot_id::text,"            \
+    " 'starts_at', yk_rfc3339(s.starts_at, e.timezone),"                                          \
+    " 'ends_at', yk_rfc3339(s.ends_at, e.timezone), 'status', b.status, 'email', b.email,"       \
+    " 'fields', b.fields, 'created_at', yk_rfc3339(b.created_at, e.timezone))::text"
+#define INGRESS_BOOKING_FROM                                                                       \
+    " FROM bookings b JOIN slots s ON s.id = b.slot_id JOIN events e ON e.id = b.event_id"
+
 /* Route handlers. Each must answer req exactly once. segs are the path's segments after "/v1/". */
 void routes_public(yk_http_req *req, char **segs, int nsegs);
 void routes_admin(yk_http_req *req, char **segs, int nsegs);
+void routes_bookings(yk_http_req *req, char **segs, int nsegs);
 
 #endif

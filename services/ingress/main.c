@@ -113,6 +113,8 @@ static void handle(yk_http_req *req, void *ud)
     }
     if (n >= 1 && strcmp(segs[0], "admin") == 0)
         routes_admin(req, segs, n);
+    else if (n >= 1 && strcmp(segs[0], "bookings") == 0)
+        routes_bookings(req, segs, n);
     else
         routes_public(req, segs, n);
 }

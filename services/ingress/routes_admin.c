@@ -536,11 +536,7 @@ static void slots_add(admin_ctx *c, cat_event *e)
 }
 
 static const char sql_bookings[] =
-    "SELECT b.id, json_build_object('id', b.id::text, 'event', e.slug,"
-    " 'slot_id', b.slot_id::text, 'starts_at', yk_rfc3339(s.starts_at, e.timezone),"
-    " 'ends_at', yk_rfc3339(s.ends_at, e.timezone), 'status', b.status, 'email', b.email,"
-    " 'fields', b.fields, 'created_at', yk_rfc3339(b.created_at, e.timezone))::text"
-    " FROM bookings b JOIN slots s ON s.id = b.slot_id JOIN events e ON e.id = b.event_id"
+    "SELECT b.id, " INGRESS_BOOKING_JSON INGRESS_BOOKING_FROM
     " WHERE b.event_id = $1::bigint AND ($2::text IS NULL OR b.status = $2)"
     " AND b.id > $3::bigint ORDER BY b.id LIMIT $4::int";
 

@@ -210,7 +210,7 @@ static void reserve(yk_http_req *req, cat_event *e)
         .body_hash = body_hash,
     };
     req->route = "reserve";
-    submit_reservation(req, &s);
+    submit_entry(req, &s);
     goto out;
 invalid:
     respond_invalid(req, errors);

@@ -268,7 +268,7 @@ static void submit_reply_cb(yk_redis_op *op, redisReply *reply)
     poll_start(w, val->str);
 }
 
-void submit_reservation(yk_http_req *req, const submit_request *s)
+void submit_entry(yk_http_req *req, const submit_request *s)
 {
     waiter *w = waiter_new(req);
     if (w == NULL) {
@@ -301,11 +301,17 @@ void submit_reservation(yk_http_req *req, const submit_request *s)
         argv[argc++] = idem_key;
     argv[argc++] = idem_val;
     argv[argc++] = ttl;
-    const char *kv[] = {"t", "reserve", "id", w->id, "ing", ingress.ingress_id,
-                        "ev", s->event_id, "slot", s->slot_id, "email", s->email,
-                        "ident", s->identity, "fields", s->fields_json, "tok", token, "at", at};
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
-        argv[argc++] = kv[i];
+    const char *common[] = {"t", s->cancel ? "cancel" : "reserve", "id", w->id,
+                            "ing", ingress.ingress_id, "ev", s->event_id, "at", at};
+    const char *reserve[] = {"slot", s->slot_id, "email", s->email, "ident", s->identity,
+                             "fields", s->fields_json, "tok", token};
+    const char *cancel[] = {"booking", s->booking_id, "th", s->token_hash};
+    for (size_t i = 0; i < sizeof common / sizeof common[0]; i++)
+        argv[argc++] = common[i];
+    for (size_t i = 0; !s->cancel && i < sizeof reserve / sizeof reserve[0]; i++)
+        argv[argc++] = reserve[i];
+    for (size_t i = 0; s->cancel && i < sizeof cancel / sizeof cancel[0]; i++)
+        argv[argc++] = cancel[i];
     w->state = W_SUBMITTING;
     w->op.cb = submit_reply_cb;
     hash_insert(w);

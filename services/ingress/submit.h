@@ -8,17 +8,24 @@
 #include "yk_http.h"
 #include "yk_redis.h"
 
+/* One stream entry (proto/streams.md); every string is borrowed for the call only. */
 typedef struct {
+    int cancel; /* 0: reserve, 1: cancel */
     unsigned partition;
-    const char *event_id, *slot_id, *email, *identity, *fields_json; /* borrowed for the call */
+    const char *event_id;
+    /* reserve */
+    const char *slot_id, *email, *identity, *fields_json;
     const char *idem_key;  /* Idempotency-Key or NULL */
     const char *body_hash; /* hex SHA-256 of the request body (with idem_key) */
+    /* cancel */
+    const char *booking_id, *token_hash;
 } submit_request;
 
 /* Starts the timers; 0 or -1. */
 __attribute__((warn_unused_result)) int submit_init(void);
-/* Answers req now (503, 409 idempotency_conflict, an earlier answer) or later (201/409/202). */
-void submit_reservation(yk_http_req *req, const submit_request *s);
+/* Answers req now (503, 409 idempotency_conflict, an earlier answer) or later (the worker's
+ * answer, or 202 after YOYAKU_WAIT_MS). */
+void submit_entry(yk_http_req *req, const submit_request *s);
 /* A message on yk:rep:<ingress id>: "<request id> <code> <json body>". */
 void submit_on_reply(const char *payload, size_t len);
 /* GET /v1/requests/{id}. */

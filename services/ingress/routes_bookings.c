@@ -1,0 +1,104 @@
+/* routes_bookings: a booker's own booking — read it, cancel it — behind X-Booking-Token.
+ * An unknown id and a wrong token both answer 404, so ids cannot be probed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalogue.h"
+#include "ingress.h"
+#include "submit.h"
+#include "yk_token.h"
+
+typedef struct {
+    yk_pg_op op;
+    yk_http_req *req;
+    int cancel;
+    char id[24];
+    char token_hash[YK_HASH_HEX_LEN + 1];
+} booking_ctx;
+
+static const char sql_booking[] =
+    "SELECT " INGRESS_BOOKING_JSON ", b.event_id, b.status,"
+    " now() > s.starts_at - make_interval(hours => e.cancel_until_hours)" INGRESS_BOOKING_FROM
+    " WHERE b.id = $1::bigint AND b.token_hash = $2";
+
+static void respond_booking(yk_http_req *req, const char *booking_json)
+{
+    json_t *b = json_loads(booking_json, 0, NULL);
+    ingress_respond_json(req, 200, b ? json_pack("{s:o}", "booking", b) : NULL, NULL);
+}
+
+static void looked_up_cb(yk_pg_op *op, PGresult *res)
+{
+    booking_ctx *c = (booking_ctx *)op;
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ingress_respond_unavailable(c->req);
+        goto done;
+    }
+    if (PQntuples(res) != 1) {
+        yk_http_respond_error(c->req, 404, "not_found", "No such booking.");
+        goto done;
+    }
+    const char *status = PQgetvalue(res, 0, 2);
+    if (!c->cancel || strcmp(status, "cancelled") == 0) { /* cancelling twice: same answer */
+        respond_booking(c->req, PQgetvalue(res, 0, 0));
+        goto done;
+    }
+    if (strcmp(status, "confirmed") != 0 || PQgetvalue(res, 0, 3)[0] == 't') {
+        yk_http_respond_error(c->req, 409, "cancellation_closed",
+                              "This booking can no longer be cancelled online.");
+        goto done;
+    }
+    cat_event *e = catalogue_event_by_id(strtoll(PQgetvalue(res, 0, 1), NULL, 10));
+    if (e == NULL) {
+        ingress_respond_unavailable(c->req); /* catalogue not loaded yet */
+        goto done;
+    }
+    /* The seat count belongs to the event's worker: the cancellation queues like a booking. */
+    submit_request s = {
+        .cancel = 1,
+        .partition = e->partition,
+        .event_id = e->id_str,
+        .booking_id = c->id,
+        .token_hash = c->token_hash,
+    };
+    submit_entry(c->req, &s);
+done:
+    free(c);
+}
+
+void routes_bookings(yk_http_req *req, char **segs, int n)
+{
+    /* segs[0] == "bookings" */
+    int cancel = n == 3 && strcmp(segs[2], "cancel") == 0;
+    if (n != 2 && !cancel) {
+        yk_http_respond_error(req, 404, "not_found", "No such route.");
+        return;
+    }
+    req->route = cancel ? "booking_cancel" : "booking";
+    if (req->method != (cancel ? YK_M_POST : YK_M_GET)) {
+        yk_http_respond_error(req, 405, "method_not_allowed", "This method is not allowed here.");
+        return;
+    }
+    const char *token = req->headers[YK_HDR_BOOKING_TOKEN];
+    size_t idlen = strlen(segs[1]);
+    if (token == NULL || idlen == 0 || idlen > 18 || strspn(segs[1], "0123456789") != idlen) {
+        yk_http_respond_error(req, 404, "not_found", "No such booking.");
+        return;
+    }
+    booking_ctx *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        ingress_respond_unavailable(req);
+        return;
+    }
+    c->req = req;
+    c->cancel = cancel;
+    memcpy(c->id, segs[1], idlen + 1);
+    yk_token_sha256_hex(token, strlen(token), c->token_hash);
+    const char *params[] = {c->id, c->token_hash};
+    c->op.cb = looked_up_cb;
+    if (yk_pg_query(ingress.pg, &c->op, sql_booking, 2, params) != 0) {
+        ingress_respond_unavailable(req);
+        free(c);
+    }
+}
