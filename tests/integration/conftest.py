@@ -30,6 +30,9 @@ def stack():
     yield s
     _stack = None
     s.stop()
+    left = s.leftovers()
+    if left:
+        raise AssertionError("processes left running after the stack stopped: %r" % left)
     # reports already charged to a test are not reported again; the rest (e.g. leaks at exit) are
     reports = [r for r in s.sanitizer_reports() if r[0][:-4] not in s.reported or
                "LeakSanitizer" in r[1]]

@@ -15,25 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from ykstack import JST, ROOT, SANITIZER_MARKS, Client, build_dir, email, free_port
+from ykstack import JST, ROOT, SANITIZER_MARKS, Client, build_dir, email, free_port, port_free, processes_of
 
 RUN = ROOT / "deploy/local/run"
-
-
-def processes_of(dev):
-    """pids whose environment names this dev dir or whose command line is inside it."""
-    found = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            env = (d / "environ").read_bytes().split(b"\0")
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if ("YOYAKU_DEV_DIR=%s" % dev).encode() in env or (str(dev) + "/").encode() in cmd:
-            found.append((int(d.name), cmd.decode("utf-8", "replace")))
-    return found
 
 
 class LocalRun:
@@ -121,6 +105,11 @@ def check_stopped(run, rc):
     assert not left, "processes left behind: %r" % left
     pg = subprocess.run(["pgrep", "-f", str(run.dev)], capture_output=True, text=True)
     assert pg.stdout.strip() == "", pg.stdout
+    # Redis and PostgreSQL rewrite their process titles: check their port and pid file
+    ports = dict(l.split("=", 1) for l in (run.dev / "ports").read_text().split())
+    for name in ("http", "redis", "smtp"):
+        assert port_free(int(ports[name])), "%s port %s still bound" % (name, ports[name])
+    assert not (run.dev / "pg" / "data" / "postmaster.pid").exists(), "postgres still running"
 
 
 def sanitizer_reports(dev):

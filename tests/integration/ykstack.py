@@ -55,6 +55,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def port_free(port):
+    """Nothing listens on 127.0.0.1:port (connections in TIME_WAIT do not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def fnv1a32(s):
     h = 2166136261
     for b in s.encode("utf-8"):
@@ -432,6 +443,8 @@ class Stack:
             "YOYAKU_PG": self.pg_conninfo,
             "YOYAKU_REDIS": "127.0.0.1:%d" % self.redis_port,
             "YOYAKU_PARTITIONS": str(self.partitions),
+            "YOYAKU_TOKEN_KEY": os.urandom(32).hex(),
+            "YK_TEST_STACK": str(self.dir),   # marks the processes of this stack (leftover check)
             "YOYAKU_LOG_LEVEL": os.environ.get("YOYAKU_TEST_LOG_LEVEL", "info"),
             "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1:fast_unwind_on_malloc=0"),
             # keep serving after a UBSan report: the test that caused it fails on the log line
@@ -447,6 +460,8 @@ class Stack:
         return env
 
     def _spawn(self, name, argv, env=None, user=None, cwd=None):
+        if env is None:
+            env = dict(os.environ, YK_TEST_STACK=str(self.dir))
         p = Proc(name, argv, self.logs / (name + ".log"), env=env, user=user, cwd=cwd)
         self.procs.append(p)
         return p
@@ -572,8 +587,41 @@ class Stack:
                 found.append((f.name, text[-8000:]))
         return found
 
+    def leftovers(self):
+        """What still runs of this stack: processes marked with its directory (Redis and PostgreSQL
+        rewrite their titles and environment, so they are checked by pid, port and pid file)."""
+        left = []
+        for _ in range(30):
+            left = processes_of(self.dir, "YK_TEST_STACK")
+            left += [(p.pid, p.name) for p in self.procs if p.alive()]
+            if (self.dir / "pg" / "postmaster.pid").exists():
+                left.append((None, "postmaster.pid still there"))
+            if hasattr(self, "redis_port") and not port_free(self.redis_port):
+                left.append((None, "redis port %d still bound" % self.redis_port))
+            if not left:
+                break
+            time.sleep(0.1)
+        return left
+
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def processes_of(dev, env_name="YOYAKU_DEV_DIR"):
+    """(pid, command line) of the processes whose environment has env_name=dev or whose command line
+    names a path inside dev."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            env = (d / "environ").read_bytes().split(b"\0")
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if ("%s=%s" % (env_name, dev)).encode() in env or (str(dev) + "/").encode() in cmd:
+            found.append((int(d.name), cmd.decode("utf-8", "replace")))
+    return found
 
 
 def scan_keys(redis, pattern):
