@@ -566,25 +566,55 @@ class Stack:
     # -- stop ----------------------------------------------------------------------------------------
 
     def stop(self):
+        """Stops every process (services first, PostgreSQL last); returns {name: exit status} of
+        those that were still running. Idempotent."""
+        if getattr(self, "stop_results", None) is not None:
+            return self.stop_results
         order = ["ingress", "notifier"] + [w.name for w in self.workers] + ["smtp", "redis", "postgres"]
         results = {}
         for name in order:
             for p in [p for p in self.procs if p.name == name]:
+                if not p.alive():
+                    continue
                 sig = signal.SIGINT if name == "postgres" else signal.SIGTERM
                 results[p.name] = p.stop(sig)
         for p in self.procs:
             if p.alive():
                 p.stop(signal.SIGKILL)
-        self.redis.close()
-        self.client.close() if hasattr(self, "client") else None
+        if hasattr(self, "redis"):
+            self.redis.close()
+        if hasattr(self, "client"):
+            self.client.close()
+        self.stop_results = results
         return results
 
+    def shutdown(self):
+        """Stops the stack and returns what went wrong: a process that did not exit 0 on its signal,
+        a process left running, a sanitizer report no test was charged with, or any leak report."""
+        problems = []
+        for name, rc in self.stop().items():
+            if rc != 0:
+                problems.append("%s exited with status %s on SIGTERM/SIGINT" % (name, rc))
+        for left in self.leftovers():
+            problems.append("left running: %r" % (left,))
+        for name, kinds, excerpt in self.sanitizer_reports():
+            if name[:-4] not in self.reported or "LeakSanitizer" in kinds:
+                problems.append("%s in %s:\n%s" % ("/".join(sorted(kinds)), name, excerpt))
+        self.checked = True
+        return problems
+
     def sanitizer_reports(self):
+        """(log name, {sanitizer names}, excerpt from the first report) for each log with a report."""
         found = []
         for f in sorted(self.logs.glob("*.log")):
             text = f.read_text("utf-8", "replace")
-            if any(m in text for m in SANITIZER_MARKS):
-                found.append((f.name, text[-8000:]))
+            at = [text.find(m) for m in SANITIZER_MARKS if m in text]
+            if not at:
+                continue
+            kinds = {k for k in ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
+                                 "runtime error") if k in text}
+            start = max(0, min(at) - 300)
+            found.append((f.name, kinds, text[start:start + 12000]))
         return found
 
     def leftovers(self):
