@@ -1,0 +1,81 @@
+"""A booker's own booking (contract §2 public bookings, §4 "no booker can read, cancel or review
+another's booking"): GET and cancel behind X-Booking-Token, 404 for an unknown id and a wrong token
+alike; a cancelled seat is free at once; cancellation_closed inside cancel_until_hours."""
+
+import datetime
+
+from ykstack import JST, email, rfc3339, wait_until
+
+
+def remaining(stack, ev, i=0):
+    d = ev.slots[i]["starts_at"][:10]
+    r = stack.client.get("/v1/events/%s/slots?from=%s&to=%s" % (ev.slug, d, d))
+    assert r.status == 200, r
+    return {s["id"]: s["remaining"] for s in r.json["slots"]}[ev.slot_ids[i]]
+
+
+def test_get_own_booking_and_no_one_elses(stack, make_event):
+    ev = make_event(capacities=[5])
+    a = ev.reserve()
+    b = ev.reserve()
+    assert a.status == 201 and b.status == 201, (a, b)
+    aid, atok = a.json["booking"]["id"], a.json["token"]
+    api = stack.client
+
+    r = api.get("/v1/bookings/%s" % aid, headers={"X-Booking-Token": atok})
+    assert r.status == 200, r
+    assert r.json == {"booking": a.json["booking"]}, r
+
+    for headers in ({"X-Booking-Token": b.json["token"]}, {"X-Booking-Token": atok[:-1] + "A"},
+                    {"X-Booking-Token": ""}, {}):
+        r = api.get("/v1/bookings/%s" % aid, headers=headers)
+        assert r.status == 404 and r.error == "not_found", (headers, r)
+        r = api.post("/v1/bookings/%s/cancel" % aid, None, headers=headers)
+        assert r.status == 404 and r.error == "not_found", (headers, r)
+    r = api.get("/v1/bookings/987654321", headers={"X-Booking-Token": atok})
+    assert r.status == 404 and r.error == "not_found", r
+    assert [row[3] for row in ev.rows()] == ["confirmed", "confirmed"]
+
+
+def test_cancel_frees_the_seat_at_once(stack, make_event):
+    ev = make_event(capacities=[1])
+    mail = email("cancel")
+    a = ev.reserve(mail=mail)
+    assert a.status == 201, a
+    assert ev.reserve().status == 409
+    assert remaining(stack, ev) == 0
+
+    r = stack.client.post("/v1/bookings/%s/cancel" % a.json["booking"]["id"], None,
+                          headers={"X-Booking-Token": a.json["token"]})
+    assert r.status == 200, r
+    want = dict(a.json["booking"], status="cancelled")
+    assert r.json == {"booking": want}, r
+    assert remaining(stack, ev) == 1
+    assert int(stack.scalar("SELECT booked FROM slots WHERE id = %s" % ev.slot_ids[0])) == 0
+
+    # the same person may book again (the limit counts active bookings), and the seat is taken
+    again = ev.reserve(mail=mail)
+    assert again.status == 201, again
+    assert ev.reserve().status == 409
+    r = stack.client.get("/v1/bookings/%s" % a.json["booking"]["id"],
+                         headers={"X-Booking-Token": a.json["token"]})
+    assert r.status == 200 and r.json["booking"]["status"] == "cancelled", r
+
+
+def test_cancellation_closed(stack, make_event):
+    ev = make_event(capacities=(), cancel_until_hours=48)
+    start = (datetime.datetime.now(JST) + datetime.timedelta(hours=24)).replace(microsecond=0)
+    r = stack.client.post("/v1/admin/events/%s/slots" % ev.slug,
+                          {"slots": [{"starts_at": rfc3339(start),
+                                      "ends_at": rfc3339(start + datetime.timedelta(minutes=30)),
+                                      "capacity": 3}]}, admin=True)
+    assert r.status == 201, r
+    d = start.date()
+    slots = wait_until(lambda: stack.client.get("/v1/events/%s/slots?from=%s&to=%s" % (
+        ev.slug, d, d + datetime.timedelta(days=1))).json["slots"], 10, 0.05, what="slot listed")
+    b = ev.reserve(slot_id=slots[0]["id"])
+    assert b.status == 201, b
+    r = stack.client.post("/v1/bookings/%s/cancel" % b.json["booking"]["id"], None,
+                          headers={"X-Booking-Token": b.json["token"]})
+    assert r.status == 409 and r.error == "cancellation_closed", r
+    assert [row[3] for row in ev.rows()] == ["confirmed"]
