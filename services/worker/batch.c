@@ -1,6 +1,8 @@
-/* batch: one batch of request entries from XREADGROUP to XDEL. Decisions are made in memory in
- * stream order against the partition's cached state; PostgreSQL is asked only to load that state
- * and to store the accepted bookings (one statement). Nothing is acked before its answer is out. */
+/* batch: one batch of request entries from XREADGROUP to XDEL. Decisions (reservations and
+ * cancellations alike) are made in memory in stream order against the partition's cached state;
+ * PostgreSQL is asked only to load that state and the bookings that cancellations name, and to
+ * store the outcome (one transaction, one round trip). Nothing is acked before its answer is out;
+ * an entry that keeps failing is answered 500 after WORKER_ATTEMPTS tries. */
 #include "batch.h"
 
 #include <jansson.h>
@@ -8,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "metrics.h"
 #include "partitions.h"
 #include "persist.h"
 #include "yk_log.h"
@@ -18,6 +22,8 @@
 typedef enum {
     E_NEW,    /* valid, not decided yet */
     E_ACCEPT, /* decided yes (counted in memory); waits for the insert */
+    E_CANCEL, /* cancel decided yes (seat freed in memory, or by an earlier entry of this batch);
+                 waits for the commit */
     E_DUP,    /* accepted but the insert found its request id already committed */
     E_ANSWER, /* code and body are final */
     E_ACK,    /* nothing to answer (deleted or unanswerable entry): only ack it */
@@ -29,11 +35,17 @@ typedef struct {
     entry_state st;
     /* Borrowed from the XREADGROUP reply, which outlives the batch; NULL when absent. */
     const char *sid, *rid, *ing, *type, *email, *ident, *tok, *fields_s, *seq_s, *ev_s, *slot_s;
-    int64_t seq, ev, slot;
+    const char *booking_s, *th; /* t=cancel: the booking id and the presented token's hash */
+    bool cancel;                /* t=cancel; else t=reserve */
+    int64_t seq, ev, slot, booking; /* a cancel's slot is its booking's, once decided */
     json_t *fields;        /* owned: the parsed `fields` object */
     persist_event *e;      /* borrowed from w->parts[p]; valid until that partition is forgotten */
     persist_slot *s;       /* idem */
     bool touched;          /* decided against s: publish its seats */
+    bool effect;           /* E_CANCEL: this entry frees the seat (not an earlier one) */
+    bool committed;        /* E_CANCEL: the booking is cancelled in PostgreSQL now */
+    int row;               /* cancel: row of its booking in the batch's booking rows, or -1 */
+    const char *result;    /* yoyaku_bookings_total label: a literal */
     int code;              /* E_ANSWER: HTTP status */
     char *body;            /* E_ANSWER: owned, from json_dumps */
     char *bid, *created;   /* owned: booking id and created_at returned by the insert */
@@ -57,30 +69,43 @@ static void entry_answer(entry *en, int code, json_t *j)
     en->st = en->body ? E_ANSWER : E_RETRY;
 }
 
+/* error is a literal: it is also the entry's metrics result. */
 static void entry_refuse(entry *en, int code, const char *error, const char *message)
 {
     entry_answer(en, code, json_pack("{s:s,s:s}", "error", error, "message", message));
+    en->result = error;
 }
 
-/* The 201 body. Every argument is borrowed (fields gets its own reference inside the pack). */
+/* The booking object of every answer. Every argument is borrowed (fields gets its own reference
+ * inside the pack). NULL on out of memory. */
+static json_t *booking_obj(const char *id, const char *slug, const char *slot_id,
+                           const char *starts, const char *ends, const char *status,
+                           const char *email, json_t *fields, const char *created)
+{
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:s}", "id", id, "event", slug, "slot_id",
+                     slot_id, "starts_at", starts, "ends_at", ends, "status", status, "email",
+                     email, "fields", fields, "created_at", created);
+}
+
+/* The 201 body: the booking and its token. */
 static json_t *booking_json(const char *id, const char *slug, const char *slot_id,
                             const char *starts, const char *ends, const char *status,
                             const char *email, json_t *fields, const char *created,
                             const char *tok)
 {
-    return json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:s},s:s}", "booking", "id", id,
-                     "event", slug, "slot_id", slot_id, "starts_at", starts, "ends_at", ends,
-                     "status", status, "email", email, "fields", fields, "created_at", created,
+    return json_pack("{s:o,s:s}", "booking",
+                     booking_obj(id, slug, slot_id, starts, ends, status, email, fields, created),
                      "token", tok);
 }
 
-static bool is_hex32(const char *s)
+/* Lowercase hex of exactly len digits. */
+static bool is_hex(const char *s, size_t len)
 {
     size_t i = 0;
     for (; s[i]; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
             return false;
-    return i == YK_REQUEST_ID_LEN;
+    return i == len;
 }
 
 static bool is_token(const char *s)
@@ -132,6 +157,7 @@ static void entry_parse(entry *en, unsigned p, const redisReply *x)
         {"ident", offsetof(entry, ident)},    {"tok", offsetof(entry, tok)},
         {"fields", offsetof(entry, fields_s)}, {"seq", offsetof(entry, seq_s)},
         {"ev", offsetof(entry, ev_s)},        {"slot", offsetof(entry, slot_s)},
+        {"booking", offsetof(entry, booking_s)}, {"th", offsetof(entry, th)},
     };
     for (size_t i = 0; i + 1 < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
@@ -145,8 +171,21 @@ static void entry_parse(entry *en, unsigned p, const redisReply *x)
     }
     if (en->seq_s && !parse_id(en->seq_s, &en->seq))
         en->seq = 0;
-    if (en->rid == NULL || !is_hex32(en->rid)) {
+    if (en->rid == NULL || !is_hex(en->rid, YK_REQUEST_ID_LEN)) {
         yk_error("partition=%u entry=%s: no valid request id, dropped", p, en->sid);
+        return;
+    }
+    en->row = -1;
+    en->cancel = en->type && strcmp(en->type, "cancel") == 0;
+    if (en->cancel) {
+        if (!en->ing || !*en->ing || !parse_id(en->ev_s, &en->ev) ||
+            !parse_id(en->booking_s, &en->booking) || !en->th ||
+            !is_hex(en->th, YK_HASH_HEX_LEN)) {
+            yk_error("request=%s: malformed cancel entry", en->rid);
+            entry_refuse(en, 500, "internal", "The request could not be processed.");
+            return;
+        }
+        en->st = E_NEW;
         return;
     }
     if (en->type == NULL || strcmp(en->type, "reserve") != 0) {
@@ -223,9 +262,130 @@ static worker_status entry_decide(worker *w, entry *en)
     return WORKER_OK;
 }
 
+/* The bookings named by the batch's cancel entries, read before deciding. Columns as
+ * persist_bookings. gone[row] is set when an entry of this batch cancels that booking. */
+typedef struct {
+    PGresult *r; /* owned; NULL when the batch has no cancel entry */
+    map index;   /* booking id → row + 1 */
+    bool *gone;
+} batch_bookings;
+
+static void batch_bookings_free(batch_bookings *bk)
+{
+    PQclear(bk->r);
+    map_clear(&bk->index, NULL);
+    free(bk->gone);
+}
+
+/* Loads the bookings of every undecided cancel entry in one query. A failure leaves those
+ * entries for a retry. */
+static worker_status batch_bookings_load(worker *w, entry *v, size_t n, batch_bookings *bk)
+{
+    const char **ids = NULL;
+    int m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].cancel || v[i].st != E_NEW)
+            continue;
+        if (ids == NULL && (ids = malloc(n * sizeof *ids)) == NULL)
+            break;
+        ids[m++] = v[i].booking_s;
+    }
+    PGresult *r = m ? persist_bookings(w->pg, ids, m) : NULL;
+    free(ids);
+    int rows = r ? PQntuples(r) : 0;
+    bk->r = r;
+    bk->gone = r ? calloc((size_t)rows + 1, sizeof *bk->gone) : NULL;
+    for (int i = 0; bk->gone && i < rows; i++) {
+        void **ref = map_ref(&bk->index, PQgetvalue(r, i, 0));
+        if (ref == NULL) {
+            free(bk->gone);
+            bk->gone = NULL;
+        } else {
+            *ref = (void *)(intptr_t)(i + 1);
+        }
+    }
+    if (m == 0 || bk->gone)
+        return WORKER_OK;
+    for (size_t i = 0; i < n; i++) /* query failed or out of memory: decide them next time */
+        if (v[i].cancel && v[i].st == E_NEW)
+            v[i].st = E_RETRY;
+    return persist_lost(w->pg) ? WORKER_PG_LOST : WORKER_OK;
+}
+
+/* The {"booking": …} body of a cancel answer, from row of the booking rows. */
+static json_t *cancel_json(const batch_bookings *bk, int row)
+{
+    PGresult *r = bk->r;
+    json_t *fields = json_loads(PQgetvalue(r, row, 7), 0, NULL);
+    if (fields == NULL)
+        fields = json_object();
+    json_t *j = json_pack("{s:o}", "booking",
+                          booking_obj(PQgetvalue(r, row, 0), PQgetvalue(r, row, 9),
+                                      PQgetvalue(r, row, 2), PQgetvalue(r, row, 10),
+                                      PQgetvalue(r, row, 11), "cancelled", PQgetvalue(r, row, 6),
+                                      fields, PQgetvalue(r, row, 8)));
+    json_decref(fields);
+    return j;
+}
+
+/* Decides a cancel entry in stream order: the booking must be this event's and the token hash
+ * its own (else 404, the same answer for both); a booking cancelled already is answered as it is;
+ * otherwise the seat and the identity's count are freed in memory at once, so the entries after
+ * this one may take them. */
+static worker_status entry_cancel(worker *w, entry *en, batch_bookings *bk)
+{
+    PGresult *r = bk->r;
+    int row = (int)(intptr_t)map_get(&bk->index, en->booking_s) - 1;
+    const char *th = row >= 0 ? PQgetvalue(r, row, 4) : "";
+    if (row < 0 || strtoll(PQgetvalue(r, row, 1), NULL, 10) != en->ev ||
+        strlen(th) != strlen(en->th) || !yk_token_equal(th, en->th)) {
+        entry_refuse(en, 404, "not_found", "No such booking, or another booking's token.");
+        return WORKER_OK;
+    }
+    en->row = row;
+    const char *status = PQgetvalue(r, row, 3);
+    if (bk->gone[row]) { /* an earlier entry of this batch cancels it: answer with that one */
+        en->st = E_CANCEL;
+        return WORKER_OK;
+    }
+    if (strcmp(status, "cancelled") == 0) {
+        entry_answer(en, 200, cancel_json(bk, row));
+        en->result = "already_cancelled";
+        return WORKER_OK;
+    }
+    if (strcmp(status, "confirmed") != 0 || PQgetvalue(r, row, 12)[0] == 't') {
+        entry_refuse(en, 409, "cancellation_closed",
+                     strcmp(status, "confirmed") != 0
+                         ? "This booking can no longer be cancelled."
+                         : "The cancellation deadline for this booking has passed.");
+        return WORKER_OK;
+    }
+    en->slot = strtoll(PQgetvalue(r, row, 2), NULL, 10);
+    int found = batch_lookup(w, en->p, en->ev, en->slot, &en->e, &en->s);
+    if (found < 0) {
+        en->st = E_RETRY;
+        return persist_lost(w->pg) ? WORKER_PG_LOST : WORKER_OK;
+    }
+    void **count = found ? map_ref(en->e->counts, PQgetvalue(r, row, 5)) : NULL;
+    if (count == NULL) { /* out of memory, or the slot vanished from its event: try again */
+        en->st = E_RETRY;
+        return WORKER_OK;
+    }
+    if ((intptr_t)*count > 0)
+        *count = (void *)((intptr_t)*count - 1);
+    if (en->s->booked > 0)
+        en->s->booked--;
+    en->touched = true;
+    en->effect = true;
+    bk->gone[row] = true;
+    en->st = E_CANCEL;
+    return WORKER_OK;
+}
+
+/* Only reservations can be committed under their own request id. */
 static bool want_new(const entry *en)
 {
-    return en->st == E_NEW;
+    return en->st == E_NEW && !en->cancel;
 }
 
 static bool want_dup(const entry *en)
@@ -237,7 +397,7 @@ static bool want_dup(const entry *en)
  * stream twice): its first answer stands. */
 static bool want_refused(const entry *en)
 {
-    return en->st == E_ANSWER && en->code == 409;
+    return en->st == E_ANSWER && en->code == 409 && !en->cancel;
 }
 
 /* Answers from PostgreSQL every entry picked by want whose request id is already committed;
@@ -276,6 +436,7 @@ static worker_status batch_from_db(worker *w, entry *v, size_t n, bool (*want)(c
                                   PQgetvalue(r, row, 9), PQgetvalue(r, row, 3),
                                   PQgetvalue(r, row, 4), fields ? fields : en->fields,
                                   PQgetvalue(r, row, 6), en->tok));
+        en->result = "duplicate";
         json_decref(fields);
         yk_info("request=%s answered from the database (booking %s)", en->rid,
                 PQgetvalue(r, row, 1));
@@ -315,53 +476,127 @@ static void batch_take_rows(entry *v, size_t n, PGresult *r)
     map_clear(&index, NULL);
 }
 
-/* Runs the insert for every accepted entry, or for `only` alone when it is not NULL.
- * 1 done (rows taken), 0 refused by PostgreSQL (*state set), -1 session lost. */
-static int batch_insert(worker *w, entry *v, size_t n, const entry *only, char state[6])
+/* The cancel record of an entry that frees a seat; NULL on out of memory. Caller owns it. */
+static json_t *entry_cancel_record(const entry *en)
+{
+    return json_pack("{s:I,s:I,s:s}", "bid", (json_int_t)en->booking, "ev", (json_int_t)en->ev,
+                     "th", en->th);
+}
+
+/* Marks committed every cancel entry whose booking id is in r (one column: booking id). */
+static void batch_take_cancelled(entry *v, size_t n, PGresult *r)
+{
+    map ids = MAP_INIT;
+    for (int row = 0; row < PQntuples(r); row++) {
+        void **ref = map_ref(&ids, PQgetvalue(r, row, 0));
+        if (ref)
+            *ref = (void *)1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (v[i].st == E_CANCEL && map_get(&ids, v[i].booking_s))
+            v[i].committed = true;
+    map_clear(&ids, NULL);
+}
+
+/* The JSON array of the records of entries v[0..n) in state st (only `only` when not NULL), or
+ * NULL when there is none (*oom set when memory ran out). Caller frees it. */
+static char *batch_records(entry *v, size_t n, entry_state st, const entry *only, bool *oom)
 {
     json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++)
-        if (v[i].st == E_ACCEPT && (only == NULL || &v[i] == only) &&
-            json_array_append_new(arr, entry_record(&v[i])) != 0) {
+    size_t m = 0;
+    for (size_t i = 0; arr && i < n; i++) {
+        if (v[i].st != st || (only && &v[i] != only) || (st == E_CANCEL && !v[i].effect))
+            continue;
+        json_t *rec = st == E_CANCEL ? entry_cancel_record(&v[i]) : entry_record(&v[i]);
+        if (json_array_append_new(arr, rec) != 0) {
             json_decref(arr);
             arr = NULL;
         }
-    char *js = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+        m++;
+    }
+    char *js = arr && m ? json_dumps(arr, JSON_COMPACT) : NULL;
+    *oom = arr == NULL || (m && js == NULL);
     json_decref(arr);
-    if (js == NULL) {
-        snprintf(state, 6, "OOM");
-        return 0;
-    }
-    PGresult *r = persist_insert(w->pg, js, state);
-    free(js);
-    if (r) {
-        batch_take_rows(v, n, r);
-        PQclear(r);
-        return 1;
-    }
-    return persist_lost(w->pg) ? -1 : 0;
+    return js;
 }
 
-/* Stores every accepted entry. A batch refused by a constraint (the in-memory decision was wrong,
- * which should never happen) is retried entry by entry so one bad entry cannot block the stream. */
+/* Writes, in one transaction, the cancellations (if cancels) and the bookings (if inserts) of
+ * every decided entry, or of `only` alone when it is not NULL. 1 done (rows taken), 0 refused by
+ * PostgreSQL or nothing to do (*state set), -1 session lost. */
+static int batch_write(worker *w, entry *v, size_t n, const entry *only, bool cancels,
+                       bool inserts, char state[6])
+{
+    bool oom_c = false, oom_i = false;
+    char *cj = cancels ? batch_records(v, n, E_CANCEL, only, &oom_c) : NULL;
+    char *ij = inserts ? batch_records(v, n, E_ACCEPT, only, &oom_i) : NULL;
+    int r = 0;
+    snprintf(state, 6, "%s", oom_c || oom_i ? "OOM" : "");
+    if (!oom_c && !oom_i && (cj || ij)) {
+        PGresult *cr, *ir;
+        r = persist_write(w->pg, cj, ij, &cr, &ir, state);
+        if (r == 1) {
+            if (cr)
+                batch_take_cancelled(v, n, cr);
+            if (ir)
+                batch_take_rows(v, n, ir);
+            PQclear(cr);
+            PQclear(ir);
+        }
+    }
+    free(cj);
+    free(ij);
+    return r;
+}
+
+static double batch_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Stores every decided cancellation and booking in one transaction. A batch refused by
+ * PostgreSQL (the in-memory decision was wrong, which should never happen, or an entry hits a
+ * persistent error) is retried entry by entry so one bad entry cannot block the stream:
+ * cancellations first, as in the stream's effect on seats, then the bookings together, then
+ * one by one. */
 static worker_status batch_persist(worker *w, entry *v, size_t n, bool *stale)
 {
-    size_t accepted = 0;
-    for (size_t i = 0; i < n; i++)
+    size_t accepted = 0, cancels = 0;
+    for (size_t i = 0; i < n; i++) {
         accepted += v[i].st == E_ACCEPT;
-    if (accepted == 0)
+        cancels += v[i].st == E_CANCEL && v[i].effect;
+    }
+    if (accepted == 0 && cancels == 0)
         return WORKER_OK;
+    double t0 = batch_now();
     char state[6];
-    int r = batch_insert(w, v, n, NULL, state);
+    int r = batch_write(w, v, n, NULL, true, true, state);
     if (r < 0)
         return WORKER_PG_LOST;
     if (r == 0) {
-        yk_error("batch of %zu refused (sqlstate %s): retrying one by one", accepted, state);
+        yk_error("batch of %zu bookings and %zu cancellations refused (sqlstate %s): retrying "
+                 "one by one", accepted, cancels, state);
+        for (size_t i = 0; i < n; i++) {
+            if (v[i].st != E_CANCEL || !v[i].effect)
+                continue;
+            stale[v[i].p] = true;
+            if ((r = batch_write(w, v, n, &v[i], true, false, state)) < 0)
+                return WORKER_PG_LOST;
+            if (r == 0)
+                yk_error("request=%s: cancellation refused by PostgreSQL (sqlstate %s)", v[i].rid,
+                         state);
+        }
+        r = accepted ? batch_write(w, v, n, NULL, false, true, state) : 1;
+        if (r < 0)
+            return WORKER_PG_LOST;
+    }
+    if (r == 0) {
         for (size_t i = 0; i < n; i++) {
             if (v[i].st != E_ACCEPT)
                 continue;
             stale[v[i].p] = true; /* memory counted what PostgreSQL may now refuse */
-            r = batch_insert(w, v, n, &v[i], state);
+            r = batch_write(w, v, n, &v[i], false, true, state);
             if (r < 0)
                 return WORKER_PG_LOST;
             if (r == 1)
@@ -376,8 +611,31 @@ static worker_status batch_persist(worker *w, entry *v, size_t n, bool *stale)
             yk_error("request=%s refused by PostgreSQL (sqlstate %s)", v[i].rid, state);
         }
     }
+    metrics_commit(batch_now() - t0);
+    return WORKER_OK;
+}
+
+/* Turns the outcome of the write into answers: 201 for inserted bookings (those whose request id
+ * was committed before are looked up), 200 for committed cancellations. Whatever PostgreSQL did
+ * not take is retried, and its partition's memory reread. */
+static worker_status batch_settle(worker *w, entry *v, size_t n, const batch_bookings *bk,
+                                  bool *stale)
+{
     for (size_t i = 0; i < n; i++) {
         entry *en = &v[i];
+        if (en->st == E_CANCEL) {
+            if (!en->committed) { /* its state changed meanwhile: decide it again */
+                stale[en->p] |= en->effect;
+                en->st = E_RETRY;
+                continue;
+            }
+            entry_answer(en, 200, cancel_json(bk, en->row));
+            en->result = en->effect ? "cancelled" : "already_cancelled";
+            if (en->effect)
+                yk_debug("request=%s cancelled id=%s event=%s", en->rid, en->booking_s,
+                         en->e->slug);
+            continue;
+        }
         if (en->st != E_ACCEPT)
             continue;
         if (en->bid == NULL) { /* request id already committed: memory counted it twice */
@@ -390,7 +648,8 @@ static worker_status batch_persist(worker *w, entry *v, size_t n, bool *stale)
         entry_answer(en, 201,
                      booking_json(en->bid, en->e->slug, slot, en->s->starts_at, en->s->ends_at,
                                   "confirmed", en->email, en->fields, en->created, en->tok));
-        yk_info("request=%s booked id=%s event=%s slot=%s", en->rid, en->bid, en->e->slug, slot);
+        en->result = "confirmed";
+        yk_debug("request=%s booked id=%s event=%s slot=%s", en->rid, en->bid, en->e->slug, slot);
     }
     worker_status st = batch_from_db(w, v, n, want_dup);
     for (size_t i = 0; i < n; i++)
@@ -503,7 +762,42 @@ static worker_status batch_answer(worker *w, entry *v, size_t n)
             yk_error("answer pipeline: %s", r->str);
         freeReplyObject(r);
     }
+    for (size_t i = 0; i < n; i++) {
+        entry *en = &v[i];
+        if (en->st == E_RETRY)
+            continue;
+        metrics_result(en->st == E_ANSWER && en->result ? en->result : "malformed");
+        if (en->rid && w->parts[en->p].failures.len)
+            map_del(&w->parts[en->p].failures, en->rid, NULL);
+    }
     return WORKER_OK;
+}
+
+/* Counts the failed attempts of entries left for a retry; one that failed WORKER_ATTEMPTS times
+ * is answered 500 so that it is acked rather than retried forever. Failures the environment
+ * causes (transient: lost connection, resources) are not counted: those entries wait. */
+static void batch_failures(worker *w, entry *v, size_t n, bool transient)
+{
+    for (size_t i = 0; i < n; i++) {
+        entry *en = &v[i];
+        if (en->st != E_RETRY)
+            continue;
+        map *f = &w->parts[en->p].failures;
+        if (f->len > 100000)
+            map_clear(f, NULL); /* entries deleted behind our back: never let the map grow */
+        void **ref = map_ref(f, en->rid);
+        if (ref == NULL)
+            continue;
+        intptr_t tries = (intptr_t)*ref + !transient;
+        *ref = (void *)tries;
+        if (tries < WORKER_ATTEMPTS) {
+            yk_warn("request=%s not decided (attempt %d of %d), retried at the next tick",
+                    en->rid, (int)tries, WORKER_ATTEMPTS);
+            continue;
+        }
+        yk_error("request=%s failed %d times: answered 500", en->rid, (int)tries);
+        entry_refuse(en, 500, "internal", "The request could not be processed.");
+    }
 }
 
 /* Decides, persists and answers the entries of an XREADGROUP reply ([[key, [entry…]]…]), which
@@ -539,21 +833,30 @@ static worker_status batch_run(worker *w, const redisReply *streams, bool replay
             entry_parse(&v[k++], p, s->element[1]->element[j]);
     }
 
+    (void)persist_take_transient(); /* count only this batch's errors */
     /* A replayed entry may be committed already; deciding it again would count its seat twice. */
     worker_status st = replay ? batch_from_db(w, v, k, want_new) : WORKER_OK;
+    batch_bookings bk = {NULL, MAP_INIT, NULL};
+    if (st == WORKER_OK)
+        st = batch_bookings_load(w, v, k, &bk);
     for (size_t i = 0; i < k && st == WORKER_OK; i++)
         if (v[i].st == E_NEW)
-            st = entry_decide(w, &v[i]);
+            st = v[i].cancel ? entry_cancel(w, &v[i], &bk) : entry_decide(w, &v[i]);
     if (st == WORKER_OK)
         st = batch_persist(w, v, k, stale);
+    if (st == WORKER_OK)
+        st = batch_settle(w, v, k, &bk, stale);
     if (st == WORKER_OK)
         st = batch_from_db(w, v, k, want_refused);
     if (st == WORKER_OK) {
         for (unsigned p = 0; p < w->partitions; p++)
             if (stale[p])
                 partitions_forget(w, p); /* reread the truth before deciding again */
+        batch_failures(w, v, k, persist_take_transient());
+        metrics_batch(k);
         st = batch_answer(w, v, k);
     }
+    batch_bookings_free(&bk);
     for (size_t i = 0; i < k; i++)
         entry_free(&v[i]);
     free(v);
@@ -631,6 +934,7 @@ worker_status batch_replay(worker *w, unsigned p)
         }
         snprintf(cursor, sizeof cursor, "%s", last->element[0]->str);
         yk_info("replaying partition=%u entries=%zu", p, entries->elements);
+        metrics_redelivered(entries->elements);
         worker_status st = batch_run(w, r, true);
         freeReplyObject(r);
         if (st != WORKER_OK)

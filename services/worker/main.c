@@ -1,5 +1,6 @@
 /* yoyaku-worker: configuration, connections (with reconnect and backoff) and the main loop that
- * alternates rebalance ticks, partition setup/replay and batches. Owns the worker struct. */
+ * alternates rebalance ticks, partition setup/replay and batches. Owns the worker struct; the
+ * metrics listener (metrics.c) is the only other thread. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "metrics.h"
 #include "partitions.h"
 #include "persist.h"
 #include "worker.h"
@@ -88,12 +90,14 @@ static int owned_count(const worker *w)
 
 int main(int argc, char **argv)
 {
-    static const char *log_level, *pg, *redis, *worker_id;
+    static const char *log_level, *metrics_listen, *pg, *redis, *worker_id;
     static int64_t batch_max, partitions, rebalance_ms, ttl;
     const yk_cf_entry table[] = {
         YK_CF_INTEGER("YOYAKU_BATCH_MAX", &batch_max, "1000", 1, 100000,
                       "most entries read per stream per batch"),
         YK_CF_STRING("YOYAKU_LOG_LEVEL", &log_level, "info", "debug, info, warn or error"),
+        YK_CF_STRING("YOYAKU_METRICS_LISTEN", &metrics_listen, "",
+                     "host:port serving GET /metrics and /healthz; empty = none"),
         YK_CF_INTEGER("YOYAKU_PARTITIONS", &partitions, "16", 1, 4096,
                       "number of request streams (same for every process)"),
         YK_CF_STRING("YOYAKU_PG", &pg, "dbname=yoyaku", "libpq connection string"),
@@ -148,6 +152,11 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a dead Redis or PostgreSQL socket is an error, not a signal */
+    if (metrics_start(metrics_listen) != 0) {
+        metrics_stop();
+        free(w.parts);
+        return 1;
+    }
 
     yk_info("starting id=%s partitions=%lld redis=%s", id, (long long)partitions, redis);
     int64_t next_tick = 0, backoff = 100;
@@ -194,6 +203,7 @@ int main(int argc, char **argv)
             redisFree(w.redis);
             w.redis = NULL;
         }
+        metrics_owned(owned_count(&w));
     }
 
     yk_info("stopping id=%s", id);
@@ -202,5 +212,6 @@ int main(int argc, char **argv)
     redisFree(w.redis);
     PQfinish(w.pg);
     free(w.parts);
+    metrics_stop();
     return 0;
 }

@@ -64,6 +64,29 @@ void **map_ref(map *m, const char *key)
     return &s->val;
 }
 
+void map_del(map *m, const char *key, void (*free_val)(void *))
+{
+    map_slot *s = map_find(m, key);
+    if (s == NULL || s->key == NULL)
+        return;
+    if (free_val)
+        free_val(s->val);
+    free(s->key);
+    m->len--;
+    /* Backward-shift deletion: pull later members of the probe chain into the hole unless their
+     * home slot lies cyclically in (hole, member], so every key stays reachable from its home. */
+    size_t mask = m->cap - 1, hole = (size_t)(s - m->slots);
+    for (size_t j = (hole + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
+        size_t home = map_hash(m->slots[j].key) & mask;
+        if (hole <= j ? (hole < home && home <= j) : (hole < home || home <= j))
+            continue;
+        m->slots[hole] = m->slots[j];
+        hole = j;
+    }
+    m->slots[hole].key = NULL;
+    m->slots[hole].val = NULL;
+}
+
 void map_clear(map *m, void (*free_val)(void *))
 {
     for (size_t i = 0; i < m->cap; i++) {

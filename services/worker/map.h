@@ -24,6 +24,9 @@ void *map_get(const map *m, const char *key);
  * memory runs out. The address is valid until the next insertion. */
 __attribute__((warn_unused_result)) void **map_ref(map *m, const char *key);
 
+/* Removes key and its value (free_val, may be NULL, is called on it); nothing if absent. */
+void map_del(map *m, const char *key, void (*free_val)(void *));
+
 /* Removes every entry; free_val (may be NULL) is called on each value. The map stays usable. */
 void map_clear(map *m, void (*free_val)(void *));
 

@@ -26,6 +26,7 @@ void partitions_drop_all(worker *w)
 {
     for (unsigned p = 0; p < w->partitions; p++) {
         partitions_forget(w, p);
+        map_clear(&w->parts[p].failures, NULL);
         w->parts[p].owned = w->parts[p].setup = false;
     }
 }
@@ -95,6 +96,7 @@ worker_status partitions_rebalance(worker *w)
         if (partitions_lock_call(w, "pg_advisory_unlock", p) < 0)
             return WORKER_PG_LOST;
         partitions_forget(w, p);
+        map_clear(&w->parts[p].failures, NULL);
         w->parts[p].owned = w->parts[p].setup = false;
         owned--;
         yk_info("released partition=%u owned=%u target=%u workers=%lld", p, owned, target, n);

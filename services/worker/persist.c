@@ -8,6 +8,102 @@
 
 #include "yk_log.h"
 
+/* One statement: the bookings, the slot counters and the mail jobs. The counters are raised by
+ * what was really inserted, so a redelivered request id changes nothing; its mail jobs are
+ * (re)written with ON CONFLICT DO NOTHING, so a booking that somehow lacks them gets them and
+ * none gets two. All parts see the snapshot from before the statement: b's second branch finds
+ * exactly the bookings that ins skipped. The reminder is due reminder.days_before days before the
+ * slot's local date, at reminder.at local time, in the event's zone (AT TIME ZONE handles DST). */
+static const char INSERT_SQL[] =
+    "WITH r AS ("
+    " SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (rid text, ev bigint,"
+    "  slot bigint, email text, ident text, fields jsonb, th text, l1 boolean))"
+    "  WITH ORDINALITY AS x(rid, ev, slot, email, ident, fields, th, l1, ord)"
+    "), ins AS ("
+    " INSERT INTO bookings (request_id, event_id, slot_id, email, identity, fields, token_hash,"
+    "  limit_one)"
+    " SELECT rid, ev, slot, email, ident, fields, th, l1 FROM r ORDER BY ord"
+    " ON CONFLICT (request_id) DO NOTHING"
+    " RETURNING id, request_id, event_id, slot_id, created_at"
+    "), upd AS ("
+    " UPDATE slots s SET booked = s.booked + c.n"
+    " FROM (SELECT slot_id, count(*)::int AS n FROM ins GROUP BY slot_id) c"
+    " WHERE s.id = c.slot_id"
+    /* MATERIALIZED keeps the status test out of the bookings scan, which must stay a lookup of
+     * the skipped request ids in their unique index (not a scan of every active booking). */
+    "), b AS MATERIALIZED ("
+    " SELECT id, event_id, slot_id, 'confirmed' AS status FROM ins"
+    " UNION ALL"
+    " SELECT o.id, o.event_id, o.slot_id, o.status FROM bookings o"
+    " WHERE o.request_id = ANY (ARRAY(SELECT rid FROM r EXCEPT SELECT request_id FROM ins))"
+    "), mo AS ("
+    " INSERT INTO mail_outbox (booking_id, kind, due_at)"
+    " SELECT b.id, k.kind, k.due FROM b"
+    " JOIN slots s ON s.id = b.slot_id JOIN events e ON e.id = b.event_id"
+    " CROSS JOIN LATERAL (SELECT coalesce(e.reminder->>'days_before', '1') AS days,"
+    "  coalesce(e.reminder->>'at', '10:00') AS at) p"
+    " CROSS JOIN LATERAL (VALUES ('confirmation', now()), ('reminder',"
+    "  CASE WHEN p.days ~ '^[0-9]{1,4}$' AND p.at ~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'"
+    "  THEN (((s.starts_at AT TIME ZONE e.timezone)::date - p.days::int) + p.at::time)"
+    "   AT TIME ZONE e.timezone END)) k(kind, due)"
+    " WHERE b.status = 'confirmed'"
+    "  AND (k.kind = 'confirmation' OR (k.due > now() AND k.due < s.starts_at))"
+    " ORDER BY b.id, k.kind"
+    " ON CONFLICT (booking_id, kind) DO NOTHING"
+    /* A data-modifying CTE runs to completion even unread, RETURNING included; several
+     * identical notifications in one transaction are delivered once. */
+    " RETURNING pg_notify('yk_outbox', '')"
+    ")"
+    " SELECT i.request_id, i.id::text, yk_rfc3339(i.created_at, e.timezone)"
+    " FROM ins i JOIN events e ON e.id = i.event_id";
+
+/* One statement per cancellation batch. The conditions repeat the worker's decision, so a
+ * booking whose state changed meanwhile (attendance marked, deadline passed) is left alone and
+ * missing from the result: the worker then decides it again. */
+static const char CANCEL_SQL[] =
+    "WITH r AS ("
+    " SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(bid bigint, ev bigint, th text)"
+    "), upd AS ("
+    " UPDATE bookings b SET status = 'cancelled', updated_at = now()"
+    " FROM r, slots s, events e"
+    " WHERE b.id = r.bid AND b.event_id = r.ev AND b.token_hash = r.th"
+    "  AND b.status = 'confirmed' AND s.id = b.slot_id AND e.id = b.event_id"
+    "  AND now() <= s.starts_at - make_interval(hours => e.cancel_until_hours)"
+    " RETURNING b.id, b.slot_id"
+    "), seats AS ("
+    " UPDATE slots s SET booked = s.booked - c.n"
+    " FROM (SELECT slot_id, count(*)::int AS n FROM upd GROUP BY slot_id) c"
+    " WHERE s.id = c.slot_id"
+    "), rem AS ("
+    " UPDATE mail_outbox m SET status = 'cancelled' FROM upd"
+    " WHERE m.booking_id = upd.id AND m.kind = 'reminder' AND m.status = 'pending'"
+    "), mo AS ("
+    " INSERT INTO mail_outbox (booking_id, kind) SELECT id, 'cancellation' FROM upd ORDER BY id"
+    " ON CONFLICT (booking_id, kind) DO NOTHING"
+    " RETURNING pg_notify('yk_outbox', '')"
+    ")"
+    " SELECT id::text FROM upd";
+
+/* Set when a statement failed with a class of error that retrying later may cure. */
+static bool persist_transient;
+
+/* Notes the SQLSTATE of a failed result (may be NULL) into state (6 bytes, "" when none). */
+static void persist_failed(const PGresult *r, char state[6])
+{
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(state, 6, "%s", st ? st : "");
+    if (st == NULL || strncmp(st, "08", 2) == 0 || strncmp(st, "53", 2) == 0 ||
+        strncmp(st, "57", 2) == 0 || strncmp(st, "58", 2) == 0)
+        persist_transient = true;
+}
+
+bool persist_take_transient(void)
+{
+    bool t = persist_transient;
+    persist_transient = false;
+    return t;
+}
+
 PGconn *persist_connect(const char *conninfo, const char *appname)
 {
     /* Our defaults come first so that anything in YOYAKU_PG overrides them (later wins). */
@@ -23,6 +119,16 @@ PGconn *persist_connect(const char *conninfo, const char *appname)
     PGresult *r = PQexec(c, "SET synchronous_commit = on");
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
+    /* Prepared once per session: after a few runs PostgreSQL keeps a generic plan, which saves
+     * planning the large write statements (several ms) at every batch. */
+    static const struct {
+        const char *name, *sql;
+    } stmts[] = {{"yk_insert", INSERT_SQL}, {"yk_cancel", CANCEL_SQL}};
+    for (size_t i = 0; ok && i < sizeof stmts / sizeof stmts[0]; i++) {
+        r = PQprepare(c, stmts[i].name, stmts[i].sql, 1, NULL);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+    }
     if (!ok) {
         yk_warn("pg session setup failed: %s", PQerrorMessage(c));
         PQfinish(c);
@@ -42,7 +148,9 @@ static PGresult *persist_query(PGconn *c, const char *sql, int n, const char *co
     PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) == PGRES_TUPLES_OK)
         return r;
-    yk_error("pg query failed: %s", PQerrorMessage(c));
+    char state[6];
+    persist_failed(r, state);
+    yk_error("pg query failed: sqlstate=%s %s", state, PQerrorMessage(c));
     PQclear(r);
     return NULL;
 }
@@ -248,38 +356,117 @@ PGresult *persist_lookup(PGconn *c, const char *const *rids, int n)
     return r;
 }
 
-/* One statement, hence one round trip and one fsync for the whole batch. The slot counters are
- * raised by what was really inserted, so a redelivered request id changes nothing. */
-static const char INSERT_SQL[] =
-    "WITH r AS ("
-    " SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (rid text, ev bigint,"
-    "  slot bigint, email text, ident text, fields jsonb, th text, l1 boolean))"
-    "  WITH ORDINALITY AS x(rid, ev, slot, email, ident, fields, th, l1, ord)"
-    "), ins AS ("
-    " INSERT INTO bookings (request_id, event_id, slot_id, email, identity, fields, token_hash,"
-    "  limit_one)"
-    " SELECT rid, ev, slot, email, ident, fields, th, l1 FROM r ORDER BY ord"
-    " ON CONFLICT (request_id) DO NOTHING"
-    " RETURNING id, request_id, event_id, slot_id, created_at"
-    "), upd AS ("
-    " UPDATE slots s SET booked = s.booked + c.n"
-    " FROM (SELECT slot_id, count(*)::int AS n FROM ins GROUP BY slot_id) c"
-    " WHERE s.id = c.slot_id"
-    ")"
-    " SELECT i.request_id, i.id::text, yk_rfc3339(i.created_at, e.timezone)"
-    " FROM ins i JOIN events e ON e.id = i.event_id";
-
-PGresult *persist_insert(PGconn *c, const char *json, char sqlstate[6])
+PGresult *persist_bookings(PGconn *c, const char *const *ids, int n)
 {
-    const char *p[] = {json};
-    sqlstate[0] = '\0';
-    PGresult *r = PQexecParams(c, INSERT_SQL, 1, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK)
-        return r;
-    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (st)
-        snprintf(sqlstate, 6, "%s", st);
-    yk_warn("batch insert failed: sqlstate=%s %s", sqlstate, PQerrorMessage(c));
+    /* Ids are validated decimals, so the array literal needs no quoting. */
+    size_t len = 3;
+    for (int i = 0; i < n; i++)
+        len += strlen(ids[i]) + 1;
+    char *arr = malloc(len), *w = arr;
+    if (arr == NULL)
+        return NULL;
+    *w++ = '{';
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(ids[i]);
+        if (i)
+            *w++ = ',';
+        memcpy(w, ids[i], l);
+        w += l;
+    }
+    *w++ = '}';
+    *w = '\0';
+    const char *p[] = {arr};
+    PGresult *r = persist_query(
+        c,
+        "SELECT b.id, b.event_id, b.slot_id, b.status, b.token_hash, b.identity, b.email, "
+        "b.fields::text, yk_rfc3339(b.created_at, e.timezone), e.slug, "
+        "yk_rfc3339(s.starts_at, e.timezone), yk_rfc3339(s.ends_at, e.timezone), "
+        "now() > s.starts_at - make_interval(hours => e.cancel_until_hours) "
+        "FROM bookings b JOIN events e ON e.id = b.event_id JOIN slots s ON s.id = b.slot_id "
+        "WHERE b.id = ANY($1::bigint[])",
+        1, p);
+    free(arr);
+    return r;
+}
+
+/* Reads the results of a pipeline of n statements and its sync. res[i] gets statement i's rows
+ * (or stays NULL). 1 when every statement succeeded, else 0 with state set by the first failure.
+ * Leaves pipeline mode whenever the connection is still usable. */
+static int persist_pipeline_results(PGconn *c, int n, PGresult **res, char state[6])
+{
+    int ok = 1;
+    state[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        PGresult *r = PQgetResult(c);
+        if (r == NULL) { /* connection trouble: nothing more will come */
+            persist_failed(NULL, state);
+            yk_warn("batch write: no result: %s", PQerrorMessage(c));
+            return 0;
+        }
+        if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+            res[i] = r;
+        } else {
+            if (ok && PQresultStatus(r) != PGRES_PIPELINE_ABORTED) {
+                persist_failed(r, state);
+                yk_warn("batch write statement %d failed: sqlstate=%s %s", i + 1, state,
+                        PQresultErrorMessage(r));
+            }
+            ok = 0;
+            PQclear(r);
+        }
+        while ((r = PQgetResult(c)) != NULL) /* the NULL that ends statement i's results */
+            PQclear(r);
+    }
+    PGresult *r = PQgetResult(c);
+    bool synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
     PQclear(r);
-    return NULL;
+    if (!synced || PQexitPipelineMode(c) != 1) {
+        persist_failed(NULL, state);
+        return 0;
+    }
+    return ok;
+}
+
+int persist_write(PGconn *c, const char *cancels, const char *inserts, PGresult **cancelled,
+                  PGresult **inserted, char sqlstate[6])
+{
+    *cancelled = *inserted = NULL;
+    sqlstate[0] = '\0';
+    if (cancels == NULL || inserts == NULL) {
+        const char *p[] = {cancels ? cancels : inserts};
+        PGresult *r = PQexecPrepared(c, cancels ? "yk_cancel" : "yk_insert", 1, p, NULL, NULL, 0);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+            *(cancels ? cancelled : inserted) = r;
+            return 1;
+        }
+        persist_failed(r, sqlstate);
+        yk_warn("batch write failed: sqlstate=%s %s", sqlstate, PQerrorMessage(c));
+        PQclear(r);
+        return persist_lost(c) ? -1 : 0;
+    }
+    /* Cancellations first: the seats and per-person counts they free are what the bookings after
+     * them in the stream were decided with (the partial unique index checks row by row). Without
+     * BEGIN the pipeline is one implicit transaction up to its sync. Its results are small, so
+     * sending the (larger) insert while the server answers the cancel cannot deadlock. */
+    PGresult *res[2] = {NULL, NULL};
+    const char *pc[] = {cancels}, *pi[] = {inserts};
+    int ok = PQenterPipelineMode(c) == 1 &&
+             PQsendQueryPrepared(c, "yk_cancel", 1, pc, NULL, NULL, 0) == 1 &&
+             PQsendQueryPrepared(c, "yk_insert", 1, pi, NULL, NULL, 0) == 1 &&
+             PQpipelineSync(c) == 1;
+    if (!ok) {
+        persist_failed(NULL, sqlstate);
+        yk_warn("batch write could not be sent: %s", PQerrorMessage(c));
+        /* A half-sent pipeline cannot be resumed: the caller must drop the session. */
+        return persist_lost(c) || PQpipelineStatus(c) != PQ_PIPELINE_OFF ? -1 : 0;
+    }
+    ok = persist_pipeline_results(c, 2, res, sqlstate);
+    if (!ok) {
+        PQclear(res[0]);
+        PQclear(res[1]);
+        return persist_lost(c) || PQpipelineStatus(c) != PQ_PIPELINE_OFF ? -1 : 0;
+    }
+    *cancelled = res[0];
+    *inserted = res[1];
+    return 1;
 }

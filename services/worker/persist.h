@@ -1,5 +1,6 @@
 /* persist: everything the worker asks PostgreSQL — the session, loading an event's seat and
- * per-person state, looking up committed bookings, and the one-statement batch insert. */
+ * per-person state, looking up committed bookings, and the batch write (cancellations, bookings
+ * and their mail jobs in one transaction and one round trip). */
 #ifndef PERSIST_H
 #define PERSIST_H
 
@@ -27,7 +28,8 @@ typedef struct {
     map *counts;     /* identity → (void *)(intptr_t) active bookings; owned by the scope map */
 } persist_event;
 
-/* Opens a session with synchronous_commit=on. NULL on failure (logged). Caller PQfinish()es. */
+/* Opens a session with synchronous_commit=on and the write statements prepared. NULL on failure
+ * (logged). Caller PQfinish()es. */
 __attribute__((warn_unused_result)) PGconn *persist_connect(const char *conninfo,
                                                             const char *appname);
 
@@ -54,12 +56,34 @@ void persist_scope_free(void *counts);
 __attribute__((warn_unused_result)) PGresult *persist_lookup(PGconn *c, const char *const *rids,
                                                              int n);
 
-/* Inserts the bookings described by json (an array of {"rid","ev","slot","email","ident","fields",
- * "th","l1"}) and adds them to their slots' booked counters, in one auto-committed statement.
- * Already-present request ids are skipped. Returns the inserted rows (request_id, id, created_at
- * formatted in the event's zone), or NULL on error with the SQLSTATE copied into sqlstate
- * ("" when there is none). Caller PQclear()s. */
-__attribute__((warn_unused_result)) PGresult *persist_insert(PGconn *c, const char *json,
-                                                             char sqlstate[6]);
+/* The bookings with ids ids[0..n) (positive decimals), for deciding cancellations. Columns, all
+ * text: id, event_id, slot_id, status, token_hash, identity, email, fields, created_at, slug,
+ * starts_at, ends_at (times in the event's zone), closed ("t" when now() is past the slot start
+ * minus the event's cancel_until_hours). NULL on error. Caller PQclear()s. */
+__attribute__((warn_unused_result)) PGresult *persist_bookings(PGconn *c, const char *const *ids,
+                                                               int n);
+
+/* One transaction, one round trip (a libpq pipeline when both are given):
+ * cancels (NULL = none), a JSON array of {"bid","ev","th"}: each booking that is still confirmed,
+ *   belongs to event ev, has token hash th and may still be cancelled becomes cancelled, frees its
+ *   seat, has its pending reminder cancelled and gets a cancellation mail job;
+ * inserts (NULL = none), a JSON array of {"rid","ev","slot","email","ident","fields","th","l1"}:
+ *   the bookings are inserted (request ids already present are skipped) and added to their slots'
+ *   booked counters; every confirmed booking of these request ids gets its confirmation mail job
+ *   and, when due before the slot starts, its reminder job (at most one of each, ever).
+ * pg_notify('yk_outbox', '') is raised when a mail job was written (delivered at commit).
+ * 1 = committed: *cancelled (one text column: id of each booking cancelled now) and *inserted
+ * (request_id, id, created_at in the event's zone, of each booking inserted now) are set for the
+ * parts that were given, and the caller PQclear()s them. 0 = refused, nothing committed, sqlstate
+ * set ("" when there is none). -1 = the session is lost or unusable: the caller must drop it
+ * (PQfinish) even if PQstatus still says OK. */
+__attribute__((warn_unused_result)) int persist_write(PGconn *c, const char *cancels,
+                                                      const char *inserts, PGresult **cancelled,
+                                                      PGresult **inserted, char sqlstate[6]);
+
+/* True when a statement failed since the previous call with an error that time may cure (SQLSTATE
+ * class 08 connection, 53 insufficient resources, 57 operator intervention, 58 system error):
+ * such failures do not count towards WORKER_ATTEMPTS. Clears the flag. */
+bool persist_take_transient(void);
 
 #endif

@@ -23,6 +23,8 @@ typedef struct {
     bool setup; /* must (re)create the group, claim orphaned entries and replay its pending list */
     map events; /* event id (decimal) → persist_event*, a cache of PostgreSQL between batches */
     map scopes; /* "e:<id>" or "c:<campaign>" → identity count map shared by the scope's events */
+    map failures; /* request id → (intptr_t) failed attempts of a pending entry; kept across
+                     ticks (partitions_forget leaves it), cleared when p is released or lost */
 } worker_part;
 
 typedef struct {
@@ -40,5 +42,9 @@ typedef struct {
 extern volatile sig_atomic_t worker_stop;
 
 #define WORKER_LOCK_CLASS 31601 /* first key of pg_advisory_lock(class, partition) */
+
+/* An entry that fails this many times with an error retrying cannot cure (not a lost connection,
+ * not a resource shortage) is answered 500 internal and acked. Retries come once per tick. */
+#define WORKER_ATTEMPTS 5
 
 #endif
