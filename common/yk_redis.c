@@ -21,6 +21,8 @@ struct yk_redis {
     int port; /* 0: host is a unix socket path */
     yk_redis_on_connect on_connect;
     void *ud;
+    char *fmt; /* reusable buffer for yk_redis_argv's RESP encoding */
+    size_t fmt_cap;
 };
 
 static void redis_connect(yk_redis *r);
@@ -120,7 +122,9 @@ int yk_redis_open(yk_redis **out, uv_loop_t *loop, const char *addr, uint64_t re
 
 static void redis_closed_cb(uv_handle_t *h)
 {
-    free(h->data);
+    yk_redis *r = h->data;
+    free(r->fmt);
+    free(r);
 }
 
 void yk_redis_close(yk_redis *r)
@@ -137,10 +141,54 @@ int yk_redis_connected(const yk_redis *r)
     return r->connected;
 }
 
+/* Writes prefix, v in decimal and CRLF at p; returns the end. */
+static char *put_header(char *p, char prefix, size_t v)
+{
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    *p++ = prefix;
+    while (n)
+        *p++ = digits[--n];
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+/* Encodes argv as a RESP array into r->fmt. hiredis's own encoder (sdscatfmt per argument) was
+ * a sixth of the ingress's instructions per reservation. Returns the length, 0 on failure. */
+static size_t redis_encode(yk_redis *r, int argc, const char **argv, const size_t *argvlen)
+{
+    size_t need = 16;
+    for (int i = 0; i < argc; i++)
+        need += 24 + (argvlen ? argvlen[i] : strlen(argv[i]));
+    if (need > r->fmt_cap) {
+        char *f = realloc(r->fmt, need);
+        if (f == NULL)
+            return 0;
+        r->fmt = f;
+        r->fmt_cap = need;
+    }
+    char *p = r->fmt;
+    p = put_header(p, '*', (size_t)argc);
+    for (int i = 0; i < argc; i++) {
+        size_t n = argvlen ? argvlen[i] : strlen(argv[i]);
+        p = put_header(p, '$', n);
+        memcpy(p, argv[i], n);
+        p += n;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    return (size_t)(p - r->fmt);
+}
+
 void yk_redis_argv(yk_redis *r, yk_redis_op *op, int argc, const char **argv, const size_t *argvlen)
 {
-    if (!r->connected ||
-        redisAsyncCommandArgv(r->ac, redis_reply_cb, op, argc, argv, argvlen) != REDIS_OK) {
+    size_t len = r->connected ? redis_encode(r, argc, argv, argvlen) : 0;
+    if (len == 0 || redisAsyncFormattedCommand(r->ac, redis_reply_cb, op, r->fmt, len) != REDIS_OK) {
         if (op != NULL && op->cb != NULL)
             op->cb(op, NULL);
     }

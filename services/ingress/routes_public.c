@@ -197,8 +197,9 @@ static void reserve(yk_http_req *req, cat_event *e)
         ingress_respond_unavailable(req);
         goto out;
     }
-    char body_hash[YK_HASH_HEX_LEN + 1];
-    yk_token_sha256_hex(req->body, req->body_len, body_hash);
+    char body_hash[YK_HASH_HEX_LEN + 1] = "";
+    if (idem) /* only an Idempotency-Key needs to recognise the same body again */
+        yk_token_sha256_hex(req->body, req->body_len, body_hash);
     submit_request s = {
         .partition = e->partition,
         .event_id = e->id_str,
