@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ykstack import JST, ROOT, SANITIZER_MARKS, Client, build_dir, email, free_port, port_free, processes_of
+from ykstack import (JST, ROOT, SANITIZER_MARKS, Client, binary, build_dir, email, free_port, port_free,
+                     processes_of, wait_until)
 
 RUN = ROOT / "deploy/local/run"
 
@@ -155,6 +156,12 @@ def test_deploy_local_run(devdir):
         assert r.status == 201, r
         booking_id = r.json["booking"]["id"]
         api.close()
+        if os.access(binary("yoyaku-notifier"), os.X_OK):
+            # the confirmation mail lands in the SMTP sink as mail/*.eml
+            mails = wait_until(lambda: list((devdir / "mail").glob("*.eml")), 30, 0.1,
+                               what="a confirmation mail in %s/mail" % devdir)
+            raw = mails[0].read_bytes()
+            assert b"Message-ID:" in raw or b"Message-Id:" in raw, raw[:2000]
         check_stopped(run, run.stop(signal.SIGTERM))
         reports = sanitizer_reports(devdir)
         assert not reports, "\n".join(reports)

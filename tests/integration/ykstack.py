@@ -456,6 +456,7 @@ class Stack:
     def notifier_env(self):
         env = dict(self.env)
         env.update({"YOYAKU_SMTP_URL": "smtp://127.0.0.1:%d" % self.smtp_port,
+                    "YOYAKU_PUBLIC_URL": "http://127.0.0.1:%d" % self.http_port,
                     "YOYAKU_METRICS_LISTEN": "127.0.0.1:%d" % free_port()})
         return env
 
@@ -570,14 +571,16 @@ class Stack:
         those that were still running. Idempotent."""
         if getattr(self, "stop_results", None) is not None:
             return self.stop_results
-        order = ["ingress", "notifier"] + [w.name for w in self.workers] + ["smtp", "redis", "postgres"]
+        infra = ("smtp", "redis", "postgres")
+        ingresses = [p for p in self.procs if p.name == "ingress"]
+        others = [p for p in reversed(self.procs) if p.name not in infra and p not in ingresses]
+        infra_procs = [p for name in infra for p in self.procs if p.name == name]
         results = {}
-        for name in order:
-            for p in [p for p in self.procs if p.name == name]:
-                if not p.alive():
-                    continue
-                sig = signal.SIGINT if name == "postgres" else signal.SIGTERM
-                results[p.name] = p.stop(sig)
+        for p in ingresses + others + infra_procs:     # services first, PostgreSQL last
+            if not p.alive():
+                continue
+            sig = signal.SIGINT if p.name == "postgres" else signal.SIGTERM
+            results[p.name] = p.stop(sig)
         for p in self.procs:
             if p.alive():
                 p.stop(signal.SIGKILL)
