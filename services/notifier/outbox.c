@@ -1,0 +1,440 @@
+/* outbox: owns the query session (yk_pg), the LISTEN session (its PGconn, uv_poll and retry
+ * timer) and the outcomes waiting to be written. Every SQL statement the notifier runs is here. */
+#include "outbox.h"
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "yk_log.h"
+#include "yk_pg.h"
+
+#define LISTEN_RETRY_MS 1000
+
+struct outbox {
+    uv_loop_t *loop;
+    yk_pg *pg;
+    char *conninfo;
+    int64_t lease_s, max_attempts;
+    const outbox_callbacks *cb;
+    void *ud;
+
+    yk_pg_op claim_op;
+    int claiming;
+    int claim_limit;
+
+    yk_pg_op mark_op;
+    json_t *results;  /* outcomes not yet sent: [{id, attempt, result, delay_ms, error}] */
+    json_t *writing;  /* the batch in flight, NULL if none */
+
+    yk_pg_op count_op;
+    int counting;
+    long long pending;
+
+    PGconn *lconn;      /* LISTEN yk_outbox; NULL while disconnected */
+    uv_poll_t *lpoll;   /* heap: may outlive lconn while closing */
+    uv_timer_t lretry;  /* reconnects the LISTEN session; its close callback frees o */
+    int closing;
+};
+
+const char *mail_result_name(mail_result r)
+{
+    switch (r) {
+    case MAIL_SENT: return "sent";
+    case MAIL_RETRY: return "retry";
+    case MAIL_DEAD: return "dead";
+    case MAIL_CANCELLED: return "cancelled";
+    case MAIL_RELEASE: return "release";
+    }
+    return "?";
+}
+
+void job_free(mail_job *job)
+{
+    if (job) {
+        free(job->strings);
+        free(job);
+    }
+}
+
+/* ---- claiming */
+
+/* The claim and everything the mail shows, in one statement: rows are locked (SKIP LOCKED, so
+ * notifiers never wait for each other), leased by pushing due_at past now, and settled at once
+ * when their booking was cancelled (except the cancellation mail itself) or when they were
+ * claimed max_attempts times already without an outcome (a notifier died holding them). */
+static const char sql_claim[] =
+    "WITH picked AS ("
+    "  SELECT id FROM mail_outbox WHERE status = 'pending' AND due_at <= now()"
+    "  ORDER BY due_at LIMIT $1::int FOR UPDATE SKIP LOCKED"
+    "), claimed AS ("
+    "  UPDATE mail_outbox o SET attempts = o.attempts + 1,"
+    "    due_at = now() + make_interval(secs => $2::int),"
+    "    status = CASE WHEN o.kind <> 'cancellation' AND b.status = 'cancelled' THEN 'cancelled'"
+    "                  WHEN o.attempts >= $3::int THEN 'dead' ELSE 'pending' END,"
+    "    last_error = CASE WHEN o.kind <> 'cancellation' AND b.status = 'cancelled'"
+    "                      THEN o.last_error"
+    "                      WHEN o.attempts >= $3::int"
+    "                      THEN 'claimed ' || o.attempts || ' times without an outcome; last: '"
+    "                           || coalesce(o.last_error, 'none')"
+    "                      ELSE o.last_error END"
+    "  FROM picked p, bookings b WHERE o.id = p.id AND b.id = o.booking_id"
+    "  RETURNING o.id, o.kind, o.status, o.attempts, o.booking_id, o.created_at, o.last_error"
+    ") "
+    "SELECT c.id, c.kind, c.status, c.attempts, c.booking_id,"
+    "  extract(epoch FROM c.created_at)::bigint, b.request_id, b.email, b.fields->>'name',"
+    "  e.title, e.venue, e.timezone, e.lang,"
+    "  to_char(s.starts_at AT TIME ZONE e.timezone, 'YYYY-MM-DD-ID-HH24:MI'),"
+    "  to_char(s.ends_at AT TIME ZONE e.timezone, 'YYYY-MM-DD-ID-HH24:MI'),"
+    "  to_char((s.starts_at - make_interval(hours => e.cancel_until_hours))"
+    "          AT TIME ZONE e.timezone, 'YYYY-MM-DD-ID-HH24:MI'),"
+    "  yk_rfc3339(s.starts_at, e.timezone), yk_rfc3339(s.ends_at, e.timezone),"
+    "  extract(epoch FROM s.starts_at)::bigint, extract(epoch FROM s.ends_at)::bigint,"
+    "  c.last_error "
+    "FROM claimed c JOIN bookings b ON b.id = c.booking_id JOIN slots s ON s.id = b.slot_id"
+    "  JOIN events e ON e.id = b.event_id ORDER BY c.id";
+
+enum {
+    C_ID, C_KIND, C_STATUS, C_ATTEMPTS, C_BOOKING, C_STAMP, C_REQUEST, C_EMAIL, C_NAME, C_TITLE,
+    C_VENUE, C_TZ, C_LANG, C_START_LOCAL, C_END_LOCAL, C_CANCEL_LOCAL, C_STARTS_AT, C_ENDS_AT,
+    C_STARTS_EPOCH, C_ENDS_EPOCH, C_LAST_ERROR, C_COUNT
+};
+
+/* Copies row r into a new job whose strings share one allocation. */
+static mail_job *job_from_row(PGresult *res, int r)
+{
+    static const int text_cols[] = {C_KIND,  C_REQUEST, C_EMAIL,       C_NAME,       C_TITLE,
+                                    C_VENUE, C_TZ,      C_LANG,        C_START_LOCAL, C_END_LOCAL,
+                                    C_CANCEL_LOCAL,     C_STARTS_AT,   C_ENDS_AT};
+    enum { NT = sizeof text_cols / sizeof text_cols[0] };
+    size_t total = 0;
+    for (int i = 0; i < NT; i++)
+        total += (size_t)PQgetlength(res, r, text_cols[i]) + 1;
+    mail_job *job = calloc(1, sizeof *job);
+    char *buf = job ? malloc(total) : NULL;
+    if (buf == NULL) {
+        free(job);
+        return NULL;
+    }
+    job->strings = buf;
+    const char *s[C_COUNT] = {0};
+    for (int i = 0; i < NT; i++) {
+        int c = text_cols[i];
+        size_t n = (size_t)PQgetlength(res, r, c);
+        memcpy(buf, PQgetvalue(res, r, c), n);
+        buf[n] = '\0';
+        s[c] = PQgetisnull(res, r, c) ? NULL : buf;
+        buf += n + 1;
+    }
+    job->id = strtoll(PQgetvalue(res, r, C_ID), NULL, 10);
+    job->attempt = atoi(PQgetvalue(res, r, C_ATTEMPTS));
+    job->b = (mail_booking){
+        .booking_id = strtoll(PQgetvalue(res, r, C_BOOKING), NULL, 10),
+        .kind = s[C_KIND],
+        .lang = s[C_LANG],
+        .request_id = s[C_REQUEST],
+        .email = s[C_EMAIL],
+        .name = s[C_NAME],
+        .title = s[C_TITLE],
+        .venue = s[C_VENUE],
+        .timezone = s[C_TZ],
+        .start_local = s[C_START_LOCAL],
+        .end_local = s[C_END_LOCAL],
+        .cancel_local = s[C_CANCEL_LOCAL],
+        .starts_at = s[C_STARTS_AT],
+        .ends_at = s[C_ENDS_AT],
+        .starts_epoch = strtoll(PQgetvalue(res, r, C_STARTS_EPOCH), NULL, 10),
+        .ends_epoch = strtoll(PQgetvalue(res, r, C_ENDS_EPOCH), NULL, 10),
+        .stamp_epoch = strtoll(PQgetvalue(res, r, C_STAMP), NULL, 10),
+    };
+    const char *status = PQgetvalue(res, r, C_STATUS);
+    job->result = strcmp(status, "cancelled") == 0 ? MAIL_CANCELLED
+                  : strcmp(status, "dead") == 0    ? MAIL_DEAD
+                                                   : MAIL_RETRY;
+    if (job->result == MAIL_DEAD)
+        snprintf(job->error, sizeof job->error, "%s", PQgetvalue(res, r, C_LAST_ERROR));
+    return job;
+}
+
+static void claim_cb(yk_pg_op *op, PGresult *res)
+{
+    outbox *o = (outbox *)((char *)op - offsetof(outbox, claim_op));
+    o->claiming = 0;
+    if (o->closing)
+        return;
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != C_COUNT) {
+        if (res)
+            yk_warn("outbox claim failed err=\"%s\"", PQresultErrorMessage(res));
+        o->cb->claimed(o->ud, NULL, 0, 0);
+        return;
+    }
+    /* The rows are ours now; one we cannot hold in memory comes back when its lease lapses. */
+    mail_job *head = NULL, **tail = &head;
+    int n = PQntuples(res);
+    for (int r = 0; r < n; r++) {
+        mail_job *job = job_from_row(res, r);
+        if (job == NULL) {
+            yk_error("out of memory holding a claimed mail; it is retried after its lease");
+            continue;
+        }
+        *tail = job;
+        tail = &job->next;
+    }
+    o->cb->claimed(o->ud, head, n, 1);
+}
+
+int outbox_claim(outbox *o, int limit)
+{
+    if (o->claiming || o->closing || limit <= 0)
+        return -1;
+    char p_limit[16], p_lease[24], p_max[24];
+    snprintf(p_limit, sizeof p_limit, "%d", limit);
+    snprintf(p_lease, sizeof p_lease, "%lld", (long long)o->lease_s);
+    snprintf(p_max, sizeof p_max, "%lld", (long long)o->max_attempts);
+    const char *params[] = {p_limit, p_lease, p_max};
+    o->claim_op.cb = claim_cb;
+    if (yk_pg_query(o->pg, &o->claim_op, sql_claim, 3, params) != 0)
+        return -1;
+    o->claiming = 1;
+    o->claim_limit = limit;
+    return 0;
+}
+
+/* ---- outcomes */
+
+/* Fenced by the attempt number: after our lease lapsed another notifier may hold the row, and
+ * only its outcome counts — except a delivery, which always ends the row. */
+static const char sql_mark[] =
+    "UPDATE mail_outbox o SET"
+    "  status = CASE u.result WHEN 'sent' THEN 'sent' WHEN 'dead' THEN 'dead' ELSE 'pending' END,"
+    "  sent_at = CASE WHEN u.result = 'sent' THEN now() ELSE o.sent_at END,"
+    "  due_at = CASE u.result WHEN 'retry' THEN now() + u.delay_ms * interval '1 millisecond'"
+    "                         WHEN 'release' THEN now() ELSE o.due_at END,"
+    "  attempts = CASE WHEN u.result = 'release' THEN o.attempts - 1 ELSE o.attempts END,"
+    "  last_error = CASE WHEN u.result IN ('retry', 'dead') THEN u.error ELSE o.last_error END "
+    "FROM jsonb_to_recordset($1::jsonb)"
+    "  AS u(id bigint, attempt integer, result text, delay_ms bigint, error text) "
+    "WHERE o.id = u.id AND o.status = 'pending' AND (u.result = 'sent' OR o.attempts = u.attempt)";
+
+static void mark_cb(yk_pg_op *op, PGresult *res)
+{
+    outbox *o = (outbox *)((char *)op - offsetof(outbox, mark_op));
+    json_t *batch = o->writing;
+    o->writing = NULL;
+    if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+        json_decref(batch);
+        if (!o->closing) {
+            outbox_flush(o);
+            o->cb->progress(o->ud);
+        }
+        return;
+    }
+    if (res)
+        yk_warn("outbox outcome write failed err=\"%s\"", PQresultErrorMessage(res));
+    /* Keep them: the next flush (a poll tick) writes them together with newer ones. */
+    json_array_extend(batch, o->results);
+    json_decref(o->results);
+    o->results = batch;
+}
+
+void outbox_finish(outbox *o, const mail_job *job, int64_t retry_ms)
+{
+    json_t *r = json_pack("{sI sI ss sI ss}", "id", (json_int_t)job->id, "attempt",
+                          (json_int_t)job->attempt, "result", mail_result_name(job->result),
+                          "delay_ms", (json_int_t)retry_ms, "error", job->error);
+    if (r == NULL || json_array_append_new(o->results, r) != 0)
+        yk_error("out of memory recording mail %lld; it is retried after its lease",
+                 (long long)job->id);
+}
+
+void outbox_flush(outbox *o)
+{
+    if (o->writing || o->closing || json_array_size(o->results) == 0)
+        return;
+    char *text = json_dumps(o->results, JSON_COMPACT);
+    if (text == NULL)
+        return;
+    const char *params[] = {text};
+    o->mark_op.cb = mark_cb;
+    if (yk_pg_query(o->pg, &o->mark_op, sql_mark, 1, params) == 0) {
+        o->writing = o->results;
+        o->results = json_array();
+        if (o->results == NULL) { /* nothing sensible to do; put the batch back */
+            o->results = o->writing;
+            o->writing = NULL;
+        }
+    }
+    free(text);
+}
+
+int outbox_idle(const outbox *o)
+{
+    return !o->claiming && !o->counting && o->writing == NULL && json_array_size(o->results) == 0;
+}
+
+/* ---- pending count */
+
+static void count_cb(yk_pg_op *op, PGresult *res)
+{
+    outbox *o = (outbox *)((char *)op - offsetof(outbox, count_op));
+    o->counting = 0;
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        o->pending = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    if (!o->closing)
+        o->cb->progress(o->ud);
+}
+
+void outbox_refresh_pending(outbox *o)
+{
+    if (o->counting || o->closing)
+        return;
+    o->count_op.cb = count_cb;
+    if (yk_pg_query(o->pg, &o->count_op,
+                    "SELECT count(*) FROM mail_outbox WHERE status = 'pending'", 0, NULL) == 0)
+        o->counting = 1;
+}
+
+long long outbox_pending(const outbox *o)
+{
+    return o->pending;
+}
+
+int outbox_connected(const outbox *o)
+{
+    return yk_pg_connected(o->pg);
+}
+
+/* ---- LISTEN yk_outbox */
+
+static void listen_connect(outbox *o);
+
+static void lretry_cb(uv_timer_t *t)
+{
+    listen_connect(t->data);
+}
+
+static void lpoll_closed_cb(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void listen_drop(outbox *o, const char *why)
+{
+    if (why)
+        yk_warn("outbox listen session lost err=\"%s\"", why);
+    if (o->lpoll) {
+        uv_close((uv_handle_t *)o->lpoll, lpoll_closed_cb);
+        o->lpoll = NULL;
+    }
+    if (o->lconn) {
+        PQfinish(o->lconn);
+        o->lconn = NULL;
+    }
+    if (!o->closing)
+        uv_timer_start(&o->lretry, lretry_cb, LISTEN_RETRY_MS, 0);
+}
+
+static void lpoll_cb(uv_poll_t *h, int status, int events)
+{
+    outbox *o = h->data;
+    if (status < 0 || !PQconsumeInput(o->lconn)) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", status < 0 ? uv_strerror(status) : PQerrorMessage(o->lconn));
+        why[strcspn(why, "\n")] = '\0';
+        listen_drop(o, why);
+        return;
+    }
+    int any = 0;
+    PGnotify *n;
+    while ((n = PQnotifies(o->lconn)) != NULL) {
+        PQfreemem(n);
+        any = 1;
+    }
+    if (PQstatus(o->lconn) == CONNECTION_BAD) {
+        listen_drop(o, "connection closed");
+        any = 1; /* reconnecting may miss notifications: look anyway */
+    }
+    if (any)
+        o->cb->notified(o->ud);
+}
+
+/* Blocking connect, like yk_pg's: PostgreSQL is on loopback or a local socket. */
+static void listen_connect(outbox *o)
+{
+    o->lconn = PQconnectdb(o->conninfo);
+    PGresult *r = NULL;
+    if (PQstatus(o->lconn) == CONNECTION_OK)
+        r = PQexec(o->lconn, "LISTEN yk_outbox");
+    if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", PQerrorMessage(o->lconn));
+        why[strcspn(why, "\n")] = '\0';
+        PQclear(r);
+        listen_drop(o, why);
+        return;
+    }
+    PQclear(r);
+    PQsetnonblocking(o->lconn, 1);
+    o->lpoll = malloc(sizeof *o->lpoll);
+    if (o->lpoll == NULL || uv_poll_init(o->loop, o->lpoll, PQsocket(o->lconn)) != 0) {
+        free(o->lpoll);
+        o->lpoll = NULL;
+        listen_drop(o, "cannot poll the socket");
+        return;
+    }
+    o->lpoll->data = o;
+    uv_poll_start(o->lpoll, UV_READABLE, lpoll_cb);
+    yk_info("outbox listening channel=yk_outbox");
+    o->cb->notified(o->ud);
+}
+
+/* ---- lifecycle */
+
+int outbox_open(outbox **out, uv_loop_t *loop, const outbox_config *cfg,
+                const outbox_callbacks *cb, void *ud)
+{
+    outbox *o = calloc(1, sizeof *o);
+    if (o == NULL)
+        return -1;
+    o->loop = loop;
+    o->lease_s = cfg->lease_s;
+    o->max_attempts = cfg->max_attempts;
+    o->cb = cb;
+    o->ud = ud;
+    o->pending = -1;
+    o->conninfo = strdup(cfg->conninfo);
+    o->results = json_array();
+    if (o->conninfo == NULL || o->results == NULL ||
+        yk_pg_open(&o->pg, loop, cfg->conninfo, 1000) != 0) {
+        free(o->conninfo);
+        json_decref(o->results);
+        free(o);
+        return -1;
+    }
+    uv_timer_init(loop, &o->lretry);
+    o->lretry.data = o;
+    uv_timer_start(&o->lretry, lretry_cb, 0, 0);
+    *out = o;
+    return 0;
+}
+
+static void outbox_closed_cb(uv_handle_t *h)
+{
+    outbox *o = h->data;
+    json_decref(o->results);
+    json_decref(o->writing);
+    free(o->conninfo);
+    free(o);
+}
+
+void outbox_close(outbox *o)
+{
+    o->closing = 1;
+    yk_pg_close(o->pg); /* fails what is queued: the callbacks above see closing */
+    listen_drop(o, NULL);
+    uv_timer_stop(&o->lretry);
+    uv_close((uv_handle_t *)&o->lretry, outbox_closed_cb);
+}

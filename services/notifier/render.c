@@ -1,0 +1,645 @@
+/* render: owns the loaded templates and builds each mail's parts (header lines, text, iCalendar).
+ * Booker values go into the body and the attachment only; the one booker value in a header is the
+ * To: address, which render_address_safe has checked. */
+#include "render.h"
+
+#include <errno.h>
+#include <libical/ical.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistr.h>
+
+/* ---- growable text with a hard cap: past 1 MiB, or on allocation failure, `failed` is set,
+ * further appends are ignored and sb_take returns NULL. */
+
+#define SB_CAP (1u << 20)
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int failed;
+} sbuf;
+
+static void sb_add(sbuf *s, const char *d, size_t n)
+{
+    if (s->failed)
+        return;
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 256;
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        char *p = cap <= SB_CAP ? realloc(s->p, cap) : NULL;
+        if (p == NULL) {
+            s->failed = 1;
+            return;
+        }
+        s->p = p;
+        s->cap = cap;
+    }
+    memcpy(s->p + s->len, d, n);
+    s->len += n;
+    s->p[s->len] = '\0';
+}
+
+static void sb_str(sbuf *s, const char *d)
+{
+    sb_add(s, d, strlen(d));
+}
+
+static void sb_printf(sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *s, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        s->failed = 1; /* every caller formats short, bounded pieces */
+    else
+        sb_add(s, tmp, (size_t)n);
+}
+
+/* Returns the text (caller frees) or NULL if anything failed. Leaves s empty. */
+static char *sb_take(sbuf *s)
+{
+    char *p = s->failed ? NULL : s->p;
+    if (p == NULL) {
+        free(s->p);
+        if (!s->failed)
+            p = strdup("");
+    }
+    memset(s, 0, sizeof *s);
+    return p;
+}
+
+/* ---- templates */
+
+enum { K_CONFIRMATION, K_REMINDER, K_CANCELLATION, K_COUNT };
+enum { L_JA, L_EN, L_COUNT };
+static const char *const kind_names[K_COUNT] = {"confirmation", "reminder", "cancellation"};
+static const char *const lang_names[L_COUNT] = {"ja", "en"};
+
+/* Every placeholder a template may use, in alphabetical order. */
+enum {
+    P_BOOKING_ID,      /* booking number */
+    P_CANCEL_DEADLINE, /* last local time an online cancellation is accepted */
+    P_CANCEL_URL,      /* YOYAKU_PUBLIC_URL/bookings/<id>?token=<booking token> */
+    P_DATE,            /* local date of the slot, in the template's language */
+    P_EMAIL,           /* the booker's address */
+    P_ENDS_AT,         /* RFC 3339 */
+    P_NAME,            /* the booker's "name" field, or a polite default */
+    P_STARTS_AT,       /* RFC 3339 */
+    P_TIME,            /* local start–end time */
+    P_TIMEZONE,        /* the event's IANA zone */
+    P_TITLE,           /* event title */
+    P_VENUE,           /* event venue */
+    P_COUNT
+};
+static const char *const placeholder_names[P_COUNT] = {
+    "booking_id", "cancel_deadline", "cancel_url", "date",  "email", "ends_at",
+    "name",       "starts_at",       "time",       "timezone", "title", "venue"};
+
+typedef struct {
+    char *subject;
+    char *body; /* CRLF line ends */
+} tmpl;
+
+struct render_templates {
+    tmpl t[K_COUNT][L_COUNT];
+};
+
+static int kind_index(const char *kind)
+{
+    for (int k = 0; k < K_COUNT; k++)
+        if (strcmp(kind, kind_names[k]) == 0)
+            return k;
+    return -1;
+}
+
+static int lang_index(const char *lang)
+{
+    return lang && strcmp(lang, "en") == 0 ? L_EN : L_JA;
+}
+
+/* Finds the placeholder starting at p ("{{"), sets *end past its "}}". -1 if unknown. */
+static int placeholder_at(const char *p, const char **end)
+{
+    const char *close = strstr(p + 2, "}}");
+    if (close == NULL)
+        return -1;
+    const char *a = p + 2, *b = close;
+    while (a < b && *a == ' ')
+        a++;
+    while (b > a && b[-1] == ' ')
+        b--;
+    *end = close + 2;
+    for (int i = 0; i < P_COUNT; i++)
+        if ((size_t)(b - a) == strlen(placeholder_names[i]) &&
+            memcmp(a, placeholder_names[i], (size_t)(b - a)) == 0)
+            return i;
+    return -1;
+}
+
+/* Checks that every "{{…}}" in s names a known placeholder; on failure writes which into err. */
+static int check_placeholders(const char *s, const char *file, char *err, size_t errlen)
+{
+    for (const char *p = strstr(s, "{{"); p; p = strstr(p, "{{")) {
+        const char *end;
+        if (placeholder_at(p, &end) < 0) {
+            int n = (int)strcspn(p, "\r\n");
+            snprintf(err, errlen, "%s: unknown placeholder in \"%.*s\"", file, n > 60 ? 60 : n, p);
+            return -1;
+        }
+        p = end;
+    }
+    return 0;
+}
+
+static void expand(sbuf *out, const char *tpl, const char *const values[P_COUNT])
+{
+    const char *p = tpl;
+    for (const char *q = strstr(p, "{{"); q; q = strstr(p, "{{")) {
+        const char *end;
+        int i = placeholder_at(q, &end);
+        sb_add(out, p, (size_t)(q - p));
+        if (i < 0) { /* cannot happen after check_placeholders; keep the text as it is */
+            sb_add(out, q, 2);
+            p = q + 2;
+            continue;
+        }
+        sb_str(out, values[i] ? values[i] : "");
+        p = end;
+    }
+    sb_str(out, p);
+}
+
+static char *read_file(const char *path, size_t max, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    int bad = buf == NULL || ferror(f);
+    fclose(f);
+    if (bad || n > max) {
+        snprintf(err, errlen, "%s: %s", path, bad ? "cannot read" : "larger than 64 KiB");
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (strlen(buf) != n || u8_check((const uint8_t *)buf, n) != NULL) {
+        snprintf(err, errlen, "%s: not UTF-8 text", path);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Splits a template file into subject and body (LF or CRLF in, CRLF out). */
+static int parse_template(tmpl *t, const char *text, const char *file, char *err, size_t errlen)
+{
+    static const char prefix[] = "Subject:";
+    if (strncmp(text, "\xEF\xBB\xBF", 3) == 0)
+        text += 3; /* editors on Windows add a BOM */
+    if (strncmp(text, prefix, sizeof prefix - 1) != 0) {
+        snprintf(err, errlen, "%s: the first line must be \"Subject: …\"", file);
+        return -1;
+    }
+    const char *s = text + sizeof prefix - 1;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t slen = strcspn(s, "\r\n");
+    while (slen > 0 && (s[slen - 1] == ' ' || s[slen - 1] == '\t'))
+        slen--;
+    const char *body = s + strcspn(s, "\n");
+    if (*body == '\n')
+        body++;
+    if (body[0] == '\n')
+        body++;
+    else if (body[0] == '\r' && body[1] == '\n')
+        body += 2;
+    sbuf b = {0};
+    for (const char *p = body; *p; p++) {
+        if (*p == '\r' && p[1] == '\n')
+            continue;
+        if (*p == '\n')
+            sb_add(&b, "\r\n", 2);
+        else
+            sb_add(&b, p, 1);
+    }
+    t->subject = strndup(s, slen);
+    t->body = sb_take(&b);
+    if (t->subject == NULL || t->body == NULL) {
+        snprintf(err, errlen, "%s: out of memory", file);
+        return -1;
+    }
+    if (slen == 0) {
+        snprintf(err, errlen, "%s: empty subject", file);
+        return -1;
+    }
+    if (check_placeholders(t->subject, file, err, errlen) != 0 ||
+        check_placeholders(t->body, file, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+int render_templates_load(render_templates **out, const char *dir, char *err, size_t errlen)
+{
+    render_templates *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int k = 0; k < K_COUNT; k++)
+        for (int l = 0; l < L_COUNT; l++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s.%s.txt", dir, kind_names[k], lang_names[l]);
+            char *text = read_file(path, 64 * 1024, err, errlen);
+            int rc = text ? parse_template(&t->t[k][l], text, path, err, errlen) : -1;
+            free(text);
+            if (rc != 0) {
+                render_templates_free(t);
+                return -1;
+            }
+        }
+    *out = t;
+    return 0;
+}
+
+void render_templates_free(render_templates *t)
+{
+    if (t == NULL)
+        return;
+    for (int k = 0; k < K_COUNT; k++)
+        for (int l = 0; l < L_COUNT; l++) {
+            free(t->t[k][l].subject);
+            free(t->t[k][l].body);
+        }
+    free(t);
+}
+
+/* ---- addresses and header values */
+
+int render_address_safe(const char *addr)
+{
+    size_t len = strlen(addr);
+    const char *at = strrchr(addr, '@');
+    if (len == 0 || len > 254 || at == NULL || at == addr || at[1] == '\0')
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)addr; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f || strchr("<>(),;:\"\\[]", *p))
+            return 0;
+    return u8_check((const uint8_t *)addr, len) == NULL;
+}
+
+char *render_encode_words(const char *text)
+{
+    /* 45 bytes -> 60 base64 characters -> 72-character word, under RFC 2047's 75. */
+    enum { CHUNK = 45 };
+    size_t len = strlen(text);
+    char *clean = malloc(len + 1);
+    if (clean == NULL)
+        return NULL;
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        clean[i] = (c != 0 && (c < 0x20 || c == 0x7f)) ? ' ' : (char)c;
+    }
+    sbuf out = {0};
+    size_t i = 0;
+    do {
+        size_t n = 0;
+        while (i + n < len) {
+            int cl = u8_mblen((const uint8_t *)clean + i + n, len - i - n);
+            if (cl <= 0)
+                cl = 1; /* not UTF-8: still never split beyond this byte */
+            if (n + (size_t)cl > CHUNK)
+                break;
+            n += (size_t)cl;
+        }
+        char b64[sodium_base64_ENCODED_LEN(CHUNK + 4, sodium_base64_VARIANT_ORIGINAL)];
+        sodium_bin2base64(b64, sizeof b64, (const unsigned char *)clean + i, n,
+                          sodium_base64_VARIANT_ORIGINAL);
+        if (i > 0)
+            sb_str(&out, "\r\n ");
+        sb_printf(&out, "=?UTF-8?B?%s?=", b64);
+        i += n;
+    } while (i < len);
+    free(clean);
+    return sb_take(&out);
+}
+
+/* A display name is used as is when it is plain ASCII words, else encoded. */
+static int plain_phrase(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr(" !#$%&'*+-/=?^_`{|}~", *p)))
+            return 0;
+    return 1;
+}
+
+static int dns_name(const char *s, size_t n)
+{
+    int letter = 0;
+    if (n == 0 || n > 253)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+            letter = 1;
+        else if (!((c >= '0' && c <= '9') || c == '-' || c == '.'))
+            return 0;
+    }
+    return letter; /* an IP address is no DNS name */
+}
+
+int render_ctx_init(render_ctx *ctx, const char *public_url, const char *domain, const char *from,
+                    const unsigned char key[YK_TOKEN_KEY_BYTES], char *err, size_t errlen)
+{
+    memset(ctx, 0, sizeof *ctx);
+    memcpy(ctx->token_key, key, YK_TOKEN_KEY_BYTES);
+
+    size_t ulen = strlen(public_url);
+    while (ulen > 0 && public_url[ulen - 1] == '/')
+        ulen--;
+    const char *scheme = strstr(public_url, "://");
+    if (ulen == 0 || ulen >= sizeof ctx->public_url || scheme == NULL) {
+        snprintf(err, errlen, "YOYAKU_PUBLIC_URL: expected an absolute URL such as https://host");
+        return -1;
+    }
+    for (size_t i = 0; i < ulen; i++)
+        if ((unsigned char)public_url[i] <= 0x20 || public_url[i] == 0x7f) {
+            snprintf(err, errlen, "YOYAKU_PUBLIC_URL: contains a space or control character");
+            return -1;
+        }
+    memcpy(ctx->public_url, public_url, ulen);
+
+    if (*domain) {
+        if (!dns_name(domain, strlen(domain)) || strlen(domain) >= sizeof ctx->domain) {
+            snprintf(err, errlen, "YOYAKU_MAIL_DOMAIN: expected a DNS name");
+            return -1;
+        }
+        snprintf(ctx->domain, sizeof ctx->domain, "%s", domain);
+    } else {
+        const char *host = scheme + 3;
+        size_t hlen = strcspn(host, ":/?#");
+        if (memchr(host, '@', hlen) == NULL && dns_name(host, hlen) && hlen < sizeof ctx->domain)
+            snprintf(ctx->domain, sizeof ctx->domain, "%.*s", (int)hlen, host);
+        else
+            snprintf(ctx->domain, sizeof ctx->domain, "yoyaku.invalid");
+    }
+
+    const char *lt = strrchr(from, '<');
+    char addr[320];
+    if (lt) {
+        const char *gt = strchr(lt, '>');
+        if (gt == NULL || gt[1] != '\0' || (size_t)(gt - lt - 1) >= sizeof addr) {
+            snprintf(err, errlen, "YOYAKU_MAIL_FROM: expected \"Name <address>\" or \"address\"");
+            return -1;
+        }
+        snprintf(addr, sizeof addr, "%.*s", (int)(gt - lt - 1), lt + 1);
+    } else {
+        snprintf(addr, sizeof addr, "%s", from);
+    }
+    if (!render_address_safe(addr)) {
+        snprintf(err, errlen, "YOYAKU_MAIL_FROM: \"%s\" is not a usable address", addr);
+        return -1;
+    }
+    snprintf(ctx->envelope_from, sizeof ctx->envelope_from, "%s", addr);
+    char name[256] = "";
+    if (lt) {
+        const char *a = from, *b = lt;
+        while (a < b && *a == ' ')
+            a++;
+        while (b > a && b[-1] == ' ')
+            b--;
+        if ((size_t)(b - a) >= sizeof name) {
+            snprintf(err, errlen, "YOYAKU_MAIL_FROM: display name too long");
+            return -1;
+        }
+        snprintf(name, sizeof name, "%.*s", (int)(b - a), a);
+    }
+    if (name[0] == '\0') {
+        snprintf(ctx->from_header, sizeof ctx->from_header, "%s", addr);
+    } else if (plain_phrase(name)) {
+        snprintf(ctx->from_header, sizeof ctx->from_header, "%s <%s>", name, addr);
+    } else {
+        char *enc = render_encode_words(name);
+        if (enc == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        snprintf(ctx->from_header, sizeof ctx->from_header, "%s <%s>", enc, addr);
+        free(enc);
+    }
+    return 0;
+}
+
+void render_message_id(const render_ctx *ctx, int64_t booking_id, const char *kind, char *out,
+                       size_t outlen)
+{
+    snprintf(out, outlen, "<booking-%lld-%s@%s>", (long long)booking_id, kind, ctx->domain);
+}
+
+/* ---- local dates */
+
+typedef struct {
+    int y, m, d, dow; /* dow: ISO, 1 = Monday */
+    char hm[6];
+} local_time;
+
+static int parse_local(const char *s, local_time *t)
+{
+    return s && sscanf(s, "%d-%d-%d-%d-%5s", &t->y, &t->m, &t->d, &t->dow, t->hm) == 5 &&
+                   t->m >= 1 && t->m <= 12 && t->dow >= 1 && t->dow <= 7
+               ? 0
+               : -1;
+}
+
+static const char *const ja_dow[7] = {"月", "火", "水", "木", "金", "土", "日"};
+static const char *const en_dow[7] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+                                      "Friday", "Saturday", "Sunday"};
+static const char *const en_month[12] = {"January", "February", "March",     "April",
+                                         "May",     "June",     "July",      "August",
+                                         "September", "October", "November", "December"};
+
+static void fmt_date(char *out, size_t len, const local_time *t, int lang)
+{
+    if (lang == L_JA)
+        snprintf(out, len, "%d年%d月%d日(%s)", t->y, t->m, t->d, ja_dow[t->dow - 1]);
+    else
+        snprintf(out, len, "%s, %d %s %d", en_dow[t->dow - 1], t->d, en_month[t->m - 1], t->y);
+}
+
+static void fmt_time(char *out, size_t len, const local_time *s, const local_time *e, int lang)
+{
+    if (s->y == e->y && s->m == e->m && s->d == e->d) {
+        snprintf(out, len, lang == L_JA ? "%s〜%s" : "%s–%s", s->hm, e->hm);
+        return;
+    }
+    char ed[96];
+    fmt_date(ed, sizeof ed, e, lang);
+    snprintf(out, len, lang == L_JA ? "%s〜%s %s" : "%s – %s, %s", s->hm, ed, e->hm);
+}
+
+/* ---- iCalendar */
+
+static char *build_ics(const render_ctx *ctx, const mail_booking *b, int lang)
+{
+    icaltimezone *utc = icaltimezone_get_utc_timezone();
+    char uid[320], desc[256];
+    snprintf(uid, sizeof uid, "booking-%lld@%s", (long long)b->booking_id, ctx->domain);
+    /* No cancel link here: calendars get shared and synced; the link is a credential. */
+    snprintf(desc, sizeof desc, lang == L_JA ? "予約番号: %lld" : "Booking number: %lld",
+             (long long)b->booking_id);
+    icalcomponent *cal = icalcomponent_new(ICAL_VCALENDAR_COMPONENT);
+    icalcomponent *ev = icalcomponent_new(ICAL_VEVENT_COMPONENT);
+    if (cal == NULL || ev == NULL) {
+        if (cal)
+            icalcomponent_free(cal);
+        if (ev)
+            icalcomponent_free(ev);
+        return NULL;
+    }
+    icalcomponent_add_property(cal, icalproperty_new_version("2.0"));
+    icalcomponent_add_property(cal, icalproperty_new_prodid("-//yoyaku//notifier " YK_VERSION "//EN"));
+    icalcomponent_add_property(cal, icalproperty_new_method(ICAL_METHOD_PUBLISH));
+    icalcomponent_add_property(ev, icalproperty_new_uid(uid));
+    icalcomponent_add_property(
+        ev, icalproperty_new_dtstamp(icaltime_from_timet_with_zone((time_t)b->stamp_epoch, 0, utc)));
+    icalcomponent_add_property(
+        ev, icalproperty_new_dtstart(icaltime_from_timet_with_zone((time_t)b->starts_epoch, 0, utc)));
+    icalcomponent_add_property(
+        ev, icalproperty_new_dtend(icaltime_from_timet_with_zone((time_t)b->ends_epoch, 0, utc)));
+    icalcomponent_add_property(ev, icalproperty_new_summary(b->title));
+    if (b->venue && *b->venue)
+        icalcomponent_add_property(ev, icalproperty_new_location(b->venue));
+    icalcomponent_add_property(ev, icalproperty_new_description(desc));
+    icalcomponent_add_property(ev, icalproperty_new_sequence(0));
+    icalcomponent_add_property(ev, icalproperty_new_status(ICAL_STATUS_CONFIRMED));
+    icalcomponent_add_property(ev, icalproperty_new_transp(ICAL_TRANSP_OPAQUE));
+    icalcomponent_add_component(cal, ev); /* cal owns ev from here */
+    char *text = icalcomponent_as_ical_string_r(cal);
+    icalcomponent_free(cal);
+    if (text == NULL)
+        return NULL;
+    char *copy = strdup(text);
+    icalmemory_free_buffer(text);
+    return copy;
+}
+
+/* ---- one mail */
+
+static char *header(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *header(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s) {
+        va_start(ap, fmt);
+        vsnprintf(s, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+int render_build(const render_templates *t, const render_ctx *ctx, const mail_booking *b,
+                 time_t now, render_mail *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    int k = kind_index(b->kind), lang = lang_index(b->lang);
+    if (k < 0) {
+        snprintf(err, errlen, "unknown mail kind");
+        return -1;
+    }
+    if (!render_address_safe(b->email)) {
+        snprintf(err, errlen, "recipient address refused: not one plain mailbox");
+        return -1;
+    }
+    local_time ls, le, lc;
+    if (parse_local(b->start_local, &ls) || parse_local(b->end_local, &le) ||
+        parse_local(b->cancel_local, &lc)) {
+        snprintf(err, errlen, "slot times unreadable");
+        return -1;
+    }
+
+    char token[YK_TOKEN_LEN + 1], id[24], cancel_url[700], date[96], timestr[160], cdate[96],
+        cancel_deadline[128];
+    yk_token_for_request(ctx->token_key, b->request_id, token);
+    snprintf(id, sizeof id, "%lld", (long long)b->booking_id);
+    snprintf(cancel_url, sizeof cancel_url, "%s/bookings/%s?token=%s", ctx->public_url, id, token);
+    fmt_date(date, sizeof date, &ls, lang);
+    fmt_time(timestr, sizeof timestr, &ls, &le, lang);
+    fmt_date(cdate, sizeof cdate, &lc, lang);
+    snprintf(cancel_deadline, sizeof cancel_deadline, lang == L_JA ? "%s %s" : "%s, %s", cdate,
+             lc.hm);
+    const char *name = b->name && *b->name ? b->name : lang == L_JA ? "ご予約者" : "guest";
+
+    const char *values[P_COUNT] = {
+        [P_BOOKING_ID] = id,          [P_CANCEL_DEADLINE] = cancel_deadline,
+        [P_CANCEL_URL] = cancel_url,  [P_DATE] = date,
+        [P_EMAIL] = b->email,         [P_ENDS_AT] = b->ends_at,
+        [P_NAME] = name,              [P_STARTS_AT] = b->starts_at,
+        [P_TIME] = timestr,           [P_TIMEZONE] = b->timezone,
+        [P_TITLE] = b->title,         [P_VENUE] = b->venue,
+    };
+    const tmpl *tp = &t->t[k][lang];
+    sbuf s = {0};
+    expand(&s, tp->subject, values);
+    out->subject = sb_take(&s);
+    expand(&s, tp->body, values);
+    out->text = sb_take(&s);
+    char *subject_words = out->subject ? render_encode_words(out->subject) : NULL;
+
+    char msgid[400], date_hdr[64];
+    render_message_id(ctx, b->booking_id, b->kind, msgid, sizeof msgid);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    static const char *const wd[7] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const mo[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    snprintf(date_hdr, sizeof date_hdr, "%s, %02d %s %04d %02d:%02d:%02d +0000", wd[tm.tm_wday],
+             tm.tm_mday, mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+
+    out->to = strdup(b->email);
+    out->headers[out->nheaders++] = header("From: %s", ctx->from_header);
+    out->headers[out->nheaders++] = header("To: %s", b->email);
+    out->headers[out->nheaders++] = subject_words ? header("Subject: %s", subject_words) : NULL;
+    out->headers[out->nheaders++] = header("Date: %s", date_hdr);
+    out->headers[out->nheaders++] = header("Message-ID: %s", msgid);
+    out->headers[out->nheaders++] = header("Auto-Submitted: auto-generated");
+    out->headers[out->nheaders++] = header("Content-Language: %s", lang_names[lang]);
+    free(subject_words);
+    int failed = out->to == NULL || out->subject == NULL || out->text == NULL;
+    for (int i = 0; i < out->nheaders; i++)
+        failed |= out->headers[i] == NULL;
+    if (!failed && k != K_CANCELLATION)
+        failed = (out->ics = build_ics(ctx, b, lang)) == NULL;
+    if (failed) {
+        snprintf(err, errlen, "out of memory while rendering");
+        render_mail_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+void render_mail_free(render_mail *m)
+{
+    free(m->to);
+    for (int i = 0; i < m->nheaders; i++)
+        free(m->headers[i]);
+    free(m->subject);
+    free(m->text);
+    free(m->ics);
+    memset(m, 0, sizeof *m);
+}

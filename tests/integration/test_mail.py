@@ -1,0 +1,505 @@
+"""Mail (contract §3, §4): yoyaku-notifier against a real SMTP server process (aiosmtpd, see
+smtp_fixture.py) that can answer 451, drop connections or answer slowly. Bookings go through HTTP;
+the outbox rows are the worker's (a row the worker has not written is added here, so these tests
+also run against a worker without the outbox)."""
+
+import contextlib
+import datetime
+import email.utils
+import json
+import os
+import re
+import signal
+import time
+import urllib.parse
+import uuid
+
+import pytest
+
+import ykstack
+from smtp_fixture import SmtpServer
+from ykstack import binary, resolve, wait_until
+
+JA_DOW = "月火水木金土日"
+DOMAIN = "yoyaku.invalid"   # YOYAKU_PUBLIC_URL is http://127.0.0.1:<port>: no DNS name to use
+
+# YOYAKU_TEST_NOTIFIER: another yoyaku-notifier binary for this module (e.g. an ASan build of it
+# alone, while the rest of the stack runs from YOYAKU_BUILD_DIR).
+NOTIFIER = os.environ.get("YOYAKU_TEST_NOTIFIER") or str(binary("yoyaku-notifier"))
+
+# Fast retries and short leases so that failures and crashes play out in seconds.
+RIG_ENV = {
+    "YOYAKU_MAIL_BACKOFF_MS": "200",
+    "YOYAKU_MAIL_BACKOFF_MAX_MS": "1000",
+    "YOYAKU_MAIL_LEASE_S": "4",
+    "YOYAKU_SMTP_TIMEOUT_MS": "1500",
+    "YOYAKU_MAIL_POLL_MS": "200",
+    "YOYAKU_MAIL_MAX_ATTEMPTS": "40",
+    "YOYAKU_MAIL_DRAIN_MS": "3000",
+}
+
+
+class MailRig:
+    """The SMTP server plus the notifiers of this module (the stack's own notifier, which sends to
+    the stack's sink, is stopped while this module runs and started again afterwards)."""
+
+    def __init__(self, stack, smtp):
+        self.stack = stack
+        self.smtp = smtp
+        self.seq = 0
+        self.main = None
+
+    def env(self, **extra):
+        env = self.stack.notifier_env()
+        env.update(RIG_ENV)
+        env.update({"YOYAKU_SMTP_URL": self.smtp.url,
+                    "YOYAKU_PUBLIC_URL": "http://127.0.0.1:%d" % self.stack.http_port,
+                    "YOYAKU_METRICS_LISTEN": "127.0.0.1:%d" % ykstack.free_port()})
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    def start(self, **extra):
+        self.seq += 1
+        env = self.env(**extra)
+        p = self.stack._spawn("notifier-mail-%d" % self.seq, [NOTIFIER], env)
+        p.metrics_port = int(env["YOYAKU_METRICS_LISTEN"].rsplit(":", 1)[1])
+        wait_until(lambda: self._healthy(p), 20, 0.05, what="notifier /healthz")
+        return p
+
+    def _healthy(self, p):
+        if not p.alive():
+            raise AssertionError("notifier exited:\n" + p.log_text()[-3000:])
+        try:
+            return ykstack.Client("127.0.0.1", p.metrics_port, timeout=2).get("/healthz").status == 200
+        except OSError:
+            return False
+
+    def stop(self, p):
+        rc = p.stop(signal.SIGTERM, timeout=20)
+        assert rc == 0, "notifier exited with %s on SIGTERM:\n%s" % (rc, p.log_text()[-3000:])
+
+    @contextlib.contextmanager
+    def only(self, **extra):
+        """Runs a notifier with other settings in place of the module's one."""
+        self.stop(self.main)
+        p = self.start(**extra)
+        try:
+            yield p
+        finally:
+            if p.alive():
+                self.stop(p)
+            self.main = self.start()
+
+    def metrics(self, p=None):
+        p = p or self.main
+        r = ykstack.Client("127.0.0.1", p.metrics_port).get("/metrics")
+        assert r.status == 200, r
+        return r.body.decode()
+
+    # -- outbox ----------------------------------------------------------------------------------
+
+    def ensure_row(self, booking_id, kind, due_sql="now()"):
+        """The worker writes the row with the booking change; one it has not written is added."""
+        self.stack.psql("INSERT INTO mail_outbox (booking_id, kind, due_at) VALUES (%d, '%s', %s) "
+                        "ON CONFLICT (booking_id, kind) DO NOTHING; NOTIFY yk_outbox"
+                        % (int(booking_id), kind, due_sql))
+
+    def row(self, booking_id, kind):
+        rows = self.stack.psql("SELECT status, attempts, extract(epoch FROM due_at), last_error, "
+                               "sent_at IS NOT NULL FROM mail_outbox WHERE booking_id = %d AND "
+                               "kind = '%s'" % (int(booking_id), kind))
+        if not rows:
+            return None
+        s, a, due, err, sent = rows[0]
+        return {"status": s, "attempts": int(a), "due": float(due), "error": err, "sent": sent == "t"}
+
+    def wait_status(self, booking_id, kind, status, timeout=30):
+        return wait_until(lambda: (self.row(booking_id, kind) or {}).get("status") == status and
+                          self.row(booking_id, kind), timeout, 0.1,
+                          what="%s mail of booking %s %s" % (kind, booking_id, status))
+
+    def mid(self, booking_id, kind):
+        return "<booking-%s-%s@%s>" % (booking_id, kind, DOMAIN)
+
+    def wait_mail(self, booking_id, kind, timeout=30):
+        mid = self.mid(booking_id, kind)
+        return self.smtp.wait_for(lambda m: m.message_id == mid, timeout=timeout, what=mid)[0]
+
+    def bulk_bookings(self, event, n, kind="confirmation"):
+        """n bookings written straight into PostgreSQL (no worker involved, large slot), each with an
+        outbox row of kind due now. Returns their ids."""
+        tag = uuid.uuid4().hex[:10]
+        rows = self.stack.psql(
+            "WITH b AS (INSERT INTO bookings (request_id, event_id, slot_id, email, identity, fields, "
+            "token_hash, limit_one) SELECT 'bulk-%s-' || g, %d, %s, 'bulk-%s-' || g || '@example.com', "
+            "'bulk-%s-' || g, jsonb_build_object('name', '一括 ' || g), repeat('0', 64), false "
+            "FROM generate_series(1, %d) g RETURNING id) "
+            "INSERT INTO mail_outbox (booking_id, kind) SELECT id, '%s' FROM b RETURNING booking_id"
+            % (tag, event.id, event.slot_ids[0], tag, tag, n, kind))
+        self.stack.psql("NOTIFY yk_outbox")
+        return [int(r[0]) for r in rows if r[0].isdigit()]   # psql adds "INSERT 0 n"
+
+
+@pytest.fixture(scope="module")
+def rig(stack):
+    smtp = SmtpServer().start()
+    own = stack.notifier
+    if own is not None and own.alive():
+        assert own.stop(signal.SIGTERM, timeout=20) == 0, own.log_text()[-3000:]
+    r = MailRig(stack, smtp)
+    r.main = r.start()
+    yield r
+    for p in stack.procs:
+        if p.name.startswith("notifier-mail-") and p.alive():
+            r.stop(p)
+    smtp.stop()
+    if own is not None:
+        env = stack.notifier_env()
+        p = stack._spawn("notifier", [binary("yoyaku-notifier")], env)
+        p.metrics_port = int(env["YOYAKU_METRICS_LISTEN"].rsplit(":", 1)[1])
+        stack.notifier = p
+        wait_until(lambda: r._healthy(p), 20, 0.05, what="the stack's notifier back")
+
+
+@pytest.fixture(autouse=True)
+def _smtp_ok(rig):
+    rig.smtp.mode, rig.smtp.delay = "ok", 0.0
+    yield
+    rig.smtp.mode, rig.smtp.delay = "ok", 0.0
+
+
+def book(event, **kw):
+    r = event.reserve(**kw)
+    body = resolve(event.stack.client, r)
+    assert "booking" in body, body
+    return body["booking"], body.get("token")
+
+
+def cancel(stack, booking_id, token):
+    r = stack.client.post("/v1/bookings/%s/cancel" % booking_id, None,
+                          headers={"X-Booking-Token": token})
+    body = resolve(stack.client, r)
+    assert body.get("booking", {}).get("status") == "cancelled", (r, body)
+
+
+def ja_date(d):
+    return "%d年%d月%d日(%s)" % (d.year, d.month, d.day, JA_DOW[d.isoweekday() - 1])
+
+
+def en_date(d):
+    return "%s, %d %s %d" % (d.strftime("%A"), d.day, d.strftime("%B"), d.year)
+
+
+def part(msg, ctype):
+    parts = [p for p in msg.walk() if p.get_content_type() == ctype]
+    return parts[0] if parts else None
+
+
+def cancel_link(text):
+    m = re.search(r"(http://\S+/bookings/(\d+)\?token=([A-Za-z0-9_-]+))", text)
+    assert m, "no cancel link in:\n" + text
+    return m.group(1), m.group(2), m.group(3)
+
+
+def counter(metrics, kind, result):
+    m = re.search(r'^yoyaku_mail_sent_total\{kind="%s",result="%s"\} (\S+)$' % (kind, result),
+                  metrics, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_confirmation_mail(stack, rig, make_event):
+    ev = make_event(title="接種会場 予約テスト", venue="市民会館 2階 ホール", description="")
+    ev_title = ev.definition["title"]
+    bk, token = book(ev, fields={"name": "予約 花子"})
+    rig.ensure_row(bk["id"], "confirmation")
+    m = rig.wait_mail(bk["id"], "confirmation")
+    raw = m.raw.decode("ascii")   # 7-bit on the wire: encoded words and base64 only
+    msg = m.msg
+
+    # headers
+    start = datetime.datetime.fromisoformat(bk["starts_at"])
+    subject = "【予約確定】%s %s 09:00〜09:30" % (ev_title, ja_date(start.date()))
+    assert msg["Subject"] == subject
+    subject_raw = re.search(r"^Subject: (.*(?:\r\n[ \t].*)*)", raw, re.M).group(1)
+    assert subject_raw.startswith("=?UTF-8?B?"), subject_raw
+    assert msg["Message-ID"] == "<booking-%s-confirmation@%s>" % (bk["id"], DOMAIN)
+    assert msg["From"] == "yoyaku <noreply@yoyaku.invalid>"
+    assert msg["To"] == bk["email"]
+    assert m.rcpt_tos == [bk["email"]]
+    assert m.mail_from == "noreply@yoyaku.invalid"
+    sent = email.utils.parsedate_to_datetime(msg["Date"])
+    assert abs(sent.timestamp() - time.time()) < 300
+    assert msg["MIME-Version"] == "1.0"
+    assert msg.get_content_type() == "multipart/mixed"
+
+    # body: UTF-8 text with the booking in the event's local time and the cancel link
+    text_part = part(msg, "text/plain")
+    assert text_part.get_content_charset() == "utf-8"
+    text = text_part.get_content()
+    assert "予約 花子 様" in text
+    assert ev_title in text and "市民会館 2階 ホール" in text
+    assert "%s 09:00〜09:30" % ja_date(start.date()) in text
+    assert "予約番号: %s" % bk["id"] in text
+    link, link_id, link_token = cancel_link(text)
+    assert link == "http://127.0.0.1:%d/bookings/%s?token=%s" % (stack.http_port, bk["id"], link_token)
+    assert link_id == bk["id"]
+    if token is not None:
+        assert link_token == token
+    r = stack.client.get("/v1/bookings/%s" % bk["id"], headers={"X-Booking-Token": link_token})
+    assert r.status == 200, r
+    assert r.json["booking"]["id"] == bk["id"]
+    r = stack.client.get("/v1/bookings/%s" % bk["id"], headers={"X-Booking-Token": "x" * 43})
+    assert r.status == 404, r
+
+    # iCalendar attachment
+    cal = part(msg, "text/calendar")
+    assert cal is not None
+    assert cal.get_param("method") == "PUBLISH"
+    assert cal.get_filename() == "booking.ics"
+    ics = cal.get_content()
+    if isinstance(ics, bytes):
+        ics = ics.decode("utf-8")
+    unfolded = ics.replace("\r\n ", "")
+    assert "METHOD:PUBLISH" in unfolded
+    assert "UID:booking-%s@%s" % (bk["id"], DOMAIN) in unfolded
+    utc = start.astimezone(datetime.timezone.utc)
+    assert "DTSTART:%s" % utc.strftime("%Y%m%dT%H%M%SZ") in unfolded
+    assert "SUMMARY:%s" % ev_title in unfolded
+    assert "LOCATION:市民会館 2階 ホール" in unfolded
+    assert "token=" not in unfolded    # calendars get shared; the link stays in the mail
+
+    row = rig.wait_status(bk["id"], "confirmation", "sent")
+    assert row["sent"] and row["attempts"] == 1
+    assert counter(rig.metrics(), "confirmation", "sent") >= 1
+    time.sleep(0.5)
+    assert len(rig.smtp.by_message_id(msg["Message-ID"])) == 1
+
+
+def test_english_event(stack, rig, make_event):
+    ev = make_event(lang="en", title="Flu shots", venue="Town hall")
+    bk, _ = book(ev, fields={"name": "Alex Smith"})
+    rig.ensure_row(bk["id"], "confirmation")
+    msg = rig.wait_mail(bk["id"], "confirmation").msg
+    d = datetime.datetime.fromisoformat(bk["starts_at"]).date()
+    assert msg["Subject"] == "Booking confirmed: Flu shots, %s 09:00–09:30" % en_date(d)
+    text = part(msg, "text/plain").get_content()
+    assert "Dear Alex Smith," in text and "Town hall" in text
+    assert msg["Content-Language"] == "en"
+
+
+def test_cancellation_mail(stack, rig, make_event):
+    ev = make_event(title="キャンセル テスト")
+    bk, token = book(ev)
+    rig.ensure_row(bk["id"], "confirmation")
+    first = rig.wait_mail(bk["id"], "confirmation")
+    _, _, link_token = cancel_link(part(first.msg, "text/plain").get_content())
+    cancel(stack, bk["id"], link_token)
+    wait_until(lambda: stack.scalar("SELECT status FROM bookings WHERE id = %s" % bk["id"])
+               == "cancelled", 20, what="booking cancelled")
+    rig.ensure_row(bk["id"], "cancellation")
+    m = rig.wait_mail(bk["id"], "cancellation")
+    d = datetime.datetime.fromisoformat(bk["starts_at"]).date()
+    assert m.msg["Subject"] == "【キャンセル完了】%s %s 09:00〜09:30" % (ev.definition["title"], ja_date(d))
+    assert m.msg["Message-ID"] == rig.mid(bk["id"], "cancellation")
+    assert part(m.msg, "text/calendar") is None
+    assert "予約番号: %s" % bk["id"] in part(m.msg, "text/plain").get_content()
+    rig.wait_status(bk["id"], "cancellation", "sent")
+
+
+def test_reminder_at_due_time_and_none_when_cancelled(stack, rig, make_event):
+    """The one slow test: a reminder a minute or two away, sent at that time, not before; the
+    reminder of a booking cancelled meanwhile is never sent."""
+    tz = ykstack.JST
+    due = (datetime.datetime.now(tz) + datetime.timedelta(seconds=120)).replace(second=0,
+                                                                             microsecond=0)
+    slot_day = (due.date() - datetime.datetime.now(tz).date()).days + 1
+    ev = make_event(title="リマインダー テスト", day=slot_day, cancel_until_hours=0,
+                    reminder={"days_before": 1, "at": due.strftime("%H:%M")})
+    keep, _ = book(ev)
+    gone, gone_token = book(ev)
+    for b in (keep, gone):
+        rig.ensure_row(b["id"], "confirmation")
+        rig.ensure_row(b["id"], "reminder", "'%s'" % due.isoformat())
+        rig.wait_mail(b["id"], "confirmation")
+    row = rig.row(keep["id"], "reminder")
+    assert row["status"] == "pending"
+    assert abs(row["due"] - due.timestamp()) < 1, (row, due)
+    assert 50 < row["due"] - time.time() <= 121
+
+    if gone_token is None:
+        _, _, gone_token = cancel_link(part(rig.wait_mail(gone["id"], "confirmation").msg,
+                                            "text/plain").get_content())
+    cancel(stack, gone["id"], gone_token)
+    wait_until(lambda: stack.scalar("SELECT status FROM bookings WHERE id = %s" % gone["id"])
+               == "cancelled", 20, what="booking cancelled")
+
+    m = rig.wait_mail(keep["id"], "reminder", timeout=200)
+    assert m.at >= due.timestamp() - 0.5, "reminder sent %.1f s early" % (due.timestamp() - m.at)
+    assert m.at <= due.timestamp() + 10
+    d = datetime.datetime.fromisoformat(keep["starts_at"]).date()
+    assert m.msg["Subject"] == "【リマインダー】%s %s 09:00〜09:30" % (ev.definition["title"], ja_date(d))
+    cal = part(m.msg, "text/calendar")
+    assert cal is not None and cal.get_param("method") == "PUBLISH"
+    ics = cal.get_content()
+    ics = ics.decode() if isinstance(ics, bytes) else ics
+    assert "UID:booking-%s@%s" % (keep["id"], DOMAIN) in ics.replace("\r\n ", "")
+
+    row = rig.wait_status(gone["id"], "reminder", "cancelled", timeout=10)
+    assert not row["sent"]
+    time.sleep(1)
+    assert rig.smtp.by_message_id(rig.mid(gone["id"], "reminder")) == []
+
+
+@pytest.mark.parametrize("mode", ["tempfail", "tempfail_data", "drop"])
+def test_smtp_failure_then_recovery(stack, rig, make_event, mode):
+    """451 (at RCPT or after DATA) or dropped connections for a while: every mail arrives once the
+    server recovers, exactly once, and nothing arrives while it fails."""
+    ev = make_event(title="障害テスト " + mode)
+    rig.smtp.mode = mode
+    refused = rig.smtp.refused
+    ids = [book(ev)[0]["id"] for _ in range(4)]
+    for i in ids:
+        rig.ensure_row(i, "confirmation")
+    wait_until(lambda: all(rig.row(i, "confirmation")["attempts"] >= 2 for i in ids), 20,
+               what="two failed attempts at each mail")
+    assert rig.smtp.refused > refused
+    for i in ids:
+        row = rig.row(i, "confirmation")
+        assert row["status"] == "pending" and row["error"], row
+        assert not rig.smtp.by_message_id(rig.mid(i, "confirmation"))
+    assert counter(rig.metrics(), "confirmation", "retry") >= 1
+    rig.smtp.mode = "ok"
+    for i in ids:
+        rig.wait_mail(i, "confirmation", timeout=20)
+        rig.wait_status(i, "confirmation", "sent")
+    time.sleep(0.5)
+    for i in ids:
+        assert len(rig.smtp.by_message_id(rig.mid(i, "confirmation"))) == 1
+
+
+def test_permanent_refusal_and_max_attempts_are_dead(stack, rig, make_event):
+    ev = make_event(title="配達不能テスト")
+    with rig.only(YOYAKU_MAIL_MAX_ATTEMPTS=3) as p:
+        rig.smtp.mode = "reject"   # 550 to RCPT: dead at once
+        a = book(ev)[0]["id"]
+        rig.ensure_row(a, "confirmation")
+        row = rig.wait_status(a, "confirmation", "dead")
+        assert row["attempts"] == 1 and "550" in row["error"], row
+        rig.smtp.mode = "tempfail"  # 451 every time: dead after 3 attempts
+        b = book(ev)[0]["id"]
+        rig.ensure_row(b, "confirmation")
+        row = rig.wait_status(b, "confirmation", "dead", timeout=20)
+        assert row["attempts"] == 3 and "451" in row["error"], row
+        metrics = rig.metrics(p)
+        assert counter(metrics, "confirmation", "dead") == 2
+        assert counter(metrics, "confirmation", "retry") == 2
+        assert "mail dead" in p.log_text()
+    rig.smtp.mode = "ok"
+    time.sleep(0.5)
+    assert rig.row(a, "confirmation")["status"] == "dead"   # never resent by a later notifier
+
+
+def test_kill_9_mid_batch(stack, rig, make_event):
+    """A notifier killed while sending: every mail still arrives (its rows come back when the lease
+    lapses); a mail sent twice carries the same Message-ID both times."""
+    ev = make_event(capacities=[100000], title="クラッシュ テスト")
+    rig.smtp.delay = 0.03
+    with rig.only(YOYAKU_MAIL_BATCH=40, YOYAKU_MAIL_PARALLEL=4) as victim:
+        ids = rig.bulk_bookings(ev, 150)
+        mids = {rig.mid(i, "confirmation") for i in ids}
+        rig.smtp.wait_for(lambda m: m.message_id in mids, count=20, timeout=30, what="first mails")
+        victim.signal(signal.SIGKILL)
+        victim.popen.wait(10)
+        claimed = int(stack.scalar("SELECT count(*) FROM mail_outbox WHERE status = 'pending' "
+                                   "AND attempts > 0 AND due_at > now() AND booking_id IN (%s)"
+                                   % ",".join(map(str, ids))))
+        assert claimed > 0, "the kill came after the last claim"
+        assert len(rig.smtp.received(lambda m: m.message_id in mids)) < len(ids)
+    # rig.main runs again now and takes over once the dead notifier's leases lapse
+    rig.smtp.delay = 0.0
+    for i in ids:
+        rig.wait_status(i, "confirmation", "sent", timeout=60)
+    got = rig.smtp.received(lambda m: m.message_id in mids)
+    assert {m.message_id for m in got} == mids
+    by_id = {}
+    for m in got:
+        by_id.setdefault(m.message_id, []).append(m)
+    for mid, ms in by_id.items():
+        bodies = {part(m.msg, "text/plain").get_content() for m in ms}
+        assert len(bodies) == 1, mid   # a resend is the same mail
+    dups = sum(len(ms) - 1 for ms in by_id.values())
+    assert dups <= 40, "more resends than one claim holds: %d" % dups
+
+
+def test_two_notifiers_share_the_outbox(stack, rig, make_event):
+    ev = make_event(capacities=[100000], title="並行テスト")
+    second = rig.start()
+    try:
+        rig.smtp.delay = 0.01
+        ids = rig.bulk_bookings(ev, 200)
+        mids = {rig.mid(i, "confirmation") for i in ids}
+        rig.smtp.wait_for(lambda m: m.message_id in mids, count=len(ids), timeout=60, what="all")
+        time.sleep(0.5)
+        got = rig.smtp.received(lambda m: m.message_id in mids)
+        assert len(got) == len(ids), "a mail was sent twice without any crash"
+        assert "mail sent" in second.log_text() and "mail sent" in rig.main.log_text()
+    finally:
+        rig.stop(second)
+
+
+def test_header_injection(stack, rig, make_event):
+    ev = make_event(capacities=[1000], title="ヘッダー テスト")
+    # the ingress refuses CR/LF in any booker value
+    for fields, mail in (({"name": "太郎\r\nBcc: evil@example.net"}, None),
+                         ({"name": "太郎"}, "taro@example.com\r\nBcc: evil@example.net")):
+        r = ev.reserve(fields=fields, mail=mail)
+        assert r.status == 422, r
+    # and should one reach the database anyway, it never reaches a header
+    tag = uuid.uuid4().hex[:10]
+    name = "太郎\r\nBcc: evil@example.net\r\nSubject: pwned"
+    bad_mail = "victim-%s@example.com\r\nRCPT TO:<evil@example.net>" % tag
+    rows = stack.psql(
+        "INSERT INTO bookings (request_id, event_id, slot_id, email, identity, fields, token_hash, "
+        "limit_one) VALUES ('inj-%s-1', %d, %s, 'ok-%s@example.com', 'inj-%s-1', %s::jsonb, "
+        "repeat('0', 64), false), ('inj-%s-2', %d, %s, %s, 'inj-%s-2', '{}', repeat('0', 64), false) "
+        "RETURNING id"
+        % (tag, ev.id, ev.slot_ids[0], tag, tag, pg_literal(json.dumps({"name": name})),
+           tag, ev.id, ev.slot_ids[0], pg_literal(bad_mail), tag))
+    named, bad = [int(r[0]) for r in rows if r[0].isdigit()]
+    dead_before = counter(rig.metrics(), "confirmation", "dead")
+    for b in (named, bad):
+        rig.ensure_row(b, "confirmation")
+    m = rig.wait_mail(named, "confirmation")
+    assert m.rcpt_tos == ["ok-%s@example.com" % tag]
+    header_block = m.raw.split(b"\r\n\r\n", 1)[0]
+    assert b"evil" not in header_block and b"pwned" not in header_block
+    assert m.msg["Bcc"] is None
+    assert m.msg["Subject"].startswith("【予約確定】ヘッダー テスト")
+    assert "Bcc: evil@example.net" in part(m.msg, "text/plain").get_content()  # body only
+    row = rig.wait_status(bad, "confirmation", "dead")
+    assert "refused" in row["error"], row
+    assert counter(rig.metrics(), "confirmation", "dead") == dead_before + 1
+    assert not rig.smtp.received(lambda x: any("evil" in r for r in x.rcpt_tos))
+    assert not rig.smtp.received(lambda x: "victim-" + tag in str(x.rcpt_tos))
+
+
+def test_metrics_and_health(stack, rig):
+    c = ykstack.Client("127.0.0.1", rig.main.metrics_port)
+    assert c.get("/healthz").status == 200
+    assert c.get("/readyz").status == 200
+    assert c.get("/nope").status == 404
+    text = rig.metrics()
+    assert re.search(r'^yoyaku_build_info\{version="[^"]+",service="notifier"\} 1$', text, re.M)
+    assert re.search(r"^yoyaku_mail_outbox_pending \d+$", text, re.M)
+    for kind in ("confirmation", "reminder", "cancellation"):
+        for result in ("sent", "retry", "dead", "cancelled"):
+            assert re.search(r'^yoyaku_mail_sent_total\{kind="%s",result="%s"\} \d+$'
+                             % (kind, result), text, re.M)
+    assert "# TYPE yoyaku_mail_sent_total counter" in text
+
+
+def pg_literal(s):
+    return "'" + s.replace("'", "''") + "'"

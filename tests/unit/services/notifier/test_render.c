@@ -1,0 +1,314 @@
+/* Unit suite for services/notifier/render.c: templates, header encoding, address checks, the
+ * iCalendar part. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "render.h"
+
+static render_templates *tpl;
+static render_ctx ctx;
+
+static mail_booking booking(const char *kind, const char *lang)
+{
+    return (mail_booking){
+        .booking_id = 42,
+        .kind = kind,
+        .lang = lang,
+        .request_id = "0123456789abcdef0123456789abcdef",
+        .email = "taro@example.com",
+        .name = "予約 太郎",
+        .title = "ワクチン接種（3回目）",
+        .venue = "市民会館 2階",
+        .timezone = "Asia/Tokyo",
+        .start_local = "2026-12-01-2-09:00",
+        .end_local = "2026-12-01-2-09:30",
+        .cancel_local = "2026-11-30-1-09:00",
+        .starts_at = "2026-12-01T09:00:00+09:00",
+        .ends_at = "2026-12-01T09:30:00+09:00",
+        .starts_epoch = 1796083200, /* 2026-12-01T00:00:00Z */
+        .ends_epoch = 1796085000,
+        .stamp_epoch = 1795000000,
+    };
+}
+
+/* Decodes a header value of RFC 2047 B-words joined by "\r\n " (what render_encode_words makes). */
+static char *decode_words(const char *v)
+{
+    char *out = calloc(1, 4096);
+    size_t len = 0;
+    while (*v) {
+        assert_true(strncmp(v, "=?UTF-8?B?", 10) == 0);
+        v += 10;
+        const char *end = strstr(v, "?=");
+        assert_non_null(end);
+        assert_true(end - v + 12 <= 75);
+        size_t n;
+        assert_int_equal(sodium_base642bin((unsigned char *)out + len, 4096 - len - 1, v,
+                                           (size_t)(end - v), NULL, &n, NULL,
+                                           sodium_base64_VARIANT_ORIGINAL),
+                         0);
+        len += n;
+        v = end + 2;
+        if (*v) {
+            assert_memory_equal(v, "\r\n ", 3);
+            v += 3;
+        }
+    }
+    return out;
+}
+
+static const char *header_value(const render_mail *m, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < m->nheaders; i++)
+        if (strncmp(m->headers[i], name, n) == 0 && m->headers[i][n] == ':')
+            return m->headers[i] + n + 2;
+    return NULL;
+}
+
+/* No header may hold a CR or LF except as folding ("\r\n" then a space). */
+static void assert_headers_clean(const render_mail *m)
+{
+    for (int i = 0; i < m->nheaders; i++)
+        for (const char *p = m->headers[i]; *p; p++)
+            if (*p == '\r' || *p == '\n') {
+                assert_true(p[0] == '\r' && p[1] == '\n' && p[2] == ' ');
+                p += 2;
+            }
+}
+
+static int setup(void **state)
+{
+    char err[512];
+    if (sodium_init() < 0)
+        return -1;
+    if (render_templates_load(&tpl, YK_TEST_TEMPLATES, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    unsigned char key[YK_TOKEN_KEY_BYTES] = {1, 2, 3};
+    return render_ctx_init(&ctx, "https://yoyaku.example.org/", "", "予約係 <noreply@example.org>",
+                           key, err, sizeof err);
+}
+
+static int teardown(void **state)
+{
+    render_templates_free(tpl);
+    return 0;
+}
+
+static void test_ctx(void **state)
+{
+    assert_string_equal(ctx.domain, "yoyaku.example.org");
+    assert_string_equal(ctx.public_url, "https://yoyaku.example.org");
+    assert_string_equal(ctx.envelope_from, "noreply@example.org");
+    assert_non_null(strstr(ctx.from_header, "=?UTF-8?B?"));
+    assert_non_null(strstr(ctx.from_header, " <noreply@example.org>"));
+
+    render_ctx c;
+    char err[256];
+    unsigned char key[YK_TOKEN_KEY_BYTES] = {0};
+    assert_int_equal(render_ctx_init(&c, "http://127.0.0.1:8080", "", "noreply@x.example", key,
+                                     err, sizeof err), 0);
+    assert_string_equal(c.domain, "yoyaku.invalid"); /* an IP address is no mail domain */
+    assert_string_equal(c.from_header, "noreply@x.example");
+    assert_int_equal(render_ctx_init(&c, "http://127.0.0.1:8080", "mail.example", "a <b@c>", key,
+                                     err, sizeof err), 0);
+    assert_string_equal(c.domain, "mail.example");
+    assert_string_equal(c.from_header, "a <b@c>");
+    assert_int_equal(render_ctx_init(&c, "http://h", "", "x <a@b\r\nBcc: c@d>", key, err,
+                                     sizeof err), -1);
+    assert_int_equal(render_ctx_init(&c, "http://h", "bad domain", "a@b", key, err, sizeof err),
+                     -1);
+}
+
+static void test_confirmation_ja(void **state)
+{
+    mail_booking b = booking("confirmation", "ja");
+    render_mail m;
+    char err[256];
+    assert_int_equal(render_build(tpl, &ctx, &b, 1795000000, &m, err, sizeof err), 0);
+    assert_headers_clean(&m);
+    assert_string_equal(m.to, "taro@example.com");
+    assert_string_equal(header_value(&m, "To"), "taro@example.com");
+    assert_string_equal(header_value(&m, "Message-ID"), "<booking-42-confirmation@yoyaku.example.org>");
+    assert_non_null(header_value(&m, "Date"));
+    assert_non_null(strstr(header_value(&m, "Date"), " +0000"));
+    char *subject = decode_words(header_value(&m, "Subject"));
+    assert_string_equal(subject, "【予約確定】ワクチン接種（3回目） 2026年12月1日(火) 09:00〜09:30");
+    assert_string_equal(subject, m.subject);
+    free(subject);
+
+    char token[YK_TOKEN_LEN + 1], url[256];
+    yk_token_for_request(ctx.token_key, b.request_id, token);
+    snprintf(url, sizeof url, "https://yoyaku.example.org/bookings/42?token=%s", token);
+    assert_non_null(strstr(m.text, url));
+    assert_non_null(strstr(m.text, "予約 太郎 様"));
+    assert_non_null(strstr(m.text, "市民会館 2階"));
+    assert_non_null(strstr(m.text, "2026年11月30日(月) 09:00 までに"));
+    assert_non_null(strstr(m.text, "\r\n"));
+    assert_null(strstr(m.text, "{{"));
+    for (const char *p = m.text; (p = strchr(p, '\n')) != NULL; p++)
+        assert_true(p > m.text && p[-1] == '\r');
+
+    assert_non_null(m.ics);
+    assert_non_null(strstr(m.ics, "METHOD:PUBLISH"));
+    assert_non_null(strstr(m.ics, "UID:booking-42@yoyaku.example.org"));
+    assert_non_null(strstr(m.ics, "DTSTART:20261201T000000Z"));
+    assert_non_null(strstr(m.ics, "DTEND:20261201T003000Z"));
+    assert_non_null(strstr(m.ics, "DTSTAMP:20261118T"));
+    assert_non_null(strstr(m.ics, "LOCATION:市民会館 2階"));
+    assert_null(strstr(m.ics, "token=")); /* calendars get shared: no credential in them */
+    render_mail_free(&m);
+}
+
+static void test_english_and_kinds(void **state)
+{
+    char err[256];
+    render_mail m;
+    mail_booking b = booking("reminder", "en");
+    b.name = NULL;
+    assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
+    char *subject = decode_words(header_value(&m, "Subject"));
+    assert_string_equal(subject, "Reminder: ワクチン接種（3回目）, Tuesday, 1 December 2026 09:00–09:30");
+    free(subject);
+    assert_non_null(strstr(m.text, "Dear guest,"));
+    assert_string_equal(header_value(&m, "Message-ID"), "<booking-42-reminder@yoyaku.example.org>");
+    assert_non_null(m.ics);
+    render_mail_free(&m);
+
+    b = booking("cancellation", "ja");
+    assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
+    assert_null(m.ics);
+    assert_string_equal(header_value(&m, "Message-ID"), "<booking-42-cancellation@yoyaku.example.org>");
+    render_mail_free(&m);
+
+    /* a slot past midnight shows its end date */
+    b = booking("confirmation", "ja");
+    b.end_local = "2026-12-02-3-01:00";
+    assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
+    assert_non_null(strstr(m.subject, "09:00〜2026年12月2日(水) 01:00"));
+    render_mail_free(&m);
+}
+
+static void test_injection(void **state)
+{
+    char err[256];
+    render_mail m;
+    mail_booking b = booking("confirmation", "ja");
+    b.email = "taro@example.com\r\nBcc: evil@example.net";
+    assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), -1);
+    assert_null(m.to);
+
+    /* a name or title with CR/LF reaches the body only; the subject is encoded words */
+    b = booking("confirmation", "ja");
+    b.name = "太郎\r\nBcc: evil@example.net";
+    b.title = "講座\r\nBcc: evil@example.net";
+    assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
+    assert_headers_clean(&m);
+    for (int i = 0; i < m.nheaders; i++)
+        assert_null(strstr(m.headers[i], "Bcc"));
+    render_mail_free(&m);
+
+    assert_true(render_address_safe("user+tag@example.com"));
+    assert_true(render_address_safe("ユーザー@例え.jp"));
+    const char *bad[] = {"", "a", "a@", "@b", "a b@c", "a@b\r\n", "a@b\nRCPT TO:<x@y>", "<a@b>",
+                         "a@b>", "a,b@c", "a@b\x7f", "\"a\"@b", "a@b\xff"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(render_address_safe(bad[i]));
+}
+
+static void test_encode_words(void **state)
+{
+    char text[600];
+    size_t len = 0;
+    for (int i = 0; i < 60; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "あ%d", i % 10);
+    char *enc = render_encode_words(text);
+    char *dec = decode_words(enc);
+    assert_string_equal(dec, text);
+    free(dec);
+    free(enc);
+
+    enc = render_encode_words("a\r\nb\tc");
+    dec = decode_words(enc);
+    assert_string_equal(dec, "a  b c");
+    free(dec);
+    free(enc);
+
+    enc = render_encode_words("");
+    assert_string_equal(enc, "=?UTF-8?B?" "?=");
+    free(enc);
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_bad_templates(void **state)
+{
+    char dir[] = "/tmp/yk-tpl-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    const char *kinds[] = {"confirmation", "reminder", "cancellation"};
+    for (int k = 0; k < 3; k++)
+        for (int l = 0; l < 2; l++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s.%s.txt", kinds[k], l ? "en" : "ja");
+            write_file(dir, name, "Subject: {{title}}\n\nhello {{ name }}\n");
+        }
+    render_templates *t;
+    char err[512];
+    assert_int_equal(render_templates_load(&t, dir, err, sizeof err), 0);
+    render_templates_free(t);
+
+    write_file(dir, "reminder.en.txt", "Subject: x\n\n{{tittle}}\n");
+    assert_int_equal(render_templates_load(&t, dir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "reminder.en.txt"));
+    assert_non_null(strstr(err, "tittle"));
+
+    write_file(dir, "reminder.en.txt", "no subject line\n");
+    assert_int_equal(render_templates_load(&t, dir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "Subject"));
+
+    write_file(dir, "reminder.en.txt", "Subject: \xff\n\nx\n");
+    assert_int_equal(render_templates_load(&t, dir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "UTF-8"));
+
+    char path[512];
+    snprintf(path, sizeof path, "%s/reminder.en.txt", dir);
+    unlink(path);
+    assert_int_equal(render_templates_load(&t, dir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "reminder.en.txt"));
+    for (int k = 0; k < 3; k++)
+        for (int l = 0; l < 2; l++) {
+            snprintf(path, sizeof path, "%s/%s.%s.txt", dir, kinds[k], l ? "en" : "ja");
+            unlink(path);
+        }
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ctx),          cmocka_unit_test(test_confirmation_ja),
+        cmocka_unit_test(test_english_and_kinds), cmocka_unit_test(test_injection),
+        cmocka_unit_test(test_encode_words), cmocka_unit_test(test_bad_templates),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
