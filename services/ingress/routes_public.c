@@ -142,6 +142,14 @@ static void reserve(yk_http_req *req, cat_event *e)
         add_error(errors, "body", "type");
         goto invalid;
     }
+    /* Sold out is the answer most requests get in a rush: give it before the costlier checks. */
+    const char *early_slot = json_string_value(json_object_get(body, "slot_id"));
+    cat_slot *full = early_slot ? catalogue_slot(strtoll(early_slot, NULL, 10)) : NULL;
+    if (full && full->event_id == e->id && full->remaining <= 0 &&
+        strspn(early_slot, "0123456789") == strlen(early_slot)) {
+        yk_http_respond_error(req, 409, "slot_full", "This slot is full.");
+        goto out;
+    }
     const char *key;
     json_t *val;
     json_object_foreach(body, key, val)
