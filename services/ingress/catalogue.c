@@ -200,7 +200,8 @@ static void slots_cb(yk_pg_op *op, PGresult *res)
         e->slots[e->nslots++] = s;
     }
     for (size_t i = 0; i < building.nevents; i++)
-        qsort(building.events[i].slots, building.events[i].nslots, sizeof(cat_slot *),
+        if (building.events[i].nslots > 1)
+            qsort(building.events[i].slots, building.events[i].nslots, sizeof(cat_slot *),
               slot_by_start);
     load_finish(1);
 }

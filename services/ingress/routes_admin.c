@@ -29,7 +29,7 @@ typedef struct {
     admin_action action;
     char slug[72];
     char params[17][64]; /* short text parameters; long ones live in owned[] */
-    char *owned[8];
+    char *owned[17]; /* every heap parameter, freed with the context */
     const char *argv[17];
     int argc;
     int limit;
@@ -232,8 +232,9 @@ static size_t event_params(admin_ctx *c, json_t *def, json_t *errors)
     param_text(c, closes);
     snprintf(c->params[1], sizeof c->params[1], "%d", cancel);
     c->argv[c->argc++] = c->params[1];
-    param_owned(c, json_dumps(json_pack("{s:i,s:s}", "days_before", days, "at", at),
-                              JSON_COMPACT | JSON_SORT_KEYS));
+    json_t *reminder = json_pack("{s:i,s:s}", "days_before", days, "at", at);
+    param_owned(c, json_dumps(reminder, JSON_COMPACT | JSON_SORT_KEYS));
+    json_decref(reminder);
     c->argv[c->argc++] = pub && json_is_false(pub) ? "false" : "true";
     return 0;
 }
