@@ -361,6 +361,19 @@ static void http_cb(yk_http_req *req, void *ud)
 
 /* ---- lifecycle */
 
+/* The URL without "user:password@", for logs. */
+static void redact_url(const char *url, char *out, size_t len)
+{
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    const char *at = strchr(host, '@');
+    const char *slash = strchr(host, '/');
+    if (at && (slash == NULL || at < slash))
+        snprintf(out, len, "%.*s***%s", (int)(host - url), url, at);
+    else
+        snprintf(out, len, "%s", url);
+}
+
 static void drain_cb(uv_timer_t *t)
 {
     if (n.drain_fires++ == 0) {
@@ -493,9 +506,11 @@ int main(int argc, char **argv)
     uv_signal_start(&n.sigint, signal_cb, SIGINT);
     uv_signal_start(&n.sigterm, signal_cb, SIGTERM);
     uv_timer_start(&n.poll, poll_cb, 0, (uint64_t)cfg.poll_ms);
+    char shown[512];
+    redact_url(cfg.smtp_url, shown, sizeof shown);
     yk_info("starting smtp=%s parallel=%lld batch=%lld lease_s=%lld max_attempts=%lld "
             "templates=%s domain=%s",
-            cfg.smtp_url, (long long)cfg.parallel, (long long)cfg.batch, (long long)cfg.lease_s,
+            shown, (long long)cfg.parallel, (long long)cfg.batch, (long long)cfg.lease_s,
             (long long)cfg.max_attempts, cfg.template_dir, n.ctx.domain);
 
     uv_run(n.loop, UV_RUN_DEFAULT);

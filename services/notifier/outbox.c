@@ -22,9 +22,12 @@ struct outbox {
     const outbox_callbacks *cb;
     void *ud;
 
+    /* yk_pg_query may fail a query inside the call itself (a failed connect): every state flag is
+     * set before the call, and a claim failing that way is reported by the return value only. */
     yk_pg_op claim_op;
     int claiming;
-    int claim_limit;
+    int claim_submitting;
+    int claim_failed_early;
 
     yk_pg_op mark_op;
     json_t *results;  /* outcomes not yet sent: [{id, attempt, result, delay_ms, error}] */
@@ -37,6 +40,7 @@ struct outbox {
     PGconn *lconn;      /* LISTEN yk_outbox; NULL while disconnected */
     uv_poll_t *lpoll;   /* heap: may outlive lconn while closing */
     uv_timer_t lretry;  /* reconnects the LISTEN session; its close callback frees o */
+    int lfailing;       /* the last connect failed: retries log quietly */
     int closing;
 };
 
@@ -163,6 +167,10 @@ static void claim_cb(yk_pg_op *op, PGresult *res)
 {
     outbox *o = (outbox *)((char *)op - offsetof(outbox, claim_op));
     o->claiming = 0;
+    if (o->claim_submitting) {
+        o->claim_failed_early = 1;
+        return;
+    }
     if (o->closing)
         return;
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != C_COUNT) {
@@ -196,10 +204,15 @@ int outbox_claim(outbox *o, int limit)
     snprintf(p_max, sizeof p_max, "%lld", (long long)o->max_attempts);
     const char *params[] = {p_limit, p_lease, p_max};
     o->claim_op.cb = claim_cb;
-    if (yk_pg_query(o->pg, &o->claim_op, sql_claim, 3, params) != 0)
-        return -1;
     o->claiming = 1;
-    o->claim_limit = limit;
+    o->claim_submitting = 1;
+    o->claim_failed_early = 0;
+    int rc = yk_pg_query(o->pg, &o->claim_op, sql_claim, 3, params);
+    o->claim_submitting = 0;
+    if (rc != 0 || o->claim_failed_early) {
+        o->claiming = 0;
+        return -1;
+    }
     return 0;
 }
 
@@ -257,15 +270,20 @@ void outbox_flush(outbox *o)
     char *text = json_dumps(o->results, JSON_COMPACT);
     if (text == NULL)
         return;
+    json_t *next = json_array();
+    if (next == NULL) {
+        free(text);
+        return;
+    }
     const char *params[] = {text};
     o->mark_op.cb = mark_cb;
-    if (yk_pg_query(o->pg, &o->mark_op, sql_mark, 1, params) == 0) {
-        o->writing = o->results;
-        o->results = json_array();
-        if (o->results == NULL) { /* nothing sensible to do; put the batch back */
-            o->results = o->writing;
-            o->writing = NULL;
-        }
+    o->writing = o->results; /* mark_cb puts it back if the write fails, even at once */
+    o->results = next;
+    if (yk_pg_query(o->pg, &o->mark_op, sql_mark, 1, params) != 0) {
+        json_array_extend(o->writing, o->results);
+        json_decref(o->results);
+        o->results = o->writing;
+        o->writing = NULL;
     }
     free(text);
 }
@@ -292,9 +310,10 @@ void outbox_refresh_pending(outbox *o)
     if (o->counting || o->closing)
         return;
     o->count_op.cb = count_cb;
+    o->counting = 1;
     if (yk_pg_query(o->pg, &o->count_op,
-                    "SELECT count(*) FROM mail_outbox WHERE status = 'pending'", 0, NULL) == 0)
-        o->counting = 1;
+                    "SELECT count(*) FROM mail_outbox WHERE status = 'pending'", 0, NULL) != 0)
+        o->counting = 0;
 }
 
 long long outbox_pending(const outbox *o)
@@ -323,8 +342,11 @@ static void lpoll_closed_cb(uv_handle_t *h)
 
 static void listen_drop(outbox *o, const char *why)
 {
-    if (why)
+    if (why && !o->lfailing) /* once per outage, not once per retry */
         yk_warn("outbox listen session lost err=\"%s\"", why);
+    else if (why)
+        yk_debug("outbox listen session still down err=\"%s\"", why);
+    o->lfailing = why != NULL;
     if (o->lpoll) {
         uv_close((uv_handle_t *)o->lpoll, lpoll_closed_cb);
         o->lpoll = NULL;
@@ -377,6 +399,7 @@ static void listen_connect(outbox *o)
         return;
     }
     PQclear(r);
+    o->lfailing = 0;
     PQsetnonblocking(o->lconn, 1);
     o->lpoll = malloc(sizeof *o->lpoll);
     if (o->lpoll == NULL || uv_poll_init(o->loop, o->lpoll, PQsocket(o->lconn)) != 0) {

@@ -1,7 +1,7 @@
-"""Mail (contract §3, §4): yoyaku-notifier against a real SMTP server process (aiosmtpd, see
-smtp_fixture.py) that can answer 451, drop connections or answer slowly. Bookings go through HTTP;
-the outbox rows are the worker's (a row the worker has not written is added here, so these tests
-also run against a worker without the outbox)."""
+"""Mail (contract §3, §4): yoyaku-notifier against a real SMTP server (aiosmtpd, see smtp_fixture.py)
+that can answer 451, drop connections or answer slowly. Bookings and cancellations go through HTTP
+and the worker writes their outbox rows; only the crash, concurrency and injection tests write
+bookings straight into PostgreSQL (many at once, or values the ingress would refuse)."""
 
 import contextlib
 import datetime
@@ -98,11 +98,15 @@ class MailRig:
 
     # -- outbox ----------------------------------------------------------------------------------
 
-    def ensure_row(self, booking_id, kind, due_sql="now()"):
-        """The worker writes the row with the booking change; one it has not written is added."""
-        self.stack.psql("INSERT INTO mail_outbox (booking_id, kind, due_at) VALUES (%d, '%s', %s) "
-                        "ON CONFLICT (booking_id, kind) DO NOTHING; NOTIFY yk_outbox"
-                        % (int(booking_id), kind, due_sql))
+    def expect_row(self, booking_id, kind):
+        """The worker's outbox row: committed with the booking change, so there by the answer."""
+        row = self.row(booking_id, kind)
+        assert row is not None, "no %s row for booking %s" % (kind, booking_id)
+        return row
+
+    def add_row(self, booking_id, kind):
+        self.stack.psql("INSERT INTO mail_outbox (booking_id, kind) VALUES (%d, '%s'); "
+                        "NOTIFY yk_outbox" % (int(booking_id), kind))
 
     def row(self, booking_id, kind):
         rows = self.stack.psql("SELECT status, attempts, extract(epoch FROM due_at), last_error, "
@@ -214,7 +218,7 @@ def test_confirmation_mail(stack, rig, make_event):
     ev = make_event(title="接種会場 予約テスト", venue="市民会館 2階 ホール", description="")
     ev_title = ev.definition["title"]
     bk, token = book(ev, fields={"name": "予約 花子"})
-    rig.ensure_row(bk["id"], "confirmation")
+    rig.expect_row(bk["id"], "confirmation")
     m = rig.wait_mail(bk["id"], "confirmation")
     raw = m.raw.decode("ascii")   # 7-bit on the wire: encoded words and base64 only
     msg = m.msg
@@ -281,7 +285,7 @@ def test_confirmation_mail(stack, rig, make_event):
 def test_english_event(stack, rig, make_event):
     ev = make_event(lang="en", title="Flu shots", venue="Town hall")
     bk, _ = book(ev, fields={"name": "Alex Smith"})
-    rig.ensure_row(bk["id"], "confirmation")
+    rig.expect_row(bk["id"], "confirmation")
     msg = rig.wait_mail(bk["id"], "confirmation").msg
     d = datetime.datetime.fromisoformat(bk["starts_at"]).date()
     assert msg["Subject"] == "Booking confirmed: Flu shots, %s 09:00–09:30" % en_date(d)
@@ -293,13 +297,13 @@ def test_english_event(stack, rig, make_event):
 def test_cancellation_mail(stack, rig, make_event):
     ev = make_event(title="キャンセル テスト")
     bk, token = book(ev)
-    rig.ensure_row(bk["id"], "confirmation")
+    rig.expect_row(bk["id"], "confirmation")
     first = rig.wait_mail(bk["id"], "confirmation")
     _, _, link_token = cancel_link(part(first.msg, "text/plain").get_content())
     cancel(stack, bk["id"], link_token)
     wait_until(lambda: stack.scalar("SELECT status FROM bookings WHERE id = %s" % bk["id"])
                == "cancelled", 20, what="booking cancelled")
-    rig.ensure_row(bk["id"], "cancellation")
+    rig.expect_row(bk["id"], "cancellation")
     m = rig.wait_mail(bk["id"], "cancellation")
     d = datetime.datetime.fromisoformat(bk["starts_at"]).date()
     assert m.msg["Subject"] == "【キャンセル完了】%s %s 09:00〜09:30" % (ev.definition["title"], ja_date(d))
@@ -321,8 +325,8 @@ def test_reminder_at_due_time_and_none_when_cancelled(stack, rig, make_event):
     keep, _ = book(ev)
     gone, gone_token = book(ev)
     for b in (keep, gone):
-        rig.ensure_row(b["id"], "confirmation")
-        rig.ensure_row(b["id"], "reminder", "'%s'" % due.isoformat())
+        rig.expect_row(b["id"], "confirmation")
+        rig.expect_row(b["id"], "reminder")
         rig.wait_mail(b["id"], "confirmation")
     row = rig.row(keep["id"], "reminder")
     assert row["status"] == "pending"
@@ -353,6 +357,30 @@ def test_reminder_at_due_time_and_none_when_cancelled(stack, rig, make_event):
     assert rig.smtp.by_message_id(rig.mid(gone["id"], "reminder")) == []
 
 
+def test_status_rechecked_at_send_time(stack, rig, make_event):
+    """Rows of a booking cancelled behind the worker's back (the worker cancels the reminder itself;
+    the notifier checks again when it claims): reminder and confirmation are not sent, the
+    cancellation is."""
+    ev = make_event(capacities=[1000], title="再確認テスト")
+    tag = uuid.uuid4().hex[:10]
+    bid = int([r for r in stack.psql(
+        "INSERT INTO bookings (request_id, event_id, slot_id, status, email, identity, fields, "
+        "token_hash, limit_one) VALUES ('recheck-%s', %d, %s, 'cancelled', 'recheck-%s@example.com', "
+        "'recheck-%s', '{}', repeat('0', 64), false) RETURNING id"
+        % (tag, ev.id, ev.slot_ids[0], tag, tag)) if r[0].isdigit()][0][0])
+    cancelled_before = counter(rig.metrics(), "reminder", "cancelled")
+    for kind in ("reminder", "confirmation", "cancellation"):
+        rig.add_row(bid, kind)
+    rig.wait_mail(bid, "cancellation")
+    rig.wait_status(bid, "reminder", "cancelled")
+    rig.wait_status(bid, "confirmation", "cancelled")
+    rig.wait_status(bid, "cancellation", "sent")
+    assert counter(rig.metrics(), "reminder", "cancelled") == cancelled_before + 1
+    time.sleep(0.5)
+    assert not rig.smtp.by_message_id(rig.mid(bid, "reminder"))
+    assert not rig.smtp.by_message_id(rig.mid(bid, "confirmation"))
+
+
 @pytest.mark.parametrize("mode", ["tempfail", "tempfail_data", "drop"])
 def test_smtp_failure_then_recovery(stack, rig, make_event, mode):
     """451 (at RCPT or after DATA) or dropped connections for a while: every mail arrives once the
@@ -362,7 +390,7 @@ def test_smtp_failure_then_recovery(stack, rig, make_event, mode):
     refused = rig.smtp.refused
     ids = [book(ev)[0]["id"] for _ in range(4)]
     for i in ids:
-        rig.ensure_row(i, "confirmation")
+        rig.expect_row(i, "confirmation")
     wait_until(lambda: all(rig.row(i, "confirmation")["attempts"] >= 2 for i in ids), 20,
                what="two failed attempts at each mail")
     assert rig.smtp.refused > refused
@@ -385,12 +413,12 @@ def test_permanent_refusal_and_max_attempts_are_dead(stack, rig, make_event):
     with rig.only(YOYAKU_MAIL_MAX_ATTEMPTS=3) as p:
         rig.smtp.mode = "reject"   # 550 to RCPT: dead at once
         a = book(ev)[0]["id"]
-        rig.ensure_row(a, "confirmation")
+        rig.expect_row(a, "confirmation")
         row = rig.wait_status(a, "confirmation", "dead")
         assert row["attempts"] == 1 and "550" in row["error"], row
         rig.smtp.mode = "tempfail"  # 451 every time: dead after 3 attempts
         b = book(ev)[0]["id"]
-        rig.ensure_row(b, "confirmation")
+        rig.expect_row(b, "confirmation")
         row = rig.wait_status(b, "confirmation", "dead", timeout=20)
         assert row["attempts"] == 3 and "451" in row["error"], row
         metrics = rig.metrics(p)
@@ -471,7 +499,7 @@ def test_header_injection(stack, rig, make_event):
     named, bad = [int(r[0]) for r in rows if r[0].isdigit()]
     dead_before = counter(rig.metrics(), "confirmation", "dead")
     for b in (named, bad):
-        rig.ensure_row(b, "confirmation")
+        rig.add_row(b, "confirmation")
     m = rig.wait_mail(named, "confirmation")
     assert m.rcpt_tos == ["ok-%s@example.com" % tag]
     header_block = m.raw.split(b"\r\n\r\n", 1)[0]
