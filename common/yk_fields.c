@@ -396,7 +396,9 @@ static int check_value(const yk_field *f, json_t *v, json_t **out, const char **
     }
     if (f->type == YK_FT_TEL || f->type == YK_FT_DATE)
         fields_fold_dashes(c);
-    const char *s = (f->type == YK_FT_TEXT || f->type == YK_FT_SELECT) ? raw : c;
+    /* Free text and options are kept as typed; an identity is compared after NFKC anyway, so its
+     * pattern sees the cleaned value too: a voucher typed in full-width digits is still valid. */
+    const char *s = ((f->type == YK_FT_TEXT && !f->identity) || f->type == YK_FT_SELECT) ? raw : c;
 
     long max = f->max_length > 0 ? f->max_length : YK_FIELD_MAX_LENGTH;
     if (yk_text_length(s) > (size_t)max)

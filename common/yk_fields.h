@@ -72,8 +72,8 @@ void yk_fieldset_free(yk_fieldset *fs);
  * (yk_text_is_email); tel is digits, spaces, + - ( ) with at least one digit; date is YYYY-MM-DD
  * and a real day; number is a non-negative JSON integer or a string of digits; select is exactly
  * one of options; checkbox is a boolean, and a required checkbox must be true. Values are measured
- * and matched in the form they are stored: text and select as given; email, tel, date and number
- * NFKC-cleaned (yk_text_clean), with the dashes Japanese input methods produce (U+2010..U+2015,
+ * and matched in the form they are stored: text (unless it is the identity) and select as given;
+ * the identity text, email, tel, date and number NFKC-cleaned (yk_text_clean), with the dashes Japanese input methods produce (U+2010..U+2015,
  * U+2212, U+30FC) turned into '-' for tel and date; numbers as a decimal string. Returns the number
  * of problems, or -1 when out of memory (errors may hold some entries). When 0 and clean is not
  * NULL, *clean is a new reference to the object to store, holding only the present values;

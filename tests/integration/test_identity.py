@@ -62,3 +62,17 @@ def test_identity_is_per_event(make_event):
     b = make_event(capacities=[5], fields=IDENTITY_FIELDS)
     assert a.reserve(fields={"name": "x", "member": "777"}).status == 201
     assert b.reserve(fields={"name": "x", "member": "７７７"}).status == 201
+
+
+def test_identity_pattern_checks_the_normalised_value(make_event):
+    """A voucher typed in full-width digits matches ^[0-9]{10}$ and is the same voucher."""
+    fields = [{"name": "voucher", "type": "text", "required": True, "identity": True,
+               "pattern": "^[0-9]{10}$"}]
+    ev = make_event(capacities=[10], fields=fields)
+    r = ev.reserve(fields={"voucher": "０１２３４５６７８９"})
+    assert r.status == 201, r
+    assert r.json["booking"]["fields"] == {"voucher": "0123456789"}, r
+    r = ev.reserve(fields={"voucher": "0123456789"})
+    assert r.status == 409 and r.error == "already_booked", r
+    r = ev.reserve(fields={"voucher": "０１２３"})
+    assert r.status == 422 and r.json["errors"] == [{"field": "voucher", "reason": "pattern"}], r

@@ -557,16 +557,23 @@ static void identity_value(void **state)
 
 static void identity_text_field(void **state)
 {
-    /* A text identity is stored as given; the caller's yk_text_identity folds it. */
+    /* A text identity is NFKC-cleaned and trimmed before its pattern is checked and it is stored:
+     * a voucher number typed in full-width digits is the same voucher. */
     yk_fieldset fs;
-    json_t *d = load("[{\"name\":\"license\",\"type\":\"text\",\"identity\":true}]");
+    json_t *d = load("[{\"name\":\"license\",\"type\":\"text\",\"identity\":true},"
+                     "{\"name\":\"voucher\",\"type\":\"text\",\"pattern\":\"^[0-9]{4}$\"}]");
     json_t *errors = json_array(), *clean = NULL;
     json_t *values = load("{\"license\":\" ＡＢ１２ \"}");
     assert_int_equal(yk_fieldset_parse(&fs, d, errors), 0);
     assert_int_equal(fs.identity, 0);
     assert_int_equal(yk_fieldset_check(&fs, values, errors, &clean), 0);
-    assert_string_equal(yk_fieldset_identity_value(&fs, clean), " ＡＢ１２ ");
+    assert_string_equal(yk_fieldset_identity_value(&fs, clean), "AB12");
     json_decref(clean);
+    json_decref(values);
+    /* a plain text field keeps what was typed: its pattern sees the full-width digits */
+    values = load("{\"license\":\"x\",\"voucher\":\"１２３４\"}");
+    assert_int_equal(yk_fieldset_check(&fs, values, errors, &clean), 1);
+    assert_null(clean);
     json_decref(values);
     yk_fieldset_free(&fs);
     json_decref(d);
