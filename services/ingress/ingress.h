@@ -13,7 +13,8 @@
 
 typedef struct {
     /* configuration (yk_config table in main.c) */
-    const char *listen, *redis_addr, *pg_conninfo, *log_level, *ingress_id_cfg, *token_key_hex;
+    const char *listen, *redis_addr, *pg_conninfo, *log_level, *ingress_id_cfg, *token_key_hex,
+        *web_dir;
     unsigned char token_key[32]; /* parsed YOYAKU_TOKEN_KEY */
     int64_t partitions, wait_ms, result_ttl;
     char ingress_id[96];

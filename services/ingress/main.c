@@ -11,6 +11,7 @@
 #include "ingress.h"
 #include "metrics.h"
 #include "submit.h"
+#include "web.h"
 #include "yk_config.h"
 #include "yk_log.h"
 #include "yk_token.h"
@@ -33,6 +34,8 @@ static const yk_cf_entry config[] = {
                  "64 hex characters; booking tokens are derived from it (same for the notifier)"),
     YK_CF_INTEGER("YOYAKU_WAIT_MS", &ingress.wait_ms, "5000", 0, 60000,
                   "how long a reservation waits for its decision before 202"),
+    YK_CF_STRING("YOYAKU_WEB_DIR", &ingress.web_dir, YK_SOURCE_DIR "/web",
+                 "directory of the booking pages served at / (read once at start)"),
 };
 
 static const yk_http_limits limits = {
@@ -99,6 +102,8 @@ static void handle(yk_http_req *req, void *ud)
             metrics_handle(req);
         return;
     }
+    if (strncmp(req->path, "/v1/", 4) != 0 && web_handle(req))
+        return;
     if (req->path_len >= sizeof path || strncmp(req->path, "/v1/", 4) != 0) {
         yk_http_respond_error(req, 404, "not_found", "No such route.");
         return;
@@ -212,6 +217,7 @@ int main(int argc, char **argv)
         yk_error("cannot listen on %s: %s", ingress.listen, uv_strerror(rc));
         return 1;
     }
+    web_load(ingress.web_dir); /* without pages the API still serves */
     uv_timer_init(ingress.loop, &catalogue_timer);
     uv_timer_start(&catalogue_timer, catalogue_retry_cb, 1000, 1000);
     uv_signal_init(ingress.loop, &sig_int);
@@ -225,6 +231,7 @@ int main(int argc, char **argv)
     catalogue_free();
     submit_free();
     metrics_free();
+    web_free();
     uv_loop_close(ingress.loop);
     yk_info("stopped");
     return 0;
