@@ -50,11 +50,13 @@ typedef struct {
     size_t max_header;        /* request line + headers; larger get 431 */
     uint64_t header_timeout_ms; /* from a request's first byte to its last */
     uint64_t idle_timeout_ms;   /* between requests on a kept-alive connection */
+    int share_port;             /* SO_REUSEPORT: several ingress processes serve one port; off
+                                 * for metrics listeners, where a clash must fail loudly */
 } yk_http_limits;
 
 typedef struct yk_http_server yk_http_server;
 
-/* Listens on host:port with SO_REUSEPORT (several processes may share the port). The server is
+/* Listens on host:port (with SO_REUSEPORT if limits->share_port). The server is
  * heap-allocated and owned by the caller; close it with yk_http_server_close. Returns 0 or a
  * negative libuv error. */
 __attribute__((warn_unused_result)) int yk_http_server_start(yk_http_server **out, uv_loop_t *loop,

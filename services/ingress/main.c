@@ -43,6 +43,7 @@ static const yk_http_limits limits = {
     .max_header = 8 * 1024,
     .header_timeout_ms = 10000,
     .idle_timeout_ms = 60000,
+    .share_port = 1,
 };
 
 static uv_signal_t sig_int, sig_term;
