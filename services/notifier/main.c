@@ -157,7 +157,7 @@ static void finish(mail_job *job, int64_t retry_ms)
 static void release(mail_job *job, const char *why)
 {
     job->result = MAIL_RELEASE;
-    snprintf(job->error, sizeof job->error, "%s", why);
+    job_set_error(job, why);
     finish(job, 0);
 }
 
@@ -168,7 +168,7 @@ static void sent_cb(void *ud, smtp_status st, const char *error)
         job_free(job);
         return;
     }
-    snprintf(job->error, sizeof job->error, "%s", error);
+    job_set_error(job, error);
     int64_t retry = 0;
     switch (st) {
     case SMTP_OK: job->result = MAIL_SENT; break;
@@ -205,14 +205,14 @@ static void start(mail_job *job)
     char err[200];
     if (render_build(n.tpl, &n.ctx, &job->b, time(NULL), &m, err, sizeof err) != 0) {
         job->result = MAIL_DEAD;
-        snprintf(job->error, sizeof job->error, "%s", err);
+        job_set_error(job, err);
         finish(job, 0);
         return;
     }
     job->started_ns = uv_hrtime();
     if (smtp_send(n.smtp, &m, sent_cb, job) != 0) {
         job->result = job->attempt >= cfg.max_attempts ? MAIL_DEAD : MAIL_RETRY;
-        snprintf(job->error, sizeof job->error, "could not start an SMTP transfer");
+        job_set_error(job, "could not start an SMTP transfer");
         finish(job, job->result == MAIL_RETRY ? backoff_ms(job->attempt) : 0);
     }
     render_mail_free(&m);

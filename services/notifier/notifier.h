@@ -45,4 +45,8 @@ typedef struct mail_job {
 
 void job_free(mail_job *job);
 
+/* Copies text into job->error as printable ASCII (anything else becomes '?'), so that a cut or
+ * foreign server message can always be stored as JSON and logged on one line. */
+void job_set_error(mail_job *job, const char *text);
+
 #endif

@@ -64,6 +64,16 @@ void job_free(mail_job *job)
     }
 }
 
+void job_set_error(mail_job *job, const char *text)
+{
+    size_t i = 0;
+    for (; text[i] && i < sizeof job->error - 1; i++) {
+        unsigned char c = (unsigned char)text[i];
+        job->error[i] = c >= 0x20 && c < 0x7f && c != '"' ? (char)c : '?';
+    }
+    job->error[i] = '\0';
+}
+
 /* ---- claiming */
 
 /* The claim and everything the mail shows, in one statement: rows are locked (SKIP LOCKED, so
@@ -159,7 +169,7 @@ static mail_job *job_from_row(PGresult *res, int r)
                   : strcmp(status, "dead") == 0    ? MAIL_DEAD
                                                    : MAIL_RETRY;
     if (job->result == MAIL_DEAD)
-        snprintf(job->error, sizeof job->error, "%s", PQgetvalue(res, r, C_LAST_ERROR));
+        job_set_error(job, PQgetvalue(res, r, C_LAST_ERROR));
     return job;
 }
 

@@ -42,6 +42,10 @@ struct smtp {
     int in_flight;
     sock_watch *watches; /* open uv_poll handles */
     int closing;
+    /* Finished easy handles, reset and kept for the next transfers: an easy handle is a large
+     * allocation, and reusing it keeps its caches (connections live in the multi handle). */
+    CURL **idle;
+    int nidle, maxidle;
 };
 
 static void check_done(smtp *s);
@@ -133,10 +137,18 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+/* The easy handle goes back to the pool (or away); nothing of x may be in the multi any more. */
 static void xfer_free(xfer *x)
 {
+    smtp *s = x->s;
+    if (x->easy) {
+        curl_easy_reset(x->easy); /* drops its references to the MIME tree and the lists */
+        if (s->nidle < s->maxidle && !s->closing)
+            s->idle[s->nidle++] = x->easy;
+        else
+            curl_easy_cleanup(x->easy);
+    }
     curl_mime_free(x->mime);
-    curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->headers);
     curl_slist_free_all(x->rcpt);
     free(x);
@@ -205,8 +217,11 @@ int smtp_open(smtp **out, uv_loop_t *loop, const smtp_config *cfg)
     size_t flen = strlen(cfg->envelope_from) + 3;
     s->mail_from = malloc(flen);
     s->multi = curl_multi_init();
-    if (s->url == NULL || s->mail_from == NULL || s->multi == NULL) {
+    s->maxidle = cfg->parallel;
+    s->idle = calloc((size_t)cfg->parallel, sizeof *s->idle);
+    if (s->url == NULL || s->mail_from == NULL || s->multi == NULL || s->idle == NULL) {
         curl_multi_cleanup(s->multi);
+        free(s->idle);
         free(s->url);
         free(s->mail_from);
         free(s);
@@ -234,7 +249,8 @@ int smtp_send(smtp *s, const render_mail *m, smtp_done_cb cb, void *ud)
     x->s = s;
     x->cb = cb;
     x->ud = ud;
-    int bad = (x->easy = curl_easy_init()) == NULL;
+    x->easy = s->nidle > 0 ? s->idle[--s->nidle] : curl_easy_init();
+    int bad = x->easy == NULL;
     size_t rlen = strlen(m->to) + 3;
     char *rcpt = bad ? NULL : malloc(rlen);
     if (rcpt) {
@@ -309,6 +325,7 @@ void smtp_abort_all(smtp *s)
 static void smtp_closed_cb(uv_handle_t *h)
 {
     smtp *s = h->data;
+    free(s->idle);
     free(s->url);
     free(s->mail_from);
     free(s);
@@ -322,5 +339,7 @@ void smtp_close(smtp *s)
     s->multi = NULL;
     while (s->watches) /* whatever libcurl did not report removed */
         watch_close(s, s->watches);
+    while (s->nidle > 0)
+        curl_easy_cleanup(s->idle[--s->nidle]);
     uv_close((uv_handle_t *)&s->timer, smtp_closed_cb);
 }

@@ -17,8 +17,9 @@ import uuid
 import pytest
 
 import ykstack
+from minipg import MiniPg
 from smtp_fixture import SmtpServer
-from ykstack import binary, resolve, wait_until
+from ykstack import Proc, binary, resolve, wait_until
 
 JA_DOW = "月火水木金土日"
 DOMAIN = "yoyaku.invalid"   # YOYAKU_PUBLIC_URL is http://127.0.0.1:<port>: no DNS name to use
@@ -166,7 +167,12 @@ def rig(stack):
 
 
 @pytest.fixture(autouse=True)
-def _smtp_ok(rig):
+def _smtp_ok(request):
+    """Each test that uses the rig starts and ends with a well-behaved SMTP server."""
+    if "rig" not in request.fixturenames:
+        yield
+        return
+    rig = request.getfixturevalue("rig")
     rig.smtp.mode, rig.smtp.delay = "ok", 0.0
     yield
     rig.smtp.mode, rig.smtp.delay = "ok", 0.0
@@ -531,3 +537,43 @@ def test_metrics_and_health(stack, rig):
 
 def pg_literal(s):
     return "'" + s.replace("'", "''") + "'"
+
+
+def test_postgresql_restart():
+    """PostgreSQL goes away mid-batch and comes back on the same port: the notifier reconnects
+    both sessions (queries and LISTEN), writes the outcomes it could not write, and sends what
+    arrives afterwards. Runs on its own PostgreSQL, not the shared stack's."""
+    pg = MiniPg("yoyaku-mail-pgrestart-").start()
+    smtp = SmtpServer().start()
+    p = None
+    try:
+        env = {k: v for k, v in ykstack.os.environ.items() if not k.startswith("YOYAKU_")}
+        env.update(RIG_ENV)
+        env.update({"YOYAKU_PG": pg.conninfo, "YOYAKU_SMTP_URL": smtp.url,
+                    "YOYAKU_METRICS_LISTEN": "", "YOYAKU_TOKEN_KEY": "ab" * 32,
+                    "YOYAKU_MAIL_LEASE_S": "30", "YOYAKU_SMTP_TIMEOUT_MS": "5000"})
+        smtp.delay = 0.05
+        first = pg.seed(60, tag="before")
+        p = Proc("notifier", [NOTIFIER], pg.dir / "logs/notifier.log", env=env)
+        smtp.wait_for(lambda m: True, count=10, timeout=20, what="first mails")
+        pg.stop()
+        time.sleep(1.0)
+        pg.start()
+        smtp.delay = 0.0
+        second = pg.seed(20, tag="after")
+        every = {"<booking-%d-confirmation@%s>" % (i, DOMAIN) for i in first + second}
+        smtp.wait_for(lambda m: m.message_id in every, count=len(every), timeout=30, what="all")
+        wait_until(lambda: pg.psql("SELECT count(*) FROM mail_outbox WHERE status <> 'sent'")
+                   == "0", 20, 0.1, what="every row sent")
+        assert {m.message_id for m in smtp.received()} == every
+        assert p.alive()
+        assert p.stop(signal.SIGTERM, timeout=20) == 0
+        log = p.log_text()
+        assert "postgres connection lost" in log
+        assert not any(mark in log for mark in ykstack.SANITIZER_MARKS), log[-6000:]
+    finally:
+        if p is not None and p.alive():
+            p.stop(signal.SIGKILL)
+        smtp.stop()
+        pg.stop()
+        pg.cleanup()
