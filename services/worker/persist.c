@@ -24,7 +24,7 @@ static const char INSERT_SQL[] =
     "  limit_one)"
     " SELECT rid, ev, slot, email, ident, fields, th, l1 FROM r ORDER BY ord"
     " ON CONFLICT (request_id) DO NOTHING"
-    " RETURNING id, request_id, event_id, slot_id, created_at"
+    " RETURNING id, request_id, event_id, slot_id"
     "), upd AS ("
     " UPDATE slots s SET booked = s.booked + c.n"
     " FROM (SELECT slot_id, count(*)::int AS n FROM ins GROUP BY slot_id) c"
@@ -36,26 +36,33 @@ static const char INSERT_SQL[] =
     " UNION ALL"
     " SELECT o.id, o.event_id, o.slot_id, o.status FROM bookings o"
     " WHERE o.request_id = ANY (ARRAY(SELECT rid FROM r EXCEPT SELECT request_id FROM ins))"
-    "), mo AS ("
-    " INSERT INTO mail_outbox (booking_id, kind, due_at)"
-    " SELECT b.id, k.kind, k.due FROM b"
-    " JOIN slots s ON s.id = b.slot_id JOIN events e ON e.id = b.event_id"
-    " CROSS JOIN LATERAL (SELECT coalesce(e.reminder->>'days_before', '1') AS days,"
-    "  coalesce(e.reminder->>'at', '10:00') AS at) p"
-    " CROSS JOIN LATERAL (VALUES ('confirmation', now()), ('reminder',"
+    /* The reminder time depends on the slot only: computed once per slot, not per booking. */
+    "), sl AS MATERIALIZED ("
+    " SELECT s.id, s.starts_at,"
     "  CASE WHEN p.days ~ '^[0-9]{1,4}$' AND p.at ~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'"
     "  THEN (((s.starts_at AT TIME ZONE e.timezone)::date - p.days::int) + p.at::time)"
-    "   AT TIME ZONE e.timezone END)) k(kind, due)"
+    "   AT TIME ZONE e.timezone END AS due"
+    " FROM slots s JOIN events e ON e.id = s.event_id"
+    " CROSS JOIN LATERAL (SELECT coalesce(e.reminder->>'days_before', '1') AS days,"
+    "  coalesce(e.reminder->>'at', '10:00') AS at) p"
+    " WHERE s.id IN (SELECT DISTINCT slot FROM r)"
+    "), mo AS ("
+    " INSERT INTO mail_outbox (booking_id, kind, due_at)"
+    " SELECT b.id, k.kind, k.due FROM b JOIN sl ON sl.id = b.slot_id"
+    " CROSS JOIN LATERAL (VALUES ('confirmation', now()), ('reminder', sl.due)) k(kind, due)"
     " WHERE b.status = 'confirmed'"
-    "  AND (k.kind = 'confirmation' OR (k.due > now() AND k.due < s.starts_at))"
+    "  AND (k.kind = 'confirmation' OR (k.due > now() AND k.due < sl.starts_at))"
     " ORDER BY b.id, k.kind"
     " ON CONFLICT (booking_id, kind) DO NOTHING"
     /* A data-modifying CTE runs to completion even unread, RETURNING included; several
      * identical notifications in one transaction are delivered once. */
     " RETURNING pg_notify('yk_outbox', '')"
+    /* created_at is now() for every row of the statement: format it once per event. */
+    "), ts AS ("
+    " SELECT e.id, yk_rfc3339(now(), e.timezone) AS at FROM events e"
+    " WHERE e.id IN (SELECT DISTINCT ev FROM r)"
     ")"
-    " SELECT i.request_id, i.id::text, yk_rfc3339(i.created_at, e.timezone)"
-    " FROM ins i JOIN events e ON e.id = i.event_id";
+    " SELECT i.request_id, i.id::text, ts.at FROM ins i JOIN ts ON ts.id = i.event_id";
 
 /* One statement per cancellation batch. The conditions repeat the worker's decision, so a
  * booking whose state changed meanwhile (attendance marked, deadline passed) is left alone and
