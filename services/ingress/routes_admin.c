@@ -251,8 +251,10 @@ static void respond_event_cb(void *ud, int ok)
     ctx_free(c);
 }
 
+/* Ingresses reload at once; workers see the version at their next tick and drop their caches. */
 static void announce_catalogue(void)
 {
+    yk_redis_cmd(ingress.redis, NULL, "INCR yk:catalogue");
     yk_redis_cmd(ingress.redis, NULL, "PUBLISH yk:events catalogue");
 }
 

@@ -57,21 +57,26 @@ static int partitions_lock_call(worker *w, const char *fn, unsigned p)
     return v;
 }
 
-/* ZADD + ZREMRANGEBYSCORE + ZCARD in one round trip; the number of live workers or -1. */
-static long long partitions_heartbeat(worker *w)
+/* ZADD + ZREMRANGEBYSCORE + ZCARD + GET yk:catalogue in one round trip; the number of live
+ * workers or -1. *version receives the catalogue version the ingress bumps on admin changes. */
+static long long partitions_heartbeat(worker *w, long long *version)
 {
     int64_t now = partitions_now_ms();
     redisAppendCommand(w->redis, "ZADD yk:workers %lld %s", (long long)now, w->id);
     redisAppendCommand(w->redis, "ZREMRANGEBYSCORE yk:workers -inf %lld",
                        (long long)(now - 3 * w->rebalance_ms));
     redisAppendCommand(w->redis, "ZCARD yk:workers");
+    redisAppendCommand(w->redis, "GET yk:catalogue");
     long long n = -1;
-    for (int i = 0; i < 3; i++) {
+    *version = 0;
+    for (int i = 0; i < 4; i++) {
         redisReply *r = NULL;
         if (redisGetReply(w->redis, (void **)&r) != REDIS_OK)
             return -1; /* the context is now unusable; the caller reconnects */
         if (i == 2 && r->type == REDIS_REPLY_INTEGER)
             n = r->integer;
+        if (i == 3 && r->type == REDIS_REPLY_STRING)
+            *version = atoll(r->str);
         freeReplyObject(r);
     }
     return n;
@@ -79,7 +84,8 @@ static long long partitions_heartbeat(worker *w)
 
 worker_status partitions_rebalance(worker *w)
 {
-    long long n = partitions_heartbeat(w);
+    long long version;
+    long long n = partitions_heartbeat(w, &version);
     if (n < 0)
         return WORKER_REDIS_LOST;
     if (n == 0)
@@ -116,13 +122,17 @@ worker_status partitions_rebalance(worker *w)
             yk_info("acquired partition=%u owned=%u target=%u workers=%lld", p, owned, target, n);
         }
     }
-    /* Between batches the cache equals PostgreSQL, so dropping it is always safe; rereading it
-     * every tick picks up admin edits (limits, capacities) and seats freed outside the worker.
-     * Setting up every tick also sweeps entries orphaned by a worker that lost its session while
+    /* Between batches the cache equals PostgreSQL, so dropping it is always safe. It is dropped
+     * when an admin change bumped the catalogue version (limits, capacities, reminders), not
+     * every tick: rereading a rush event's identity counts costs a scan of its bookings.
+     * Setting up every tick sweeps entries orphaned by a worker that lost its session while
      * reading, and re-creates a stream that vanished with a Redis restart. */
+    bool changed = version != w->catalogue_version;
+    w->catalogue_version = version;
     for (unsigned p = 0; p < w->partitions; p++) {
         if (w->parts[p].owned) {
-            partitions_forget(w, p);
+            if (changed)
+                partitions_forget(w, p);
             w->parts[p].setup = true;
         }
     }

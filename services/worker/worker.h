@@ -36,6 +36,7 @@ typedef struct {
     redisContext *redis;
     PGconn *pg;
     worker_part *parts; /* [partitions] */
+    long long catalogue_version; /* yk:catalogue at the last tick; a change drops the caches */
 } worker;
 
 /* Set by SIGTERM/SIGINT: finish the current batch, then leave. */
