@@ -59,10 +59,24 @@ def start_queue_ingress(stack):
 
 
 def main():
+    """Returns (passed, failed); a stack that does not start or stop cleanly counts as a failure."""
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    passed = failed = 0
     stack = Stack(n_workers=1, extra_env={"YOYAKU_WEB_DIR": str(ROOT / "web")})
+    passed, failed = run(stack)
+    problems = stack.shutdown() if stack.procs else []
+    for p in problems:
+        print("browser: stack: %s" % p)
+    if problems:
+        failed += 1
+        print("browser: stack files kept in %s" % stack.dir)
+    elif not os.environ.get("YOYAKU_KEEP_TMP"):
+        stack.cleanup()
+    return passed, failed
+
+
+def run(stack):
+    passed = failed = 0
     t0 = time.monotonic()
     try:
         try:
@@ -80,7 +94,7 @@ def main():
         cfg = {"base": "http://127.0.0.1:%d" % stack.http_port,
                "queueBase": "http://127.0.0.1:%d" % queue_port,
                "adminToken": stack.admin_token, "outDir": str(out),
-               "mailDir": str(stack.mail)}
+               "mailDir": str(stack.mail), "notifier": stack.notifier is not None}
         fd, cfg_path = tempfile.mkstemp(prefix="yoyaku-browser-", suffix=".json")
         with os.fdopen(fd, "w") as f:
             json.dump(cfg, f)
@@ -128,20 +142,9 @@ def main():
     except Interrupted as e:
         print("browser: interrupted (%s)" % e)
         return passed, failed + 1
-    finally:
-        problems = stack.shutdown() if getattr(stack, "procs", None) else []
-        for p in problems:
-            print("browser: stack: %s" % p)
-        if problems:
-            failed_box[0] = 1
-        if not problems and not os.environ.get("YOYAKU_KEEP_TMP"):
-            stack.cleanup()
 
-
-failed_box = [0]
 
 if __name__ == "__main__":
     p, f = main()
-    f += failed_box[0]
     print("%d passed, %d failed" % (p, f))
     sys.exit(1 if f else 0)

@@ -176,8 +176,14 @@ async function fillFull(page, { email, insurance = '１２３４５６７８', n
   await page.fill('#booker-email', email);
 }
 
-async function chooseSlot(page, slotId) {
-  await page.check(`input[name=slot][value="${slotId}"]`);
+// Shows the slot's day (the date buttons, when there are several days), then checks the slot.
+async function chooseSlot(page, slot) {
+  const day = page.locator(`#slots button.date[data-date="${slot.starts_at.slice(0, 10)}"]`);
+  if (await day.count()) {
+    await day.click();
+    eq(await day.getAttribute('aria-pressed'), 'true', 'day button pressed');
+  }
+  await page.check(`input[name=slot][value="${slot.id}"]`);
 }
 
 // Every form control has a label; live regions exist; the page language is set.
@@ -242,8 +248,13 @@ test('book a slot end to end (full-width digits in the identity)', async (t) => 
   await shot(page, 'event-mobile');
   await shot(page, 'event-mobile-top', false);
 
+  // Several days: date buttons, the first day shown; another day's times show on its button.
+  eq(await page.locator('#slots button.date').count(), 3, 'date buttons');
+  assert(await page.isVisible(`#day-${ev.slots[0].starts_at.slice(0, 10)}`), 'first day shown');
+  assert(await page.isHidden(`#day-${ev.slots[6].starts_at.slice(0, 10)}`), 'second day hidden');
   const email = mail('e2e');
-  await chooseSlot(page, ev.slots[1].id);
+  await chooseSlot(page, ev.slots[6]);
+  assert(await page.isHidden(`#day-${ev.slots[0].starts_at.slice(0, 10)}`), 'first day hidden now');
   assert((await page.textContent('#chosen-text')).includes('10:00'), 'chosen slot shown');
   await fillFull(page, { email });
   await shot(page, 'event-mobile-filled');
@@ -265,14 +276,51 @@ test('book a slot end to end (full-width digits in the identity)', async (t) => 
   const b = rows[0];
   eq(b.id, number, 'booking id');
   eq(b.email, email, 'email');
-  eq(b.slot_id, ev.slots[1].id, 'slot');
+  eq(b.slot_id, ev.slots[6].id, 'slot');
   eq(b.fields.insurance_no, '12345678', 'identity NFKC-cleaned');
   eq(b.fields.name, '山田 花子', 'name');
   eq(b.fields.site, '別館', 'select');
   eq(b.fields.consent, true, 'checkbox');
   eq(b.fields.birth, '1980-04-01', 'date');
-  shared.booked = { page, slug: ev.slug, number, slot: ev.slots[1], ctx: page.context() };
+  shared.booked = { page, slug: ev.slug, number, email, slot: ev.slots[6], ctx: page.context() };
   t.keepContext = true;
+});
+
+// The text of a mail file with its base64 and quoted-printable parts decoded.
+function mailText(raw) {
+  let text = raw;
+  for (const m of raw.matchAll(/Content-Transfer-Encoding:\s*base64[^\n]*\n(?:[^\r\n]+\r?\n)*\r?\n([A-Za-z0-9+/=\r\n]+)/gi)) {
+    text += `\n${Buffer.from(m[1].replace(/\s+/g, ''), 'base64').toString('utf8')}`;
+  }
+  if (/quoted-printable/i.test(raw)) {
+    const qp = raw.replace(/=\r?\n/g, '').replace(/(?:=[0-9A-F]{2})+/g, (m) => Buffer.from(m.replace(/=/g, ''), 'hex').toString('utf8'));
+    text += `\n${qp}`;
+  }
+  return text;
+}
+
+test('the confirmation mail\'s link opens the booking page', async (t) => {
+  const s = shared.booked;
+  assert(s, 'needs the booking of the previous test');
+  if (!cfg.notifier) {
+    t.note = 'no yoyaku-notifier built: skipped';
+    return;
+  }
+  const link = await waitFor(() => {
+    for (const f of fs.readdirSync(cfg.mailDir)) {
+      const text = mailText(fs.readFileSync(path.join(cfg.mailDir, f), 'utf8'));
+      if (!text.includes(s.email)) continue;
+      const m = text.match(/https?:\/\/\S+?\/bookings\/(\d+)\?token=([A-Za-z0-9_%.~-]+)/);
+      if (m && m[1] === s.number) return m[0];
+    }
+    return null;
+  }, 'the confirmation mail with its link', 15000);
+  assert(link.startsWith(`${BASE}/bookings/${s.number}?token=`), `link ${link} points at this server`);
+  const page = await newPage(t);
+  await page.goto(link);
+  await page.locator('#booking-number', { hasText: s.number }).waitFor();
+  eq(new URL(page.url()).search, '', 'token moved out of the URL');
+  eq((await page.textContent('#booking-status')).trim(), '予約済み', 'status');
 });
 
 test('booking page from the link: details, token off the URL, cancel', async (t) => {
@@ -324,7 +372,7 @@ test('double click and a retry after a lost answer book once', async (t) => {
     if (r.method() === 'POST' && r.url().endsWith('/reservations')) keys.push(r.headers()['idempotency-key']);
   });
   await page.goto(`${BASE}/events/${ev.slug}`);
-  await chooseSlot(page, ev.slots[0].id);
+  await chooseSlot(page, ev.slots[0]);
   await page.fill('#fld-name', '二度 押子');
   const email1 = mail('dbl');
   await page.fill('#booker-email', email1);
@@ -351,7 +399,7 @@ test('double click and a retry after a lost answer book once', async (t) => {
     return route.fallback();
   });
   await page2.goto(`${BASE}/events/${ev.slug}`);
-  await chooseSlot(page2, ev.slots[0].id);
+  await chooseSlot(page2, ev.slots[0]);
   await page2.fill('#fld-name', '再送 太郎');
   const email2 = mail('retry');
   await page2.fill('#booker-email', email2);
@@ -371,7 +419,7 @@ test('slot_full: clear message, slots refreshed, another time books', async (t) 
   const ev = await makeEvent({ capacities: [1, 5] });
   const page = await newPage(t);
   await page.goto(`${BASE}/events/${ev.slug}`);
-  await chooseSlot(page, ev.slots[0].id);
+  await chooseSlot(page, ev.slots[0]);
   await page.fill('#fld-name', '満席 太郎');
   await page.fill('#booker-email', mail('full'));
   // Someone else takes the last seat meanwhile.
@@ -386,7 +434,7 @@ test('slot_full: clear message, slots refreshed, another time books', async (t) 
   assert(await page.isDisabled(`input[name=slot][value="${ev.slots[0].id}"]`), 'full slot disabled');
   assert((await page.textContent('#slot-error')).includes('日時を選んでください'), 'asks for another time');
   await shot(page, 'slot-full-mobile', false);
-  await chooseSlot(page, ev.slots[1].id);
+  await chooseSlot(page, ev.slots[1]);
   await page.click('#submit');
   await page.locator('#booking-number').waitFor();
 });
@@ -409,7 +457,7 @@ test('invalid fields: messages next to each field', async (t) => {
   await shot(page, 'invalid-required-mobile', false);
 
   // The server refuses what it alone checks: the identity pattern, an e-mail without a domain.
-  await chooseSlot(page, ev.slots[0].id);
+  await chooseSlot(page, ev.slots[0]);
   await fillFull(page, { email: 'nobody@localhost', insurance: '１２３４-abc' });
   await page.click('#submit');
   await page.locator('#fld-insurance_no-error', { hasText: '形式が正しくありません' }).waitFor();
@@ -436,7 +484,7 @@ test('202: the queue view polls until the booking is decided', async (t) => {
   let polls = 0;
   page.on('request', (r) => { if (r.url().includes('/v1/requests/')) polls++; });
   await page.goto(`${cfg.queueBase}/events/${ev.slug}`);
-  await chooseSlot(page, ev.slots[0].id);
+  await chooseSlot(page, ev.slots[0]);
   await page.fill('#fld-name', '順番 待子');
   await page.fill('#booker-email', mail('queue'));
   await page.click('#submit');
@@ -467,7 +515,7 @@ test('busy answers honour Retry-After and retry with the same key', async (t) =>
     return route.fallback();
   });
   await page.goto(`${BASE}/events/${ev.slug}`);
-  await chooseSlot(page, ev.slots[0].id);
+  await chooseSlot(page, ev.slots[0]);
   await page.fill('#fld-name', '混雑 太郎');
   await page.fill('#booker-email', mail('busy'));
   await page.click('#submit');
@@ -494,7 +542,7 @@ test('language: default from the browser, toggle keeps the input', async (t) => 
   const legend = await page.locator('fieldset.day legend').first().textContent();
   assert(/[A-Z][a-z]{2}, \d+ [A-Z][a-z]{2} \d{4}/.test(legend), `English date: ${legend}`);
   await page.fill('#fld-name', 'Taro Yamada');
-  await chooseSlot(page, ev.slots[0].id);
+  await chooseSlot(page, ev.slots[0]);
   await shot(page, 'event-mobile-en');
   await page.click('#lang-toggle');
   await page.locator('#slots-title', { hasText: '日時を選ぶ' }).waitFor();
@@ -508,7 +556,7 @@ test('language: default from the browser, toggle keeps the input', async (t) => 
   await page.click('#lang-toggle');
   await page.locator('#slots-title', { hasText: 'Choose a time' }).waitFor();
   // An answer in English too.
-  await chooseSlot(page, ev.slots[0].id);
+  await chooseSlot(page, ev.slots[0]);
   await page.click('#submit');
   await page.locator('#fld-name-error', { hasText: 'This is required.' }).waitFor();
 });
@@ -540,7 +588,7 @@ test('secret event asks for a password', async (t) => {
   await page.locator('input[name=slot]').first().waitFor();
   const heads = [];
   page.on('request', (r) => { if (r.url().includes('/reservations')) heads.push(r.headers()['x-access-token']); });
-  await chooseSlot(page, ev.slots[0].id);
+  await chooseSlot(page, ev.slots[0]);
   await page.fill('#fld-name', '秘密 太郎');
   await page.fill('#booker-email', mail('secret'));
   await page.click('#submit');
@@ -575,6 +623,62 @@ test('desktop layout', async (t) => {
   await page.locator('input[name=slot]').first().waitFor();
   assert(await page.isDisabled(`input[name=slot][value="${ev.slots[0].id}"]`), 'full slot disabled');
   await shot(page, 'event-desktop');
+});
+
+test('staff console: sign in, create an event, add slots, list bookings', async (t) => {
+  const page = await newPage(t, DESKTOP);
+  await page.goto(`${BASE}/admin`);
+  await page.locator('#login').waitFor();
+  await page.fill('#token', 'not-a-valid-admin-token-at-all');
+  await page.click('#login-form button[type=submit]');
+  await page.locator('#token-error', { hasText: 'トークンが正しくありません' }).waitFor();
+  await page.fill('#token', cfg.adminToken);
+  await page.click('#login-form button[type=submit]');
+  await page.locator('#console').waitFor();
+  await page.locator('#events tr').first().waitFor();
+
+  const slug = uniq('staff');
+  await page.fill('#c-slug', slug);
+  await page.fill('#c-title', '職員が作ったイベント');
+  await page.fill('#c-venue', '保健センター');
+  await page.click('#create-form button[type=submit]');
+  await page.locator('#create-result', { hasText: `イベント「${slug}」を作りました` }).waitFor();
+  await page.locator('#panel-title', { hasText: '職員が作ったイベント' }).waitFor();
+  eq(new URL(page.url()).pathname, `/admin/events/${slug}`, 'event in the address');
+  await page.locator(`#events button[data-slug="${slug}"]`).waitFor();
+  // The same slug again is refused next to the field.
+  await page.fill('#c-slug', slug);
+  await page.fill('#c-title', 'again');
+  await page.click('#create-form button[type=submit]');
+  await page.locator('#c-slug-error', { hasText: 'すでに使われています' }).waitFor();
+
+  const from = jstDate(20);
+  const to = jstDate(26);
+  await page.fill('#g-from', from);
+  await page.fill('#g-to', to);
+  await page.fill('#g-times', '09:00, 09:30');
+  await page.fill('#g-capacity', '4');
+  await page.click('#slots-form button[type=submit]');
+  await page.locator('#slots-result', { hasText: '件の枠を追加しました' }).waitFor();
+  const created = Number((await page.textContent('#slots-result')).match(/(\d+)件/)[1]);
+  eq(created, 10, 'weekdays of one week, two times');
+  const slots = await waitFor(async () => {
+    const r = await api('GET', `/v1/events/${slug}/slots`);
+    return r.status === 200 && r.json.slots.length === created ? r.json.slots : null;
+  }, 'generated slots listed');
+  assert(slots.every((s) => s.capacity === 4), 'capacity');
+  const r = await api('POST', `/v1/events/${slug}/reservations`,
+    { body: { slot_id: slots[0].id, email: mail('staff'), fields: { name: '窓口 太郎', voucher: '0123456789' } } });
+  eq(r.status, 201, `booking ${r.text}`);
+  await page.click(`#events button[data-slug="${slug}"]`);
+  await page.locator(`#bookings tr[data-id="${r.json.booking.id}"]`).waitFor();
+  assert((await page.textContent('#bookings')).includes('窓口 太郎'), 'fields listed with labels');
+  await checkA11y(page);
+  await shot(page, 'admin-desktop');
+  // Signing out forgets the token.
+  await page.click('#logout');
+  await page.locator('#login').waitFor();
+  eq(await page.evaluate(() => sessionStorage.getItem('yoyaku.admin')), null, 'token forgotten');
 });
 
 // ---------------------------------------------------------------------------------------------

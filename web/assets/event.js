@@ -18,6 +18,7 @@ const state = {
   busy: false,       // a submission is in flight (or being polled)
   pending: null,     // {key, body}: the last submission, resent with the same key when unchanged
   holdUntil: 0,      // Retry-After: no resubmission before this time
+  day: null,         // the local date whose slots are shown
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -146,17 +147,27 @@ function renderSlots() {
   const days = new Map();
   for (const s of state.slots) {
     const d = i18n.ymd(s.starts_at);
-    if (!days.has(d)) days.set(d, []);
-    days.get(d).push(s);
+    if (!days.has(d)) days.set(d, { slots: [], open: 0 });
+    const day = days.get(d);
+    day.slots.push(s);
+    if (s.remaining > 0 && Date.parse(s.starts_at) > now) day.open += s.remaining;
   }
   if (days.size === 0) {
     box.replaceChildren(tx(h('p', { class: 'muted' }), 'noSlots'));
     updateChosen();
     return;
   }
+  // The day shown: the one shown before, else the chosen slot's, else the first with seats.
+  const keptSlot = keep && state.slots.find((x) => x.id === keep);
+  if (!days.has(state.day)) {
+    state.day = keptSlot ? i18n.ymd(keptSlot.starts_at) : null;
+    if (!state.day) for (const [d, day] of days) if (day.open > 0) { state.day = d; break; }
+    if (!state.day) state.day = days.keys().next().value;
+  }
   const groups = [];
-  for (const [d, slots] of days) {
-    const items = slots.map((s) => {
+  const chips = [];
+  for (const [d, day] of days) {
+    const items = day.slots.map((s) => {
       const past = Date.parse(s.starts_at) <= now;
       const full = s.remaining <= 0;
       const off = past || full;
@@ -171,10 +182,28 @@ function renderSlots() {
       return h('label', { class: cls, dataset: { slotId: s.id } }, input,
         h('span', { class: 'slot-text' }, tx(h('span', { class: 'slot-time' }), 'timeRange', { a: s.starts_at, b: s.ends_at }), left));
     });
-    groups.push(h('fieldset', { class: 'day' }, tx(h('legend'), 'date', { d }), h('div', { class: 'slots' }, items)));
+    const id = `day-${d}`;
+    groups.push(h('fieldset', { class: 'day', id, hidden: days.size > 1 && d !== state.day },
+      tx(h('legend'), 'date', { d }), h('div', { class: 'slots' }, items)));
+    const chip = h('button', {
+      type: 'button', class: `date${day.open ? '' : ' is-full'}`, 'aria-pressed': d === state.day ? 'true' : 'false',
+      'aria-controls': id, dataset: { date: d },
+    }, tx(h('span', { class: 'date-day' }), 'dateShort', { d }),
+    day.open ? tx(h('span', { class: 'date-left' }), 'seatsLeft', { n: day.open }) : tx(h('span', { class: 'date-left' }), 'full'));
+    chip.addEventListener('click', () => showDay(d));
+    chips.push(chip);
   }
-  box.replaceChildren(...groups);
+  const nodes = [];
+  if (days.size > 1) nodes.push(h('div', { class: 'dates', role: 'group', 'aria-labelledby': 'dates-label' },
+    tx(h('p', { class: 'dates-label', id: 'dates-label' }), 'chooseDate'), chips));
+  box.replaceChildren(...nodes, ...groups);
   updateChosen();
+}
+
+function showDay(d) {
+  state.day = d;
+  for (const chip of document.querySelectorAll('#slots button.date')) chip.setAttribute('aria-pressed', chip.dataset.date === d ? 'true' : 'false');
+  for (const fs of document.querySelectorAll('#slots fieldset.day')) fs.hidden = fs.id !== `day-${d}`;
 }
 
 function onSlotChange() {

@@ -23,6 +23,15 @@ function fmtDate(lang, ymd) {
   }).format(dt);
 }
 
+// "2026-12-07" → "12/7（月）" or "Mon 7 Dec", for the date buttons.
+function fmtShort(lang, ymd) {
+  const [y, m, d] = ymd.split('-').map(Number);
+  const dt = new Date(Date.UTC(y, m - 1, d));
+  if (Number.isNaN(dt.getTime())) return ymd;
+  if (lang === 'ja') return `${m}/${d}（${'日月火水木金土'[dt.getUTCDay()]}）`;
+  return new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', weekday: 'short', day: 'numeric', month: 'short' }).format(dt);
+}
+
 // RFC 3339 with offset → "HH:MM" as written (the event's local time).
 export function hhmm(rfc) {
   const m = /T(\d{2}):(\d{2})/.exec(rfc || '');
@@ -158,6 +167,8 @@ const DICT = {
     cancelUntil: (v) => `キャンセルは ${fmtDateTime('ja', v.at)} まで`,
     reason: (v) => REASONS.ja[v.r] || REASONS.ja.type,
     date: (v) => fmtDate('ja', v.d),
+    dateShort: (v) => fmtShort('ja', v.d),
+    chooseDate: '日付',
     dateTime: (v) => fmtDateTime('ja', v.at),
     range: (v) => fmtRange('ja', v.a, v.b),
     timeRange: (v) => `${hhmm(v.a)}–${hhmm(v.b)}`,
@@ -251,6 +262,8 @@ const DICT = {
     cancelUntil: (v) => `Cancel online until ${fmtDateTime('en', v.at)}`,
     reason: (v) => REASONS.en[v.r] || REASONS.en.type,
     date: (v) => fmtDate('en', v.d),
+    dateShort: (v) => fmtShort('en', v.d),
+    chooseDate: 'Date',
     dateTime: (v) => fmtDateTime('en', v.at),
     range: (v) => fmtRange('en', v.a, v.b),
     timeRange: (v) => `${hhmm(v.a)}–${hhmm(v.b)}`,
