@@ -258,6 +258,8 @@ def test_confirmation_mail(stack, rig, make_event):
     assert link_id == bk["id"]
     if token is not None:
         assert link_token == token
+    page = stack.client.get(urllib.parse.urlsplit(link).path)   # the booker's page it opens
+    assert page.status == 200 and page.headers["content-type"].startswith("text/html"), page
     r = stack.client.get("/v1/bookings/%s" % bk["id"], headers={"X-Booking-Token": link_token})
     assert r.status == 200, r
     assert r.json["booking"]["id"] == bk["id"]
