@@ -23,16 +23,17 @@
 static struct {
     const char *log_level, *pg, *smtp_url, *mail_from, *mail_domain, *public_url, *token_key,
         *template_dir, *metrics_listen;
-    int64_t backoff_ms, backoff_max_ms, batch, drain_ms, lease_s, max_attempts, parallel,
-        poll_ms, smtp_starttls, smtp_timeout_ms;
+    int64_t backoff_ms, backoff_max_ms, batch, drain_ms, lease_s, max_attempts, parallel, poll_ms,
+        smtp_starttls, smtp_timeout_ms;
 } cfg;
 
 static const yk_cf_entry config[] = {
     YK_CF_STRING("YOYAKU_LOG_LEVEL", &cfg.log_level, "info", "debug, info, warn or error"),
     YK_CF_INTEGER("YOYAKU_MAIL_BACKOFF_MAX_MS", &cfg.backoff_max_ms, "3600000", 1, 86400000,
                   "longest wait between two attempts at one mail"),
-    YK_CF_INTEGER("YOYAKU_MAIL_BACKOFF_MS", &cfg.backoff_ms, "30000", 1, 86400000,
-                  "wait after the first transient failure; doubles with each attempt (+0-20% jitter)"),
+    YK_CF_INTEGER(
+        "YOYAKU_MAIL_BACKOFF_MS", &cfg.backoff_ms, "30000", 1, 86400000,
+        "wait after the first transient failure; doubles with each attempt (+0-20% jitter)"),
     YK_CF_INTEGER("YOYAKU_MAIL_BATCH", &cfg.batch, "100", 1, 10000,
                   "most outbox rows claimed (and held) at once"),
     YK_CF_STRING("YOYAKU_MAIL_DOMAIN", &cfg.mail_domain, "",
@@ -61,7 +62,8 @@ static const yk_cf_entry config[] = {
                   "one SMTP transfer, connect included"),
     YK_CF_STRING("YOYAKU_SMTP_URL", &cfg.smtp_url, "smtp://127.0.0.1:2525",
                  "smtp://host:port or smtps://host:port; user:password@ may precede host"),
-    YK_CF_STRING("YOYAKU_TEMPLATE_DIR", &cfg.template_dir, YK_SOURCE_DIR "/services/notifier/templates",
+    YK_CF_STRING("YOYAKU_TEMPLATE_DIR", &cfg.template_dir,
+                 YK_SOURCE_DIR "/services/notifier/templates",
                  "directory of {confirmation,reminder,cancellation}.{ja,en}.txt"),
     YK_CF_STRING("YOYAKU_TOKEN_KEY", &cfg.token_key, "",
                  "64 hex characters, the ingress's key: cancel links carry tokens derived from it"),
@@ -70,8 +72,8 @@ static const yk_cf_entry config[] = {
 static const yk_http_limits http_limits = {
     .max_body = 4096, .max_header = 8192, .header_timeout_ms = 10000, .idle_timeout_ms = 60000};
 
-static yk_family m_sent = YK_COUNTER("yoyaku_mail_sent_total",
-                                     "Mail outcomes by kind and result (sent, retry, dead, cancelled).");
+static yk_family m_sent = YK_COUNTER(
+    "yoyaku_mail_sent_total", "Mail outcomes by kind and result (sent, retry, dead, cancelled).");
 static yk_family m_pending =
     YK_GAUGE("yoyaku_mail_outbox_pending", "Pending mail_outbox rows (all notifiers), last poll.");
 static yk_family m_in_flight = YK_GAUGE("yoyaku_mail_in_flight", "SMTP transfers in flight.");
@@ -90,12 +92,12 @@ static struct {
     uv_signal_t sigint, sigterm;
     mail_job *queue, *queue_tail; /* claimed, not yet handed to SMTP */
     int queued;
-    int want_claim;     /* something may be due: a NOTIFY, a poll tick, a full claim */
+    int want_claim; /* something may be due: a NOTIFY, a poll tick, a full claim */
     int claiming;
     int claim_limit;
     uint64_t claim_started_ms;
-    int stopping;       /* SIGTERM: no new claims or sends, finish what is in flight */
-    int aborting;       /* inside smtp_abort_all: completions must not re-enter the pump */
+    int stopping; /* SIGTERM: no new claims or sends, finish what is in flight */
+    int aborting; /* inside smtp_abort_all: completions must not re-enter the pump */
     int drain_fires;
     int closed;
 } n;
@@ -112,7 +114,8 @@ static int64_t backoff_ms(int attempt)
     if (d > cfg.backoff_max_ms)
         d = cfg.backoff_max_ms;
     /* jitter, so rows that failed together do not all come back at the same instant */
-    return d + (int64_t)randombytes_uniform((uint32_t)(d / 5 < 1000000000 ? d / 5 + 1 : 1000000000));
+    return d +
+           (int64_t)randombytes_uniform((uint32_t)(d / 5 < 1000000000 ? d / 5 + 1 : 1000000000));
 }
 
 static void count(const mail_job *job)
@@ -171,8 +174,12 @@ static void sent_cb(void *ud, smtp_status st, const char *error)
     job_set_error(job, error);
     int64_t retry = 0;
     switch (st) {
-    case SMTP_OK: job->result = MAIL_SENT; break;
-    case SMTP_PERMANENT: job->result = MAIL_DEAD; break;
+    case SMTP_OK:
+        job->result = MAIL_SENT;
+        break;
+    case SMTP_PERMANENT:
+        job->result = MAIL_DEAD;
+        break;
     case SMTP_TRANSIENT:
         if (job->attempt >= cfg.max_attempts) {
             job->result = MAIL_DEAD;
@@ -196,7 +203,9 @@ static void sent_cb(void *ud, smtp_status st, const char *error)
 
 static void start(mail_job *job)
 {
-    /* A send must end before the lease does, or a second notifier may send it meanwhile. */
+    /* A send must end before the lease does, or a second notifier may send it meanwhile.
+     * (The loop's cached time may be behind after a blocking connect: refresh it.) */
+    uv_update_time(n.loop);
     if (uv_now(n.loop) + (uint64_t)cfg.smtp_timeout_ms + 1000 > job->lease_end_ms) {
         release(job, "lease too short to start sending");
         return;
@@ -441,8 +450,9 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     yk_log_init("notifier", cfg.log_level);
     if (cfg.lease_s * 1000 < 2 * cfg.smtp_timeout_ms + 1000) {
-        fprintf(stderr, "%s: YOYAKU_MAIL_LEASE_S must be at least twice YOYAKU_SMTP_TIMEOUT_MS "
-                        "(a send must end well before another notifier may take the row)\n",
+        fprintf(stderr,
+                "%s: YOYAKU_MAIL_LEASE_S must be at least twice YOYAKU_SMTP_TIMEOUT_MS "
+                "(a send must end well before another notifier may take the row)\n",
                 argv[0]);
         return 2;
     }
@@ -457,7 +467,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (krc == 1)
-        yk_warn("YOYAKU_TOKEN_KEY is empty: using the development key (cancel links are guessable)");
+        yk_warn(
+            "YOYAKU_TOKEN_KEY is empty: using the development key (cancel links are guessable)");
     char err[512];
     if (render_ctx_init(&n.ctx, cfg.public_url, cfg.mail_domain, cfg.mail_from, key, err,
                         sizeof err) != 0 ||

@@ -33,12 +33,12 @@ typedef struct {
 
 typedef struct mail_job {
     struct mail_job *next;
-    int64_t id;             /* mail_outbox.id */
-    int attempt;            /* mail_outbox.attempts after our claim: the fencing token */
-    uint64_t lease_end_ms;  /* uv_now() at which our claim lapses and another notifier may send */
-    uint64_t started_ns;    /* uv_hrtime() when handed to SMTP */
+    int64_t id;            /* mail_outbox.id */
+    int attempt;           /* mail_outbox.attempts after our claim: the fencing token */
+    uint64_t lease_end_ms; /* uv_now() at which our claim lapses and another notifier may send */
+    uint64_t started_ns;   /* uv_hrtime() when handed to SMTP */
     mail_booking b;
-    char *strings;          /* one allocation holding every string of b */
+    char *strings; /* one allocation holding every string of b */
     mail_result result;
     char error[256];
 } mail_job;

@@ -30,28 +30,33 @@ struct outbox {
     int claim_failed_early;
 
     yk_pg_op mark_op;
-    json_t *results;  /* outcomes not yet sent: [{id, attempt, result, delay_ms, error}] */
-    json_t *writing;  /* the batch in flight, NULL if none */
+    json_t *results; /* outcomes not yet sent: [{id, attempt, result, delay_ms, error}] */
+    json_t *writing; /* the batch in flight, NULL if none */
 
     yk_pg_op count_op;
     int counting;
     long long pending;
 
-    PGconn *lconn;      /* LISTEN yk_outbox; NULL while disconnected */
-    uv_poll_t *lpoll;   /* heap: may outlive lconn while closing */
-    uv_timer_t lretry;  /* reconnects the LISTEN session; its close callback frees o */
-    int lfailing;       /* the last connect failed: retries log quietly */
+    PGconn *lconn;     /* LISTEN yk_outbox; NULL while disconnected */
+    uv_poll_t *lpoll;  /* heap: may outlive lconn while closing */
+    uv_timer_t lretry; /* reconnects the LISTEN session; its close callback frees o */
+    int lfailing;      /* the last connect failed: retries log quietly */
     int closing;
 };
 
 const char *mail_result_name(mail_result r)
 {
     switch (r) {
-    case MAIL_SENT: return "sent";
-    case MAIL_RETRY: return "retry";
-    case MAIL_DEAD: return "dead";
-    case MAIL_CANCELLED: return "cancelled";
-    case MAIL_RELEASE: return "release";
+    case MAIL_SENT:
+        return "sent";
+    case MAIL_RETRY:
+        return "retry";
+    case MAIL_DEAD:
+        return "dead";
+    case MAIL_CANCELLED:
+        return "cancelled";
+    case MAIL_RELEASE:
+        return "release";
     }
     return "?";
 }
@@ -112,17 +117,36 @@ static const char sql_claim[] =
     "  JOIN events e ON e.id = b.event_id ORDER BY c.id";
 
 enum {
-    C_ID, C_KIND, C_STATUS, C_ATTEMPTS, C_BOOKING, C_STAMP, C_REQUEST, C_EMAIL, C_NAME, C_TITLE,
-    C_VENUE, C_TZ, C_LANG, C_START_LOCAL, C_END_LOCAL, C_CANCEL_LOCAL, C_STARTS_AT, C_ENDS_AT,
-    C_STARTS_EPOCH, C_ENDS_EPOCH, C_LAST_ERROR, C_COUNT
+    C_ID,
+    C_KIND,
+    C_STATUS,
+    C_ATTEMPTS,
+    C_BOOKING,
+    C_STAMP,
+    C_REQUEST,
+    C_EMAIL,
+    C_NAME,
+    C_TITLE,
+    C_VENUE,
+    C_TZ,
+    C_LANG,
+    C_START_LOCAL,
+    C_END_LOCAL,
+    C_CANCEL_LOCAL,
+    C_STARTS_AT,
+    C_ENDS_AT,
+    C_STARTS_EPOCH,
+    C_ENDS_EPOCH,
+    C_LAST_ERROR,
+    C_COUNT
 };
 
 /* Copies row r into a new job whose strings share one allocation. */
 static mail_job *job_from_row(PGresult *res, int r)
 {
-    static const int text_cols[] = {C_KIND,  C_REQUEST, C_EMAIL,       C_NAME,       C_TITLE,
-                                    C_VENUE, C_TZ,      C_LANG,        C_START_LOCAL, C_END_LOCAL,
-                                    C_CANCEL_LOCAL,     C_STARTS_AT,   C_ENDS_AT};
+    static const int text_cols[] = {
+        C_KIND, C_REQUEST,     C_EMAIL,     C_NAME,         C_TITLE,     C_VENUE,  C_TZ,
+        C_LANG, C_START_LOCAL, C_END_LOCAL, C_CANCEL_LOCAL, C_STARTS_AT, C_ENDS_AT};
     enum { NT = sizeof text_cols / sizeof text_cols[0] };
     size_t total = 0;
     for (int i = 0; i < NT; i++)
@@ -374,7 +398,8 @@ static void lpoll_cb(uv_poll_t *h, int status, int events)
     outbox *o = h->data;
     if (status < 0 || !PQconsumeInput(o->lconn)) {
         char why[256];
-        snprintf(why, sizeof why, "%s", status < 0 ? uv_strerror(status) : PQerrorMessage(o->lconn));
+        snprintf(why, sizeof why, "%s",
+                 status < 0 ? uv_strerror(status) : PQerrorMessage(o->lconn));
         why[strcspn(why, "\n")] = '\0';
         listen_drop(o, why);
         return;
@@ -426,8 +451,8 @@ static void listen_connect(outbox *o)
 
 /* ---- lifecycle */
 
-int outbox_open(outbox **out, uv_loop_t *loop, const outbox_config *cfg,
-                const outbox_callbacks *cb, void *ud)
+int outbox_open(outbox **out, uv_loop_t *loop, const outbox_config *cfg, const outbox_callbacks *cb,
+                void *ud)
 {
     outbox *o = calloc(1, sizeof *o);
     if (o == NULL)

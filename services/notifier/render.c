@@ -100,7 +100,7 @@ enum {
     P_COUNT
 };
 static const char *const placeholder_names[P_COUNT] = {
-    "booking_id", "cancel_deadline", "cancel_url", "date",  "email", "ends_at",
+    "booking_id", "cancel_deadline", "cancel_url", "date",     "email", "ends_at",
     "name",       "starts_at",       "time",       "timezone", "title", "venue"};
 
 typedef struct {
@@ -466,9 +466,9 @@ static int parse_local(const char *s, local_time *t)
 static const char *const ja_dow[7] = {"月", "火", "水", "木", "金", "土", "日"};
 static const char *const en_dow[7] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
                                       "Friday", "Saturday", "Sunday"};
-static const char *const en_month[12] = {"January", "February", "March",     "April",
-                                         "May",     "June",     "July",      "August",
-                                         "September", "October", "November", "December"};
+static const char *const en_month[12] = {"January",   "February", "March",    "April",
+                                         "May",       "June",     "July",     "August",
+                                         "September", "October",  "November", "December"};
 
 static void fmt_date(char *out, size_t len, const local_time *t, int lang)
 {
@@ -509,13 +509,14 @@ static char *build_ics(const render_ctx *ctx, const mail_booking *b, int lang)
         return NULL;
     }
     icalcomponent_add_property(cal, icalproperty_new_version("2.0"));
-    icalcomponent_add_property(cal, icalproperty_new_prodid("-//yoyaku//notifier " YK_VERSION "//EN"));
+    icalcomponent_add_property(cal,
+                               icalproperty_new_prodid("-//yoyaku//notifier " YK_VERSION "//EN"));
     icalcomponent_add_property(cal, icalproperty_new_method(ICAL_METHOD_PUBLISH));
     icalcomponent_add_property(ev, icalproperty_new_uid(uid));
-    icalcomponent_add_property(
-        ev, icalproperty_new_dtstamp(icaltime_from_timet_with_zone((time_t)b->stamp_epoch, 0, utc)));
-    icalcomponent_add_property(
-        ev, icalproperty_new_dtstart(icaltime_from_timet_with_zone((time_t)b->starts_epoch, 0, utc)));
+    icalcomponent_add_property(ev, icalproperty_new_dtstamp(icaltime_from_timet_with_zone(
+                                       (time_t)b->stamp_epoch, 0, utc)));
+    icalcomponent_add_property(ev, icalproperty_new_dtstart(icaltime_from_timet_with_zone(
+                                       (time_t)b->starts_epoch, 0, utc)));
     icalcomponent_add_property(
         ev, icalproperty_new_dtend(icaltime_from_timet_with_zone((time_t)b->ends_epoch, 0, utc)));
     icalcomponent_add_property(ev, icalproperty_new_summary(b->title));
@@ -586,12 +587,18 @@ int render_build(const render_templates *t, const render_ctx *ctx, const mail_bo
     const char *name = b->name && *b->name ? b->name : lang == L_JA ? "ご予約者" : "guest";
 
     const char *values[P_COUNT] = {
-        [P_BOOKING_ID] = id,          [P_CANCEL_DEADLINE] = cancel_deadline,
-        [P_CANCEL_URL] = cancel_url,  [P_DATE] = date,
-        [P_EMAIL] = b->email,         [P_ENDS_AT] = b->ends_at,
-        [P_NAME] = name,              [P_STARTS_AT] = b->starts_at,
-        [P_TIME] = timestr,           [P_TIMEZONE] = b->timezone,
-        [P_TITLE] = b->title,         [P_VENUE] = b->venue,
+        [P_BOOKING_ID] = id,
+        [P_CANCEL_DEADLINE] = cancel_deadline,
+        [P_CANCEL_URL] = cancel_url,
+        [P_DATE] = date,
+        [P_EMAIL] = b->email,
+        [P_ENDS_AT] = b->ends_at,
+        [P_NAME] = name,
+        [P_STARTS_AT] = b->starts_at,
+        [P_TIME] = timestr,
+        [P_TIMEZONE] = b->timezone,
+        [P_TITLE] = b->title,
+        [P_VENUE] = b->venue,
     };
     const tmpl *tp = &t->t[k][lang];
     sbuf s = {0};

@@ -15,31 +15,30 @@ typedef struct render_templates render_templates;
 
 /* Settings every mail shares; filled once by render_ctx_init and read-only afterwards. */
 typedef struct {
-    char public_url[512];   /* YOYAKU_PUBLIC_URL without a trailing slash */
-    char domain[256];       /* right-hand side of Message-ID and UID */
-    char from_header[600];  /* From: value, display name RFC 2047-encoded when not ASCII */
-    char envelope_from[320];/* the address inside <…>, for MAIL FROM */
+    char public_url[512];    /* YOYAKU_PUBLIC_URL without a trailing slash */
+    char domain[256];        /* right-hand side of Message-ID and UID */
+    char from_header[600];   /* From: value, display name RFC 2047-encoded when not ASCII */
+    char envelope_from[320]; /* the address inside <…>, for MAIL FROM */
     unsigned char token_key[YK_TOKEN_KEY_BYTES];
 } render_ctx;
 
 /* One rendered mail. Every pointer is owned by the struct; release with render_mail_free. */
 typedef struct {
-    char *to;                           /* RCPT TO and To: (already checked by render_address_safe) */
-    char *headers[RENDER_MAX_HEADERS];  /* "Name: value" without the final CRLF; a folded value
-                                           continues after "\r\n " */
+    char *to; /* RCPT TO and To: (already checked by render_address_safe) */
+    char *headers[RENDER_MAX_HEADERS]; /* "Name: value" without the final CRLF; a folded value
+                                          continues after "\r\n " */
     int nheaders;
-    char *subject;   /* the subject as the reader sees it (logs, tests) */
-    char *text;      /* text/plain; charset=UTF-8, CRLF line ends */
-    char *ics;       /* text/calendar; method=PUBLISH, or NULL for a cancellation */
+    char *subject; /* the subject as the reader sees it (logs, tests) */
+    char *text;    /* text/plain; charset=UTF-8, CRLF line ends */
+    char *ics;     /* text/calendar; method=PUBLISH, or NULL for a cancellation */
 } render_mail;
 
 /* Reads <dir>/{confirmation,reminder,cancellation}.{ja,en}.txt. Each file is UTF-8: a first line
  * "Subject: …", an optional blank line, then the body; {{name}} placeholders from the list in
  * render.c. Unknown placeholders, a missing Subject line or invalid UTF-8 fail the load with one
  * line in err naming the file. The caller owns *out (render_templates_free). */
-__attribute__((warn_unused_result)) int render_templates_load(render_templates **out,
-                                                              const char *dir, char *err,
-                                                              size_t errlen);
+__attribute__((warn_unused_result)) int
+render_templates_load(render_templates **out, const char *dir, char *err, size_t errlen);
 void render_templates_free(render_templates *t);
 
 /* Fills ctx from the configuration. domain may be "" (then the host of public_url if it is a DNS

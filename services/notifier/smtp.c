@@ -292,7 +292,8 @@ int smtp_send(smtp *s, const render_mail *m, smtp_done_cb cb, void *ud)
         curl_easy_setopt(e, CURLOPT_MIMEPOST, x->mime);
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s->timeout_ms);
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->timeout_ms < 10000 ? s->timeout_ms : 10000L);
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                         s->timeout_ms < 10000 ? s->timeout_ms : 10000L);
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
         curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
         if (s->starttls)

@@ -118,16 +118,18 @@ static void test_ctx(void **state)
     render_ctx c;
     char err[256];
     unsigned char key[YK_TOKEN_KEY_BYTES] = {0};
-    assert_int_equal(render_ctx_init(&c, "http://127.0.0.1:8080", "", "noreply@x.example", key,
-                                     err, sizeof err), 0);
+    assert_int_equal(
+        render_ctx_init(&c, "http://127.0.0.1:8080", "", "noreply@x.example", key, err, sizeof err),
+        0);
     assert_string_equal(c.domain, "yoyaku.invalid"); /* an IP address is no mail domain */
     assert_string_equal(c.from_header, "noreply@x.example");
     assert_int_equal(render_ctx_init(&c, "http://127.0.0.1:8080", "mail.example", "a <b@c>", key,
-                                     err, sizeof err), 0);
+                                     err, sizeof err),
+                     0);
     assert_string_equal(c.domain, "mail.example");
     assert_string_equal(c.from_header, "a <b@c>");
-    assert_int_equal(render_ctx_init(&c, "http://h", "", "x <a@b\r\nBcc: c@d>", key, err,
-                                     sizeof err), -1);
+    assert_int_equal(
+        render_ctx_init(&c, "http://h", "", "x <a@b\r\nBcc: c@d>", key, err, sizeof err), -1);
     assert_int_equal(render_ctx_init(&c, "http://h", "bad domain", "a@b", key, err, sizeof err),
                      -1);
 }
@@ -141,11 +143,13 @@ static void test_confirmation_ja(void **state)
     assert_headers_clean(&m);
     assert_string_equal(m.to, "taro@example.com");
     assert_string_equal(header_value(&m, "To"), "taro@example.com");
-    assert_string_equal(header_value(&m, "Message-ID"), "<booking-42-confirmation@yoyaku.example.org>");
+    assert_string_equal(header_value(&m, "Message-ID"),
+                        "<booking-42-confirmation@yoyaku.example.org>");
     assert_non_null(header_value(&m, "Date"));
     assert_non_null(strstr(header_value(&m, "Date"), " +0000"));
     char *subject = decode_words(header_value(&m, "Subject"));
-    assert_string_equal(subject, "【予約確定】ワクチン接種（3回目） 2026年12月1日(火) 09:00〜09:30");
+    assert_string_equal(subject,
+                        "【予約確定】ワクチン接種（3回目） 2026年12月1日(火) 09:00〜09:30");
     assert_string_equal(subject, m.subject);
     free(subject);
 
@@ -180,7 +184,8 @@ static void test_english_and_kinds(void **state)
     b.name = NULL;
     assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
     char *subject = decode_words(header_value(&m, "Subject"));
-    assert_string_equal(subject, "Reminder: ワクチン接種（3回目）, Tuesday, 1 December 2026 09:00–09:30");
+    assert_string_equal(subject,
+                        "Reminder: ワクチン接種（3回目）, Tuesday, 1 December 2026 09:00–09:30");
     free(subject);
     assert_non_null(strstr(m.text, "Dear guest,"));
     assert_string_equal(header_value(&m, "Message-ID"), "<booking-42-reminder@yoyaku.example.org>");
@@ -190,7 +195,8 @@ static void test_english_and_kinds(void **state)
     b = booking("cancellation", "ja");
     assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
     assert_null(m.ics);
-    assert_string_equal(header_value(&m, "Message-ID"), "<booking-42-cancellation@yoyaku.example.org>");
+    assert_string_equal(header_value(&m, "Message-ID"),
+                        "<booking-42-cancellation@yoyaku.example.org>");
     render_mail_free(&m);
 
     /* a slot past midnight shows its end date */
@@ -222,8 +228,9 @@ static void test_injection(void **state)
 
     assert_true(render_address_safe("user+tag@example.com"));
     assert_true(render_address_safe("ユーザー@例え.jp"));
-    const char *bad[] = {"", "a", "a@", "@b", "a b@c", "a@b\r\n", "a@b\nRCPT TO:<x@y>", "<a@b>",
-                         "a@b>", "a,b@c", "a@b\x7f", "\"a\"@b", "a@b\xff"};
+    const char *bad[] = {
+        "",      "a",    "a@",    "@b",      "a b@c",   "a@b\r\n", "a@b\nRCPT TO:<x@y>",
+        "<a@b>", "a@b>", "a,b@c", "a@b\x7f", "\"a\"@b", "a@b\xff"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(render_address_safe(bad[i]));
 }
@@ -247,7 +254,8 @@ static void test_encode_words(void **state)
     free(enc);
 
     enc = render_encode_words("");
-    assert_string_equal(enc, "=?UTF-8?B?" "?=");
+    assert_string_equal(enc, "=?UTF-8?B?"
+                             "?=");
     free(enc);
 }
 
@@ -306,9 +314,12 @@ static void test_bad_templates(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ctx),          cmocka_unit_test(test_confirmation_ja),
-        cmocka_unit_test(test_english_and_kinds), cmocka_unit_test(test_injection),
-        cmocka_unit_test(test_encode_words), cmocka_unit_test(test_bad_templates),
+        cmocka_unit_test(test_ctx),
+        cmocka_unit_test(test_confirmation_ja),
+        cmocka_unit_test(test_english_and_kinds),
+        cmocka_unit_test(test_injection),
+        cmocka_unit_test(test_encode_words),
+        cmocka_unit_test(test_bad_templates),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
