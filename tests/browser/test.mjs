@@ -439,6 +439,42 @@ test('slot_full: clear message, slots refreshed, another time books', async (t) 
   await page.locator('#booking-number').waitFor();
 });
 
+test('refusals: already_booked (identity in full-width digits), booking_closed', async (t) => {
+  const ev = await makeEvent({ capacities: [5, 5], fields: FIELDS });
+  const r = await api('POST', `/v1/events/${ev.slug}/reservations`,
+    { body: { slot_id: ev.slots[0].id, email: mail('first'), fields: { name: '一回目', insurance_no: '55556666', consent: true } } });
+  eq(r.status, 201, `first booking ${r.text}`);
+  const page = await newPage(t);
+  const keys = [];
+  page.on('request', (q) => { if (q.method() === 'POST') keys.push(q.headers()['idempotency-key']); });
+  await page.goto(`${BASE}/events/${ev.slug}`);
+  await chooseSlot(page, ev.slots[1]);
+  await fillFull(page, { email: mail('again'), insurance: '５５５５６６６６' });
+  await page.click('#submit');
+  await page.locator('#result', { hasText: 'すでに予約済みです' }).waitFor();
+  eq(await page.isEnabled('#submit'), true, 'button usable again');
+  // A decided refusal is not replayed: pressing again is a new submission with a new key.
+  await page.click('#submit');
+  await waitFor(() => keys.length === 2, 'a second POST');
+  await page.locator('#result', { hasText: 'すでに予約済みです' }).waitFor();
+  assert(keys[0] !== keys[1], 'new Idempotency-Key after a refusal');
+  eq((await bookingsOf(ev.slug)).length, 1, 'no second booking');
+
+  const opens = new Date(Date.now() + 3 * 86400e3 + 9 * 3600e3).toISOString().slice(0, 10);
+  const ev2 = await makeEvent({ capacities: [5], extra: { opens_at: `${opens}T09:00:00+09:00` } });
+  const page2 = await newPage(t);
+  await page2.goto(`${BASE}/events/${ev2.slug}`);
+  const [y, m, d] = opens.split('-').map(Number);
+  await page2.locator('#alert', { hasText: `受付開始は ${y}年${m}月${d}日` }).waitFor();
+  await chooseSlot(page2, ev2.slots[0]);
+  await page2.fill('#fld-name', '早すぎ 太郎');
+  await page2.fill('#booker-email', mail('early'));
+  await page2.click('#submit');
+  await page2.locator('#result', { hasText: '現在、予約を受け付けていません' }).waitFor();
+  assert((await page2.textContent('#result')).includes('09:00'), 'opening time shown');
+  await shot(page2, 'closed-mobile', false);
+});
+
 test('invalid fields: messages next to each field', async (t) => {
   const ev = await makeEvent({ capacities: [5], fields: FIELDS });
   const page = await newPage(t);

@@ -72,7 +72,8 @@ function renderEvent() {
   txValue(title, e.title, slug);
   const setTitle = () => { document.title = `${title.textContent} — yoyaku`; };
   setTitle();
-  i18n.onChange(setTitle);
+  if (!state.titleWatched) i18n.onChange(setTitle);
+  state.titleWatched = true;
 
   const facts = $('facts');
   facts.replaceChildren();
@@ -512,6 +513,9 @@ async function handleAnswer(status, body, r) {
     result('err', 'networkError');
     return;
   }
+  // A decided refusal is kept under its key: the next press (after a change, or a seat freed
+  // meanwhile) is a new submission. Only an answer never seen (network, 429, 503) keeps the key.
+  if ([400, 401, 404, 409, 413, 422].includes(status)) state.pending = null;
   if (status === 409) {
     if (code === 'slot_full') {
       result('err', 'slot_full');
@@ -524,7 +528,6 @@ async function handleAnswer(status, body, r) {
       await loadSlots();
       return;
     }
-    if (code === 'idempotency_conflict') state.pending = null;
     if (['already_booked', 'prerequisite_not_met', 'idempotency_conflict'].includes(code)) {
       result('err', code);
       return;

@@ -306,6 +306,8 @@ export function pick(value, fallback = '') {
 
 // Sets el's text to t(key, vars) now and after every language switch.
 export function tx(el, key, vars) {
+  delete el.dataset.ja;
+  delete el.dataset.en;
   el.dataset.i18n = key;
   if (vars) el.dataset.i18nVars = JSON.stringify(vars);
   else delete el.dataset.i18nVars;
@@ -318,7 +320,11 @@ export function txValue(el, value, fallback = '') {
   if (value && typeof value === 'object') {
     el.dataset.ja = value.ja || value.en || fallback;
     el.dataset.en = value.en || value.ja || fallback;
+  } else {
+    delete el.dataset.ja;
+    delete el.dataset.en;
   }
+  delete el.dataset.i18n;
   el.textContent = pick(value, fallback);
   return el;
 }

@@ -1,6 +1,6 @@
 // The front page: published events (GET /v1/events), each linking to its booking page.
 import * as i18n from './i18n.js';
-import { call, enc, h } from './api.js';
+import { call, retryAfter, enc, h } from './api.js';
 
 i18n.init();
 i18n.onChange(() => { document.title = i18n.t('site'); });
@@ -9,14 +9,19 @@ document.title = i18n.t('site');
 const status = document.getElementById('status');
 const list = document.getElementById('events');
 
-function setStatus(kind, key) {
+function setStatus(kind, key, vars) {
   status.className = `notice ${kind}`;
-  status.replaceChildren(key ? i18n.tx(h('span'), key) : '');
+  status.replaceChildren(key ? i18n.tx(h('span'), key, vars) : '');
 }
 
 async function load() {
   const r = await call('GET', '/v1/events');
   if (r.status === 0) return setStatus('err', 'networkError');
+  if (r.status === 429 || r.status === 503) {
+    setStatus('warn', 'busy', { secs: retryAfter(r) });
+    setTimeout(load, retryAfter(r) * 1000);
+    return;
+  }
   if (r.status !== 200 || !r.json || !Array.isArray(r.json.events)) return setStatus('err', 'serverError');
   const events = r.json.events;
   if (events.length === 0) return setStatus('info', 'noEvents');
