@@ -371,7 +371,13 @@ static void status_res_cb(yk_redis_op *op, redisReply *reply)
         free(c);
         return;
     }
-    json_object_set_new(body, "status", json_string(code == 201 ? "confirmed" : "rejected"));
+    /* A 2xx carries a booking (confirmed, or cancelled for a cancellation); the rest refused. */
+    const char *status = "rejected";
+    if (code >= 200 && code < 300) {
+        const char *b = json_string_value(json_object_get(json_object_get(body, "booking"), "status"));
+        status = b ? b : "done";
+    }
+    json_object_set_new(body, "status", json_string(status));
     json_object_set_new(body, "code", json_integer(code));
     ingress_respond_json(c->req, 200, body, NULL);
     free(c);
