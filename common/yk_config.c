@@ -59,8 +59,11 @@ void yk_config_print_help(const yk_cf_entry *table, size_t n, const char *usage)
 void yk_config_dump(const yk_cf_entry *table, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (table[i].type == YK_CF_STR)
-            printf("%s=%s\n", table[i].env, *(const char **)table[i].target);
+        const char *v = table[i].type == YK_CF_STR ? *(const char **)table[i].target : NULL;
+        if (v && table[i].secret)
+            printf("%s=%s\n", table[i].env, v[0] ? "(set)" : "");
+        else if (v)
+            printf("%s=%s\n", table[i].env, v);
         else
             printf("%s=%lld\n", table[i].env, (long long)*(int64_t *)table[i].target);
     }

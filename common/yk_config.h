@@ -15,10 +15,13 @@ typedef struct {
     const char *def;  /* default, as it would be written in the environment */
     int64_t min, max; /* YK_CF_INT only: inclusive bounds */
     const char *doc;
+    int secret;       /* --config shows "(set)" instead of the value */
 } yk_cf_entry;
 
-#define YK_CF_STRING(env, target, def, doc) {env, YK_CF_STR, target, def, 0, 0, doc}
-#define YK_CF_INTEGER(env, target, def, min, max, doc) {env, YK_CF_INT, target, def, min, max, doc}
+#define YK_CF_STRING(env, target, def, doc) {env, YK_CF_STR, target, def, 0, 0, doc, 0}
+#define YK_CF_SECRET(env, target, def, doc) {env, YK_CF_STR, target, def, 0, 0, doc, 1}
+#define YK_CF_INTEGER(env, target, def, min, max, doc)                                             \
+    {env, YK_CF_INT, target, def, min, max, doc, 0}
 
 /* Fills every target from the environment or its default. Returns 0, or -1 after writing one line
  * naming the offending variable into err (size errlen). */

@@ -59,7 +59,8 @@ static void pg_retry_cb(uv_timer_t *t)
 /* Drops the connection and fails everything queued: the caller's callbacks decide what to retry. */
 static void pg_fail(yk_pg *pg, const char *why)
 {
-    yk_warn("postgres connection lost err=\"%s\"", why);
+    if (!pg->closing)
+        yk_warn("postgres connection lost err=\"%s\"", why);
     if (pg->poll) {
         uv_close((uv_handle_t *)pg->poll, pg_poll_closed_cb);
         pg->poll = NULL;
@@ -241,6 +242,10 @@ int yk_pg_query(yk_pg *pg, yk_pg_op *op, const char *sql, int nparams, const cha
     else
         pg->head = op;
     pg->tail = op;
-    pg_kick(pg);
+    /* Sending (and connecting) happens on the next loop turn, so a failure never calls op->cb
+     * from inside this call: callers may set their state after yk_pg_query returns. A query in
+     * flight or a backoff already has the queue moving. */
+    if (!pg->busy && !uv_is_active((uv_handle_t *)&pg->retry))
+        uv_timer_start(&pg->retry, pg_retry_cb, 0, 0);
     return 0;
 }

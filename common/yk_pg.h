@@ -30,7 +30,8 @@ void yk_pg_close(yk_pg *pg);
 int yk_pg_connected(const yk_pg *pg);
 
 /* Queues sql with text parameters (NULL entries are SQL NULL); sql and params are copied.
- * Returns 0, or -1 (out of memory, or yk_pg_close was called) without calling op->cb. */
+ * Returns 0, or -1 (out of memory, or yk_pg_close was called) without calling op->cb. op->cb never
+ * runs inside this call: always from the loop, later. */
 __attribute__((warn_unused_result)) int yk_pg_query(yk_pg *pg, yk_pg_op *op, const char *sql,
                                                     int nparams, const char *const *params);
 

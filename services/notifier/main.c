@@ -60,12 +60,12 @@ static const yk_cf_entry config[] = {
                   "1 = refuse to send unless the server accepts STARTTLS"),
     YK_CF_INTEGER("YOYAKU_SMTP_TIMEOUT_MS", &cfg.smtp_timeout_ms, "30000", 100, 600000,
                   "one SMTP transfer, connect included"),
-    YK_CF_STRING("YOYAKU_SMTP_URL", &cfg.smtp_url, "smtp://127.0.0.1:2525",
+    YK_CF_SECRET("YOYAKU_SMTP_URL", &cfg.smtp_url, "smtp://127.0.0.1:2525",
                  "smtp://host:port or smtps://host:port; user:password@ may precede host"),
     YK_CF_STRING("YOYAKU_TEMPLATE_DIR", &cfg.template_dir,
                  YK_SOURCE_DIR "/services/notifier/templates",
                  "directory of {confirmation,reminder,cancellation}.{ja,en}.txt"),
-    YK_CF_STRING("YOYAKU_TOKEN_KEY", &cfg.token_key, "",
+    YK_CF_SECRET("YOYAKU_TOKEN_KEY", &cfg.token_key, "",
                  "64 hex characters, the ingress's key: cancel links carry tokens derived from it"),
 };
 
