@@ -31,6 +31,10 @@ extern ingress_state ingress;
 
 /* Responds with json (a reference that is stolen) serialised compactly. */
 void ingress_respond_json(yk_http_req *req, int status, json_t *json, const char *extra_headers);
+/* Appends {"field", "reason"} to errors (a borrowed JSON array). */
+void ingress_add_error(json_t *errors, const char *field, const char *reason);
+/* 422 invalid_fields with errors (a reference that is stolen) and message (a literal). */
+void ingress_respond_invalid(yk_http_req *req, json_t *errors, const char *message);
 /* 503 unavailable with Retry-After: 1. */
 void ingress_respond_unavailable(yk_http_req *req);
 

@@ -61,6 +61,19 @@ void ingress_respond_json(yk_http_req *req, int status, json_t *json, const char
     free(body);
 }
 
+void ingress_add_error(json_t *errors, const char *field, const char *reason)
+{
+    json_array_append_new(errors, json_pack("{s:s,s:s}", "field", field, "reason", reason));
+}
+
+void ingress_respond_invalid(yk_http_req *req, json_t *errors, const char *message)
+{
+    ingress_respond_json(req, 422,
+                         json_pack("{s:s,s:s,s:o}", "error", "invalid_fields", "message", message,
+                                   "errors", errors),
+                         NULL);
+}
+
 void ingress_respond_unavailable(yk_http_req *req)
 {
     static const char body[] =

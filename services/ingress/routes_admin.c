@@ -42,19 +42,6 @@ static void ctx_free(admin_ctx *c)
     free(c);
 }
 
-static void add_error(json_t *errors, const char *field, const char *reason)
-{
-    json_array_append_new(errors, json_pack("{s:s,s:s}", "field", field, "reason", reason));
-}
-
-static void respond_invalid(yk_http_req *req, json_t *errors)
-{
-    ingress_respond_json(req, 422,
-                         json_pack("{s:s,s:s,s:o}", "error", "invalid_fields", "message",
-                                   "The definition is not valid.", "errors", errors),
-                         NULL);
-}
-
 static int matches(const char *s, const char *pattern)
 {
     regex_t re;
@@ -104,11 +91,11 @@ static const char *opt_string(json_t *def, const char *key, json_t *errors, size
     if (v == NULL || json_is_null(v))
         return NULL;
     if (!json_is_string(v)) {
-        add_error(errors, key, "type");
+        ingress_add_error(errors, key, "type");
         return NULL;
     }
     if (yk_text_length(json_string_value(v)) > max_len)
-        add_error(errors, key, "too_long");
+        ingress_add_error(errors, key, "too_long");
     return json_string_value(v);
 }
 
@@ -118,7 +105,7 @@ static int opt_int(json_t *def, const char *key, json_t *errors, int min, int ma
     if (v == NULL || json_is_null(v))
         return dflt;
     if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-        add_error(errors, key, "type");
+        ingress_add_error(errors, key, "type");
         return dflt;
     }
     return (int)json_integer_value(v);
@@ -139,24 +126,24 @@ static size_t event_params(admin_ctx *c, json_t *def, json_t *errors)
         while (i < sizeof known / sizeof known[0] && strcmp(key, known[i]) != 0)
             i++;
         if (i == sizeof known / sizeof known[0])
-            add_error(errors, key, "unknown_field");
+            ingress_add_error(errors, key, "unknown_field");
     }
     const char *slug = opt_string(def, "slug", errors, 64);
     if (slug == NULL)
-        add_error(errors, "slug", "required");
+        ingress_add_error(errors, "slug", "required");
     else if (!matches(slug, "^[a-z0-9-]{1,64}$"))
-        add_error(errors, "slug", "pattern");
+        ingress_add_error(errors, "slug", "pattern");
     const char *title = opt_string(def, "title", errors, 200);
     if (title == NULL || title[0] == '\0')
-        add_error(errors, "title", "required");
+        ingress_add_error(errors, "title", "required");
     const char *description = opt_string(def, "description", errors, 10000);
     const char *venue = opt_string(def, "venue", errors, 500);
     const char *tz = opt_string(def, "timezone", errors, 64);
     if (tz && !valid_timezone(tz))
-        add_error(errors, "timezone", "pattern");
+        ingress_add_error(errors, "timezone", "pattern");
     const char *lang = opt_string(def, "lang", errors, 2);
     if (lang && strcmp(lang, "ja") && strcmp(lang, "en"))
-        add_error(errors, "lang", "unknown_option");
+        ingress_add_error(errors, "lang", "unknown_option");
     json_t *fields = json_object_get(def, "fields");
     if (fields && !json_is_null(fields)) {
         yk_fieldset fs;
@@ -167,38 +154,38 @@ static size_t event_params(admin_ctx *c, json_t *def, json_t *errors)
     int limit = opt_int(def, "per_person_limit", errors, 1, 1000, 1);
     const char *campaign = opt_string(def, "campaign", errors, 64);
     if (campaign && !matches(campaign, "^[a-z0-9_-]{1,64}$"))
-        add_error(errors, "campaign", "pattern");
+        ingress_add_error(errors, "campaign", "pattern");
     json_t *pre = json_object_get(def, "prerequisite");
     if (pre && !json_is_null(pre)) {
         json_t *pe = json_object_get(pre, "event");
         if (!json_is_object(pre) || !json_is_string(pe))
-            add_error(errors, "prerequisite", "type");
+            ingress_add_error(errors, "prerequisite", "type");
     }
     const char *opens = opt_string(def, "opens_at", errors, 40);
     if (opens && !matches(opens, rfc3339_re))
-        add_error(errors, "opens_at", "pattern");
+        ingress_add_error(errors, "opens_at", "pattern");
     const char *closes = opt_string(def, "closes_at", errors, 40);
     if (closes && !matches(closes, rfc3339_re))
-        add_error(errors, "closes_at", "pattern");
+        ingress_add_error(errors, "closes_at", "pattern");
     int cancel = opt_int(def, "cancel_until_hours", errors, 0, 24 * 365, 24);
     json_t *rem = json_object_get(def, "reminder");
     int days = 1;
     const char *at = "10:00";
     if (rem && !json_is_null(rem)) {
         if (!json_is_object(rem)) {
-            add_error(errors, "reminder", "type");
+            ingress_add_error(errors, "reminder", "type");
         } else {
             days = opt_int(rem, "days_before", errors, 0, 60, 1);
             const char *a = opt_string(rem, "at", errors, 5);
             if (a && !matches(a, "^([01][0-9]|2[0-3]):[0-5][0-9]$"))
-                add_error(errors, "reminder.at", "pattern");
+                ingress_add_error(errors, "reminder.at", "pattern");
             else if (a)
                 at = a;
         }
     }
     json_t *pub = json_object_get(def, "published");
     if (pub && !json_is_boolean(pub) && !json_is_null(pub))
-        add_error(errors, "published", "type");
+        ingress_add_error(errors, "published", "type");
     size_t nerr = json_array_size(errors);
     if (nerr > 0)
         return nerr;
@@ -211,7 +198,7 @@ static size_t event_params(admin_ctx *c, json_t *def, json_t *errors)
                               crypto_pwhash_OPSLIMIT_INTERACTIVE,
                               crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
             free(pw_hash);
-            add_error(errors, "password", "type");
+            ingress_add_error(errors, "password", "type");
             return 1;
         }
     }
@@ -272,8 +259,8 @@ static void event_created_cb(yk_pg_op *op, PGresult *res)
             yk_http_respond_error(c->req, 409, "slug_taken", "An event with this slug exists.");
         } else if (state && strncmp(state, "22", 2) == 0) {
             json_t *errors = json_array();
-            add_error(errors, "definition", "type");
-            respond_invalid(c->req, errors);
+            ingress_add_error(errors, "definition", "type");
+            ingress_respond_invalid(c->req, errors, "The definition is not valid.");
         } else {
             yk_error("create event failed: %s", PQresultErrorMessage(res));
             ingress_respond_unavailable(c->req);
@@ -300,8 +287,8 @@ static json_t *load_body(admin_ctx *c)
         yk_http_respond_error(c->req, 400, "malformed_json", "The request body is not valid JSON.");
     else if (!json_is_object(body)) {
         json_t *errors = json_array();
-        add_error(errors, "body", "type");
-        respond_invalid(c->req, errors);
+        ingress_add_error(errors, "body", "type");
+        ingress_respond_invalid(c->req, errors, "The definition is not valid.");
         json_decref(body);
         body = NULL;
     }
@@ -317,7 +304,7 @@ static void event_create(admin_ctx *c)
     }
     json_t *errors = json_array();
     if (event_params(c, def, errors) > 0) {
-        respond_invalid(c->req, errors);
+        ingress_respond_invalid(c->req, errors, "The definition is not valid.");
         json_decref(def);
         ctx_free(c);
         return;
@@ -350,8 +337,8 @@ static void slots_added_cb(yk_pg_op *op, PGresult *res)
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         if (state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)) {
             json_t *errors = json_array();
-            add_error(errors, "slots", strcmp(state, "23514") == 0 ? "pattern" : "type");
-            respond_invalid(c->req, errors);
+            ingress_add_error(errors, "slots", strcmp(state, "23514") == 0 ? "pattern" : "type");
+            ingress_respond_invalid(c->req, errors, "The definition is not valid.");
         } else {
             yk_error("add slots failed: %s", PQresultErrorMessage(res));
             ingress_respond_unavailable(c->req);
@@ -422,7 +409,7 @@ static void slots_generate(admin_ctx *c, cat_event *e, json_t *gen, json_t *erro
     const char *key;
     json_t *val;
     if (!json_is_object(gen)) {
-        add_error(errors, "generate", "type");
+        ingress_add_error(errors, "generate", "type");
     } else {
         json_object_foreach(gen, key, val)
         {
@@ -430,29 +417,29 @@ static void slots_generate(admin_ctx *c, cat_event *e, json_t *gen, json_t *erro
             while (i < 6 && strcmp(key, known[i]) != 0)
                 i++;
             if (i == 6)
-                add_error(errors, key, "unknown_field");
+                ingress_add_error(errors, key, "unknown_field");
         }
     }
     const char *from = json_string_value(json_object_get(gen, "from"));
     const char *to = json_string_value(json_object_get(gen, "to"));
     const char *date_re = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
     if (from == NULL || !matches(from, date_re))
-        add_error(errors, "generate.from", from ? "pattern" : "required");
+        ingress_add_error(errors, "generate.from", from ? "pattern" : "required");
     if (to == NULL || !matches(to, date_re))
-        add_error(errors, "generate.to", to ? "pattern" : "required");
+        ingress_add_error(errors, "generate.to", to ? "pattern" : "required");
     else if (from && strcmp(to, from) < 0)
-        add_error(errors, "generate.to", "pattern");
+        ingress_add_error(errors, "generate.to", "pattern");
     char weekdays[128], times[48 * 6 + 4];
     if (pg_array(json_object_get(gen, "weekdays"), weekdays, sizeof weekdays, is_weekday) != 0)
-        add_error(errors, "generate.weekdays", "type");
+        ingress_add_error(errors, "generate.weekdays", "type");
     if (pg_array(json_object_get(gen, "times"), times, sizeof times, is_hhmm) != 0)
-        add_error(errors, "generate.times", "pattern");
+        ingress_add_error(errors, "generate.times", "pattern");
     int duration = opt_int(gen, "duration_min", errors, 1, 24 * 60, 0);
     int capacity = opt_int(gen, "capacity", errors, 0, 100000, -1);
     if (duration == 0)
-        add_error(errors, "generate.duration_min", "required");
+        ingress_add_error(errors, "generate.duration_min", "required");
     if (capacity < 0)
-        add_error(errors, "generate.capacity", "required");
+        ingress_add_error(errors, "generate.capacity", "required");
     if (json_array_size(errors) > 0)
         return;
     param_text(c, e->id_str);
@@ -480,12 +467,12 @@ static void slots_add(admin_ctx *c, cat_event *e)
     json_object_foreach(body, key, val)
     {
         if (strcmp(key, "slots") != 0 && strcmp(key, "generate") != 0)
-            add_error(errors, key, "unknown_field");
+            ingress_add_error(errors, key, "unknown_field");
     }
     if (gen && !slots) {
         slots_generate(c, e, gen, errors);
         if (json_array_size(errors) > 0) {
-            respond_invalid(c->req, errors);
+            ingress_respond_invalid(c->req, errors, "The definition is not valid.");
         } else {
             json_decref(errors);
             c->op.cb = slots_added_cb;
@@ -500,9 +487,9 @@ static void slots_add(admin_ctx *c, cat_event *e)
         return;
     }
     if (gen && slots)
-        add_error(errors, "generate", "unknown_field");
+        ingress_add_error(errors, "generate", "unknown_field");
     if (!json_is_array(slots) || json_array_size(slots) == 0 || json_array_size(slots) > 1000) {
-        add_error(errors, "slots", slots ? "type" : "required");
+        ingress_add_error(errors, "slots", slots ? "type" : "required");
     } else {
         size_t i;
         json_array_foreach(slots, i, val)
@@ -513,16 +500,16 @@ static void slots_add(admin_ctx *c, cat_event *e)
             snprintf(where, sizeof where, "slots[%zu]", i);
             if (!json_is_object(val) || json_object_size(val) != 3 || !json_is_string(s) ||
                 !json_is_string(en) || !json_is_integer(cap))
-                add_error(errors, where, "type");
+                ingress_add_error(errors, where, "type");
             else if (!matches(json_string_value(s), rfc3339_re) ||
                      !matches(json_string_value(en), rfc3339_re))
-                add_error(errors, where, "pattern");
+                ingress_add_error(errors, where, "pattern");
             else if (json_integer_value(cap) < 0 || json_integer_value(cap) > 100000)
-                add_error(errors, where, "type");
+                ingress_add_error(errors, where, "type");
         }
     }
     if (json_array_size(errors) > 0) {
-        respond_invalid(c->req, errors);
+        ingress_respond_invalid(c->req, errors, "The definition is not valid.");
         json_decref(body);
         ctx_free(c);
         return;
@@ -582,7 +569,7 @@ static void bookings_list(admin_ctx *c, cat_event *e)
             dst = cursor, cap = sizeof cursor, klen = 7;
         if (dst) {
             if (len - klen >= cap)
-                add_error(errors, dst == status ? "status" : dst == limit ? "limit" : "cursor",
+                ingress_add_error(errors, dst == status ? "status" : dst == limit ? "limit" : "cursor",
                           "too_long");
             else {
                 memcpy(dst, p + klen, len - klen);
@@ -592,18 +579,18 @@ static void bookings_list(admin_ctx *c, cat_event *e)
         p = amp ? amp + 1 : NULL;
     }
     if (status[0] && !matches(status, "^(confirmed|cancelled|attended|no_show)$"))
-        add_error(errors, "status", "unknown_option");
+        ingress_add_error(errors, "status", "unknown_option");
     c->limit = 100;
     if (limit[0]) {
         if (!matches(limit, "^[0-9]{1,4}$") || atoi(limit) < 1 || atoi(limit) > 1000)
-            add_error(errors, "limit", "pattern");
+            ingress_add_error(errors, "limit", "pattern");
         else
             c->limit = atoi(limit);
     }
     if (cursor[0] && !matches(cursor, "^[0-9]{1,18}$"))
-        add_error(errors, "cursor", "pattern");
+        ingress_add_error(errors, "cursor", "pattern");
     if (json_array_size(errors) > 0) {
-        respond_invalid(c->req, errors);
+        ingress_respond_invalid(c->req, errors, "The definition is not valid.");
         ctx_free(c);
         return;
     }

@@ -39,19 +39,6 @@ static int is_date(const char *s)
            m <= 12 && d >= 1 && d <= 31 && s[4] == '-' && s[7] == '-';
 }
 
-static void add_error(json_t *errors, const char *field, const char *reason)
-{
-    json_array_append_new(errors, json_pack("{s:s,s:s}", "field", field, "reason", reason));
-}
-
-static void respond_invalid(yk_http_req *req, json_t *errors)
-{
-    ingress_respond_json(req, 422,
-                         json_pack("{s:s,s:s,s:o}", "error", "invalid_fields", "message",
-                                   "Some fields are missing or not valid.", "errors", errors),
-                         NULL);
-}
-
 /* A public caller may see the event: published, and for a secret event an access token. */
 static int event_visible(yk_http_req *req, cat_event *e)
 {
@@ -86,11 +73,11 @@ static void list_slots(yk_http_req *req, cat_event *e)
     char from[16] = "", to[16] = "";
     json_t *errors = json_array();
     if (query_param(req->query, "from", from, sizeof from) && !is_date(from))
-        add_error(errors, "from", "pattern");
+        ingress_add_error(errors, "from", "pattern");
     if (query_param(req->query, "to", to, sizeof to) && !is_date(to))
-        add_error(errors, "to", "pattern");
+        ingress_add_error(errors, "to", "pattern");
     if (json_array_size(errors) > 0) {
-        respond_invalid(req, errors);
+        ingress_respond_invalid(req, errors, "Some fields are missing or not valid.");
         return;
     }
     json_decref(errors);
@@ -114,15 +101,15 @@ static const char *string_member(json_t *body, const char *key, json_t *errors)
 {
     json_t *v = json_object_get(body, key);
     if (v == NULL || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) {
-        add_error(errors, key, "required");
+        ingress_add_error(errors, key, "required");
         return NULL;
     }
     if (!json_is_string(v)) {
-        add_error(errors, key, "type");
+        ingress_add_error(errors, key, "type");
         return NULL;
     }
     if (yk_text_has_crlf(json_string_value(v))) {
-        add_error(errors, key, "pattern");
+        ingress_add_error(errors, key, "pattern");
         return NULL;
     }
     return json_string_value(v);
@@ -139,7 +126,7 @@ static void reserve(yk_http_req *req, cat_event *e)
     json_t *errors = json_array(), *clean = NULL;
     char *email = NULL, *identity = NULL, *fields_json = NULL;
     if (!json_is_object(body)) {
-        add_error(errors, "body", "type");
+        ingress_add_error(errors, "body", "type");
         goto invalid;
     }
     /* Sold out is the answer most requests get in a rush: give it before the costlier checks. */
@@ -155,18 +142,18 @@ static void reserve(yk_http_req *req, cat_event *e)
     json_object_foreach(body, key, val)
     {
         if (strcmp(key, "slot_id") && strcmp(key, "email") && strcmp(key, "fields"))
-            add_error(errors, key, "unknown_field");
+            ingress_add_error(errors, key, "unknown_field");
     }
     const char *slot_id = string_member(body, "slot_id", errors);
     const char *raw_email = string_member(body, "email", errors);
     if (raw_email) {
         email = yk_text_clean(raw_email);
         if (email == NULL || !yk_text_is_email(email))
-            add_error(errors, "email", strlen(raw_email) > 254 ? "too_long" : "pattern");
+            ingress_add_error(errors, "email", strlen(raw_email) > 254 ? "too_long" : "pattern");
     }
     json_t *fields = json_object_get(body, "fields");
     if (fields && !json_is_object(fields) && !json_is_null(fields)) {
-        add_error(errors, "fields", "type");
+        ingress_add_error(errors, "fields", "type");
         fields = NULL;
     }
     if (yk_fieldset_check(&e->fields, fields, errors, &clean) != 0 ||
@@ -195,7 +182,7 @@ static void reserve(yk_http_req *req, cat_event *e)
     }
     const char *idem = req->headers[YK_HDR_IDEMPOTENCY_KEY];
     if (idem && (strlen(idem) == 0 || strlen(idem) > 128)) {
-        add_error(errors, "Idempotency-Key", strlen(idem) ? "too_long" : "required");
+        ingress_add_error(errors, "Idempotency-Key", strlen(idem) ? "too_long" : "required");
         goto invalid;
     }
     const char *ident_src = yk_fieldset_identity_value(&e->fields, clean);
@@ -222,7 +209,7 @@ static void reserve(yk_http_req *req, cat_event *e)
     submit_entry(req, &s);
     goto out;
 invalid:
-    respond_invalid(req, errors);
+    ingress_respond_invalid(req, errors, "Some fields are missing or not valid.");
     errors = NULL;
 out:
     json_decref(errors);
