@@ -23,6 +23,9 @@ typedef enum {
     A_QUEUE
 } admin_action;
 
+/* The message of every 422 here; the errors array says what exactly. */
+#define NOT_VALID "The request is not a valid definition."
+
 typedef struct {
     yk_pg_op op;
     yk_http_req *req;
@@ -260,7 +263,7 @@ static void event_created_cb(yk_pg_op *op, PGresult *res)
         } else if (state && strncmp(state, "22", 2) == 0) {
             json_t *errors = json_array();
             ingress_add_error(errors, "definition", "type");
-            ingress_respond_invalid(c->req, errors, "The definition is not valid.");
+            ingress_respond_invalid(c->req, errors, NOT_VALID);
         } else {
             yk_error("create event failed: %s", PQresultErrorMessage(res));
             ingress_respond_unavailable(c->req);
@@ -288,7 +291,7 @@ static json_t *load_body(admin_ctx *c)
     else if (!json_is_object(body)) {
         json_t *errors = json_array();
         ingress_add_error(errors, "body", "type");
-        ingress_respond_invalid(c->req, errors, "The definition is not valid.");
+        ingress_respond_invalid(c->req, errors, NOT_VALID);
         json_decref(body);
         body = NULL;
     }
@@ -304,7 +307,7 @@ static void event_create(admin_ctx *c)
     }
     json_t *errors = json_array();
     if (event_params(c, def, errors) > 0) {
-        ingress_respond_invalid(c->req, errors, "The definition is not valid.");
+        ingress_respond_invalid(c->req, errors, NOT_VALID);
         json_decref(def);
         ctx_free(c);
         return;
@@ -338,7 +341,7 @@ static void slots_added_cb(yk_pg_op *op, PGresult *res)
         if (state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)) {
             json_t *errors = json_array();
             ingress_add_error(errors, "slots", strcmp(state, "23514") == 0 ? "pattern" : "type");
-            ingress_respond_invalid(c->req, errors, "The definition is not valid.");
+            ingress_respond_invalid(c->req, errors, NOT_VALID);
         } else {
             yk_error("add slots failed: %s", PQresultErrorMessage(res));
             ingress_respond_unavailable(c->req);
@@ -472,7 +475,7 @@ static void slots_add(admin_ctx *c, cat_event *e)
     if (gen && !slots) {
         slots_generate(c, e, gen, errors);
         if (json_array_size(errors) > 0) {
-            ingress_respond_invalid(c->req, errors, "The definition is not valid.");
+            ingress_respond_invalid(c->req, errors, NOT_VALID);
         } else {
             json_decref(errors);
             c->op.cb = slots_added_cb;
@@ -509,7 +512,7 @@ static void slots_add(admin_ctx *c, cat_event *e)
         }
     }
     if (json_array_size(errors) > 0) {
-        ingress_respond_invalid(c->req, errors, "The definition is not valid.");
+        ingress_respond_invalid(c->req, errors, NOT_VALID);
         json_decref(body);
         ctx_free(c);
         return;
@@ -590,7 +593,7 @@ static void bookings_list(admin_ctx *c, cat_event *e)
     if (cursor[0] && !matches(cursor, "^[0-9]{1,18}$"))
         ingress_add_error(errors, "cursor", "pattern");
     if (json_array_size(errors) > 0) {
-        ingress_respond_invalid(c->req, errors, "The definition is not valid.");
+        ingress_respond_invalid(c->req, errors, NOT_VALID);
         ctx_free(c);
         return;
     }
