@@ -34,7 +34,8 @@ typedef struct {
     const char *headers[YK_HDR_COUNT]; /* NULL when absent */
     struct sockaddr_storage peer;
     uint64_t started_ns; /* uv_hrtime() when the request was complete */
-    const char *route;   /* set by the handler for metrics; "other" by default */
+    const char *route;   /* set by the handler for metrics, always to a string literal (it is
+                          * kept after the request is gone); "other" by default */
     void *data;          /* free for the handler */
     yk_http_conn *conn;
 } yk_http_req;

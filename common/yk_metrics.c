@@ -101,6 +101,17 @@ void yk_family_observe(yk_family *f, const char *labels, double v)
         yk_histogram_observe(&s->hist, v);
 }
 
+void yk_family_merge(yk_family *f, const char *labels, const yk_histogram *h)
+{
+    yk_series *s = family_series(f, labels);
+    if (s == NULL)
+        return;
+    for (int i = 0; i <= YK_HIST_BUCKETS; i++)
+        s->hist.counts[i] += h->counts[i];
+    s->hist.sum += h->sum;
+    s->hist.count += h->count;
+}
+
 void yk_family_clear(yk_family *f)
 {
     f->n = 0;

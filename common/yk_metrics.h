@@ -47,6 +47,8 @@ typedef struct {
 void yk_family_add(yk_family *f, const char *labels, double v);
 void yk_family_set(yk_family *f, const char *labels, double v);
 void yk_family_observe(yk_family *f, const char *labels, double v);
+/* Adds every bucket, the sum and the count of h to the histogram series with these labels. */
+void yk_family_merge(yk_family *f, const char *labels, const yk_histogram *h);
 /* Drops every series (gauges recomputed per scrape). */
 void yk_family_clear(yk_family *f);
 void yk_family_render(const yk_family *f, yk_metrics_buf *out);

@@ -200,6 +200,9 @@ static void slots_cb(yk_pg_op *op, PGresult *res)
         e->slots[e->nslots++] = s;
     }
     for (size_t i = 0; i < building.nevents; i++)
+        for (size_t j = 0; j < building.events[i].nslots; j++)
+            building.events[i].open_slots += building.events[i].slots[j]->remaining > 0;
+    for (size_t i = 0; i < building.nevents; i++)
         if (building.events[i].nslots > 1)
             qsort(building.events[i].slots, building.events[i].nslots, sizeof(cat_slot *),
               slot_by_start);
@@ -278,8 +281,12 @@ cat_slot *catalogue_slot(int64_t id)
 void catalogue_set_remaining(int64_t slot_id, int remaining)
 {
     cat_slot *s = catalogue_slot(slot_id);
-    if (s)
-        s->remaining = remaining;
+    if (s == NULL)
+        return;
+    cat_event *e = table_event_by_id(&cat, s->event_id);
+    if (e && (s->remaining > 0) != (remaining > 0))
+        e->open_slots += remaining > 0 ? 1 : (size_t)-1;
+    s->remaining = remaining;
 }
 
 json_t *catalogue_event_json(const cat_event *e, bool admin)

@@ -31,6 +31,7 @@ typedef struct {
     unsigned partition;
     cat_slot **slots;          /* borrowed from the slot table, ordered by starts_at */
     size_t nslots;
+    size_t open_slots;         /* slots with remaining > 0: 0 means sold out */
 } cat_event;
 
 typedef void (*catalogue_done_cb)(void *ud, int ok);

@@ -99,7 +99,7 @@ static void handle(yk_http_req *req, void *ud)
     }
     if (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/readyz") == 0) {
         int ok = req->path[1] == 'h' || ready();
-        req->route = req->path + 1;
+        req->route = req->path[1] == 'h' ? "healthz" : "readyz"; /* literals: metrics keep them */
         if (req->method != YK_M_GET)
             yk_http_respond_error(req, 405, "method_not_allowed", "Use GET.");
         else if (ok)

@@ -39,17 +39,50 @@ static const char *booking_result(int status)
     }
 }
 
+/* The hot path counts into this table, keyed by the route's literal (pointer) and the status: no
+ * formatting, no string compares. The families are filled from it when /metrics is scraped. */
+#define SEEN_MAX 128
+static struct {
+    const char *route;
+    int status;
+    uint64_t count;
+    yk_histogram seconds;
+} seen[SEEN_MAX];
+static size_t nseen;
+
 void metrics_observe(const yk_http_req *req, int status, void *ud)
 {
-    char labels[96];
-    snprintf(labels, sizeof labels, "route=\"%s\",code=\"%d\"", req->route, status);
-    yk_family_add(&http_total, labels, 1);
-    snprintf(labels, sizeof labels, "route=\"%s\"", req->route);
-    yk_family_observe(&http_seconds, labels, (double)(uv_hrtime() - req->started_ns) / 1e9);
-    if (strcmp(req->route, "reserve") == 0) {
-        snprintf(labels, sizeof labels, "result=\"%s\"", booking_result(status));
-        yk_family_add(&bookings, labels, 1);
+    size_t i = 0;
+    while (i < nseen && (seen[i].route != req->route || seen[i].status != status))
+        i++;
+    if (i == nseen) {
+        if (nseen == SEEN_MAX)
+            return; /* cannot happen with the router's fixed set of routes */
+        seen[nseen].route = req->route;
+        seen[nseen].status = status;
+        seen[nseen].seconds.bounds = yk_metrics_latency_bounds;
+        nseen++;
     }
+    seen[i].count++;
+    yk_histogram_observe(&seen[i].seconds, (double)(uv_hrtime() - req->started_ns) / 1e9);
+}
+
+/* Moves what the hot path counted into the families (they keep the totals). */
+static void fold_seen(void)
+{
+    for (size_t i = 0; i < nseen; i++) {
+        char labels[96];
+        snprintf(labels, sizeof labels, "route=\"%s\",code=\"%d\"", seen[i].route, seen[i].status);
+        yk_family_add(&http_total, labels, (double)seen[i].count);
+        snprintf(labels, sizeof labels, "route=\"%s\"", seen[i].route);
+        yk_family_merge(&http_seconds, labels, &seen[i].seconds);
+        if (strcmp(seen[i].route, "reserve") == 0) {
+            snprintf(labels, sizeof labels, "result=\"%s\"", booking_result(seen[i].status));
+            yk_family_add(&bookings, labels, (double)seen[i].count);
+        }
+    }
+    memset(seen, 0, sizeof seen);
+    nseen = 0;
 }
 
 static void render(yk_http_req *req, int ok, const queue_partition *parts, int n)
@@ -74,6 +107,7 @@ static void render(yk_http_req *req, int ok, const queue_partition *parts, int n
         yk_family_set(&s_age, labels, parts[p].oldest_pending_age);
         yk_family_set(&s_consumers, labels, (double)parts[p].consumers);
     }
+    fold_seen();
     yk_family_render(&http_total, &b);
     yk_family_render(&http_seconds, &b);
     yk_family_render(&bookings, &b);
