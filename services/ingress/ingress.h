@@ -31,6 +31,9 @@ extern ingress_state ingress;
 
 /* Responds with json (a reference that is stolen) serialised compactly. */
 void ingress_respond_json(yk_http_req *req, int status, json_t *json, const char *extra_headers);
+/* Copies query parameter name's raw value into out (outlen bytes with the NUL): 1 if present,
+ * 0 if absent, -1 if longer than out (out is then ""). */
+int ingress_query_param(const char *query, const char *name, char *out, size_t outlen);
 /* Appends {"field", "reason"} to errors (a borrowed JSON array). */
 void ingress_add_error(json_t *errors, const char *field, const char *reason);
 /* 422 invalid_fields with errors (a reference that is stolen) and message (a literal). */

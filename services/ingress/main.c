@@ -61,6 +61,26 @@ void ingress_respond_json(yk_http_req *req, int status, json_t *json, const char
     free(body);
 }
 
+int ingress_query_param(const char *query, const char *name, char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    out[0] = '\0';
+    for (const char *p = query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            size_t vl = len - nl - 1;
+            if (vl >= outlen)
+                return -1;
+            memcpy(out, p + nl + 1, vl);
+            out[vl] = '\0';
+            return 1;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return 0;
+}
+
 void ingress_add_error(json_t *errors, const char *field, const char *reason)
 {
     json_array_append_new(errors, json_pack("{s:s,s:s}", "field", field, "reason", reason));

@@ -558,29 +558,12 @@ static void bookings_list(admin_ctx *c, cat_event *e)
     char status[16] = "", limit[16] = "", cursor[24] = "";
     json_t *errors = json_array();
     const char *q = c->req->query;
-    /* tiny query parser: status, limit, cursor */
-    for (const char *p = q; p && *p;) {
-        const char *amp = strchr(p, '&');
-        size_t len = amp ? (size_t)(amp - p) : strlen(p);
-        char *dst = NULL;
-        size_t cap = 0, klen = 0;
-        if (strncmp(p, "status=", 7) == 0)
-            dst = status, cap = sizeof status, klen = 7;
-        else if (strncmp(p, "limit=", 6) == 0)
-            dst = limit, cap = sizeof limit, klen = 6;
-        else if (strncmp(p, "cursor=", 7) == 0)
-            dst = cursor, cap = sizeof cursor, klen = 7;
-        if (dst) {
-            if (len - klen >= cap)
-                ingress_add_error(errors, dst == status ? "status" : dst == limit ? "limit" : "cursor",
-                          "too_long");
-            else {
-                memcpy(dst, p + klen, len - klen);
-                dst[len - klen] = '\0';
-            }
-        }
-        p = amp ? amp + 1 : NULL;
-    }
+    if (ingress_query_param(q, "status", status, sizeof status) < 0)
+        ingress_add_error(errors, "status", "too_long");
+    if (ingress_query_param(q, "limit", limit, sizeof limit) < 0)
+        ingress_add_error(errors, "limit", "too_long");
+    if (ingress_query_param(q, "cursor", cursor, sizeof cursor) < 0)
+        ingress_add_error(errors, "cursor", "too_long");
     if (status[0] && !matches(status, "^(confirmed|cancelled|attended|no_show)$"))
         ingress_add_error(errors, "status", "unknown_option");
     c->limit = 100;

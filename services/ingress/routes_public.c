@@ -11,26 +11,6 @@
 #include "yk_text.h"
 #include "yk_token.h"
 
-/* Value of query parameter name, copied into out (at most outlen-1 bytes); 1 if present. */
-static int query_param(const char *query, const char *name, char *out, size_t outlen)
-{
-    size_t nl = strlen(name);
-    for (const char *p = query; p && *p;) {
-        const char *amp = strchr(p, '&');
-        size_t len = amp ? (size_t)(amp - p) : strlen(p);
-        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-            size_t vl = len - nl - 1;
-            if (vl >= outlen)
-                vl = outlen - 1;
-            memcpy(out, p + nl + 1, vl);
-            out[vl] = '\0';
-            return 1;
-        }
-        p = amp ? amp + 1 : NULL;
-    }
-    return 0;
-}
-
 static int is_date(const char *s)
 {
     int y, m, d;
@@ -72,9 +52,9 @@ static void list_slots(yk_http_req *req, cat_event *e)
 {
     char from[16] = "", to[16] = "";
     json_t *errors = json_array();
-    if (query_param(req->query, "from", from, sizeof from) && !is_date(from))
+    if (ingress_query_param(req->query, "from", from, sizeof from) != 0 && !is_date(from))
         ingress_add_error(errors, "from", "pattern");
-    if (query_param(req->query, "to", to, sizeof to) && !is_date(to))
+    if (ingress_query_param(req->query, "to", to, sizeof to) != 0 && !is_date(to))
         ingress_add_error(errors, "to", "pattern");
     if (json_array_size(errors) > 0) {
         ingress_respond_invalid(req, errors, "Some fields are missing or not valid.");
