@@ -1,5 +1,6 @@
 /* yoyaku-ingress: HTTP front door. Owns the loop, the config table, the connections to Redis and
  * PostgreSQL, the router and the process lifecycle (SIGINT/SIGTERM drain and exit 0). */
+#include <limits.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
@@ -158,6 +159,22 @@ static void handle(yk_http_req *req, void *ud)
         routes_public(req, segs, n);
 }
 
+/* "<event id> <slot id> <seats left>" triples separated by spaces, one per touched slot. */
+static void on_remaining(const char *p)
+{
+    for (;;) {
+        char *end;
+        long long v[3];
+        for (int i = 0; i < 3; i++, p = end) {
+            v[i] = strtoll(p, &end, 10);
+            if (end == p)
+                return;
+        }
+        if (v[2] >= INT_MIN && v[2] <= INT_MAX)
+            catalogue_set_remaining(v[1], (int)v[2]);
+    }
+}
+
 static void on_sub_message(yk_redis_op *op, redisReply *r)
 {
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
@@ -165,11 +182,16 @@ static void on_sub_message(yk_redis_op *op, redisReply *r)
         return; /* subscription confirmations, or NULL when the connection drops */
     const char *channel = r->element[1]->str, *msg = r->element[2]->str;
     if (strncmp(channel, "yk:rep:", 7) == 0) {
-        submit_on_reply(msg, r->element[2]->len);
+        /* A worker sends one message per batch: answers separated by '\n' (compact JSON has none). */
+        const char *end = msg + r->element[2]->len;
+        for (const char *line = msg, *nl; line < end; line = nl + 1) {
+            nl = memchr(line, '\n', (size_t)(end - line));
+            if (nl == NULL)
+                nl = end;
+            submit_on_reply(line, (size_t)(nl - line));
+        }
     } else if (strncmp(msg, "remaining ", 10) == 0) {
-        long long ev, slot, left;
-        if (sscanf(msg + 10, "%lld %lld %lld", &ev, &slot, &left) == 3)
-            catalogue_set_remaining(slot, (int)left);
+        on_remaining(msg + 10);
     } else if (strcmp(msg, "catalogue") == 0) {
         catalogue_reload(NULL, NULL);
     }

@@ -1,0 +1,71 @@
+"""The messages workers publish to the ingresses: answers on yk:rep:<ingress id>, one message per
+batch with one answer per line, and seat counts on yk:events, one message per batch with one
+`<event> <slot> <left>` triple per touched slot (proto/streams.md)."""
+
+import datetime
+import json
+import signal
+import threading
+
+from ykstack import email, run_parallel, slot_time, wait_until
+
+
+def slots_of(stack, ev):
+    d = slot_time(30, 0).date()
+    r = stack.client.get("/v1/events/%s/slots?from=%s&to=%s" % (ev.slug, d, d + datetime.timedelta(days=1)))
+    assert r.status == 200, r
+    return {s["id"]: s["remaining"] for s in r.json["slots"]}
+
+
+def test_remaining_message_with_several_slots(stack, make_event):
+    ev = make_event(capacities=[5, 5, 5])
+    s1, s2, s3 = ev.slot_ids
+    stack.redis("PUBLISH", "yk:events", "remaining %d %s 0 %d %s 2" % (ev.id, s1, ev.id, s2))
+    wait_until(lambda: slots_of(stack, ev) == {s1: 0, s2: 2, s3: 5}, 5, 0.02,
+               what="both triples of one message applied")
+    r = ev.reserve(slot_id=s1)
+    assert r.status == 409 and r.json["error"] == "slot_full", r   # refused by the ingress itself
+    # a malformed tail is ignored, the triples before it are applied
+    stack.redis("PUBLISH", "yk:events", "remaining %d %s 5 %d %s 5 junk" % (ev.id, s1, ev.id, s2))
+    wait_until(lambda: slots_of(stack, ev) == {s1: 5, s2: 5, s3: 5}, 5, 0.02, what="counts restored")
+    assert ev.reserve(slot_id=s1).status == 201
+
+
+def test_one_reply_message_answers_several_waiters(stack, make_event):
+    ev = make_event(capacities=[5])
+    assert ev.reserve().status == 201            # the partition is served
+    stream = "yk:req:{%d}" % ev.partition
+    before = stack.redis("XREVRANGE", stream, "+", "-", "COUNT", "1")
+    last = before[0][0] if before else "0-0"
+    workers = stack.live_workers()
+    for w in workers:
+        w.signal(signal.SIGSTOP)
+    try:
+        def book(client, i):
+            return client.post("/v1/events/%s/reservations" % ev.slug,
+                               {"slot_id": ev.slot_ids[0], "email": email("ps%d" % i),
+                                "fields": {"name": "返信 %d" % i}})
+        results = {}
+        t = threading.Thread(target=lambda: results.update(r=run_parallel(stack, book, range(2), threads=2)))
+        t.start()
+
+        def queued():
+            entries = stack.redis("XRANGE", stream, "(" + last, "+")
+            return entries if entries and len(entries) == 2 else None
+        entries = wait_until(queued, 5, 0.02, what="both requests in the stream")
+        rids = []
+        for _, fields in entries:
+            kv = dict(zip(fields[::2], fields[1::2]))
+            rids.append(kv["id"])
+        answers = [{"error": "slot_full", "message": "line one"},
+                   {"error": "already_booked", "message": "line two"}]
+        msg = "\n".join("%s 409 %s" % (rid, json.dumps(a, separators=(",", ":")))
+                        for rid, a in zip(rids, answers))
+        assert stack.redis("PUBLISH", "yk:rep:ingress-1", msg) >= 1
+        t.join(10)
+        assert "r" in results, "the waiters were not answered"
+        got = sorted((r.status, r.json["message"]) for r in results["r"])
+        assert got == [(409, "line one"), (409, "line two")], results["r"]
+    finally:
+        for w in workers:
+            w.signal(signal.SIGCONT)
