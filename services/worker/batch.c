@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "partitions.h"
 #include "persist.h"
+#include "reply.h"
 #include "yk_log.h"
 #include "yk_text.h"
 #include "yk_token.h"
@@ -65,6 +66,8 @@ static jbuf batch_bodies = JBUF_INIT(BATCH_TEXT_MAX);
 static jbuf batch_rows = JBUF_INIT(BATCH_TEXT_MAX);
 static jbuf batch_cancels = JBUF_INIT(BATCH_TEXT_MAX);
 static jbuf batch_inserts = JBUF_INIT(BATCH_TEXT_MAX);
+/* The XREADGROUP reply of the running batch: tens of strings per entry, freed all at once. */
+static reply_arena batch_replies;
 
 /* Ends the answer body begun at offset `at` of batch_bodies: the entry's final answer, or, if
  * the body did not fit (memory, cap), nothing written and the entry left for a retry. */
@@ -202,14 +205,14 @@ static void entry_parse(entry *en, unsigned p, const redisReply *x)
         return; /* a pending entry that was deleted: nothing left to answer */
     static const struct {
         const char *name;
-        size_t off;
+        size_t len, off;
     } names[] = {
-        {"id", offsetof(entry, rid)},         {"ing", offsetof(entry, ing)},
-        {"t", offsetof(entry, type)},         {"email", offsetof(entry, email)},
-        {"ident", offsetof(entry, ident)},    {"tok", offsetof(entry, tok)},
-        {"fields", offsetof(entry, fields_s)}, {"seq", offsetof(entry, seq_s)},
-        {"ev", offsetof(entry, ev_s)},        {"slot", offsetof(entry, slot_s)},
-        {"booking", offsetof(entry, booking_s)}, {"th", offsetof(entry, th)},
+#define NAME(s, field) {s, sizeof s - 1, offsetof(entry, field)}
+        NAME("id", rid),         NAME("ing", ing),        NAME("t", type),
+        NAME("email", email),    NAME("ident", ident),    NAME("tok", tok),
+        NAME("fields", fields_s), NAME("seq", seq_s),     NAME("ev", ev_s),
+        NAME("slot", slot_s),    NAME("booking", booking_s), NAME("th", th),
+#undef NAME
     };
     for (size_t i = 0; i + 1 < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
@@ -218,8 +221,10 @@ static void entry_parse(entry *en, unsigned p, const redisReply *x)
             strlen(v->str) != v->len)
             continue;
         for (size_t j = 0; j < sizeof names / sizeof names[0]; j++)
-            if (strcmp(k->str, names[j].name) == 0)
+            if (k->len == names[j].len && memcmp(k->str, names[j].name, k->len) == 0) {
                 *(const char **)((char *)en + names[j].off) = v->str;
+                break;
+            }
     }
     if (en->seq_s && !parse_id(en->seq_s, &en->seq))
         en->seq = 0;
@@ -873,8 +878,9 @@ static void batch_failures(worker *w, entry *v, size_t n, bool transient)
     }
 }
 
-/* Decides, persists and answers the entries of an XREADGROUP reply ([[key, [entry…]]…]), which
- * the caller keeps and frees. replay: the entries may already be committed. */
+/* Decides, persists and answers the entries of an XREADGROUP reply ([[key, [entry…]]…]) in
+ * batch_replies, which must not be reused meanwhile. replay: the entries may already be
+ * committed. */
 static worker_status batch_run(worker *w, const redisReply *streams, bool replay)
 {
     size_t n = 0;
@@ -965,7 +971,7 @@ worker_status batch_read(worker *w)
         argv[argc++] = keys[i];
     for (int i = 0; i < owned; i++)
         argv[argc++] = ">";
-    redisReply *r = redisCommandArgv(w->redis, argc, argv, NULL);
+    redisReply *r = reply_command(w->redis, &batch_replies, argc, argv);
     if (r == NULL) {
         st = WORKER_REDIS_LOST;
         goto out;
@@ -977,7 +983,6 @@ worker_status batch_read(worker *w)
     } else if (r->type == REDIS_REPLY_ARRAY) {
         st = batch_run(w, r, false);
     }
-    freeReplyObject(r);
 out:
     free(argv);
     free(keys);
@@ -986,11 +991,13 @@ out:
 
 worker_status batch_replay(worker *w, unsigned p)
 {
-    char key[32], cursor[64] = "0";
+    char key[32], cursor[64] = "0", count[24];
     partitions_key(p, key);
+    snprintf(count, sizeof count, "%lld", (long long)w->batch_max);
     while (!worker_stop) {
-        redisReply *r = redisCommand(w->redis, "XREADGROUP GROUP workers %s COUNT %lld STREAMS %s %s",
-                                     w->id, (long long)w->batch_max, key, cursor);
+        const char *argv[] = {"XREADGROUP", "GROUP", "workers", w->id, "COUNT",
+                              count,        "STREAMS", key,     cursor};
+        redisReply *r = reply_command(w->redis, &batch_replies, 9, argv);
         if (r == NULL)
             return WORKER_REDIS_LOST;
         const redisReply *entries = NULL;
@@ -999,22 +1006,17 @@ worker_status batch_replay(worker *w, unsigned p)
             entries = r->element[0]->element[1];
         if (r->type == REDIS_REPLY_ERROR)
             yk_error("replay %s: %s", key, r->str);
-        if (entries == NULL || entries->type != REDIS_REPLY_ARRAY || entries->elements == 0) {
-            freeReplyObject(r);
+        if (entries == NULL || entries->type != REDIS_REPLY_ARRAY || entries->elements == 0)
             return WORKER_OK;
-        }
         /* Page by the last id: entries left pending (E_RETRY) must not be read again here. */
         const redisReply *last = entries->element[entries->elements - 1];
         if (last->type != REDIS_REPLY_ARRAY || last->elements < 1 ||
-            last->element[0]->type != REDIS_REPLY_STRING) {
-            freeReplyObject(r);
+            last->element[0]->type != REDIS_REPLY_STRING)
             return WORKER_OK;
-        }
         snprintf(cursor, sizeof cursor, "%s", last->element[0]->str);
         yk_info("replaying partition=%u entries=%zu", p, entries->elements);
         metrics_redelivered(entries->elements);
         worker_status st = batch_run(w, r, true);
-        freeReplyObject(r);
         if (st != WORKER_OK)
             return st;
     }
