@@ -5,16 +5,17 @@
  * an entry that keeps failing is answered 500 after WORKER_ATTEMPTS tries. */
 #include "batch.h"
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "jbuf.h"
 #include "metrics.h"
 #include "partitions.h"
 #include "persist.h"
+#include "reply.h"
 #include "yk_log.h"
 #include "yk_text.h"
 #include "yk_token.h"
@@ -38,7 +39,7 @@ typedef struct {
     const char *booking_s, *th; /* t=cancel: the booking id and the presented token's hash */
     bool cancel;                /* t=cancel; else t=reserve */
     int64_t seq, ev, slot, booking; /* a cancel's slot is its booking's, once decided */
-    json_t *fields;        /* owned: the parsed `fields` object */
+    size_t fields_len;     /* strlen(fields_s), once jbuf_fields_ok accepted it */
     persist_event *e;      /* borrowed from w->parts[p]; valid until that partition is forgotten */
     persist_slot *s;       /* idem */
     bool touched;          /* decided against s: publish its seats */
@@ -47,55 +48,109 @@ typedef struct {
     int row;               /* cancel: row of its booking in the batch's booking rows, or -1 */
     const char *result;    /* yoyaku_bookings_total label: a literal */
     int code;              /* E_ANSWER: HTTP status */
-    char *body;            /* E_ANSWER: owned, from json_dumps */
-    char *bid, *created;   /* owned: booking id and created_at returned by the insert */
+    size_t body_at;        /* E_ANSWER: offset of the body in batch_bodies */
+    char *body;            /* E_ANSWER: the body, borrowed from batch_bodies; set only by
+                              batch_bodies_fix, right before batch_answer */
+    bool inserted;         /* the insert returned its row: texts at row_at in batch_rows */
+    size_t row_at;         /* booking id '\0' created_at '\0' */
 } entry;
 
-static void entry_free(entry *en)
-{
-    json_decref(en->fields);
-    free(en->body);
-    free(en->bid);
-    free(en->created);
-}
+/* The texts a batch writes, in buffers reused from batch to batch (this process runs one batch at
+ * a time, on one thread): every answer body, each followed by '\0' (entries keep offsets, as the
+ * buffer moves when it grows); the booking id and created_at of each inserted row; the JSON
+ * payloads of the two write statements. 1 GiB - 1 is PostgreSQL's largest text parameter; an
+ * answer that does not fit is left for a retry (batch_answer_end). */
+#define BATCH_TEXT_MAX (((size_t)1 << 30) - 1)
+#define BATCH_TEXT_KEEP ((size_t)4 << 20) /* a buffer grown past this is freed after its batch */
+static jbuf batch_bodies = JBUF_INIT(BATCH_TEXT_MAX);
+static jbuf batch_rows = JBUF_INIT(BATCH_TEXT_MAX);
+static jbuf batch_cancels = JBUF_INIT(BATCH_TEXT_MAX);
+static jbuf batch_inserts = JBUF_INIT(BATCH_TEXT_MAX);
+/* The XREADGROUP reply of the running batch: tens of strings per entry, freed all at once. */
+static reply_arena batch_replies;
 
-/* Final answer: takes ownership of j (may be NULL on out of memory: the entry is retried). */
-static void entry_answer(entry *en, int code, json_t *j)
+/* Ends the answer body begun at offset `at` of batch_bodies: the entry's final answer, or, if
+ * the body did not fit (memory, cap), nothing written and the entry left for a retry. */
+static void entry_answer_end(entry *en, int code, size_t at)
 {
-    free(en->body);
-    en->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
+    jbuf_addc(&batch_bodies, '\0');
+    if (batch_bodies.failed) {
+        jbuf_rewind(&batch_bodies, at);
+        en->st = E_RETRY;
+        return;
+    }
     en->code = code;
-    en->st = en->body ? E_ANSWER : E_RETRY;
+    en->body_at = at;
+    en->st = E_ANSWER;
 }
 
 /* error is a literal: it is also the entry's metrics result. */
 static void entry_refuse(entry *en, int code, const char *error, const char *message)
 {
-    entry_answer(en, code, json_pack("{s:s,s:s}", "error", error, "message", message));
+    size_t at = batch_bodies.len;
+    jbuf_adds(&batch_bodies, "{\"error\":");
+    jbuf_str(&batch_bodies, error);
+    jbuf_adds(&batch_bodies, ",\"message\":");
+    jbuf_str(&batch_bodies, message);
+    jbuf_addc(&batch_bodies, '}');
+    entry_answer_end(en, code, at);
     en->result = error;
 }
 
-/* The booking object of every answer. Every argument is borrowed (fields gets its own reference
- * inside the pack). NULL on out of memory. */
-static json_t *booking_obj(const char *id, const char *slug, const char *slot_id,
-                           const char *starts, const char *ends, const char *status,
-                           const char *email, json_t *fields, const char *created)
+/* Appends the booking object of every answer to b (keys in the order of the contract). fields is
+ * JSON object text: checked by jbuf_fields_ok (copied as it is) or, when from_db, PostgreSQL's
+ * jsonb output (written compact, as jansson would; "" stands for {}). */
+static void booking_obj(jbuf *b, const char *id, const char *slug, const char *slot_id,
+                        const char *starts, const char *ends, const char *status, const char *email,
+                        const char *fields, size_t fields_len, bool from_db, const char *created)
 {
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:s}", "id", id, "event", slug, "slot_id",
-                     slot_id, "starts_at", starts, "ends_at", ends, "status", status, "email",
-                     email, "fields", fields, "created_at", created);
+    jbuf_adds(b, "{\"id\":");
+    jbuf_str(b, id);
+    jbuf_adds(b, ",\"event\":");
+    jbuf_str(b, slug);
+    jbuf_adds(b, ",\"slot_id\":");
+    jbuf_str(b, slot_id);
+    jbuf_adds(b, ",\"starts_at\":");
+    jbuf_str(b, starts);
+    jbuf_adds(b, ",\"ends_at\":");
+    jbuf_str(b, ends);
+    jbuf_adds(b, ",\"status\":");
+    jbuf_str(b, status);
+    jbuf_adds(b, ",\"email\":");
+    jbuf_str(b, email);
+    jbuf_adds(b, ",\"fields\":");
+    if (!from_db)
+        jbuf_add(b, fields, fields_len);
+    else if (*fields)
+        jbuf_compact(b, fields);
+    else
+        jbuf_adds(b, "{}");
+    jbuf_adds(b, ",\"created_at\":");
+    jbuf_str(b, created);
+    jbuf_addc(b, '}');
 }
 
-/* The 201 body: the booking and its token. */
-static json_t *booking_json(const char *id, const char *slug, const char *slot_id,
-                            const char *starts, const char *ends, const char *status,
-                            const char *email, json_t *fields, const char *created,
-                            const char *tok)
+/* Appends the 201 body, {"booking":{…},"token":tok}, to batch_bodies; arguments as booking_obj. */
+static void booking_answer(entry *en, const char *id, const char *slug, const char *slot_id,
+                           const char *starts, const char *ends, const char *status,
+                           const char *email, const char *fields, size_t fields_len, bool from_db,
+                           const char *created)
 {
-    return json_pack("{s:o,s:s}", "booking",
-                     booking_obj(id, slug, slot_id, starts, ends, status, email, fields, created),
-                     "token", tok);
+    size_t at = batch_bodies.len;
+    jbuf_adds(&batch_bodies, "{\"booking\":");
+    booking_obj(&batch_bodies, id, slug, slot_id, starts, ends, status, email, fields, fields_len,
+                from_db, created);
+    jbuf_adds(&batch_bodies, ",\"token\":");
+    jbuf_str(&batch_bodies, en->tok);
+    jbuf_addc(&batch_bodies, '}');
+    entry_answer_end(en, 201, at);
+}
+
+/* Points every answered entry's body into batch_bodies, which no longer moves. */
+static void batch_bodies_fix(entry *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i].body = v[i].st == E_ANSWER ? batch_bodies.p + v[i].body_at : NULL;
 }
 
 /* Lowercase hex of exactly len digits. */
@@ -150,14 +205,14 @@ static void entry_parse(entry *en, unsigned p, const redisReply *x)
         return; /* a pending entry that was deleted: nothing left to answer */
     static const struct {
         const char *name;
-        size_t off;
+        size_t len, off;
     } names[] = {
-        {"id", offsetof(entry, rid)},         {"ing", offsetof(entry, ing)},
-        {"t", offsetof(entry, type)},         {"email", offsetof(entry, email)},
-        {"ident", offsetof(entry, ident)},    {"tok", offsetof(entry, tok)},
-        {"fields", offsetof(entry, fields_s)}, {"seq", offsetof(entry, seq_s)},
-        {"ev", offsetof(entry, ev_s)},        {"slot", offsetof(entry, slot_s)},
-        {"booking", offsetof(entry, booking_s)}, {"th", offsetof(entry, th)},
+#define NAME(s, field) {s, sizeof s - 1, offsetof(entry, field)}
+        NAME("id", rid),         NAME("ing", ing),        NAME("t", type),
+        NAME("email", email),    NAME("ident", ident),    NAME("tok", tok),
+        NAME("fields", fields_s), NAME("seq", seq_s),     NAME("ev", ev_s),
+        NAME("slot", slot_s),    NAME("booking", booking_s), NAME("th", th),
+#undef NAME
     };
     for (size_t i = 0; i + 1 < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
@@ -166,8 +221,10 @@ static void entry_parse(entry *en, unsigned p, const redisReply *x)
             strlen(v->str) != v->len)
             continue;
         for (size_t j = 0; j < sizeof names / sizeof names[0]; j++)
-            if (strcmp(k->str, names[j].name) == 0)
+            if (k->len == names[j].len && memcmp(k->str, names[j].name, k->len) == 0) {
                 *(const char **)((char *)en + names[j].off) = v->str;
+                break;
+            }
     }
     if (en->seq_s && !parse_id(en->seq_s, &en->seq))
         en->seq = 0;
@@ -193,11 +250,13 @@ static void entry_parse(entry *en, unsigned p, const redisReply *x)
         entry_refuse(en, 500, "internal", "This kind of request is not supported.");
         return;
     }
-    if (en->fields_s)
-        en->fields = json_loads(en->fields_s, 0, NULL);
+    /* The fields text is copied verbatim into the answer and the insert payload, so it must be
+     * exactly what the ingress writes: one bad entry must get its own 500, not make PostgreSQL
+     * refuse the payload of the whole batch. */
+    en->fields_len = en->fields_s ? strlen(en->fields_s) : 0;
     if (!en->ing || !*en->ing || !parse_id(en->ev_s, &en->ev) ||
         !parse_id(en->slot_s, &en->slot) || !is_text(en->email) || !is_text(en->ident) ||
-        !en->tok || !is_token(en->tok) || !json_is_object(en->fields)) {
+        !en->tok || !is_token(en->tok) || !jbuf_fields_ok(en->fields_s, en->fields_len)) {
         yk_error("request=%s: malformed entry", en->rid);
         entry_refuse(en, 500, "internal", "The request could not be processed.");
         return;
@@ -312,20 +371,17 @@ static worker_status batch_bookings_load(worker *w, entry *v, size_t n, batch_bo
     return persist_lost(w->pg) ? WORKER_PG_LOST : WORKER_OK;
 }
 
-/* The {"booking": …} body of a cancel answer, from row of the booking rows. */
-static json_t *cancel_json(const batch_bookings *bk, int row)
+/* Answers en 200 {"booking": …} (status cancelled), from row of the booking rows. */
+static void cancel_answer(entry *en, const batch_bookings *bk, int row)
 {
     PGresult *r = bk->r;
-    json_t *fields = json_loads(PQgetvalue(r, row, 7), 0, NULL);
-    if (fields == NULL)
-        fields = json_object();
-    json_t *j = json_pack("{s:o}", "booking",
-                          booking_obj(PQgetvalue(r, row, 0), PQgetvalue(r, row, 9),
-                                      PQgetvalue(r, row, 2), PQgetvalue(r, row, 10),
-                                      PQgetvalue(r, row, 11), "cancelled", PQgetvalue(r, row, 6),
-                                      fields, PQgetvalue(r, row, 8)));
-    json_decref(fields);
-    return j;
+    size_t at = batch_bodies.len;
+    jbuf_adds(&batch_bodies, "{\"booking\":");
+    booking_obj(&batch_bodies, PQgetvalue(r, row, 0), PQgetvalue(r, row, 9), PQgetvalue(r, row, 2),
+                PQgetvalue(r, row, 10), PQgetvalue(r, row, 11), "cancelled", PQgetvalue(r, row, 6),
+                PQgetvalue(r, row, 7), 0, true, PQgetvalue(r, row, 8));
+    jbuf_addc(&batch_bodies, '}');
+    entry_answer_end(en, 200, at);
 }
 
 /* Decides a cancel entry in stream order: the booking must be this event's and the token hash
@@ -349,7 +405,7 @@ static worker_status entry_cancel(worker *w, entry *en, batch_bookings *bk)
         return WORKER_OK;
     }
     if (strcmp(status, "cancelled") == 0) {
-        entry_answer(en, 200, cancel_json(bk, row));
+        cancel_answer(en, bk, row);
         en->result = "already_cancelled";
         return WORKER_OK;
     }
@@ -429,15 +485,11 @@ static worker_status batch_from_db(worker *w, entry *v, size_t n, bool (*want)(c
         int row = want(en) ? (int)(intptr_t)map_get(&rows, en->rid) - 1 : -1;
         if (row < 0)
             continue;
-        json_t *fields = json_loads(PQgetvalue(r, row, 5), 0, NULL); /* ours; decref'd below */
-        entry_answer(en, 201,
-                     booking_json(PQgetvalue(r, row, 1), PQgetvalue(r, row, 7),
-                                  PQgetvalue(r, row, 2), PQgetvalue(r, row, 8),
-                                  PQgetvalue(r, row, 9), PQgetvalue(r, row, 3),
-                                  PQgetvalue(r, row, 4), fields ? fields : en->fields,
-                                  PQgetvalue(r, row, 6), en->tok));
+        booking_answer(en, PQgetvalue(r, row, 1), PQgetvalue(r, row, 7), PQgetvalue(r, row, 2),
+                       PQgetvalue(r, row, 8), PQgetvalue(r, row, 9), PQgetvalue(r, row, 3),
+                       PQgetvalue(r, row, 4), PQgetvalue(r, row, 5), 0, true,
+                       PQgetvalue(r, row, 6));
         en->result = "duplicate";
-        json_decref(fields);
         yk_info("request=%s answered from the database (booking %s)", en->rid,
                 PQgetvalue(r, row, 1));
     }
@@ -446,14 +498,27 @@ static worker_status batch_from_db(worker *w, entry *v, size_t n, bool (*want)(c
     return WORKER_OK;
 }
 
-/* The insert record of an accepted entry; NULL on out of memory. Caller owns it. */
-static json_t *entry_record(const entry *en)
+/* Appends the insert record of an accepted entry (the keys INSERT_SQL reads) to b. rid and th
+ * are hex, so they need no escaping. */
+static void entry_record(jbuf *b, const entry *en)
 {
     char th[YK_HASH_HEX_LEN + 1];
     yk_token_sha256_hex(en->tok, strlen(en->tok), th);
-    return json_pack("{s:s,s:I,s:I,s:s,s:s,s:O,s:s,s:b}", "rid", en->rid, "ev", (json_int_t)en->ev,
-                     "slot", (json_int_t)en->slot, "email", en->email, "ident", en->ident,
-                     "fields", en->fields, "th", th, "l1", en->e->limit == 1);
+    jbuf_adds(b, "{\"rid\":\"");
+    jbuf_adds(b, en->rid);
+    jbuf_adds(b, "\",\"ev\":");
+    jbuf_int(b, en->ev);
+    jbuf_adds(b, ",\"slot\":");
+    jbuf_int(b, en->slot);
+    jbuf_adds(b, ",\"email\":");
+    jbuf_str(b, en->email);
+    jbuf_adds(b, ",\"ident\":");
+    jbuf_str(b, en->ident);
+    jbuf_adds(b, ",\"fields\":");
+    jbuf_add(b, en->fields_s, en->fields_len);
+    jbuf_adds(b, ",\"th\":\"");
+    jbuf_adds(b, th);
+    jbuf_adds(b, en->e->limit == 1 ? "\",\"l1\":true}" : "\",\"l1\":false}");
 }
 
 /* Copies the inserted rows (request_id, id, created_at) into the accepted entries they belong to.
@@ -462,7 +527,7 @@ static void batch_take_rows(entry *v, size_t n, PGresult *r)
 {
     map index = MAP_INIT; /* request id → entry index + 1; the first of duplicates wins */
     for (size_t i = 0; i < n; i++) {
-        void **ref = v[i].st == E_ACCEPT && !v[i].bid ? map_ref(&index, v[i].rid) : NULL;
+        void **ref = v[i].st == E_ACCEPT && !v[i].inserted ? map_ref(&index, v[i].rid) : NULL;
         if (ref && *ref == NULL)
             *ref = (void *)(i + 1);
     }
@@ -470,17 +535,29 @@ static void batch_take_rows(entry *v, size_t n, PGresult *r)
         size_t i = (size_t)map_get(&index, PQgetvalue(r, row, 0));
         if (i-- == 0)
             continue;
-        v[i].bid = strdup(PQgetvalue(r, row, 1));
-        v[i].created = strdup(PQgetvalue(r, row, 2));
+        size_t at = batch_rows.len;
+        jbuf_add(&batch_rows, PQgetvalue(r, row, 1), (size_t)PQgetlength(r, row, 1) + 1);
+        jbuf_add(&batch_rows, PQgetvalue(r, row, 2), (size_t)PQgetlength(r, row, 2) + 1);
+        if (batch_rows.failed) { /* out of memory: looked up in PostgreSQL instead (E_DUP) */
+            jbuf_rewind(&batch_rows, at);
+            continue;
+        }
+        v[i].inserted = true;
+        v[i].row_at = at;
     }
     map_clear(&index, NULL);
 }
 
-/* The cancel record of an entry that frees a seat; NULL on out of memory. Caller owns it. */
-static json_t *entry_cancel_record(const entry *en)
+/* Appends the cancel record of an entry that frees a seat to b (th is hex). */
+static void entry_cancel_record(jbuf *b, const entry *en)
 {
-    return json_pack("{s:I,s:I,s:s}", "bid", (json_int_t)en->booking, "ev", (json_int_t)en->ev,
-                     "th", en->th);
+    jbuf_adds(b, "{\"bid\":");
+    jbuf_int(b, en->booking);
+    jbuf_adds(b, ",\"ev\":");
+    jbuf_int(b, en->ev);
+    jbuf_adds(b, ",\"th\":\"");
+    jbuf_adds(b, en->th);
+    jbuf_adds(b, "\"}");
 }
 
 /* Marks committed every cancel entry whose booking id is in r (one column: booking id). */
@@ -498,26 +575,29 @@ static void batch_take_cancelled(entry *v, size_t n, PGresult *r)
     map_clear(&ids, NULL);
 }
 
-/* The JSON array of the records of entries v[0..n) in state st (only `only` when not NULL), or
- * NULL when there is none (*oom set when memory ran out). Caller frees it. */
-static char *batch_records(entry *v, size_t n, entry_state st, const entry *only, bool *oom)
+/* The JSON array of the records of entries v[0..n) in state st (only `only` when not NULL),
+ * written into b (emptied first), or NULL when there is none (*oom set when it did not fit).
+ * Valid until b's next use. */
+static const char *batch_records(jbuf *b, entry *v, size_t n, entry_state st, const entry *only,
+                                 bool *oom)
 {
-    json_t *arr = json_array();
-    size_t m = 0;
-    for (size_t i = 0; arr && i < n; i++) {
+    jbuf_reset(b);
+    for (size_t i = 0; i < n; i++) {
         if (v[i].st != st || (only && &v[i] != only) || (st == E_CANCEL && !v[i].effect))
             continue;
-        json_t *rec = st == E_CANCEL ? entry_cancel_record(&v[i]) : entry_record(&v[i]);
-        if (json_array_append_new(arr, rec) != 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-        m++;
+        jbuf_addc(b, b->len ? ',' : '[');
+        if (st == E_CANCEL)
+            entry_cancel_record(b, &v[i]);
+        else
+            entry_record(b, &v[i]);
     }
-    char *js = arr && m ? json_dumps(arr, JSON_COMPACT) : NULL;
-    *oom = arr == NULL || (m && js == NULL);
-    json_decref(arr);
-    return js;
+    if (b->len == 0) {
+        *oom = false;
+        return NULL;
+    }
+    jbuf_add(b, "]", 2); /* with the terminating NUL */
+    *oom = b->failed;
+    return b->failed ? NULL : b->p;
 }
 
 /* Writes, in one transaction, the cancellations (if cancels) and the bookings (if inserts) of
@@ -527,8 +607,8 @@ static int batch_write(worker *w, entry *v, size_t n, const entry *only, bool ca
                        bool inserts, char state[6])
 {
     bool oom_c = false, oom_i = false;
-    char *cj = cancels ? batch_records(v, n, E_CANCEL, only, &oom_c) : NULL;
-    char *ij = inserts ? batch_records(v, n, E_ACCEPT, only, &oom_i) : NULL;
+    const char *cj = cancels ? batch_records(&batch_cancels, v, n, E_CANCEL, only, &oom_c) : NULL;
+    const char *ij = inserts ? batch_records(&batch_inserts, v, n, E_ACCEPT, only, &oom_i) : NULL;
     int r = 0;
     snprintf(state, 6, "%s", oom_c || oom_i ? "OOM" : "");
     if (!oom_c && !oom_i && (cj || ij)) {
@@ -543,8 +623,6 @@ static int batch_write(worker *w, entry *v, size_t n, const entry *only, bool ca
             PQclear(ir);
         }
     }
-    free(cj);
-    free(ij);
     return r;
 }
 
@@ -629,7 +707,7 @@ static worker_status batch_settle(worker *w, entry *v, size_t n, const batch_boo
                 en->st = E_RETRY;
                 continue;
             }
-            entry_answer(en, 200, cancel_json(bk, en->row));
+            cancel_answer(en, bk, en->row);
             en->result = en->effect ? "cancelled" : "already_cancelled";
             if (en->effect)
                 yk_debug("request=%s cancelled id=%s event=%s", en->rid, en->booking_s,
@@ -638,18 +716,18 @@ static worker_status batch_settle(worker *w, entry *v, size_t n, const batch_boo
         }
         if (en->st != E_ACCEPT)
             continue;
-        if (en->bid == NULL) { /* request id already committed: memory counted it twice */
+        if (!en->inserted) { /* request id already committed: memory counted it twice */
             en->st = E_DUP;
             stale[en->p] = true;
             continue;
         }
         char slot[24];
         snprintf(slot, sizeof slot, "%lld", (long long)en->s->id);
-        entry_answer(en, 201,
-                     booking_json(en->bid, en->e->slug, slot, en->s->starts_at, en->s->ends_at,
-                                  "confirmed", en->email, en->fields, en->created, en->tok));
+        const char *bid = batch_rows.p + en->row_at, *created = bid + strlen(bid) + 1;
+        booking_answer(en, bid, en->e->slug, slot, en->s->starts_at, en->s->ends_at, "confirmed",
+                       en->email, en->fields_s, en->fields_len, false, created);
         en->result = "confirmed";
-        yk_debug("request=%s booked id=%s event=%s slot=%s", en->rid, en->bid, en->e->slug, slot);
+        yk_debug("request=%s booked id=%s event=%s slot=%s", en->rid, bid, en->e->slug, slot);
     }
     worker_status st = batch_from_db(w, v, n, want_dup);
     for (size_t i = 0; i < n; i++)
@@ -800,8 +878,9 @@ static void batch_failures(worker *w, entry *v, size_t n, bool transient)
     }
 }
 
-/* Decides, persists and answers the entries of an XREADGROUP reply ([[key, [entry…]]…]), which
- * the caller keeps and frees. replay: the entries may already be committed. */
+/* Decides, persists and answers the entries of an XREADGROUP reply ([[key, [entry…]]…]) in
+ * batch_replies, which must not be reused meanwhile. replay: the entries may already be
+ * committed. */
 static worker_status batch_run(worker *w, const redisReply *streams, bool replay)
 {
     size_t n = 0;
@@ -820,6 +899,8 @@ static worker_status batch_run(worker *w, const redisReply *streams, bool replay
         free(stale);
         return WORKER_OK; /* entries stay pending and are replayed at the next tick */
     }
+    jbuf_reset(&batch_bodies);
+    jbuf_reset(&batch_rows);
     size_t k = 0;
     for (size_t i = 0; i < streams->elements; i++) {
         const redisReply *s = streams->element[i];
@@ -854,13 +935,16 @@ static worker_status batch_run(worker *w, const redisReply *streams, bool replay
                 partitions_forget(w, p); /* reread the truth before deciding again */
         batch_failures(w, v, k, persist_take_transient());
         metrics_batch(k);
+        batch_bodies_fix(v, k);
         st = batch_answer(w, v, k);
     }
     batch_bookings_free(&bk);
-    for (size_t i = 0; i < k; i++)
-        entry_free(&v[i]);
     free(v);
     free(stale);
+    jbuf *bufs[] = {&batch_bodies, &batch_rows, &batch_cancels, &batch_inserts};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]->cap > BATCH_TEXT_KEEP)
+            jbuf_free(bufs[i]); /* an unusually large batch: give the memory back */
     return st;
 }
 
@@ -887,7 +971,7 @@ worker_status batch_read(worker *w)
         argv[argc++] = keys[i];
     for (int i = 0; i < owned; i++)
         argv[argc++] = ">";
-    redisReply *r = redisCommandArgv(w->redis, argc, argv, NULL);
+    redisReply *r = reply_command(w->redis, &batch_replies, argc, argv);
     if (r == NULL) {
         st = WORKER_REDIS_LOST;
         goto out;
@@ -899,7 +983,6 @@ worker_status batch_read(worker *w)
     } else if (r->type == REDIS_REPLY_ARRAY) {
         st = batch_run(w, r, false);
     }
-    freeReplyObject(r);
 out:
     free(argv);
     free(keys);
@@ -908,11 +991,13 @@ out:
 
 worker_status batch_replay(worker *w, unsigned p)
 {
-    char key[32], cursor[64] = "0";
+    char key[32], cursor[64] = "0", count[24];
     partitions_key(p, key);
+    snprintf(count, sizeof count, "%lld", (long long)w->batch_max);
     while (!worker_stop) {
-        redisReply *r = redisCommand(w->redis, "XREADGROUP GROUP workers %s COUNT %lld STREAMS %s %s",
-                                     w->id, (long long)w->batch_max, key, cursor);
+        const char *argv[] = {"XREADGROUP", "GROUP", "workers", w->id, "COUNT",
+                              count,        "STREAMS", key,     cursor};
+        redisReply *r = reply_command(w->redis, &batch_replies, 9, argv);
         if (r == NULL)
             return WORKER_REDIS_LOST;
         const redisReply *entries = NULL;
@@ -921,22 +1006,17 @@ worker_status batch_replay(worker *w, unsigned p)
             entries = r->element[0]->element[1];
         if (r->type == REDIS_REPLY_ERROR)
             yk_error("replay %s: %s", key, r->str);
-        if (entries == NULL || entries->type != REDIS_REPLY_ARRAY || entries->elements == 0) {
-            freeReplyObject(r);
+        if (entries == NULL || entries->type != REDIS_REPLY_ARRAY || entries->elements == 0)
             return WORKER_OK;
-        }
         /* Page by the last id: entries left pending (E_RETRY) must not be read again here. */
         const redisReply *last = entries->element[entries->elements - 1];
         if (last->type != REDIS_REPLY_ARRAY || last->elements < 1 ||
-            last->element[0]->type != REDIS_REPLY_STRING) {
-            freeReplyObject(r);
+            last->element[0]->type != REDIS_REPLY_STRING)
             return WORKER_OK;
-        }
         snprintf(cursor, sizeof cursor, "%s", last->element[0]->str);
         yk_info("replaying partition=%u entries=%zu", p, entries->elements);
         metrics_redelivered(entries->elements);
         worker_status st = batch_run(w, r, true);
-        freeReplyObject(r);
         if (st != WORKER_OK)
             return st;
     }

@@ -3,6 +3,7 @@ another's booking"): GET and cancel behind X-Booking-Token, 404 for an unknown i
 alike; a cancelled seat is free at once; cancellation_closed inside cancel_until_hours."""
 
 import datetime
+import json
 
 from ykstack import JST, email, rfc3339, wait_until
 
@@ -80,3 +81,38 @@ def test_cancellation_closed(stack, make_event):
                           headers={"X-Booking-Token": b.json["token"]})
     assert r.status == 409 and r.error == "cancellation_closed", r
     assert [row[3] for row in ev.rows()] == ["confirmed"]
+
+
+def raw_fields(body):
+    """The bytes of the "fields" value inside a raw answer body (a flat object: no '}' inside
+    the values used here)."""
+    text = body.decode("utf-8")
+    start = text.index('"fields":') + len('"fields":')
+    return text[start:text.index("}", start) + 1]
+
+
+def test_fields_with_quotes_backslashes_tabs_and_japanese(stack, make_event):
+    """The worker writes the 201 body and the stored fields as text, not through a JSON library:
+    values holding ", \\, a tab, Japanese and an emoji come back the same in the 201 body, the
+    stored row, GET and the cancel answer, and the bodies are JSON as jansson would write them
+    (compact, UTF-8 not escaped)."""
+    ev = make_event(fields=[
+        {"name": "name", "label": "Name", "type": "text", "required": True},
+        {"name": "note", "label": "Note", "type": "text"},
+        {"name": "agree", "label": "Agree", "type": "checkbox"}])
+    fields = {"name": '山田 "太郎"', "note": 'C:\\予約\\ "x"\tタブ\\" 😀 \\u0041', "agree": True}
+    r = ev.reserve(fields=fields)
+    assert r.status == 201, r
+    assert r.json["booking"]["fields"] == fields, r
+    raw = raw_fields(r.body)
+    assert raw == json.dumps(fields, ensure_ascii=False, separators=(",", ":")), raw
+    bid, tok = r.json["booking"]["id"], r.json["token"]
+    assert json.loads(stack.scalar("SELECT fields::text FROM bookings WHERE id = %s" % bid)) == fields
+
+    g = stack.client.get("/v1/bookings/%s" % bid, headers={"X-Booking-Token": tok})
+    assert g.status == 200 and g.json == {"booking": r.json["booking"]}, g
+
+    c = stack.client.post("/v1/bookings/%s/cancel" % bid, None, headers={"X-Booking-Token": tok})
+    assert c.status == 200 and c.json == {"booking": dict(r.json["booking"], status="cancelled")}, c
+    # jsonb keeps these keys in this order (shorter first), so the bytes agree too
+    assert raw_fields(c.body) == raw, c
