@@ -190,6 +190,17 @@ static void catalogue_retry_cb(uv_timer_t *t)
         catalogue_reload(NULL, NULL);
 }
 
+/* The last step of a shutdown: the waiting requests have been answered. */
+static void close_connections(void)
+{
+    yk_redis_close(ingress.redis);
+    yk_redis_close(ingress.sub);
+    yk_pg_close(ingress.pg);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&catalogue_timer, NULL);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     if (ingress.stopping)
@@ -197,13 +208,7 @@ static void on_signal(uv_signal_t *s, int signum)
     yk_info("stopping signal=%d", signum);
     ingress.stopping = 1;
     yk_http_server_close(ingress.http);
-    submit_shutdown();
-    yk_redis_close(ingress.redis);
-    yk_redis_close(ingress.sub);
-    yk_pg_close(ingress.pg);
-    uv_close((uv_handle_t *)&sig_int, NULL);
-    uv_close((uv_handle_t *)&sig_term, NULL);
-    uv_close((uv_handle_t *)&catalogue_timer, NULL);
+    submit_shutdown(close_connections);
 }
 
 int main(int argc, char **argv)
