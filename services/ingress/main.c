@@ -29,7 +29,7 @@ static const yk_cf_entry config[] = {
     YK_CF_STRING("YOYAKU_REDIS", &ingress.redis_addr, "127.0.0.1:6379",
                  "Redis host:port or unix socket path"),
     YK_CF_INTEGER("YOYAKU_RESULT_TTL", &ingress.result_ttl, "86400", 60, 30 * 86400,
-                  "seconds an answer and an Idempotency-Key are kept"),
+                  "seconds a 202'd or idempotent request's answer and an Idempotency-Key are kept"),
     YK_CF_SECRET("YOYAKU_TOKEN_KEY", &ingress.token_key_hex, "",
                  "64 hex characters; booking tokens are derived from it (same for the notifier)"),
     YK_CF_INTEGER("YOYAKU_WAIT_MS", &ingress.wait_ms, "5000", 0, 60000,
