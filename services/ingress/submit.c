@@ -17,7 +17,8 @@
  * twenty concurrent retries exactly one enters the stream. It writes the pending marker at once:
  * a request with a marker keeps its answer for the TTL (proto/streams.md), which a retry reads.
  * KEYS: req stream, seq, done, res, idem. ARGV: idem value, ttl, field, value, …
- * Returns {1, seq, done} for a new request, {0, "<request id> <body hash>"} for a key seen before. */
+ * Returns {1, seq, done} for a new request, {0, "<request id> <body hash>"} for a key seen
+ * before. */
 static const char submit_script[] =
     "local old = redis.call('SET', KEYS[5], ARGV[1], 'NX', 'GET', 'EX', ARGV[2])\n"
     "if old then return {0, old} end\n"
@@ -41,12 +42,12 @@ static const char submit_script[] =
 enum { W_SUBMITTING, W_ANSWERED, W_WAITING, W_MARKING, W_POLLING };
 
 typedef struct waiter {
-    yk_redis_op op;                   /* script, marker or poll GET */
+    yk_redis_op op;                      /* script, marker or poll GET */
     yk_redis_op op_seq, op_add, op_done; /* the plain submit pipeline: INCR, XADD, GET */
     yk_http_req *req;
     int state;
-    int ops;     /* replies of the submit pipeline still to come */
-    int added;   /* the XADD is known to have succeeded */
+    int ops;   /* replies of the submit pipeline still to come */
+    int added; /* the XADD is known to have succeeded */
     unsigned partition;
     long long seq;  /* from INCR yk:seq:{p}; 0 when unknown */
     long long done; /* yk:done:{p} at submit; -1 when unknown */
@@ -107,7 +108,8 @@ static void shutdown_cb(uv_timer_t *t)
 }
 
 /* Called once per waiter whose Redis work ended, after any follow-up command was sent. During
- * shutdown the last one lets the connections close (from a timer: never inside a Redis callback). */
+ * shutdown the last one lets the connections close (from a timer, never inside a Redis
+ * callback). */
 static void inflight_end(void)
 {
     if (--inflight == 0 && shutdown_then)

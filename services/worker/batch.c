@@ -672,15 +672,16 @@ static void batch_cmd(worker *w, int *count, int *tag, int t, int argc, const ch
 /* Seconds an answer stays in yk:res:<id> when nobody is known to ask for it again (a request
  * without Idempotency-Key whose ingress waits for it). That ingress reads it there at its deadline
  * when the pub/sub reply went missing; the deadline comes at most YOYAKU_WAIT_MS (≤ 60 s) after
- * the request entered the stream, so before the answer was stored plus 60 s: twice the largest
- * wait leaves room for a stalled loop. An answer that replaces a pending marker (the request was
+ * the request entered the stream, hence at most 60 s after the answer was stored: twice that
+ * leaves room for a stalled loop. An answer that replaces a pending marker (the request was
  * answered 202, or has an Idempotency-Key) is kept YOYAKU_RESULT_TTL instead (proto/streams.md). */
 static const char ANSWER_HOLD_S[] = "120";
 
 /* Acknowledges and deletes one partition's entries of a batch, and adds to yk:done:{p} the number
  * XACK acknowledged: an entry delivered twice (a replay after a takeover) is counted once, by
  * whoever acks it first, so done stays the count of decided entries that positions are taken
- * from. unpack goes by chunks: Lua's stack takes about 8000 values. KEYS: stream, done. ARGV: ids. */
+ * from. unpack goes by chunks: Lua's stack takes about 8000 values.
+ * KEYS: stream, done. ARGV: ids. */
 static const char ACK_LUA[] =
     "local n = 0\n"
     "for i = 1, #ARGV, 1000 do\n"

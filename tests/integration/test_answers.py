@@ -1,10 +1,10 @@
 """Where answers are kept (proto/streams.md "Answers and their lifetimes"): a request submitted
-without Idempotency-Key leaves no pending marker; its answer, relayed to the waiting ingress, is held
-120 s only. A request answered 202 gets its marker at the deadline and its answer for the TTL, and
-GET /v1/requests/{id} tells its position, then its answer. An answer stored while its pub/sub reply
-never reached the ingress is given at the deadline instead of a 202. yk:done:{p} counts the entries
-the workers acknowledged, and positions are seq - done. An ingress stopped with waiting requests
-answers them 202 with their markers written."""
+without Idempotency-Key leaves no pending marker; its answer, relayed to the waiting ingress, is
+held 120 s only. A request answered 202 gets its marker at the deadline and its answer for the
+TTL, and GET /v1/requests/{id} tells its position, then its answer. An answer stored while its
+pub/sub reply never reached the ingress is given at the deadline instead of a 202. yk:done:{p}
+counts the entries the workers acknowledged, and positions are seq - done. An ingress stopped with
+waiting requests answers them 202 with their markers written."""
 
 import concurrent.futures
 import json
