@@ -30,7 +30,7 @@ static const yk_cf_entry config[] = {
     YK_CF_STRING("YOYAKU_REDIS", &ingress.redis_addr, "127.0.0.1:6379",
                  "Redis host:port or unix socket path"),
     YK_CF_INTEGER("YOYAKU_RESULT_TTL", &ingress.result_ttl, "86400", 60, 30 * 86400,
-                  "seconds an answer and an Idempotency-Key are kept"),
+                  "seconds a 202'd or idempotent request's answer and an Idempotency-Key are kept"),
     YK_CF_SECRET("YOYAKU_TOKEN_KEY", &ingress.token_key_hex, "",
                  "64 hex characters; booking tokens are derived from it (same for the notifier)"),
     YK_CF_INTEGER("YOYAKU_WAIT_MS", &ingress.wait_ms, "5000", 0, 60000,
@@ -212,6 +212,17 @@ static void catalogue_retry_cb(uv_timer_t *t)
         catalogue_reload(NULL, NULL);
 }
 
+/* The last step of a shutdown: the waiting requests have been answered. */
+static void close_connections(void)
+{
+    yk_redis_close(ingress.redis);
+    yk_redis_close(ingress.sub);
+    yk_pg_close(ingress.pg);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&catalogue_timer, NULL);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     if (ingress.stopping)
@@ -219,13 +230,7 @@ static void on_signal(uv_signal_t *s, int signum)
     yk_info("stopping signal=%d", signum);
     ingress.stopping = 1;
     yk_http_server_close(ingress.http);
-    submit_shutdown();
-    yk_redis_close(ingress.redis);
-    yk_redis_close(ingress.sub);
-    yk_pg_close(ingress.pg);
-    uv_close((uv_handle_t *)&sig_int, NULL);
-    uv_close((uv_handle_t *)&sig_term, NULL);
-    uv_close((uv_handle_t *)&catalogue_timer, NULL);
+    submit_shutdown(close_connections);
 }
 
 int main(int argc, char **argv)

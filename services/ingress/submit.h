@@ -1,5 +1,6 @@
-/* submit: puts a validated reservation into its partition's stream with the submit script and
- * holds the HTTP request until the worker's answer arrives or YOYAKU_WAIT_MS passes (202). */
+/* submit: puts a validated reservation into its partition's stream (plain pipelined commands, or
+ * the submit script with an Idempotency-Key) and holds the HTTP request until the worker's answer
+ * arrives or YOYAKU_WAIT_MS passes (202, after writing the request's pending marker). */
 #ifndef SUBMIT_H
 #define SUBMIT_H
 
@@ -30,10 +31,12 @@ void submit_entry(yk_http_req *req, const submit_request *s);
 void submit_on_reply(const char *payload, size_t len);
 /* GET /v1/requests/{id}. */
 void submit_request_status(yk_http_req *req, const char *request_id);
-/* Loads the submit script (after every Redis connection; a yk_redis_on_connect). */
+/* Loads the idempotent submit script (after every Redis connection; a yk_redis_on_connect). */
 void submit_load_script(yk_redis *r, void *ud);
-/* Answers every waiting request with 202 (shutdown). */
-void submit_shutdown(void);
+/* Shutdown: answers every waiting request with 202 once its pending marker is written, refuses new
+ * submits with 503, and calls then (once, from a timer) when no request needs Redis any more, or
+ * after a grace period: then closes the connections, which completes what is left with NULL. */
+void submit_shutdown(void (*then)(void));
 /* Frees the waiter pool once the loop has ended. */
 void submit_free(void);
 

@@ -736,24 +736,56 @@ static worker_status batch_settle(worker *w, entry *v, size_t n, const batch_boo
     return st;
 }
 
-/* Appends one command; counts it so the caller reads exactly that many replies. */
-static void batch_cmd(worker *w, int *count, int argc, const char **argv)
+/* Appends one command; counts it so the caller reads exactly that many replies, and notes in
+ * tag[*count] (when tag is not NULL) what the caller wants to know about its reply. */
+static void batch_cmd(worker *w, int *count, int *tag, int t, int argc, const char **argv)
 {
-    if (redisAppendCommandArgv(w->redis, argc, argv, NULL) == REDIS_OK)
-        (*count)++;
+    if (redisAppendCommandArgv(w->redis, argc, argv, NULL) != REDIS_OK)
+        return;
+    if (tag)
+        tag[*count] = t;
+    (*count)++;
 }
 
-/* Raises yk:done:{p} to ARGV[1] but never lowers it (a replay may carry older sequence numbers). */
-static const char DONE_LUA[] =
-    "if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then "
-    "redis.call('SET', KEYS[1], ARGV[1]) end";
+/* Seconds an answer stays in yk:res:<id> when nobody is known to ask for it again (a request
+ * without Idempotency-Key whose ingress waits for it). That ingress reads it there at its deadline
+ * when the pub/sub reply went missing; the deadline comes at most YOYAKU_WAIT_MS (≤ 60 s) after
+ * the request entered the stream, hence at most 60 s after the answer was stored: twice that
+ * leaves room for a stalled loop. An answer that replaces a pending marker (the request was
+ * answered 202, or has an Idempotency-Key) is kept YOYAKU_RESULT_TTL instead (proto/streams.md). */
+static const char ANSWER_HOLD_S[] = "120";
 
-/* Publishes seats of touched slots, then the answers, then per partition done/XACK/XDEL, in one
- * pipeline. Seats go first so an ingress knows the count before it relays the answer. */
+/* Acknowledges and deletes one partition's entries of a batch, and adds to yk:done:{p} the number
+ * XACK acknowledged: an entry delivered twice (a replay after a takeover) is counted once, by
+ * whoever acks it first, so done stays the count of decided entries that positions are taken
+ * from. unpack goes by chunks: Lua's stack takes about 8000 values.
+ * KEYS: stream, done. ARGV: ids. */
+static const char ACK_LUA[] =
+    "local n = 0\n"
+    "for i = 1, #ARGV, 1000 do\n"
+    "  local j = math.min(i + 999, #ARGV)\n"
+    "  n = n + redis.call('XACK', KEYS[1], 'workers', unpack(ARGV, i, j))\n"
+    "  redis.call('XDEL', KEYS[1], unpack(ARGV, i, j))\n"
+    "end\n"
+    "if n > 0 then redis.call('INCRBY', KEYS[2], n) end\n"
+    "return n\n";
+
+/* Publishes seats of touched slots, then the answers, then per partition XACK/XDEL/done, in one
+ * pipeline. Seats go first so an ingress knows the count before it relays the answer. An answer's
+ * SET returns the value it replaced: a pending marker (or an earlier delivery's answer, which may
+ * have been given the TTL already) means someone may ask later, and the answer gets the TTL. */
 static worker_status batch_answer(worker *w, entry *v, size_t n)
 {
     int count = 0;
     char a[4][160];
+    /* tag[k] = index of the entry whose answer's SET is command k, else -1. At most 2 commands per
+     * touched slot, 2 per answer and 1 per partition. */
+    int *tag = malloc((4 * n + w->partitions + 1) * sizeof *tag);
+    if (tag == NULL) {
+        for (size_t i = 0; i < n; i++)
+            v[i].st = E_RETRY; /* nothing sent: every entry is replayed at the next tick */
+        return WORKER_OK;
+    }
     map seen = MAP_INIT;
     for (size_t i = 0; i < n; i++) {
         if (!v[i].touched)
@@ -768,6 +800,7 @@ static worker_status batch_answer(worker *w, entry *v, size_t n)
         int r = batch_lookup(w, v[i].p, v[i].ev, v[i].slot, &e, &s); /* reloads if forgotten */
         if (r < 0 && persist_lost(w->pg)) {
             map_clear(&seen, NULL);
+            free(tag);
             return WORKER_PG_LOST;
         }
         if (r <= 0)
@@ -778,68 +811,76 @@ static worker_status batch_answer(worker *w, entry *v, size_t n)
         snprintf(a[2], sizeof a[2], "%d", left);
         snprintf(a[3], sizeof a[3], "remaining %lld %lld %d", (long long)v[i].ev,
                  (long long)v[i].slot, left);
-        batch_cmd(w, &count, 4, (const char *[]){"HSET", a[0], a[1], a[2]});
-        batch_cmd(w, &count, 3, (const char *[]){"PUBLISH", "yk:events", a[3]});
+        batch_cmd(w, &count, tag, -1, 4, (const char *[]){"HSET", a[0], a[1], a[2]});
+        batch_cmd(w, &count, tag, -1, 3, (const char *[]){"PUBLISH", "yk:events", a[3]});
     }
     map_clear(&seen, NULL);
 
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%lld", (long long)w->ttl);
+    /* One buffer for every answer, "<request id> <code> <body>": the PUBLISH payload, and from
+     * its code on the stored value. hiredis copies the arguments, so it is reused. */
+    char *msg = NULL;
+    size_t cap = 0;
     for (size_t i = 0; i < n; i++) {
         entry *en = &v[i];
         if (en->st != E_ANSWER)
             continue;
-        size_t len = strlen(en->body) + 64;
-        char *val = malloc(len), *msg = malloc(len);
-        if (val == NULL || msg == NULL) {
-            en->st = E_RETRY; /* not answered, so not acked either */
-        } else {
-            snprintf(val, len, "%d %s", en->code, en->body);
-            snprintf(msg, len, "%s %d %s", en->rid, en->code, en->body);
-            snprintf(a[0], sizeof a[0], "yk:res:%s", en->rid);
-            batch_cmd(w, &count, 5, (const char *[]){"SET", a[0], val, "EX", ttl});
-            if (en->ing && snprintf(a[1], sizeof a[1], "yk:rep:%s", en->ing) < (int)sizeof a[1])
-                batch_cmd(w, &count, 3, (const char *[]){"PUBLISH", a[1], msg});
+        size_t need = YK_REQUEST_ID_LEN + strlen(en->body) + 16;
+        if (need > cap) {
+            char *m = realloc(msg, need * 2);
+            if (m == NULL) {
+                en->st = E_RETRY; /* not answered, so not acked either */
+                continue;
+            }
+            msg = m;
+            cap = need * 2;
         }
-        free(val); /* hiredis copied the arguments into its output buffer */
-        free(msg);
+        snprintf(msg, cap, "%s %d %s", en->rid, en->code, en->body);
+        snprintf(a[0], sizeof a[0], "yk:res:%s", en->rid);
+        batch_cmd(w, &count, tag, (int)i, 6,
+                  (const char *[]){"SET", a[0], msg + strlen(en->rid) + 1, "EX", ANSWER_HOLD_S,
+                                   "GET"});
+        if (en->ing && snprintf(a[1], sizeof a[1], "yk:rep:%s", en->ing) < (int)sizeof a[1])
+            batch_cmd(w, &count, tag, -1, 3, (const char *[]){"PUBLISH", a[1], msg});
     }
+    free(msg);
 
-    /* XACK/XDEL argv: command, key, [group,] ids; at most n ids. */
-    const char **ids = malloc((n + 3) * sizeof *ids);
+    /* ACK_LUA argv: EVAL, script, 2, stream, done key, ids; at most n ids. */
+    const char **ids = malloc((n + 5) * sizeof *ids);
     for (unsigned p = 0; ids && p < w->partitions; p++) {
         int m = 0;
-        int64_t done = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (v[i].p != p || v[i].st == E_RETRY || v[i].sid == NULL)
-                continue;
-            ids[3 + m++] = v[i].sid;
-            if (v[i].seq > done)
-                done = v[i].seq;
-        }
+        for (size_t i = 0; i < n; i++)
+            if (v[i].p == p && v[i].st != E_RETRY && v[i].sid != NULL)
+                ids[5 + m++] = v[i].sid;
         if (m == 0)
             continue;
-        char key[32], dkey[32], seq[24];
+        char key[32], dkey[32];
         partitions_key(p, key);
         snprintf(dkey, sizeof dkey, "yk:done:{%u}", p);
-        snprintf(seq, sizeof seq, "%lld", (long long)done);
-        if (done > 0)
-            batch_cmd(w, &count, 5, (const char *[]){"EVAL", DONE_LUA, "1", dkey, seq});
-        ids[0] = "XACK", ids[1] = key, ids[2] = "workers";
-        batch_cmd(w, &count, 3 + m, ids);
-        ids[1] = "XDEL", ids[2] = key;
-        batch_cmd(w, &count, 2 + m, ids + 1);
+        ids[0] = "EVAL", ids[1] = ACK_LUA, ids[2] = "2", ids[3] = key, ids[4] = dkey;
+        batch_cmd(w, &count, tag, -1, 5 + m, ids);
     }
     free(ids);
 
-    for (int i = 0; i < count; i++) {
+    /* EXPIREs are appended while the first replies are read: hiredis sends them with the next
+     * read, and their replies come after the rest. */
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%lld", (long long)w->ttl);
+    int extra = 0;
+    for (int i = 0; i < count + extra; i++) {
         redisReply *r = NULL;
-        if (redisGetReply(w->redis, (void **)&r) != REDIS_OK)
+        if (redisGetReply(w->redis, (void **)&r) != REDIS_OK) {
+            free(tag);
             return WORKER_REDIS_LOST; /* committed but unanswered: replayed after reconnect */
-        if (r->type == REDIS_REPLY_ERROR)
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
             yk_error("answer pipeline: %s", r->str);
+        } else if (i < count && tag[i] >= 0 && r->type == REDIS_REPLY_STRING) {
+            snprintf(a[0], sizeof a[0], "yk:res:%s", v[tag[i]].rid);
+            batch_cmd(w, &extra, NULL, 0, 3, (const char *[]){"EXPIRE", a[0], ttl});
+        }
         freeReplyObject(r);
     }
+    free(tag);
     for (size_t i = 0; i < n; i++) {
         entry *en = &v[i];
         if (en->st == E_RETRY)

@@ -106,7 +106,7 @@ int main(int argc, char **argv)
         YK_CF_STRING("YOYAKU_REDIS", &redis, "127.0.0.1:6379",
                      "host:port, or a unix socket path starting with /"),
         YK_CF_INTEGER("YOYAKU_RESULT_TTL", &ttl, "86400", 1, 31536000,
-                      "seconds an answer stays readable in yk:res:<id>"),
+                      "seconds the answer of a 202'd or idempotent request stays in yk:res:<id>"),
         YK_CF_STRING("YOYAKU_WORKER_ID", &worker_id, "",
                      "consumer name; empty = <host>-<pid>, fresh at every start"),
     };

@@ -733,14 +733,16 @@ http {
 
         for pl in ("1", "16"):
             bench("redis XADD -P %s" % pl, "xadd_P%s" % pl, ["-P", pl, "XADD", "rush:xadd", "*"] + fields)
-        # the ingress's submit script (INCR, XADD, GET, SET EX) with the same entry
+        # the ingress's submit script for an Idempotency-Key (SET NX GET, INCR, XADD, GET, SET EX)
+        # with the same entry; without a key the ingress sends INCR, XADD, GET as plain commands
         script = submit_script()
         if script:
             sha = self.redis_db1("SCRIPT", "LOAD", script)
             for pl in ("1", "16"):
                 bench("redis submit script -P %s" % pl, "submit_script_P%s" % pl,
-                      ["-r", "100000000", "-P", pl, "EVALSHA", sha, "4", "rush:req:{0}", "rush:seq:{0}",
-                       "rush:done:{0}", "rush:res:__rand_int__", "-", "600"] + fields)
+                      ["-r", "100000000", "-P", pl, "EVALSHA", sha, "5", "rush:req:{0}", "rush:seq:{0}",
+                       "rush:done:{0}", "rush:res:__rand_int__", "rush:idem:__rand_int__", "-", "600"]
+                      + fields)
         self.redis_db1("FLUSHDB")
         log("redis: %s" % ", ".join("%s %.0f/s" % (k, v) for k, v in res.items()))
         self.results["ceilings"]["redis"] = res

@@ -1,7 +1,8 @@
 """Worker crash (contract §4 "a 202 … loses no request", "at most one effect"): the worker that owns an
 event's partition is stopped (SIGSTOP) so that requests are delivered to it and stay unacknowledged,
 then killed with SIGKILL. The other worker takes the partition within seconds and every request is
-decided exactly once: answers, bookings rows and GET /v1/requests/{id} agree."""
+decided exactly once: answers, bookings rows and GET /v1/requests/{id} agree, and yk:done:{p}
+counts each entry once."""
 
 import collections
 import signal
@@ -30,6 +31,10 @@ def test_kill9_worker_holding_unacked_entries(stack, make_event):
     assert survivors, "need a second worker"
     stream = "yk:req:{%d}" % ev.partition
     path = "/v1/events/%s/reservations" % ev.slug
+    done_key = "yk:done:{%d}" % ev.partition
+    wait_until(lambda: stack.redis("XPENDING", stream, "workers")[0] == 0, 10, 0.05,
+               what="the warm-up entry acknowledged")
+    done0 = int(stack.redis("GET", done_key) or 0)
 
     victim.signal(signal.SIGSTOP)
     try:
@@ -89,6 +94,8 @@ def test_kill9_worker_holding_unacked_entries(stack, make_event):
         assert q.status == 200 and q.json == answers[rid], q
     wait_until(lambda: stack.redis("XPENDING", stream, "workers")[0] == 0, 10, 0.2,
                what="no pending entries left")
+    # yk:done:{p} counts acknowledged entries: each of the N once, though delivered twice
+    assert int(stack.redis("GET", done_key)) == done0 + N
 
     # new requests keep working, and the stack gets its second worker back
     stack.start_worker()

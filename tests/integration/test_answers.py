@@ -1,0 +1,233 @@
+"""Where answers are kept (proto/streams.md "Answers and their lifetimes"): a request submitted
+without Idempotency-Key leaves no pending marker; its answer, relayed to the waiting ingress, is
+held 120 s only. A request answered 202 gets its marker at the deadline and its answer for the
+TTL, and GET /v1/requests/{id} tells its position, then its answer. An answer stored while its
+pub/sub reply never reached the ingress is given at the deadline instead of a 202. yk:done:{p}
+counts the entries the workers acknowledged, and positions are seq - done. An ingress stopped with
+waiting requests answers them 202 with their markers written."""
+
+import concurrent.futures
+import json
+import signal
+import time
+import uuid
+
+from ykstack import Client, binary, email, free_port, wait_until
+
+HOLD = 120          # services/worker/batch.c ANSWER_HOLD_S
+TTL = 86400         # YOYAKU_RESULT_TTL default
+
+
+def owner_of(stack, partition, timeout=15):
+    def find():
+        name = stack.partition_owners().get(partition)
+        return {w.worker_id: w for w in stack.live_workers()}.get(name)
+    return wait_until(find, timeout, 0.1, what="an owner of partition %d" % partition)
+
+
+def entry_of(stack, partition, mail, timeout=10):
+    """{field: value} of the stream entry whose email is mail (waits until it is there)."""
+    def find():
+        for _, kv in stack.redis("XRANGE", "yk:req:{%d}" % partition, "-", "+") or []:
+            f = dict(zip(kv[0::2], kv[1::2]))
+            if f.get("email") == mail:
+                return f
+        return None
+    return wait_until(find, timeout, 0.02, what="the stream entry of %s" % mail)
+
+
+def stored(stack, rid):
+    return stack.redis("GET", "yk:res:" + rid)
+
+
+def done(stack, partition):
+    return int(stack.redis("GET", "yk:done:{%d}" % partition) or 0)
+
+
+def request_id_of(stack, booking_id):
+    return stack.scalar("SELECT request_id FROM bookings WHERE id = %d" % int(booking_id))
+
+
+class Stopped:
+    """The worker that owns partition p, stopped (SIGSTOP) for the duration of a with block."""
+
+    def __init__(self, stack, partition):
+        self.worker = owner_of(stack, partition)
+
+    def __enter__(self):
+        self.worker.signal(signal.SIGSTOP)
+        return self
+
+    def __exit__(self, *exc):
+        self.worker.signal(signal.SIGCONT)
+
+
+def in_background(fn, *args):
+    ex = concurrent.futures.ThreadPoolExecutor(1)
+    fut = ex.submit(fn, *args)
+    ex.shutdown(wait=False)
+    return fut
+
+
+def test_201_leaves_no_marker_and_a_short_lived_answer(stack, make_event):
+    ev = make_event(capacities=[10])
+    assert ev.reserve().status == 201                      # warm: the partition is served
+    mail = email("hold")
+    client = Client("127.0.0.1", stack.http_port)
+    with Stopped(stack, ev.partition):
+        fut = in_background(lambda: ev.reserve(client=client, mail=mail))
+        entry = entry_of(stack, ev.partition, mail)
+        rid = entry["id"]
+        assert "seq" not in entry, entry                   # the sequence number is not in the entry
+        time.sleep(0.3)
+        assert stored(stack, rid) is None                  # queued, waited for: no marker
+    r = fut.result(30)
+    client.close()
+    assert r.status == 201, r
+    v = stored(stack, rid)
+    assert v is not None and v.startswith("201 "), v
+    assert json.loads(v[4:]) == r.json
+    assert 0 < stack.redis("TTL", "yk:res:" + rid) <= HOLD
+    # readable while it is held
+    q = stack.client.get("/v1/requests/%s" % rid)
+    assert q.status == 200 and q.json["status"] == "confirmed", q
+    assert q.json["booking"] == r.json["booking"], q
+
+
+def test_202_keeps_marker_then_answer_and_positions_count(stack, make_event):
+    ev = make_event(capacities=[10])
+    assert ev.reserve().status == 201
+    mails = [email("q%d" % i) for i in range(3)]
+    clients = [Client("127.0.0.1", stack.http_port) for _ in mails]
+    d0 = done(stack, ev.partition)
+    with Stopped(stack, ev.partition):
+        futs = []
+        for c, m in zip(clients, mails):                   # one after the other: ordered seq
+            futs.append(in_background(lambda c=c, m=m: ev.reserve(client=c, mail=m)))
+            entry_of(stack, ev.partition, m)
+        first = [f.result(30) for f in futs]
+        assert [r.status for r in first] == [202] * 3, first
+        rids = [r.json["request_id"] for r in first]
+        seqs = []
+        for r, rid in zip(first, rids):
+            v = stored(stack, rid)
+            assert v is not None and v.startswith("0 "), v
+            marker = json.loads(v[2:])
+            assert marker["p"] == ev.partition, marker
+            seqs.append(marker["seq"])
+            assert stack.redis("TTL", "yk:res:" + rid) > HOLD
+            assert r.json["position"] == max(marker["seq"] - d0, 1), (r.json, marker, d0)
+        assert seqs == sorted(seqs) and len(set(seqs)) == 3, seqs
+        positions = []
+        for rid, seq in zip(rids, seqs):
+            q = stack.client.get("/v1/requests/%s" % rid)
+            assert q.status == 200 and q.json["status"] == "pending", q
+            assert q.json["position"] == max(seq - done(stack, ev.partition), 1), q
+            positions.append(q.json["position"])
+        assert positions == [positions[0], positions[0] + 1, positions[0] + 2], positions
+    for c in clients:
+        c.close()
+
+    def decided(rid):
+        v = stored(stack, rid)
+        return v if v and not v.startswith("0 ") else None
+    for rid in rids:
+        v = wait_until(lambda: decided(rid), 20, 0.05, what="answer of %s" % rid)
+        assert v.startswith("201 "), v
+        assert stack.redis("TTL", "yk:res:" + rid) > HOLD      # kept for the TTL, not the hold
+        q = stack.client.get("/v1/requests/%s" % rid)
+        assert q.status == 200 and q.json["status"] == "confirmed", q
+        assert q.json["booking"] == json.loads(v[4:])["booking"], (q, v)
+    # done counts the acknowledged entries: these three (and nothing else used this partition)
+    wait_until(lambda: done(stack, ev.partition) == d0 + 3, 10, 0.05,
+               what="yk:done:{%d} == %d" % (ev.partition, d0 + 3))
+    # once decided, the position of a later request starts again from 1
+    assert int(stack.redis("GET", "yk:seq:{%d}" % ev.partition)) - done(stack, ev.partition) <= 0
+
+
+def test_answer_stored_but_reply_lost_is_given_at_the_deadline(stack, make_event):
+    ev = make_event(capacities=[10])
+    assert ev.reserve().status == 201
+    mail = email("lost")
+    client = Client("127.0.0.1", stack.http_port)
+    body = {"error": "slot_full", "message": "This slot is full.", "lost": True}
+    with Stopped(stack, ev.partition):
+        t0 = time.monotonic()
+        fut = in_background(lambda: ev.reserve(client=client, mail=mail))
+        rid = entry_of(stack, ev.partition, mail)["id"]
+        # what a worker does when its PUBLISH never reaches this ingress
+        stack.redis("SET", "yk:res:" + rid, "409 " + json.dumps(body), "EX", HOLD)
+        r = fut.result(30)
+        took = time.monotonic() - t0
+    client.close()
+    assert r.status == 409 and r.json == body, r
+    assert took >= 4, took                                 # at the deadline (YOYAKU_WAIT_MS 5000)
+    # the real decision replaces it later; a request answered finally needs no marker
+    wait_until(lambda: stored(stack, rid).startswith("201 "), 20, 0.05, what="the worker's answer")
+
+
+def test_idempotent_answer_outlives_the_hold(stack, make_event):
+    ev = make_event(capacities=[10])
+    key = "keep-" + uuid.uuid4().hex
+    body = ev.body(mail=email("keep"))
+    path = "/v1/events/%s/reservations" % ev.slug
+    r = stack.client.post(path, body, headers={"Idempotency-Key": key})
+    assert r.status == 201, r
+    rid = request_id_of(stack, r.json["booking"]["id"])
+    assert stored(stack, rid).startswith("201 ")
+    assert stack.redis("TTL", "yk:res:" + rid) > HOLD      # the marker made the worker keep it
+    again = stack.client.post(path, body, headers={"Idempotency-Key": key})
+    assert again.status == 201 and again.json == r.json, again
+    assert len(ev.rows()) == 1
+
+
+def test_a_201_without_key_is_not_kept_for_the_ttl(stack, make_event):
+    ev = make_event(capacities=[10])
+    r = ev.reserve()
+    assert r.status == 201, r
+    rid = request_id_of(stack, r.json["booking"]["id"])
+    assert 0 < stack.redis("TTL", "yk:res:" + rid) <= HOLD
+    # gone after the hold: GET /v1/requests/{id} then says 404 (simulated by expiring it now)
+    stack.redis("PEXPIRE", "yk:res:" + rid, 1)
+    time.sleep(0.05)
+    q = stack.client.get("/v1/requests/%s" % rid)
+    assert q.status == 404, q
+
+
+def test_stopping_ingress_answers_202_with_marker(stack, make_event):
+    ev = make_event(capacities=[10])
+    assert ev.reserve().status == 201
+    port = free_port()
+    env = dict(stack.env, YOYAKU_LISTEN="127.0.0.1:%d" % port, YOYAKU_INGRESS_ID="ingress-stop",
+               YOYAKU_WAIT_MS="30000")
+    ing = stack._spawn("ingress-stop", [binary("yoyaku-ingress")], env)
+    client = Client("127.0.0.1", port)
+    try:
+        wait_until(lambda: _ready(client), 30, 0.1, what="second ingress ready")
+        # the catalogue of the new ingress knows the event
+        wait_until(lambda: client.get("/v1/events/%s" % ev.slug).status == 200, 10, 0.1,
+                   what="event known to the second ingress")
+        mail = email("stop")
+        with Stopped(stack, ev.partition):
+            fut = in_background(lambda: ev.reserve(client=client, mail=mail))
+            rid = entry_of(stack, ev.partition, mail)["id"]
+            time.sleep(0.2)
+            ing.signal(signal.SIGTERM)
+            r = fut.result(30)
+            assert r.status == 202 and r.json["request_id"] == rid, r
+            v = stored(stack, rid)
+            assert v is not None and v.startswith("0 "), v
+            assert ing.popen.wait(20) == 0, ing.log_text()[-3000:]
+        v = wait_until(lambda: (lambda v: v if v and not v.startswith("0 ") else None)(
+            stored(stack, rid)), 20, 0.05, what="the answer")
+        assert v.startswith("201 ") and stack.redis("TTL", "yk:res:" + rid) > HOLD, v
+    finally:
+        client.close()
+        ing.stop()
+
+
+def _ready(client):
+    try:
+        return client.get("/readyz").status == 200
+    except OSError:
+        return False
