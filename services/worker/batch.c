@@ -736,15 +736,11 @@ static worker_status batch_settle(worker *w, entry *v, size_t n, const batch_boo
     return st;
 }
 
-/* Appends one command; counts it so the caller reads exactly that many replies, and notes in
- * tag[*count] (when tag is not NULL) what the caller wants to know about its reply. */
-static void batch_cmd(worker *w, int *count, int *tag, int t, int argc, const char **argv)
+/* Appends one command for the rare second round of the answer pipeline (hiredis encodes it). */
+static void batch_cmd(worker *w, int *count, int argc, const char **argv)
 {
-    if (redisAppendCommandArgv(w->redis, argc, argv, NULL) != REDIS_OK)
-        return;
-    if (tag)
-        tag[*count] = t;
-    (*count)++;
+    if (redisAppendCommandArgv(w->redis, argc, argv, NULL) == REDIS_OK)
+        (*count)++;
 }
 
 /* Seconds an answer stays in yk:res:<id> when nobody is known to ask for it again (a request
@@ -770,94 +766,226 @@ static const char ACK_LUA[] =
     "if n > 0 then redis.call('INCRBY', KEYS[2], n) end\n"
     "return n\n";
 
-/* Publishes seats of touched slots, then the answers, then per partition XACK/XDEL/done, in one
- * pipeline. Seats go first so an ingress knows the count before it relays the answer. An answer's
- * SET returns the value it replaced: a pending marker (or an earlier delivery's answer, which may
- * have been given the TTL already) means someone may ask later, and the answer gets the TTL. */
-static worker_status batch_answer(worker *w, entry *v, size_t n)
+/* The answer pipeline of a batch, RESP encoded by hand (hiredis's encoder, one sdscatfmt per
+ * argument, was a third of the worker's instructions per entry), and the reply message being
+ * built for one ingress. Reused from batch to batch like the buffers above. */
+static jbuf batch_cmds = JBUF_INIT(BATCH_TEXT_MAX);
+static jbuf batch_msg = JBUF_INIT(BATCH_TEXT_MAX);
+
+static void resp_head(jbuf *b, char kind, size_t n)
 {
-    int count = 0;
-    char a[4][160];
-    /* tag[k] = index of the entry whose answer's SET is command k, else -1. At most 2 commands per
-     * touched slot, 2 per answer and 1 per partition. */
-    int *tag = malloc((4 * n + w->partitions + 1) * sizeof *tag);
-    if (tag == NULL) {
-        for (size_t i = 0; i < n; i++)
-            v[i].st = E_RETRY; /* nothing sent: every entry is replayed at the next tick */
-        return WORKER_OK;
-    }
-    map seen = MAP_INIT;
-    for (size_t i = 0; i < n; i++) {
+    jbuf_addc(b, kind);
+    jbuf_int(b, (int64_t)n);
+    jbuf_add(b, "\r\n", 2);
+}
+
+static void resp_arg(jbuf *b, const char *s, size_t n)
+{
+    resp_head(b, '$', n);
+    jbuf_add(b, s, n);
+    jbuf_add(b, "\r\n", 2);
+}
+
+static void resp_args(jbuf *b, int argc, const char *const *argv)
+{
+    resp_head(b, '*', (size_t)argc);
+    for (int i = 0; i < argc; i++)
+        resp_arg(b, argv[i], strlen(argv[i]));
+}
+
+/* One touched slot's seats left, for the seat messages. */
+typedef struct {
+    int64_t ev, slot;
+    int left;
+} batch_seat;
+
+static int seat_cmp(const void *a, const void *b)
+{
+    const batch_seat *x = a, *y = b;
+    return x->ev != y->ev ? (x->ev < y->ev ? -1 : 1) : (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+/* Collects the seats left of every slot the batch touched, sorted by event then slot, one each.
+ * *m = how many; NULL with *m = 0 when none. -1 in *m: the PostgreSQL session was lost. */
+static batch_seat *batch_seats(worker *w, entry *v, size_t n, size_t *m)
+{
+    *m = 0;
+    batch_seat *seats = malloc(n * sizeof *seats);
+    for (size_t i = 0; seats && i < n; i++) {
         if (!v[i].touched)
             continue;
-        snprintf(a[0], sizeof a[0], "%lld %lld", (long long)v[i].ev, (long long)v[i].slot);
-        void **ref = map_ref(&seen, a[0]);
-        if (ref == NULL || *ref)
-            continue;
-        *ref = (void *)1;
         persist_event *e;
         persist_slot *s;
         int r = batch_lookup(w, v[i].p, v[i].ev, v[i].slot, &e, &s); /* reloads if forgotten */
         if (r < 0 && persist_lost(w->pg)) {
-            map_clear(&seen, NULL);
-            free(tag);
-            return WORKER_PG_LOST;
+            free(seats);
+            *m = (size_t)-1;
+            return NULL;
         }
-        if (r <= 0)
-            continue;
-        int left = s->capacity > s->booked ? s->capacity - s->booked : 0;
-        snprintf(a[0], sizeof a[0], "yk:remaining:%lld", (long long)v[i].ev);
-        snprintf(a[1], sizeof a[1], "%lld", (long long)v[i].slot);
-        snprintf(a[2], sizeof a[2], "%d", left);
-        snprintf(a[3], sizeof a[3], "remaining %lld %lld %d", (long long)v[i].ev,
-                 (long long)v[i].slot, left);
-        batch_cmd(w, &count, tag, -1, 4, (const char *[]){"HSET", a[0], a[1], a[2]});
-        batch_cmd(w, &count, tag, -1, 3, (const char *[]){"PUBLISH", "yk:events", a[3]});
+        if (r > 0)
+            seats[(*m)++] = (batch_seat){v[i].ev, v[i].slot,
+                                         s->capacity > s->booked ? s->capacity - s->booked : 0};
     }
-    map_clear(&seen, NULL);
+    if (seats == NULL || *m == 0) {
+        free(seats);
+        *m = 0;
+        return NULL;
+    }
+    qsort(seats, *m, sizeof *seats, seat_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < *m; i++)
+        if (k == 0 || seat_cmp(&seats[k - 1], &seats[i]) != 0)
+            seats[k++] = seats[i];
+    *m = k;
+    return seats;
+}
 
-    /* One buffer for every answer, "<request id> <code> <body>": the PUBLISH payload, and from
-     * its code on the stored value. hiredis copies the arguments, so it is reused. */
-    char *msg = NULL;
-    size_t cap = 0;
+/* Appends the seat commands: one HSET yk:remaining:<event> per event, one PUBLISH on yk:events
+ * with every slot's triple. Returns the number of commands. */
+static int batch_seat_cmds(jbuf *b, const batch_seat *seats, size_t m)
+{
+    int count = 0;
+    char key[48];
+    for (size_t i = 0, j; i < m; i = j) {
+        for (j = i; j < m && seats[j].ev == seats[i].ev; j++)
+            ;
+        resp_head(b, '*', 2 + 2 * (j - i));
+        resp_arg(b, "HSET", 4);
+        resp_arg(b, key, (size_t)snprintf(key, sizeof key, "yk:remaining:%lld",
+                                          (long long)seats[i].ev));
+        for (size_t k = i; k < j; k++) {
+            char f[24], l[16];
+            resp_arg(b, f, (size_t)snprintf(f, sizeof f, "%lld", (long long)seats[k].slot));
+            resp_arg(b, l, (size_t)snprintf(l, sizeof l, "%d", seats[k].left));
+        }
+        count++;
+    }
+    jbuf_reset(&batch_msg);
+    jbuf_adds(&batch_msg, "remaining");
+    for (size_t i = 0; i < m; i++) {
+        jbuf_addc(&batch_msg, ' ');
+        jbuf_int(&batch_msg, seats[i].ev);
+        jbuf_addc(&batch_msg, ' ');
+        jbuf_int(&batch_msg, seats[i].slot);
+        jbuf_addc(&batch_msg, ' ');
+        jbuf_int(&batch_msg, seats[i].left);
+    }
+    resp_head(b, '*', 3);
+    resp_arg(b, "PUBLISH", 7);
+    resp_arg(b, "yk:events", 9);
+    resp_arg(b, batch_msg.p, batch_msg.len);
+    return count + 1;
+}
+
+/* Appends "<code> <body>" as one bulk string. */
+static void resp_answer(jbuf *b, const entry *en)
+{
+    char code[16];
+    size_t cl = (size_t)snprintf(code, sizeof code, "%d ", en->code), bl = strlen(en->body);
+    resp_head(b, '$', cl + bl);
+    jbuf_add(b, code, cl);
+    jbuf_add(b, en->body, bl);
+    jbuf_add(b, "\r\n", 2);
+}
+
+/* Appends one PUBLISH yk:rep:<ing> per ingress that waits for answers of this batch, each with
+ * one line "<request id> <code> <body>" per answer (compact JSON holds no newline). Returns the
+ * number of commands. */
+static int batch_reply_cmds(jbuf *b, entry *v, size_t n)
+{
+    int count = 0;
+    bool *sent = calloc(n, sizeof *sent);
     for (size_t i = 0; i < n; i++) {
+        if (v[i].st != E_ANSWER || v[i].ing == NULL || (sent && sent[i]))
+            continue;
+        jbuf_reset(&batch_msg);
+        for (size_t j = i; j < n; j++) {
+            if (v[j].st != E_ANSWER || v[j].ing == NULL || (sent && sent[j]) ||
+                (j != i && (sent == NULL || strcmp(v[j].ing, v[i].ing) != 0)))
+                continue;
+            if (sent)
+                sent[j] = true;
+            if (batch_msg.len)
+                jbuf_addc(&batch_msg, '\n');
+            jbuf_adds(&batch_msg, v[j].rid);
+            jbuf_addc(&batch_msg, ' ');
+            jbuf_int(&batch_msg, v[j].code);
+            jbuf_addc(&batch_msg, ' ');
+            jbuf_adds(&batch_msg, v[j].body);
+        }
+        char ch[160];
+        int cl = snprintf(ch, sizeof ch, "yk:rep:%s", v[i].ing);
+        if (cl >= (int)sizeof ch)
+            continue; /* no ingress has such an id: nobody waits */
+        resp_head(b, '*', 3);
+        resp_arg(b, "PUBLISH", 7);
+        resp_arg(b, ch, (size_t)cl);
+        resp_arg(b, batch_msg.p, batch_msg.len);
+        count++;
+    }
+    free(sent); /* without it (out of memory) each answer went in a message of its own */
+    return count;
+}
+
+/* Publishes seats of touched slots, then stores and publishes the answers, then per partition
+ * XACK/XDEL/done, in one pipeline. Seats go first so an ingress knows the count before it relays
+ * the answer. An answer's SET returns the value it replaced: a pending marker (or an earlier
+ * delivery's answer, which may have been given the TTL already) means someone may ask later,
+ * and the answer gets the TTL. */
+static worker_status batch_answer(worker *w, entry *v, size_t n)
+{
+    size_t m;
+    batch_seat *seats = batch_seats(w, v, n, &m);
+    if (m == (size_t)-1)
+        return WORKER_PG_LOST;
+    /* tag[k] = index of the entry whose answer's SET is command k, else -1. At most one command
+     * per event and one per answer, one per ingress (≤ answers), one per partition, one more. */
+    int *tag = malloc((3 * n + w->partitions + 2) * sizeof *tag);
+    jbuf *b = &batch_cmds;
+    jbuf_reset(b);
+    int count = seats ? batch_seat_cmds(b, seats, m) : 0;
+    free(seats);
+    for (int k = 0; tag && k < count; k++)
+        tag[k] = -1;
+    char key[48];
+    for (size_t i = 0; tag && i < n; i++) {
         entry *en = &v[i];
         if (en->st != E_ANSWER)
             continue;
-        size_t need = YK_REQUEST_ID_LEN + strlen(en->body) + 16;
-        if (need > cap) {
-            char *m = realloc(msg, need * 2);
-            if (m == NULL) {
-                en->st = E_RETRY; /* not answered, so not acked either */
-                continue;
-            }
-            msg = m;
-            cap = need * 2;
-        }
-        snprintf(msg, cap, "%s %d %s", en->rid, en->code, en->body);
-        snprintf(a[0], sizeof a[0], "yk:res:%s", en->rid);
-        batch_cmd(w, &count, tag, (int)i, 6,
-                  (const char *[]){"SET", a[0], msg + strlen(en->rid) + 1, "EX", ANSWER_HOLD_S,
-                                   "GET"});
-        if (en->ing && snprintf(a[1], sizeof a[1], "yk:rep:%s", en->ing) < (int)sizeof a[1])
-            batch_cmd(w, &count, tag, -1, 3, (const char *[]){"PUBLISH", a[1], msg});
+        resp_head(b, '*', 6);
+        resp_arg(b, "SET", 3);
+        resp_arg(b, key, (size_t)snprintf(key, sizeof key, "yk:res:%s", en->rid));
+        resp_answer(b, en);
+        resp_arg(b, "EX", 2);
+        resp_arg(b, ANSWER_HOLD_S, sizeof ANSWER_HOLD_S - 1);
+        resp_arg(b, "GET", 3);
+        tag[count++] = (int)i;
     }
-    free(msg);
+    for (int k = tag ? batch_reply_cmds(b, v, n) : 0; k > 0; k--)
+        tag[count++] = -1;
 
-    /* ACK_LUA argv: EVAL, script, 2, stream, done key, ids; at most n ids. */
-    const char **ids = malloc((n + 5) * sizeof *ids);
-    for (unsigned p = 0; ids && p < w->partitions; p++) {
-        int m = 0;
+    const char **ids = malloc((n + 5) * sizeof *ids); /* EVAL, script, 2, stream, done, ids… */
+    for (unsigned p = 0; ids && tag && p < w->partitions; p++) {
+        int k = 0;
         for (size_t i = 0; i < n; i++)
             if (v[i].p == p && v[i].st != E_RETRY && v[i].sid != NULL)
-                ids[5 + m++] = v[i].sid;
-        if (m == 0)
+                ids[5 + k++] = v[i].sid;
+        if (k == 0)
             continue;
-        char key[32], dkey[32];
-        partitions_key(p, key);
-        snprintf(dkey, sizeof dkey, "yk:done:{%u}", p);
-        ids[0] = "EVAL", ids[1] = ACK_LUA, ids[2] = "2", ids[3] = key, ids[4] = dkey;
-        batch_cmd(w, &count, tag, -1, 5 + m, ids);
+        char stream[32], done[32];
+        partitions_key(p, stream);
+        snprintf(done, sizeof done, "yk:done:{%u}", p);
+        ids[0] = "EVAL", ids[1] = ACK_LUA, ids[2] = "2", ids[3] = stream, ids[4] = done;
+        resp_args(b, 5 + k, ids);
+        tag[count++] = -1;
+    }
+    if (ids == NULL || tag == NULL || b->failed ||
+        redisAppendFormattedCommand(w->redis, b->p, b->len) != REDIS_OK) {
+        free(ids);
+        free(tag);
+        for (size_t i = 0; i < n; i++)
+            v[i].st = E_RETRY; /* nothing sent: every entry is replayed at the next tick */
+        return WORKER_OK;
     }
     free(ids);
 
@@ -875,8 +1003,8 @@ static worker_status batch_answer(worker *w, entry *v, size_t n)
         if (r->type == REDIS_REPLY_ERROR) {
             yk_error("answer pipeline: %s", r->str);
         } else if (i < count && tag[i] >= 0 && r->type == REDIS_REPLY_STRING) {
-            snprintf(a[0], sizeof a[0], "yk:res:%s", v[tag[i]].rid);
-            batch_cmd(w, &extra, NULL, 0, 3, (const char *[]){"EXPIRE", a[0], ttl});
+            snprintf(key, sizeof key, "yk:res:%s", v[tag[i]].rid);
+            batch_cmd(w, &extra, 3, (const char *[]){"EXPIRE", key, ttl});
         }
         freeReplyObject(r);
     }
@@ -982,7 +1110,8 @@ static worker_status batch_run(worker *w, const redisReply *streams, bool replay
     batch_bookings_free(&bk);
     free(v);
     free(stale);
-    jbuf *bufs[] = {&batch_bodies, &batch_rows, &batch_cancels, &batch_inserts};
+    jbuf *bufs[] = {&batch_bodies, &batch_rows, &batch_cancels, &batch_inserts, &batch_cmds,
+                    &batch_msg};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]->cap > BATCH_TEXT_KEEP)
             jbuf_free(bufs[i]); /* an unusually large batch: give the memory back */
