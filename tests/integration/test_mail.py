@@ -319,6 +319,23 @@ def test_english_event(stack, rig, make_event):
     assert msg["Content-Language"] == "en"
 
 
+def test_notify_wakes_the_notifier(stack, rig, make_event):
+    """With polling all but off (one look at start, then hourly), the worker's statements' single
+    NOTIFY yk_outbox is what brings the confirmation and the cancellation out within moments."""
+    ev = make_event(title="通知テスト")
+    with rig.only(YOYAKU_MAIL_POLL_MS=3600000):
+        time.sleep(0.5)   # past the notifier's first look at the outbox
+        t0 = time.time()
+        bk, token = book(ev)
+        m = rig.wait_mail(bk["id"], "confirmation", timeout=10)
+        assert m.at - t0 < 5, "confirmation %.1f s after the booking" % (m.at - t0)
+        rig.wait_status(bk["id"], "confirmation", "sent")
+        t0 = time.time()
+        cancel(stack, bk["id"], token)
+        m = rig.wait_mail(bk["id"], "cancellation", timeout=10)
+        assert m.at - t0 < 5, "cancellation %.1f s after the cancel" % (m.at - t0)
+
+
 def test_cancellation_mail(stack, rig, make_event):
     ev = make_event(title="キャンセル テスト")
     bk, token = book(ev)
