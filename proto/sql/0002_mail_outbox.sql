@@ -1,5 +1,7 @@
--- Transactional mail outbox: rows are written by the worker in the same statement as the booking
--- change they announce, and sent by yoyaku-notifier. One job per booking and kind, ever.
+-- Transactional mail outbox: rows are written in the same statement as the change they announce
+-- (confirmation and cancellation by the worker with the booking change; since the worker's batch
+-- writes one row per booking, a reminder by yoyaku-notifier when it settles the confirmation),
+-- and sent by yoyaku-notifier. One job per booking and kind, ever.
 
 CREATE TABLE mail_outbox (
     id          bigserial PRIMARY KEY,

@@ -79,12 +79,42 @@ void job_set_error(mail_job *job, const char *text)
     job->error[i] = '\0';
 }
 
+/* ---- reminder jobs */
+
+/* The worker writes only the confirmation job with a booking (one outbox row per booking in the
+ * rush's commit); the reminder job is written here, in the statement that settles the booking's
+ * confirmation (sent, or dead), so a booking whose confirmation is settled has its reminder job.
+ * It reads the statement's CTE named settled (booking_id, kind, status): the rows the statement
+ * settled, with their new status. The reminder is due reminder.days_before days before the slot's
+ * local date at reminder.at local time in the event's zone (AT TIME ZONE handles DST), and only
+ * when that is after the booking was made and before the slot starts; a due time already past
+ * (the notifier was down) is still written and sent at once. Only a booking still confirmed gets
+ * one: a cancellation committed concurrently with this statement is not seen here, and its own
+ * statement cannot see this row, but the claim re-reads the booking and settles the row
+ * cancelled. ON CONFLICT keeps it one per booking when an outcome is written twice. */
+#define REMINDER_INSERT                                                                            \
+    "INSERT INTO mail_outbox (booking_id, kind, due_at)"                                           \
+    " SELECT b.id, 'reminder', r.due FROM settled c JOIN bookings b ON b.id = c.booking_id"        \
+    "  JOIN slots s ON s.id = b.slot_id JOIN events e ON e.id = b.event_id"                        \
+    "  CROSS JOIN LATERAL (SELECT coalesce(e.reminder->>'days_before', '1') AS days,"              \
+    "   coalesce(e.reminder->>'at', '10:00') AS at) p"                                             \
+    "  CROSS JOIN LATERAL (SELECT CASE WHEN p.days ~ '^[0-9]{1,4}$'"                               \
+    "   AND p.at ~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'"                                              \
+    "   THEN (((s.starts_at AT TIME ZONE e.timezone)::date - p.days::int) + p.at::time)"           \
+    "    AT TIME ZONE e.timezone END AS due) r"                                                    \
+    " WHERE c.kind = 'confirmation' AND c.status IN ('sent', 'dead') AND b.status = 'confirmed'"   \
+    "  AND r.due > b.created_at AND r.due < s.starts_at"                                           \
+    " ORDER BY b.id ON CONFLICT (booking_id, kind) DO NOTHING"
+
 /* ---- claiming */
 
 /* The claim and everything the mail shows, in one statement: rows are locked (SKIP LOCKED, so
  * notifiers never wait for each other), leased by pushing due_at past now, and settled at once
  * when their booking was cancelled (except the cancellation mail itself) or when they were
- * claimed max_attempts times already without an outcome (a notifier died holding them). */
+ * claimed max_attempts times already without an outcome (a notifier died holding them); a
+ * confirmation settled dead here gets its booking's reminder job as one settled by an outcome
+ * does. The booking's status is read here, at each claim: no reminder or confirmation of a
+ * booking cancelled before its claim is sent. */
 static const char sql_claim[] =
     "WITH picked AS ("
     "  SELECT id FROM mail_outbox WHERE status = 'pending' AND due_at <= now()"
@@ -102,7 +132,8 @@ static const char sql_claim[] =
     "                      ELSE o.last_error END"
     "  FROM picked p, bookings b WHERE o.id = p.id AND b.id = o.booking_id"
     "  RETURNING o.id, o.kind, o.status, o.attempts, o.booking_id, o.created_at, o.last_error"
-    ") "
+    "), settled AS (SELECT booking_id, kind, status FROM claimed"
+    "), reminders AS (" REMINDER_INSERT ") "
     "SELECT c.id, c.kind, c.status, c.attempts, c.booking_id,"
     "  extract(epoch FROM c.created_at)::bigint, b.request_id, b.email, b.fields->>'name',"
     "  e.title, e.venue, e.timezone, e.lang,"
@@ -253,8 +284,10 @@ int outbox_claim(outbox *o, int limit)
 /* ---- outcomes */
 
 /* Fenced by the attempt number: after our lease lapsed another notifier may hold the row, and
- * only its outcome counts — except a delivery, which always ends the row. */
+ * only its outcome counts — except a delivery, which always ends the row. A confirmation that
+ * ends here (sent or dead) gets its booking's reminder job in the same statement. */
 static const char sql_mark[] =
+    "WITH settled AS ("
     "UPDATE mail_outbox o SET"
     "  status = CASE u.result WHEN 'sent' THEN 'sent' WHEN 'dead' THEN 'dead' ELSE 'pending' END,"
     "  sent_at = CASE WHEN u.result = 'sent' THEN now() ELSE o.sent_at END,"
@@ -264,7 +297,9 @@ static const char sql_mark[] =
     "  last_error = CASE WHEN u.result IN ('retry', 'dead') THEN u.error ELSE o.last_error END "
     "FROM jsonb_to_recordset($1::jsonb)"
     "  AS u(id bigint, attempt integer, result text, delay_ms bigint, error text) "
-    "WHERE o.id = u.id AND o.status = 'pending' AND (u.result = 'sent' OR o.attempts = u.attempt)";
+    "WHERE o.id = u.id AND o.status = 'pending' AND (u.result = 'sent' OR o.attempts = u.attempt)"
+    " RETURNING o.booking_id, o.kind, o.status"
+    ") " REMINDER_INSERT;
 
 static void mark_cb(yk_pg_op *op, PGresult *res)
 {

@@ -8,12 +8,13 @@
 
 #include "yk_log.h"
 
-/* One statement: the bookings, the slot counters and the mail jobs. The counters are raised by
- * what was really inserted, so a redelivered request id changes nothing; its mail jobs are
- * (re)written with ON CONFLICT DO NOTHING, so a booking that somehow lacks them gets them and
- * none gets two. All parts see the snapshot from before the statement: b's second branch finds
- * exactly the bookings that ins skipped. The reminder is due reminder.days_before days before the
- * slot's local date, at reminder.at local time, in the event's zone (AT TIME ZONE handles DST). */
+/* One statement: the bookings, the slot counters and the confirmation mail jobs. The counters are
+ * raised by what was really inserted, so a redelivered request id changes nothing; its
+ * confirmation job is (re)written with ON CONFLICT DO NOTHING, so a booking that somehow lacks it
+ * gets it and none gets two. All parts see the snapshot from before the statement: b's second
+ * branch finds exactly the bookings that ins skipped. The reminder job is not written here: the
+ * notifier writes it when it settles the confirmation (services/notifier/outbox.c), which keeps
+ * the rush's commit to one outbox row per booking. */
 static const char INSERT_SQL[] =
     "WITH r AS ("
     " SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (rid text, ev bigint,"
@@ -32,41 +33,35 @@ static const char INSERT_SQL[] =
     /* MATERIALIZED keeps the status test out of the bookings scan, which must stay a lookup of
      * the skipped request ids in their unique index (not a scan of every active booking). */
     "), b AS MATERIALIZED ("
-    " SELECT id, event_id, slot_id, 'confirmed' AS status FROM ins"
+    " SELECT id, 'confirmed' AS status FROM ins"
     " UNION ALL"
-    " SELECT o.id, o.event_id, o.slot_id, o.status FROM bookings o"
+    " SELECT o.id, o.status FROM bookings o"
     " WHERE o.request_id = ANY (ARRAY(SELECT rid FROM r EXCEPT SELECT request_id FROM ins))"
-    /* The reminder time depends on the slot only: computed once per slot, not per booking. */
-    "), sl AS MATERIALIZED ("
-    " SELECT s.id, s.starts_at,"
-    "  CASE WHEN p.days ~ '^[0-9]{1,4}$' AND p.at ~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'"
-    "  THEN (((s.starts_at AT TIME ZONE e.timezone)::date - p.days::int) + p.at::time)"
-    "   AT TIME ZONE e.timezone END AS due"
-    " FROM slots s JOIN events e ON e.id = s.event_id"
-    " CROSS JOIN LATERAL (SELECT coalesce(e.reminder->>'days_before', '1') AS days,"
-    "  coalesce(e.reminder->>'at', '10:00') AS at) p"
-    " WHERE s.id IN (SELECT DISTINCT slot FROM r)"
     "), mo AS ("
-    " INSERT INTO mail_outbox (booking_id, kind, due_at)"
-    " SELECT b.id, k.kind, k.due FROM b JOIN sl ON sl.id = b.slot_id"
-    " CROSS JOIN LATERAL (VALUES ('confirmation', now()), ('reminder', sl.due)) k(kind, due)"
-    " WHERE b.status = 'confirmed'"
-    "  AND (k.kind = 'confirmation' OR (k.due > now() AND k.due < sl.starts_at))"
-    " ORDER BY b.id, k.kind"
+    " INSERT INTO mail_outbox (booking_id, kind)"
+    " SELECT id, 'confirmation' FROM b WHERE status = 'confirmed' ORDER BY id"
     " ON CONFLICT (booking_id, kind) DO NOTHING"
-    /* A data-modifying CTE runs to completion even unread, RETURNING included; several
-     * identical notifications in one transaction are delivered once. */
-    " RETURNING pg_notify('yk_outbox', '')"
+    " RETURNING booking_id"
+    /* One notification for the statement, not one per row. A data-modifying CTE runs to
+     * completion even unread, but a plain one runs only if read: nt is the outer side of the
+     * final LATERAL join below (OFFSET 0 keeps the planner from flattening it), so it is read
+     * exactly once even when ins is empty and a redelivered booking got its missing job. */
+    "), nt AS ("
+    " SELECT count(pg_notify('yk_outbox', '')) AS n FROM (SELECT FROM mo LIMIT 1) m"
     /* created_at is now() for every row of the statement: format it once per event. */
     "), ts AS ("
     " SELECT e.id, yk_rfc3339(now(), e.timezone) AS at FROM events e"
     " WHERE e.id IN (SELECT DISTINCT ev FROM r)"
     ")"
-    " SELECT i.request_id, i.id::text, ts.at FROM ins i JOIN ts ON ts.id = i.event_id";
+    " SELECT x.* FROM nt CROSS JOIN LATERAL ("
+    "  SELECT i.request_id, i.id::text, ts.at FROM ins i JOIN ts ON ts.id = i.event_id"
+    "  WHERE nt.n >= 0 OFFSET 0) x";
 
 /* One statement per cancellation batch. The conditions repeat the worker's decision, so a
  * booking whose state changed meanwhile (attendance marked, deadline passed) is left alone and
- * missing from the result: the worker then decides it again. */
+ * missing from the result: the worker then decides it again. A reminder row the notifier writes
+ * while this runs is not seen by rem; the notifier's claim finds the booking cancelled and never
+ * sends it. */
 static const char CANCEL_SQL[] =
     "WITH r AS ("
     " SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(bid bigint, ev bigint, th text)"
@@ -87,9 +82,13 @@ static const char CANCEL_SQL[] =
     "), mo AS ("
     " INSERT INTO mail_outbox (booking_id, kind) SELECT id, 'cancellation' FROM upd ORDER BY id"
     " ON CONFLICT (booking_id, kind) DO NOTHING"
-    " RETURNING pg_notify('yk_outbox', '')"
+    " RETURNING booking_id"
+    /* one notification per statement, read once as in INSERT_SQL */
+    "), nt AS ("
+    " SELECT count(pg_notify('yk_outbox', '')) AS n FROM (SELECT FROM mo LIMIT 1) m"
     ")"
-    " SELECT id::text FROM upd";
+    " SELECT x.* FROM nt CROSS JOIN LATERAL ("
+    "  SELECT id::text FROM upd WHERE nt.n >= 0 OFFSET 0) x";
 
 /* Set when a statement failed with a class of error that retrying later may cure. */
 static bool persist_transient;

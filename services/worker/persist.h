@@ -70,8 +70,9 @@ __attribute__((warn_unused_result)) PGresult *persist_bookings(PGconn *c, const 
  * inserts (NULL = none), a JSON array of {"rid","ev","slot","email","ident","fields","th","l1"}:
  *   the bookings are inserted (request ids already present are skipped) and added to their slots'
  *   booked counters; every confirmed booking of these request ids gets its confirmation mail job
- *   and, when due before the slot starts, its reminder job (at most one of each, ever).
- * pg_notify('yk_outbox', '') is raised when a mail job was written (delivered at commit).
+ *   (at most one, ever; the notifier writes the reminder job when it settles the confirmation).
+ * pg_notify('yk_outbox', '') is raised once per statement that wrote a mail job (delivered at
+ * commit).
  * 1 = committed: *cancelled (one text column: id of each booking cancelled now) and *inserted
  * (request_id, id, created_at in the event's zone, of each booking inserted now) are set for the
  * parts that were given, and the caller PQclear()s them. 0 = refused, nothing committed, sqlstate

@@ -1,7 +1,8 @@
 """Mail (contract §3, §4): yoyaku-notifier against a real SMTP server (aiosmtpd, see smtp_fixture.py)
 that can answer 451, drop connections or answer slowly. Bookings and cancellations go through HTTP
-and the worker writes their outbox rows; only the crash, concurrency and injection tests write
-bookings straight into PostgreSQL (many at once, or values the ingress would refuse)."""
+and the worker writes their outbox rows (the notifier writes a booking's reminder row when it settles
+its confirmation); only the crash, concurrency, injection and backdated-booking tests write bookings
+straight into PostgreSQL (many at once, or values the ingress would refuse)."""
 
 import contextlib
 import datetime
@@ -10,6 +11,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import threading
 import time
 import urllib.parse
 import uuid
@@ -122,6 +125,20 @@ class MailRig:
         return wait_until(lambda: (self.row(booking_id, kind) or {}).get("status") == status and
                           self.row(booking_id, kind), timeout, 0.1,
                           what="%s mail of booking %s %s" % (kind, booking_id, status))
+
+    def wait_row(self, booking_id, kind, timeout=30):
+        return wait_until(lambda: self.row(booking_id, kind), timeout, 0.05,
+                          what="%s row of booking %s" % (kind, booking_id))
+
+    def insert_booking(self, event, created_at="now()", status="confirmed"):
+        """One booking written straight into PostgreSQL (created_at may be backdated); its id."""
+        tag = uuid.uuid4().hex[:10]
+        rows = self.stack.psql(
+            "INSERT INTO bookings (request_id, event_id, slot_id, status, email, identity, fields, "
+            "token_hash, limit_one, created_at) VALUES ('direct-%s', %d, %s, '%s', "
+            "'direct-%s@example.com', 'direct-%s', '{}', repeat('0', 64), false, %s) RETURNING id"
+            % (tag, event.id, event.slot_ids[0], status, tag, tag, created_at))
+        return int([r for r in rows if r[0].isdigit()][0][0])
 
     def mid(self, booking_id, kind):
         return "<booking-%s-%s@%s>" % (booking_id, kind, DOMAIN)
@@ -302,6 +319,23 @@ def test_english_event(stack, rig, make_event):
     assert msg["Content-Language"] == "en"
 
 
+def test_notify_wakes_the_notifier(stack, rig, make_event):
+    """With polling all but off (one look at start, then hourly), the worker's statements' single
+    NOTIFY yk_outbox is what brings the confirmation and the cancellation out within moments."""
+    ev = make_event(title="通知テスト")
+    with rig.only(YOYAKU_MAIL_POLL_MS=3600000):
+        time.sleep(0.5)   # past the notifier's first look at the outbox
+        t0 = time.time()
+        bk, token = book(ev)
+        m = rig.wait_mail(bk["id"], "confirmation", timeout=10)
+        assert m.at - t0 < 5, "confirmation %.1f s after the booking" % (m.at - t0)
+        rig.wait_status(bk["id"], "confirmation", "sent")
+        t0 = time.time()
+        cancel(stack, bk["id"], token)
+        m = rig.wait_mail(bk["id"], "cancellation", timeout=10)
+        assert m.at - t0 < 5, "cancellation %.1f s after the cancel" % (m.at - t0)
+
+
 def test_cancellation_mail(stack, rig, make_event):
     ev = make_event(title="キャンセル テスト")
     bk, token = book(ev)
@@ -334,8 +368,8 @@ def test_reminder_at_due_time_and_none_when_cancelled(stack, rig, make_event):
     gone, gone_token = book(ev)
     for b in (keep, gone):
         rig.expect_row(b["id"], "confirmation")
-        rig.expect_row(b["id"], "reminder")
         rig.wait_mail(b["id"], "confirmation")
+        rig.wait_row(b["id"], "reminder")   # written with the confirmation's outcome
     row = rig.row(keep["id"], "reminder")
     assert row["status"] == "pending"
     assert abs(row["due"] - due.timestamp()) < 1, (row, due)
@@ -387,6 +421,150 @@ def test_status_rechecked_at_send_time(stack, rig, make_event):
     time.sleep(0.5)
     assert not rig.smtp.by_message_id(rig.mid(bid, "reminder"))
     assert not rig.smtp.by_message_id(rig.mid(bid, "confirmation"))
+
+
+# Room for an SMTP server that answers DATA after seconds, so that a booking can be cancelled while
+# its confirmation is on the wire.
+SLOW_SMTP_ENV = {"YOYAKU_SMTP_TIMEOUT_MS": "10000", "YOYAKU_MAIL_LEASE_S": "30"}
+
+
+def reminder_due(ev, days_before=1, at=(10, 0)):
+    """Unix time of the reminder of ev's first slot (the tests' events are in Asia/Tokyo)."""
+    start = datetime.datetime.fromisoformat(ev.slots[0]["starts_at"]).astimezone(ykstack.JST)
+    d = start.date() - datetime.timedelta(days=days_before)
+    return datetime.datetime(d.year, d.month, d.day, at[0], at[1], tzinfo=ykstack.JST).timestamp()
+
+
+def test_reminder_row_written_when_confirmation_sent_or_dead(stack, rig, make_event):
+    """The worker writes the confirmation job only; the notifier writes the reminder job (due
+    reminder.days_before days before the slot at reminder.at) in the statement that settles the
+    confirmation: sent, dead after a 5xx, or dead at claim after max_attempts claims."""
+    ev = make_event(title="リマインダー作成", reminder={"days_before": 2, "at": "18:45"})
+    due = reminder_due(ev, 2, (18, 45))
+    sent, _ = book(ev)
+    rig.wait_status(sent["id"], "confirmation", "sent")
+    assert rig.row(sent["id"], "reminder")["status"] == "pending"   # same statement as "sent"
+    assert rig.row(sent["id"], "reminder")["due"] == due
+
+    rig.smtp.mode = "reject"                                        # 550: dead at once
+    dead, _ = book(ev)
+    rig.wait_status(dead["id"], "confirmation", "dead")
+    assert rig.row(dead["id"], "reminder")["status"] == "pending"
+    assert rig.row(dead["id"], "reminder")["due"] == due
+    rig.smtp.mode = "ok"
+
+    # claimed YOYAKU_MAIL_MAX_ATTEMPTS (40) times without an outcome: dead at the claim
+    stale = rig.insert_booking(ev)
+    rig.stack.psql("INSERT INTO mail_outbox (booking_id, kind, attempts) VALUES (%d, "
+                   "'confirmation', 40); NOTIFY yk_outbox" % stale)
+    rig.wait_status(stale, "confirmation", "dead")
+    assert rig.row(stale, "reminder")["status"] == "pending"
+    assert rig.row(stale, "reminder")["due"] == due
+    for b in (sent["id"], dead["id"], stale):
+        assert int(stack.scalar("SELECT count(*) FROM mail_outbox WHERE booking_id = %s" % b)) == 2
+
+
+def test_reminder_already_due_when_written_is_sent(stack, rig, make_event):
+    """A booking made yesterday whose confirmation is settled only now (the notifier was down):
+    its reminder, due at 00:00 today, is written all the same and sent at once."""
+    ev = make_event(day=1, title="遅延リマインダー", reminder={"days_before": 1, "at": "00:00"})
+    due = reminder_due(ev, 1, (0, 0))
+    assert due < time.time()
+    bid = rig.insert_booking(ev, created_at="now() - interval '1 day'")
+    rig.add_row(bid, "confirmation")
+    rig.wait_mail(bid, "confirmation")
+    m = rig.wait_mail(bid, "reminder", timeout=20)
+    assert m.msg["Subject"].startswith("【リマインダー】遅延リマインダー")
+    row = rig.wait_status(bid, "reminder", "sent")
+    assert row["attempts"] == 1, row
+
+
+def test_no_reminder_when_cancelled_before_or_while_confirmation_settles(stack, rig, make_event):
+    """Cancelled before the confirmation is claimed: the confirmation is settled cancelled and no
+    reminder job is written. Cancelled while the confirmation is on the wire: it is delivered
+    (the booking was confirmed when claimed), but its outcome finds the booking cancelled and
+    writes no reminder job."""
+    ev = make_event(title="取消リマインダー")
+    rig.stop(rig.main)
+    try:
+        before, token = book(ev)
+        cancel(stack, before["id"], token)
+    finally:
+        rig.main = rig.start()
+    rig.wait_mail(before["id"], "cancellation")
+    rig.wait_status(before["id"], "confirmation", "cancelled")
+
+    with rig.only(**SLOW_SMTP_ENV):
+        rig.smtp.delay = 3.0
+        during, token = book(ev)
+        wait_until(lambda: rig.row(during["id"], "confirmation")["attempts"] == 1, 10, 0.02,
+                   what="confirmation claimed")
+        cancel(stack, during["id"], token)
+        assert rig.row(during["id"], "confirmation")["status"] == "pending", "sent before cancel"
+        rig.wait_status(during["id"], "confirmation", "sent")
+        rig.wait_mail(during["id"], "cancellation")
+        time.sleep(0.5)
+    for b in (before, during):
+        assert rig.row(b["id"], "reminder") is None
+        assert not rig.smtp.by_message_id(rig.mid(b["id"], "reminder"))
+
+
+def test_reminder_written_concurrently_with_cancellation_is_never_sent(stack, rig, make_event):
+    """The race the notifier's claim guards against: the worker's cancel statement has taken its
+    snapshot (it waits for a row lock this test holds) when the confirmation's outcome writes the
+    reminder job for the still-confirmed booking. The cancel then cannot see that row to cancel it;
+    the row stays pending for a cancelled booking, and the claim settles it cancelled, unsent."""
+    with rig.only(**SLOW_SMTP_ENV):
+        reminder_race(stack, rig, make_event)
+
+
+def reminder_race(stack, rig, make_event):
+    ev = make_event(title="競合リマインダー")
+    rig.smtp.delay = 4.0
+    bk, token = book(ev)
+    bid = int(bk["id"])
+    wait_until(lambda: rig.row(bid, "confirmation")["attempts"] == 1, 10, 0.02,
+               what="confirmation claimed")
+    app = "yk-test-lock-%s" % uuid.uuid4().hex[:8]
+    env = dict(os.environ, PGAPPNAME=app)
+    locker = subprocess.Popen(["psql", "-h", str(stack.pg_sock), "-p", str(stack.pg_port), "-U",
+                               "postgres", "-d", "yoyaku", "-X", "-q", "-v", "ON_ERROR_STOP=1"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    done, t = {}, None
+    try:
+        locker.stdin.write("BEGIN; SELECT 1 FROM bookings WHERE id = %d FOR UPDATE;\n" % bid)
+        locker.stdin.flush()
+        wait_until(lambda: stack.scalar("SELECT count(*) FROM pg_stat_activity WHERE "
+                                        "application_name = '%s' AND state = 'idle in transaction'"
+                                        % app) == "1", 10, 0.02, what="row lock held")
+        t = threading.Thread(target=lambda: done.setdefault("r", cancel(stack, bid, token)))
+        t.start()
+        wait_until(lambda: int(stack.scalar(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE "
+            "NOT l.granted AND a.application_name <> '%s'" % app)) > 0, 10, 0.02,
+            what="the worker's cancel statement waiting for the row lock")
+        assert rig.row(bid, "confirmation")["status"] == "pending", "settled before the cancel"
+        rig.wait_status(bid, "confirmation", "sent")
+        assert rig.row(bid, "reminder")["status"] == "pending"   # the booking looked confirmed
+    finally:
+        locker.stdin.write("COMMIT;\n")
+        locker.stdin.close()
+        locker.wait(10)
+    if t is not None:
+        t.join(30)
+    assert "r" in done, "the cancellation was not answered"
+    wait_until(lambda: stack.scalar("SELECT status FROM bookings WHERE id = %d" % bid)
+               == "cancelled", 20, what="booking cancelled")
+    row = rig.row(bid, "reminder")
+    assert row["status"] == "pending", row   # the cancel statement could not see it
+    rig.smtp.delay = 0.0
+    stack.psql("UPDATE mail_outbox SET due_at = now() WHERE booking_id = %d AND kind = 'reminder'; "
+               "NOTIFY yk_outbox" % bid)
+    row = rig.wait_status(bid, "reminder", "cancelled")
+    assert not row["sent"]
+    rig.wait_mail(bid, "cancellation")
+    time.sleep(0.5)
+    assert not rig.smtp.by_message_id(rig.mid(bid, "reminder"))
 
 
 @pytest.mark.parametrize("mode", ["tempfail", "tempfail_data", "drop"])
@@ -565,8 +743,12 @@ def test_postgresql_restart():
         second = pg.seed(20, tag="after")
         every = {"<booking-%d-confirmation@%s>" % (i, DOMAIN) for i in first + second}
         smtp.wait_for(lambda m: m.message_id in every, count=len(every), timeout=30, what="all")
-        wait_until(lambda: pg.psql("SELECT count(*) FROM mail_outbox WHERE status <> 'sent'")
-                   == "0", 20, 0.1, what="every row sent")
+        wait_until(lambda: pg.psql("SELECT count(*) FROM mail_outbox WHERE kind = 'confirmation' "
+                                   "AND status <> 'sent'") == "0", 20, 0.1, what="every row sent")
+        # each settled confirmation brought its booking's reminder job (due in 29 days), the
+        # outcomes written after the reconnect included
+        assert pg.psql("SELECT count(*) FROM mail_outbox WHERE kind = 'reminder' AND status = "
+                       "'pending' AND due_at > now() + interval '28 days'") == str(len(every))
         assert {m.message_id for m in smtp.received()} == every
         assert p.alive()
         assert p.stop(signal.SIGTERM, timeout=20) == 0

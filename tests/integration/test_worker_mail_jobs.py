@@ -1,7 +1,8 @@
 """yoyaku-worker's mail jobs, cancellations, bounded retries and its own /metrics:
-- every booking gets exactly one confirmation job and one reminder job (due reminder.days_before
-  days before the slot's local date at reminder.at, in the event's zone, DST included; none when
-  already past or not before the slot), in the same transaction, also under duplicates/redelivery;
+- every booking gets exactly one confirmation job, in the same transaction, also under
+  duplicates/redelivery; its one reminder job (due reminder.days_before days before the slot's
+  local date at reminder.at, in the event's zone, DST included; none when already past or not
+  before the slot) is written by the stack's notifier when it settles the confirmation;
 - `cancel` entries (proto/streams.md) are decided in stream order: 404 for another event or token,
   200 once with one effect however often delivered, 409 cancellation_closed, the seat free at once;
 - an entry that keeps hitting a non-connection error is answered 500 and acked;
@@ -38,6 +39,16 @@ def outbox(stack, booking_id):
         assert kind not in jobs, "two %s jobs for booking %s" % (kind, booking_id)
         jobs[kind] = (status, float(due))
     return jobs
+
+
+def settled(stack, booking_id, want=("confirmation", "reminder"), timeout=30):
+    """outbox() once the stack's notifier has settled the confirmation (sent, or dead) and the
+    booking has at least the jobs in want: the reminder job is written with that outcome."""
+    def done():
+        jobs = outbox(stack, booking_id)
+        return (jobs.get("confirmation", ("pending",))[0] != "pending" and set(want) <= set(jobs)
+                and jobs)
+    return wait_until(done, timeout, 0.05, what="mail jobs %s of booking %s" % (want, booking_id))
 
 
 def book(stack, slug, slot_id, mail=None, headers=None):
@@ -153,7 +164,10 @@ def test_confirmation_and_reminder_per_booking_tokyo(stack, make_event):
     bookings.append(first)
     due = local_epoch("Asia/Tokyo", start.date() - datetime.timedelta(days=2), 18, 30)
     for b in bookings:
-        jobs = outbox(stack, b["booking"]["id"])
+        # committed with the booking: its confirmation job (perhaps already sent)
+        assert "confirmation" in outbox(stack, b["booking"]["id"])
+    for b in bookings:
+        jobs = settled(stack, b["booking"]["id"])
         assert set(jobs) == {"confirmation", "reminder"}, jobs
         assert abs(jobs["confirmation"][1] - time.time()) < 120, jobs
         assert jobs["reminder"] == ("pending", due), jobs
@@ -166,7 +180,7 @@ def test_redelivered_request_keeps_one_job_per_kind(stack, make_event):
     b = book(stack, ev.slug, ev.slot_ids[0])
     bid = b["booking"]["id"]
     rid = stack.scalar("SELECT request_id FROM bookings WHERE id = %s" % bid)
-    before = outbox(stack, bid)
+    before = settled(stack, bid)
     assert set(before) == {"confirmation", "reminder"}, before
     # The same request id delivered again: refused in memory (the identity holds its booking) and
     # answered from the database; or, another identity, accepted in memory and skipped by ON
@@ -177,12 +191,14 @@ def test_redelivered_request_keeps_one_job_per_kind(stack, make_event):
         assert code == 201 and body["booking"]["id"] == bid, body
         assert outbox(stack, bid) == before
         assert int(stack.scalar("SELECT booked FROM slots WHERE id = %s" % ev.slot_ids[0])) == 1
-    # a booking that lacks its jobs (written before the outbox existed) gets them on redelivery
+    # a booking that lacks its jobs (written before the outbox existed) gets its confirmation job
+    # on redelivery, and its reminder job once that is settled
     stack.psql("DELETE FROM mail_outbox WHERE booking_id = %s" % bid)
     code, body = answer(stack, reserve_entry(stack, ev.partition, ev.id, ev.slot_ids[0],
                                              email("third"), rid=rid))
     assert code == 201 and body["booking"]["id"] == bid, body
-    assert set(outbox(stack, bid)) == {"confirmation", "reminder"}
+    assert "confirmation" in outbox(stack, bid)
+    assert set(settled(stack, bid)) == {"confirmation", "reminder"}
     assert ev.rows()[0][0] == bid and len(ev.rows()) == 1
 
 
@@ -211,7 +227,7 @@ def test_reminder_due_across_dst_new_york(stack):
     for s, sid in zip(starts, slots):
         b = book(stack, slug, sid)
         assert b["booking"]["starts_at"] == s.isoformat(), b
-        jobs = outbox(stack, b["booking"]["id"])
+        jobs = settled(stack, b["booking"]["id"])
         want = local_epoch(tz, s.date() - datetime.timedelta(days=1), 10, 0)
         assert jobs["reminder"] == ("pending", want), (s, jobs)
         offsets.append(datetime.datetime.fromtimestamp(want, z).utcoffset())
@@ -226,15 +242,15 @@ def test_no_reminder_when_past_or_not_before_the_slot(stack):
     start = datetime.datetime.combine(tomorrow, datetime.time(9, 0), tzinfo=z)
     # 5 days before: already past
     slug, _, _, slots = create_event(stack, [(start, 5)], reminder={"days_before": 5, "at": "10:00"})
-    jobs = outbox(stack, book(stack, slug, slots[0])["booking"]["id"])
+    jobs = settled(stack, book(stack, slug, slots[0])["booking"]["id"], want=["confirmation"])
     assert set(jobs) == {"confirmation"}, jobs
     # same day at 10:00 for a 09:00 slot: not before the slot
     slug, _, _, slots = create_event(stack, [(start, 5)], reminder={"days_before": 0, "at": "10:00"})
-    jobs = outbox(stack, book(stack, slug, slots[0])["booking"]["id"])
+    jobs = settled(stack, book(stack, slug, slots[0])["booking"]["id"], want=["confirmation"])
     assert set(jobs) == {"confirmation"}, jobs
     # same day at 08:00: due
     slug, _, _, slots = create_event(stack, [(start, 5)], reminder={"days_before": 0, "at": "08:00"})
-    jobs = outbox(stack, book(stack, slug, slots[0])["booking"]["id"])
+    jobs = settled(stack, book(stack, slug, slots[0])["booking"]["id"])
     assert jobs["reminder"] == ("pending", local_epoch(tz, tomorrow, 8, 0)), jobs
 
 
@@ -248,6 +264,7 @@ def test_cancel_entry_frees_the_seat_once(stack, make_event):
     day = slot_time(30, 9).date()
     b = book(stack, ev.slug, ev.slot_ids[0])
     bid, token = b["booking"]["id"], b["token"]
+    settled(stack, bid)  # the reminder job is there for the cancellation to cancel
     r = ev.reserve()
     assert r.status == 409 and r.error == "slot_full", r
     assert remaining(stack, ev.slug, ev.slot_ids[0], day) == 0
@@ -313,6 +330,7 @@ def test_cancel_then_rebook_in_one_batch(stack, make_event):
     seat: decided in stream order, committed in one transaction (cancellations first)."""
     ev = make_event(capacities=[1])
     b = book(stack, ev.slug, ev.slot_ids[0])
+    settled(stack, b["booking"]["id"])
     mail = b["booking"]["email"]
     owner = owner_of(stack, ev.partition)
     owner.signal(signal.SIGSTOP)
@@ -338,7 +356,7 @@ def test_cancel_then_rebook_in_one_batch(stack, make_event):
     assert [r[3] for r in rows] == ["cancelled", "confirmed"], rows
     assert int(stack.scalar("SELECT booked FROM slots WHERE id = %s" % ev.slot_ids[0])) == 1
     assert set(outbox(stack, rows[0][0])) == {"confirmation", "reminder", "cancellation"}
-    assert set(outbox(stack, rows[1][0])) == {"confirmation", "reminder"}
+    assert set(settled(stack, rows[1][0])) == {"confirmation", "reminder"}
 
 
 def test_cancel_over_http_when_routed(stack, make_event):
