@@ -1,5 +1,7 @@
 /* yk_http: an HTTP/1.1 server on libuv + llhttp with keep-alive, size limits and timeouts.
- * One request per connection is in flight at a time; pipelined requests wait in the socket. */
+ * One request per connection is in flight at a time; what the client sends meanwhile (pipelined
+ * requests) is read ahead into the connection, at most max_header + max_body bytes, after which
+ * the rest waits in the socket until the request in flight is answered. */
 #ifndef YK_HTTP_H
 #define YK_HTTP_H
 

@@ -12,10 +12,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <linux/sockios.h> /* SIOCOUTQ */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -145,8 +147,23 @@ static void handler(yk_http_req *req, void *ud)
         yk_http_respond(req, 200, "text/plain", NULL, "bye", 3);
         yk_http_server_close(F.srv);
         F.srv_closed = 1;
+    } else if (strcmp(req->path, "/blob") == 0) {
+        /* query "n=N&i=I": N bytes starting "I;", for answers larger than the socket takes */
+        size_t n = strtoull(req->query + 2, NULL, 10);
+        const char *i = strstr(req->query, "&i=");
+        char *out = malloc(n);
+        assert_non_null(out);
+        memset(out, 'b', n);
+        int k = snprintf(out, n, "%s;", i ? i + 3 : "");
+        assert_true(k > 0 && (size_t)k < n);
+        yk_http_respond(req, 200, "text/plain", NULL, out, n);
+        free(out);
     } else if (strcmp(req->path, "/err") == 0) {
         yk_http_respond_error(req, 404, "not_found", "No such thing.");
+    } else if (strcmp(req->path, "/err-long") == 0) {
+        static char msg[600];
+        memset(msg, 'm', sizeof msg - 1);
+        yk_http_respond_error(req, 400, "long", msg);
     } else {
         echo(req);
     }
@@ -221,12 +238,17 @@ typedef struct {
     size_t body_len;
 } response;
 
-static client *cl_open(void)
+/* bufsize: SO_SNDBUF and SO_RCVBUF of the client socket, 0 for the defaults. */
+static client *cl_open_buf(int bufsize)
 {
     client *c = calloc(1, sizeof *c);
     assert_non_null(c);
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     assert_true(c->fd >= 0);
+    if (bufsize) {
+        assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof bufsize), 0);
+        assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize), 0);
+    }
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons(F.port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -245,6 +267,11 @@ static client *cl_open(void)
     assert_non_null(c->buf);
     c->buf[0] = '\0';
     return c;
+}
+
+static client *cl_open(void)
+{
+    return cl_open_buf(0);
 }
 
 static void cl_close(client *c)
@@ -384,6 +411,47 @@ static int cl_closed_within(client *c, unsigned ms)
 static void expect_closed(client *c)
 {
     assert_true(cl_closed_within(c, WAIT_MS));
+}
+
+/* The server's end of a client's connection, found among the loop's handles by peer port. */
+typedef struct {
+    int port;
+    int fd;
+} fd_search;
+
+static void find_fd_cb(uv_handle_t *h, void *arg)
+{
+    fd_search *s = arg;
+    uv_os_fd_t fd;
+    if (h->type != UV_TCP || uv_is_closing(h) || uv_fileno(h, &fd) != 0)
+        return;
+    struct sockaddr_in p;
+    socklen_t len = sizeof p;
+    if (getpeername(fd, (struct sockaddr *)&p, &len) == 0 && ntohs(p.sin_port) == s->port)
+        s->fd = fd;
+}
+
+/* Bytes the client sent that wait unread in the server's socket. */
+static int server_unread(client *c)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    assert_int_equal(getsockname(c->fd, (struct sockaddr *)&a, &len), 0);
+    fd_search s = {.port = ntohs(a.sin_port), .fd = -1};
+    uv_walk(&F.loop, find_fd_cb, &s);
+    assert_true(s.fd >= 0);
+    int n = -1;
+    assert_int_equal(ioctl(s.fd, FIONREAD, &n), 0);
+    return n;
+}
+
+/* Pumps until the handler has been called want times in all. */
+static void wait_handled(int want)
+{
+    uint64_t end = now_ms() + WAIT_MS;
+    while (F.handled < want && now_ms() < end)
+        pump();
+    assert_int_equal(F.handled, want);
 }
 
 /* The echo handler's body for a request without the headers of interest. */
@@ -836,6 +904,9 @@ static void respond_error_body(void **state)
     assert_string_equal(r.body, "{\"error\":\"not_found\",\"message\":\"No such thing.\"}");
     resp_free(&r);
     assert_int_equal(F.last_status, 404);
+    /* a message too long for the body is left out, the code stays */
+    cl_sends(c, "GET /err-long HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_response(c, 400, "{\"error\":\"long\",\"message\":\"\"}");
     cl_close(c);
     finish();
 }
@@ -1043,6 +1114,246 @@ static void close_while_busy(void **state)
     finish();
 }
 
+/* The socket stays readable while a request is handled: what the client sends meanwhile is read
+ * (not left in the socket, which cost two epoll_ctl per request to stop and restart reading) and
+ * answered, in order, once the request in flight is; also when that answer comes from outside
+ * any callback of the server (the test answers the held request itself). */
+static void read_while_handling(void **state)
+{
+    start(NULL);
+    client *c = cl_open();
+    cl_sends(c, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_handled(1);
+    cl_sends(c, "GET /next HTTP/1.1\r\nHost: t\r\n\r\nPOST /third HTTP/1.1\r\nHost: t\r\n"
+                "Content-Length: 3\r\n\r\nabc");
+    pump_for(20);
+    assert_int_equal(server_unread(c), 0);
+    assert_int_equal(F.handled, 1);
+    yk_http_req *req = F.held;
+    F.held = NULL;
+    yk_http_respond(req, 200, "text/plain", NULL, "held", 4);
+    expect_response(c, 200, "held");
+    expect_response(c, 200, echo_text(YK_M_GET, "/next", "", ""));
+    expect_response(c, 200, echo_text(YK_M_POST, "/third", "", "abc"));
+    assert_int_equal(F.handled, 3);
+
+    /* The next request sent a while after the first, whose handler answers from a timer; one of
+     * them split across reads. */
+    cl_sends(c, "GET /defer?ms=80 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_handled(4);
+    pump_for(20);
+    cl_sends(c, "GET /after HTTP/1.1\r\nHo");
+    pump_for(10);
+    cl_sends(c, "st: t\r\n\r\nGET /defer?ms=10 HTTP/1.1\r\nHost: t\r\n\r\nGET /last HTTP/1.1\r\n");
+    pump_for(10);
+    cl_sends(c, "Host: t\r\n\r\n");
+    pump_for(10);
+    assert_int_equal(server_unread(c), 0);
+    assert_int_equal(F.handled, 4);
+    expect_response(c, 200, "deferred");
+    expect_response(c, 200, echo_text(YK_M_GET, "/after", "", ""));
+    expect_response(c, 200, "deferred");
+    expect_response(c, 200, echo_text(YK_M_GET, "/last", "", ""));
+    assert_int_equal(F.handled, 7);
+    assert_int_equal(F.observed, 7);
+    wait_handles(3);
+    cl_close(c);
+    finish();
+}
+
+/* A client that pipelines without reading its answers: the server reads ahead at most one
+ * request's worth (max_header + max_body) and then leaves the rest in the socket; once the client
+ * reads, every request is answered, in order. Answers larger than the socket buffers take the
+ * queued-write path too. */
+static void pipelining_back_pressure(void **state)
+{
+    yk_http_limits lim = default_limits;
+    lim.max_header = 2048;
+    lim.max_body = 2048;
+    const size_t ahead_max = 4096;
+    enum { MAX_REQ = 4000, BLOB = 16384 };
+    start(&lim);
+    client *c = cl_open_buf(4096);
+    char pad[901];
+    memset(pad, 'p', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    char req[1200];
+    int len = 0, sent = 0;
+    size_t off = 0;
+#define NEXT_REQ()                                                                                 \
+    (len = snprintf(req, sizeof req,                                                               \
+                    "GET /blob?n=%d&i=%04d HTTP/1.1\r\nHost: t\r\nX-Pad: %s\r\n\r\n", BLOB, sent,  \
+                    pad))
+    NEXT_REQ();
+    /* send without reading until the client has been blocked for 300 ms */
+    uint64_t blocked = 0, end = now_ms() + 10000;
+    while (sent < MAX_REQ) {
+        assert_true(now_ms() < end);
+        ssize_t w = send(c->fd, req + off, (size_t)len - off, MSG_NOSIGNAL);
+        if (w > 0) {
+            off += (size_t)w;
+            if (off == (size_t)len) {
+                sent++;
+                off = 0;
+                NEXT_REQ();
+            }
+            blocked = 0;
+            continue;
+        }
+        assert_true(w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+        if (blocked == 0)
+            blocked = now_ms();
+        else if (now_ms() - blocked > 300)
+            break;
+        pump();
+    }
+    assert_true(sent < MAX_REQ);
+    assert_true(F.handled < sent);
+    /* what the server took out of its socket and has not parsed into a dispatched request */
+    int unread = server_unread(c), outq = -1;
+    assert_int_equal(ioctl(c->fd, SIOCOUTQ, &outq), 0);
+    assert_true(unread > 0);
+    size_t read_by_server = (size_t)sent * (size_t)len + off - (size_t)outq - (size_t)unread;
+    size_t dispatched = (size_t)F.handled * (size_t)len;
+    if (read_by_server > dispatched + (size_t)len + ahead_max)
+        fail_msg("server holds %zu bytes beyond its dispatched requests",
+                 read_by_server - dispatched);
+
+    /* now read: everything is answered in order, the rest of the last request sent meanwhile */
+    int taken = 0, total = sent + (off > 0);
+    end = now_ms() + 10000;
+    while (taken < total) {
+        assert_true(now_ms() < end);
+        if (off > 0) {
+            ssize_t w = send(c->fd, req + off, (size_t)len - off, MSG_NOSIGNAL);
+            if (w > 0 && (off += (size_t)w) == (size_t)len)
+                off = 0;
+        }
+        cl_fill(c);
+        assert_false(c->eof);
+        response r;
+        while (cl_take(c, &r, 0)) {
+            char want[16];
+            snprintf(want, sizeof want, "%04d;", taken);
+            if (r.status != 200 || r.body_len != BLOB || strncmp(r.body, want, 5) != 0)
+                fail_msg("answer %d: %d, %zu bytes \"%.8s\"", taken, r.status, r.body_len, r.body);
+            resp_free(&r);
+            taken++;
+        }
+        pump();
+    }
+#undef NEXT_REQ
+    assert_int_equal(F.handled, total);
+    cl_close(c);
+    finish();
+}
+
+/* The client half-closes (FIN) while its request is in flight: it still gets the answer, and the
+ * answers to what it pipelined before the FIN, then the server closes. A FIN in the middle of a
+ * request closes without calling the handler. */
+static void eof_while_in_flight(void **state)
+{
+    start(NULL);
+    client *c = cl_open();
+    cl_sends(c, "GET /defer?ms=50 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_handled(1);
+    assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+    expect_response(c, 200, "deferred");
+    expect_closed(c);
+    cl_close(c);
+
+    c = cl_open();
+    cl_sends(c, "GET /defer?ms=30 HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_handled(2);
+    cl_sends(c, "GET /c HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+    expect_response(c, 200, "deferred");
+    expect_response(c, 200, echo_text(YK_M_GET, "/b", "", ""));
+    expect_response(c, 200, echo_text(YK_M_GET, "/c", "", ""));
+    expect_closed(c);
+    cl_close(c);
+    assert_int_equal(F.handled, 4);
+
+    /* half a request, then FIN: on a fresh connection, after an answered one, and read ahead
+     * behind a request in flight */
+    c = cl_open();
+    cl_sends(c, "POST /half HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+    pump_for(10);
+    assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+    expect_closed(c);
+    cl_close(c);
+    c = cl_open();
+    cl_sends(c, "GET /one HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_response(c, 200, echo_text(YK_M_GET, "/one", "", ""));
+    cl_sends(c, "GET /half HTTP/1.1\r\nHo");
+    assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+    expect_closed(c);
+    cl_close(c);
+    c = cl_open();
+    cl_sends(c, "GET /defer?ms=30 HTTP/1.1\r\nHost: t\r\n\r\nGET /half HTTP/1.1\r\nHo");
+    assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+    expect_response(c, 200, "deferred");
+    expect_closed(c);
+    cl_close(c);
+    assert_int_equal(F.handled, 6);
+    wait_handles(1);
+    finish();
+}
+
+/* The timer is not restarted per request: each timeout still fires on time after activity.
+ * Requests every 60 ms keep a connection with a 200 ms idle timeout open for 3 times that, and
+ * it closes 200 ms after the last answer; a header timeout shorter than the idle one still cuts
+ * half a request 200 ms after it began, however long the connection was busy before. */
+static void timeouts_after_activity(void **state)
+{
+    yk_http_limits lim = default_limits;
+    lim.idle_timeout_ms = 200;
+    lim.header_timeout_ms = 5000;
+    start(&lim);
+    client *c = cl_open();
+    for (int i = 0; i < 10; i++) {
+        cl_sends(c, "GET /i HTTP/1.1\r\nHost: t\r\n\r\n");
+        expect_response(c, 200, echo_text(YK_M_GET, "/i", "", ""));
+        pump_for(60);
+    }
+    assert_false(c->eof);
+    cl_sends(c, "GET /i HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_response(c, 200, echo_text(YK_M_GET, "/i", "", ""));
+    uint64_t t0 = now_ms();
+    expect_closed(c);
+    uint64_t took = now_ms() - t0;
+    if (took < 150 || took >= 600)
+        fail_msg("idle close after %llu ms", (unsigned long long)took);
+    cl_close(c);
+    /* a handler slower than the idle timeout is not cut off by it, nor is what waits behind it */
+    c = cl_open();
+    cl_sends(c, "GET /defer?ms=300 HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_response(c, 200, "deferred");
+    expect_response(c, 200, echo_text(YK_M_GET, "/b", "", ""));
+    cl_close(c);
+    wait_handles(1);
+    finish();
+
+    lim.idle_timeout_ms = 5000;
+    lim.header_timeout_ms = 200;
+    start(&lim);
+    c = cl_open();
+    for (int i = 0; i < 6; i++) {
+        cl_sends(c, "GET /i HTTP/1.1\r\nHost: t\r\n\r\n");
+        expect_response(c, 200, echo_text(YK_M_GET, "/i", "", ""));
+        pump_for(70);
+    }
+    t0 = now_ms();
+    cl_sends(c, "GET /slow HTTP/1.1\r\nHost: t\r\n");
+    expect_closed(c);
+    took = now_ms() - t0;
+    if (took < 150 || took >= 600)
+        fail_msg("header timeout after %llu ms", (unsigned long long)took);
+    cl_close(c);
+    assert_int_equal(F.handled, 6);
+    finish();
+}
+
 static void parse_listen(void **state)
 {
     struct sockaddr_storage ss;
@@ -1101,6 +1412,10 @@ int main(void)
         cmocka_unit_test(disconnect_while_held),
         cmocka_unit_test(close_with_open_connections),
         cmocka_unit_test(close_while_busy),
+        cmocka_unit_test(read_while_handling),
+        cmocka_unit_test(pipelining_back_pressure),
+        cmocka_unit_test(eof_while_in_flight),
+        cmocka_unit_test(timeouts_after_activity),
         cmocka_unit_test(parse_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
