@@ -199,14 +199,13 @@ class BenchStack:
         for b in ("yoyaku-ingress", "yoyaku-worker", "yoyakuctl"):
             if not os.access(binary(b), os.X_OK):
                 raise SystemExit("rush: binary not built: %s" % binary(b))
-        # Redis as deploy/local/run starts it (default RDB snapshots included), appendfsync explicit
+        # Redis as deploy/local/run starts it: the shipped deploy/local/redis.conf
         self.redis_port = free_port()
         rdir = self.dir / "redis"
         rdir.mkdir()
         self.redis_proc = self.spawn("redis", [
-            "redis-server", "--port", self.redis_port, "--bind", "127.0.0.1", "--dir", rdir,
-            "--appendonly", "yes", "--appendfsync", "everysec", "--daemonize", "no",
-            "--protected-mode", "yes"])
+            "redis-server", ROOT / "deploy/local/redis.conf", "--port", self.redis_port, "--bind",
+            "127.0.0.1", "--dir", rdir, "--protected-mode", "yes"])
         self.redis = Redis(self.redis_port)
         wait_until(self._redis_up, 20, what="redis")
         # PostgreSQL as deploy/local/run starts it: initdb defaults, synchronous_commit=on

@@ -391,9 +391,9 @@ class Stack:
         self.redis_port = free_port()
         rdir = self.dir / "redis"
         rdir.mkdir()
-        self._spawn("redis", ["redis-server", "--port", self.redis_port, "--bind", "127.0.0.1",
-                              "--dir", rdir, "--appendonly", "yes", "--save", "",
-                              "--daemonize", "no", "--protected-mode", "no"])
+        self._spawn("redis", ["redis-server", ROOT / "deploy/local/redis.conf", "--port",
+                              self.redis_port, "--bind", "127.0.0.1", "--dir", rdir,
+                              "--protected-mode", "no"])
         self.redis = Redis(self.redis_port)
         wait_until(lambda: self._ping_redis(), 20, what="redis")
 
