@@ -420,14 +420,16 @@ void submit_entry(yk_http_req *req, const submit_request *s)
     }
     yk_token_request_id(w->id);
     w->partition = s->partition;
-    char token[YK_TOKEN_LEN + 1], stream[32], seq[32], done[32], at[24];
+    char token[YK_TOKEN_LEN + 1], stream[32], seq[32], done[32], at[24], dl[24];
     yk_token_for_request(ingress.token_key, w->id, token);
     snprintf(stream, sizeof stream, "yk:req:{%u}", s->partition);
     snprintf(seq, sizeof seq, "yk:seq:{%u}", s->partition);
     snprintf(done, sizeof done, "yk:done:{%u}", s->partition);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    snprintf(at, sizeof at, "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    long long at_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    snprintf(at, sizeof at, "%lld", at_ms);
+    snprintf(dl, sizeof dl, "%lld", at_ms + (long long)ingress.wait_ms);
     /* argv[0..head) is the command's own head, then the entry's fields and values. */
     const char *argv[40];
     size_t head;
@@ -450,7 +452,7 @@ void submit_entry(yk_http_req *req, const submit_request *s)
     }
     size_t argc = head;
     const char *common[] = {"t", s->cancel ? "cancel" : "reserve", "id", w->id,
-                            "ing", ingress.ingress_id, "ev", s->event_id, "at", at};
+                            "ing", ingress.ingress_id, "ev", s->event_id, "at", at, "dl", dl};
     const char *reserve[] = {"slot", s->slot_id, "email", s->email, "ident", s->identity,
                              "fields", s->fields_json, "tok", token};
     const char *cancel[] = {"booking", s->booking_id, "th", s->token_hash};

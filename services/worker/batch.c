@@ -35,10 +35,11 @@ typedef struct {
     unsigned p;
     entry_state st;
     /* Borrowed from the XREADGROUP reply, which outlives the batch; NULL when absent. */
-    const char *sid, *rid, *ing, *type, *email, *ident, *tok, *fields_s, *seq_s, *ev_s, *slot_s;
+    const char *sid, *rid, *ing, *type, *email, *ident, *tok, *fields_s, *dl_s, *ev_s, *slot_s;
     const char *booking_s, *th; /* t=cancel: the booking id and the presented token's hash */
     bool cancel;                /* t=cancel; else t=reserve */
-    int64_t seq, ev, slot, booking; /* a cancel's slot is its booking's, once decided */
+    int64_t dl, ev, slot, booking; /* a cancel's slot is its booking's, once decided; dl: the
+                                      ingress's deadline (Unix ms), 0 when unknown */
     size_t fields_len;     /* strlen(fields_s), once jbuf_fields_ok accepted it */
     persist_event *e;      /* borrowed from w->parts[p]; valid until that partition is forgotten */
     persist_slot *s;       /* idem */
@@ -210,7 +211,7 @@ static void entry_parse(entry *en, unsigned p, const redisReply *x)
 #define NAME(s, field) {s, sizeof s - 1, offsetof(entry, field)}
         NAME("id", rid),         NAME("ing", ing),        NAME("t", type),
         NAME("email", email),    NAME("ident", ident),    NAME("tok", tok),
-        NAME("fields", fields_s), NAME("seq", seq_s),     NAME("ev", ev_s),
+        NAME("fields", fields_s), NAME("dl", dl_s),       NAME("ev", ev_s),
         NAME("slot", slot_s),    NAME("booking", booking_s), NAME("th", th),
 #undef NAME
     };
@@ -226,8 +227,8 @@ static void entry_parse(entry *en, unsigned p, const redisReply *x)
                 break;
             }
     }
-    if (en->seq_s && !parse_id(en->seq_s, &en->seq))
-        en->seq = 0;
+    if (en->dl_s && !parse_id(en->dl_s, &en->dl))
+        en->dl = 0;
     if (en->rid == NULL || !is_hex(en->rid, YK_REQUEST_ID_LEN)) {
         yk_error("partition=%u entry=%s: no valid request id, dropped", p, en->sid);
         return;
@@ -743,13 +744,23 @@ static void batch_cmd(worker *w, int *count, int argc, const char **argv)
         (*count)++;
 }
 
-/* Seconds an answer stays in yk:res:<id> when nobody is known to ask for it again (a request
- * without Idempotency-Key whose ingress waits for it). That ingress reads it there at its deadline
- * when the pub/sub reply went missing; the deadline comes at most YOYAKU_WAIT_MS (≤ 60 s) after
- * the request entered the stream, hence at most 60 s after the answer was stored: twice that
- * leaves room for a stalled loop. An answer that replaces a pending marker (the request was
- * answered 202, or has an Idempotency-Key) is kept YOYAKU_RESULT_TTL instead (proto/streams.md). */
-static const char ANSWER_HOLD_S[] = "120";
+/* How long an answer stays in yk:res:<id> when nobody is known to ask for it again (a request
+ * without Idempotency-Key whose ingress waits for it): until that ingress's deadline (the entry's
+ * `dl`), when it reads yk:res if the pub/sub reply went missing, plus a margin for a stalled loop
+ * and clock skew; never more than ANSWER_HOLD_MAX_S, which covers the largest YOYAKU_WAIT_MS
+ * (60 s) twice, nor less than ANSWER_HOLD_MIN_S. An answer that replaces a pending marker (the
+ * request was answered 202, or has an Idempotency-Key) is kept YOYAKU_RESULT_TTL instead
+ * (proto/streams.md). A rush leaves seconds of answers in Redis, not minutes. */
+#define ANSWER_HOLD_MIN_S 10
+#define ANSWER_HOLD_MAX_S 120
+
+static int64_t answer_hold_s(const entry *en, int64_t now_ms)
+{
+    if (en->dl == 0)
+        return ANSWER_HOLD_MAX_S;
+    int64_t s = (en->dl - now_ms) / 1000 + ANSWER_HOLD_MIN_S;
+    return s < ANSWER_HOLD_MIN_S ? ANSWER_HOLD_MIN_S : s > ANSWER_HOLD_MAX_S ? ANSWER_HOLD_MAX_S : s;
+}
 
 /* Acknowledges and deletes one partition's entries of a batch, and adds to yk:done:{p} the number
  * XACK acknowledged: an entry delivered twice (a replay after a takeover) is counted once, by
@@ -948,6 +959,9 @@ static worker_status batch_answer(worker *w, entry *v, size_t n)
     for (int k = 0; tag && k < count; k++)
         tag[k] = -1;
     char key[48];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     for (size_t i = 0; tag && i < n; i++) {
         entry *en = &v[i];
         if (en->st != E_ANSWER)
@@ -956,8 +970,10 @@ static worker_status batch_answer(worker *w, entry *v, size_t n)
         resp_arg(b, "SET", 3);
         resp_arg(b, key, (size_t)snprintf(key, sizeof key, "yk:res:%s", en->rid));
         resp_answer(b, en);
+        char hold[24];
         resp_arg(b, "EX", 2);
-        resp_arg(b, ANSWER_HOLD_S, sizeof ANSWER_HOLD_S - 1);
+        resp_arg(b, hold, (size_t)snprintf(hold, sizeof hold, "%lld",
+                                           (long long)answer_hold_s(en, now_ms)));
         resp_arg(b, "GET", 3);
         tag[count++] = (int)i;
     }

@@ -1,6 +1,6 @@
 """Where answers are kept (proto/streams.md "Answers and their lifetimes"): a request submitted
 without Idempotency-Key leaves no pending marker; its answer, relayed to the waiting ingress, is
-held 120 s only. A request answered 202 gets its marker at the deadline and its answer for the
+held only until 10 s after the ingress's deadline. A request answered 202 gets its marker at the deadline and its answer for the
 TTL, and GET /v1/requests/{id} tells its position, then its answer. An answer stored while its
 pub/sub reply never reached the ingress is given at the deadline instead of a 202. yk:done:{p}
 counts the entries the workers acknowledged, and positions are seq - done. An ingress stopped with
@@ -14,7 +14,8 @@ import uuid
 
 from ykstack import Client, binary, email, free_port, wait_until
 
-HOLD = 120          # services/worker/batch.c ANSWER_HOLD_S
+WAIT_S = 5          # YOYAKU_WAIT_MS of the test stack (the default)
+HOLD = WAIT_S + 10  # at most: the deadline plus the margin of answer_hold_s (services/worker/batch.c)
 TTL = 86400         # YOYAKU_RESULT_TTL default
 
 
@@ -79,6 +80,7 @@ def test_201_leaves_no_marker_and_a_short_lived_answer(stack, make_event):
         entry = entry_of(stack, ev.partition, mail)
         rid = entry["id"]
         assert "seq" not in entry, entry                   # the sequence number is not in the entry
+        assert int(entry["dl"]) == int(entry["at"]) + WAIT_S * 1000, entry   # the deadline
         time.sleep(0.3)
         assert stored(stack, rid) is None                  # queued, waited for: no marker
     r = fut.result(30)
