@@ -43,14 +43,15 @@ enum { W_SUBMITTING, W_ANSWERED, W_WAITING, W_MARKING, W_POLLING };
 
 typedef struct waiter {
     yk_redis_op op;                      /* script, marker or poll GET */
-    yk_redis_op op_seq, op_add, op_done; /* the plain submit pipeline: INCR, XADD, GET */
+    yk_redis_op op_seq, op_add; /* the plain submit pipeline: INCR, XADD */
+    yk_redis_op op_done;        /* GET yk:done:{p} before the pending marker, for the position */
     yk_http_req *req;
     int state;
     int ops;   /* replies of the submit pipeline still to come */
     int added; /* the XADD is known to have succeeded */
     unsigned partition;
     long long seq;  /* from INCR yk:seq:{p}; 0 when unknown */
-    long long done; /* yk:done:{p} at submit; -1 when unknown */
+    long long done; /* yk:done:{p} when the 202 is given; -1 when unknown */
     long long position;
     char id[YK_REQUEST_ID_LEN + 1];
     char body_hash[YK_HASH_HEX_LEN + 1]; /* with an Idempotency-Key */
@@ -181,6 +182,7 @@ static uint64_t now_ms(void)
 static void mark_reply_cb(yk_redis_op *op, redisReply *reply)
 {
     waiter *w = (waiter *)op;
+    w->position = w->seq > 0 && w->done >= 0 ? w->seq - w->done : 1;
     if (w->state != W_ANSWERED) {
         hash_unlink(w);
         if (reply && reply->type == REDIS_REPLY_ERROR)
@@ -191,6 +193,16 @@ static void mark_reply_cb(yk_redis_op *op, redisReply *reply)
     }
     waiter_free(w);
     inflight_end();
+}
+
+/* GET yk:done:{p} at the deadline: entries decided so far, for the 202's position. */
+static void done_reply_cb(yk_redis_op *op, redisReply *reply)
+{
+    waiter *w = WAITER_OF(op, op_done);
+    if (reply && reply->type == REDIS_REPLY_STRING)
+        w->done = strtoll(reply->str, NULL, 10);
+    else if (reply && reply->type == REDIS_REPLY_NIL)
+        w->done = 0;
 }
 
 /* The request will be answered 202 unless its answer is already stored: writes the pending marker
@@ -205,6 +217,11 @@ static void mark_pending(waiter *w)
         return;
     }
     char key[48], val[80];
+    /* Read before the marker's reply on the same connection: the position is counted when the
+     * booker is told it, and a request decided in time never pays for this read. */
+    snprintf(key, sizeof key, "yk:done:{%u}", w->partition);
+    w->op_done.cb = done_reply_cb;
+    yk_redis_argv(ingress.redis, &w->op_done, 2, (const char *[]){"GET", key}, NULL);
     snprintf(key, sizeof key, "yk:res:%s", w->id);
     snprintf(val, sizeof val, "0 {\"p\":%u,\"seq\":%lld}", w->partition, w->seq);
     const char *argv[] = {"SET", key, val, "NX", "GET", "EX", ttl_s};
@@ -234,7 +251,6 @@ static void hash_insert(waiter *w)
 /* The request is in the stream: wait for its answer (or, shutting down, answer 202 now). */
 static void wait_for_reply(waiter *w)
 {
-    w->position = w->seq > 0 && w->done >= 0 ? w->seq - w->done : 1;
     if (ingress.stopping) {
         mark_pending(w);
         return;
@@ -361,17 +377,6 @@ static void add_reply_cb(yk_redis_op *op, redisReply *reply)
         submit_settle(w);
 }
 
-static void done_reply_cb(yk_redis_op *op, redisReply *reply)
-{
-    waiter *w = WAITER_OF(op, op_done);
-    if (reply && reply->type == REDIS_REPLY_STRING)
-        w->done = strtoll(reply->str, NULL, 10);
-    else if (reply && reply->type == REDIS_REPLY_NIL)
-        w->done = 0;
-    if (--w->ops == 0)
-        submit_settle(w);
-}
-
 static void script_reply_cb(yk_redis_op *op, redisReply *reply)
 {
     waiter *w = (waiter *)op;
@@ -473,13 +478,11 @@ void submit_entry(yk_http_req *req, const submit_request *s)
     /* Plain commands, pipelined: a script costs Redis about 4× the XADD it wraps
      * (docs/PERFORMANCE.md). Each has its own completion; the last one settles the request, and
      * w is gone once the last of them has completed, possibly before the last call returns. */
-    w->ops = 3;
+    w->ops = 2;
     w->op_seq.cb = seq_reply_cb;
     w->op_add.cb = add_reply_cb;
-    w->op_done.cb = done_reply_cb;
     yk_redis_argv(ingress.redis, &w->op_seq, 2, (const char *[]){"INCR", seq}, NULL);
     yk_redis_argv(ingress.redis, &w->op_add, (int)argc, argv, NULL);
-    yk_redis_argv(ingress.redis, &w->op_done, 2, (const char *[]){"GET", done}, NULL);
 }
 
 /* GET /v1/requests/{id}: the stored answer, or the position of a pending request. */
