@@ -555,14 +555,25 @@ class Stack:
 
     def queue_snapshot(self):
         """What an accepted request changes in Redis and PostgreSQL: stream lengths, sequence numbers,
-        result markers, bookings."""
+        stored answers and markers, bookings."""
         snap = {}
         for p in range(self.partitions):
             snap["xlen %d" % p] = self.redis("XLEN", "yk:req:{%d}" % p)
             snap["seq %d" % p] = self.redis("GET", "yk:seq:{%d}" % p)
-        snap["res keys"] = len(scan_keys(self.redis, "yk:res:*"))
+        snap["res keys"] = set(scan_keys(self.redis, "yk:res:*"))
         snap["bookings"] = self.bookings_count()
         return snap
+
+    def queued_since(self, before):
+        """{what: (before, now)} for everything a request changed since queue_snapshot() gave
+        before; empty when nothing was queued or stored. Answers expire on their own (seconds
+        after their ingress's deadline), so only new yk:res keys count."""
+        now = self.queue_snapshot()
+        diff = {k: (before.get(k), v) for k, v in now.items() if k != "res keys" and before.get(k) != v}
+        new = now["res keys"] - before["res keys"]
+        if new:
+            diff["new res keys"] = sorted(new)
+        return diff
 
     # -- stop ----------------------------------------------------------------------------------------
 
