@@ -29,6 +29,18 @@ static waiter *cat_running, *cat_queued; /* waiters of the load under way / of t
 static yk_pg_op op_events, op_slots;
 static cat_table building;
 
+/* Seat counts published while a load is under way. A worker publishes after its commit, so a
+ * count that arrives during the load is as new as what the load reads, or newer (the load's
+ * query may have run before that commit): they are applied again on top of the new table. */
+typedef struct {
+    int64_t slot;
+    int remaining;
+} cat_seat;
+static cat_seat *fresh;
+static size_t nfresh, fresh_cap;
+
+static void table_set_remaining(cat_table *t, int64_t slot_id, int remaining);
+
 static const char sql_events[] =
     "SELECT e.id, e.slug, e.fields::text, e.per_person_limit, coalesce(e.campaign, ''),"
     " e.published, e.password_hash IS NOT NULL,"
@@ -90,6 +102,8 @@ static void load_finish(int ok)
         cat = building;
         memset(&building, 0, sizeof building);
         cat_loaded = true;
+        for (size_t i = 0; i < nfresh; i++)
+            table_set_remaining(&cat, fresh[i].slot, fresh[i].remaining);
     } else {
         table_free(&building);
     }
@@ -213,6 +227,7 @@ static void load_start(void)
 {
     cat_loading = 1;
     cat_again = 0;
+    nfresh = 0; /* counts published before this load's query are in what it reads */
     cat_running = cat_queued;
     cat_queued = NULL;
     table_free(&building);
@@ -265,28 +280,49 @@ cat_event *catalogue_event_by_id(int64_t id)
     return table_event_by_id(&cat, id);
 }
 
-cat_slot *catalogue_slot(int64_t id)
+static cat_slot *table_slot(cat_table *t, int64_t id)
 {
-    size_t lo = 0, hi = cat.nslots;
+    size_t lo = 0, hi = t->nslots;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (cat.slots[mid].id < id)
+        if (t->slots[mid].id < id)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo < cat.nslots && cat.slots[lo].id == id ? &cat.slots[lo] : NULL;
+    return lo < t->nslots && t->slots[lo].id == id ? &t->slots[lo] : NULL;
+}
+
+cat_slot *catalogue_slot(int64_t id)
+{
+    return table_slot(&cat, id);
+}
+
+static void table_set_remaining(cat_table *t, int64_t slot_id, int remaining)
+{
+    cat_slot *s = table_slot(t, slot_id);
+    if (s == NULL)
+        return;
+    cat_event *e = table_event_by_id(t, s->event_id);
+    if (e && (s->remaining > 0) != (remaining > 0))
+        e->open_slots += remaining > 0 ? 1 : (size_t)-1;
+    s->remaining = remaining;
 }
 
 void catalogue_set_remaining(int64_t slot_id, int remaining)
 {
-    cat_slot *s = catalogue_slot(slot_id);
-    if (s == NULL)
+    table_set_remaining(&cat, slot_id, remaining);
+    if (!cat_loading)
         return;
-    cat_event *e = table_event_by_id(&cat, s->event_id);
-    if (e && (s->remaining > 0) != (remaining > 0))
-        e->open_slots += remaining > 0 ? 1 : (size_t)-1;
-    s->remaining = remaining;
+    if (nfresh == fresh_cap) {
+        size_t cap = fresh_cap ? fresh_cap * 2 : 256;
+        cat_seat *f = realloc(fresh, cap * sizeof *f);
+        if (f == NULL)
+            return; /* a hint lost: the next count published for that slot corrects it */
+        fresh = f;
+        fresh_cap = cap;
+    }
+    fresh[nfresh++] = (cat_seat){slot_id, remaining};
 }
 
 json_t *catalogue_event_json(const cat_event *e, bool admin)
@@ -304,4 +340,7 @@ void catalogue_free(void)
     run_waiters(cat_running, 0);
     run_waiters(cat_queued, 0);
     cat_running = cat_queued = NULL;
+    free(fresh);
+    fresh = NULL;
+    nfresh = fresh_cap = 0;
 }

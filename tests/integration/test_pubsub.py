@@ -5,7 +5,9 @@ batch with one answer per line, and seat counts on yk:events, one message per ba
 import datetime
 import json
 import signal
+import subprocess
 import threading
+import time
 
 from ykstack import email, run_parallel, slot_time, wait_until
 
@@ -74,3 +76,34 @@ def test_one_reply_message_answers_several_waiters(stack, make_event):
     finally:
         for w in workers:
             w.signal(signal.SIGCONT)
+
+
+def test_count_published_during_a_catalogue_reload_wins(stack, make_event):
+    """A reload whose query ran before a worker's commit must not put an older seat count back
+    over the count that worker published while the reload was under way."""
+    ev = make_event(capacities=[5])
+    s1 = ev.slot_ids[0]
+    # hold the catalogue's slot query: a session that locks the table until told to commit
+    locker = subprocess.Popen(["psql", "-h", str(stack.pg_sock), "-p", str(stack.pg_port), "-U",
+                               "postgres", "-d", "yoyaku", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        locker.stdin.write("BEGIN; LOCK TABLE slots IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n")
+        locker.stdin.flush()
+        assert locker.stdout.readline().strip() == "locked"
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        before = int(stack.scalar(waiting))
+        stack.redis("PUBLISH", "yk:events", "catalogue")        # a reload starts and blocks
+        wait_until(lambda: int(stack.scalar(waiting)) > before, 5, 0.02,
+                   what="the catalogue reload waiting for the lock")
+        stack.redis("PUBLISH", "yk:events", "remaining %d %s 2" % (ev.id, s1))
+        wait_until(lambda: slots_of(stack, ev) == {s1: 2}, 5, 0.02, what="count applied at once")
+    finally:
+        locker.stdin.write("COMMIT;\n")
+        locker.stdin.close()
+        locker.wait(10)
+    # the reload read 5 seats left (nothing is booked); the count published meanwhile stands
+    time.sleep(0.3)
+    assert slots_of(stack, ev) == {s1: 2}
+    stack.redis("PUBLISH", "yk:events", "remaining %d %s 5" % (ev.id, s1))
+    wait_until(lambda: slots_of(stack, ev) == {s1: 5}, 5, 0.02, what="count restored")
