@@ -467,6 +467,10 @@ void submit_entry(yk_http_req *req, const submit_request *s)
         argv[argc++] = reserve[i];
     for (size_t i = 0; s->cancel && i < sizeof cancel / sizeof cancel[0]; i++)
         argv[argc++] = cancel[i];
+    if (s->idem_key) { /* the worker keeps the answer for the TTL at once, for the retries */
+        argv[argc++] = "idem";
+        argv[argc++] = "1";
+    }
     w->state = W_SUBMITTING;
     hash_insert(w);
     inflight++;

@@ -27,7 +27,8 @@ __attribute__((warn_unused_result)) int submit_init(void);
 /* Answers req now (503, 409 idempotency_conflict, an earlier answer) or later (the worker's
  * answer, or 202 after YOYAKU_WAIT_MS). */
 void submit_entry(yk_http_req *req, const submit_request *s);
-/* A message on yk:rep:<ingress id>: "<request id> <code> <json body>". */
+/* One answer of a message on yk:rep:<ingress id> (one line of it): "<request id> <code> <json
+ * body>". Unknown request ids are ignored. */
 void submit_on_reply(const char *payload, size_t len);
 /* GET /v1/requests/{id}. */
 void submit_request_status(yk_http_req *req, const char *request_id);

@@ -36,6 +36,7 @@ typedef struct {
     entry_state st;
     /* Borrowed from the XREADGROUP reply, which outlives the batch; NULL when absent. */
     const char *sid, *rid, *ing, *type, *email, *ident, *tok, *fields_s, *dl_s, *ev_s, *slot_s;
+    const char *idem; /* "1" when the request carries an Idempotency-Key */
     const char *booking_s, *th; /* t=cancel: the booking id and the presented token's hash */
     bool cancel;                /* t=cancel; else t=reserve */
     int64_t dl, ev, slot, booking; /* a cancel's slot is its booking's, once decided; dl: the
@@ -211,7 +212,7 @@ static void entry_parse(entry *en, unsigned p, const redisReply *x)
 #define NAME(s, field) {s, sizeof s - 1, offsetof(entry, field)}
         NAME("id", rid),         NAME("ing", ing),        NAME("t", type),
         NAME("email", email),    NAME("ident", ident),    NAME("tok", tok),
-        NAME("fields", fields_s), NAME("dl", dl_s),       NAME("ev", ev_s),
+        NAME("fields", fields_s), NAME("dl", dl_s),       NAME("ev", ev_s), NAME("idem", idem),
         NAME("slot", slot_s),    NAME("booking", booking_s), NAME("th", th),
 #undef NAME
     };
@@ -593,7 +594,7 @@ static const char *batch_records(jbuf *b, entry *v, size_t n, entry_state st, co
             entry_record(b, &v[i]);
     }
     if (b->len == 0) {
-        *oom = false;
+        *oom = b->failed; /* not even the first record fitted */
         return NULL;
     }
     jbuf_add(b, "]", 2); /* with the terminating NUL */
@@ -744,22 +745,26 @@ static void batch_cmd(worker *w, int *count, int argc, const char **argv)
         (*count)++;
 }
 
-/* How long an answer stays in yk:res:<id> when nobody is known to ask for it again (a request
- * without Idempotency-Key whose ingress waits for it): until that ingress's deadline (the entry's
- * `dl`), when it reads yk:res if the pub/sub reply went missing, plus a margin for a stalled loop
- * and clock skew; never more than ANSWER_HOLD_MAX_S, which covers the largest YOYAKU_WAIT_MS
- * (60 s) twice, nor less than ANSWER_HOLD_MIN_S. An answer that replaces a pending marker (the
- * request was answered 202, or has an Idempotency-Key) is kept YOYAKU_RESULT_TTL instead
- * (proto/streams.md). A rush leaves seconds of answers in Redis, not minutes. */
-#define ANSWER_HOLD_MIN_S 10
+/* How long an answer stays in yk:res:<id>. YOYAKU_RESULT_TTL (ttl) when someone may ask for it
+ * later: a request with an Idempotency-Key (retried), or one decided within a second of its
+ * ingress's deadline (the entry's `dl`) or after it, which is answered 202 (polled) even when
+ * Redis could not take the pending marker then. Otherwise nobody asks for it but the waiting
+ * ingress, which reads yk:res at its deadline if the pub/sub reply went missing: until then
+ * plus a margin for a stalled loop and clock skew, never more than ANSWER_HOLD_MAX_S (twice the
+ * largest YOYAKU_WAIT_MS, 60 s, for entries without `dl`). A rush leaves seconds of answers in
+ * Redis, not minutes. An answer that replaces a pending marker gets the TTL as well, by the
+ * EXPIRE that batch_answer sends when its SET returns an old value (proto/streams.md). */
+#define ANSWER_HOLD_MARGIN_S 10
 #define ANSWER_HOLD_MAX_S 120
 
-static int64_t answer_hold_s(const entry *en, int64_t now_ms)
+static int64_t answer_hold_s(const entry *en, int64_t now_ms, int64_t ttl)
 {
+    if (en->idem || (en->dl && now_ms >= en->dl - 1000))
+        return ttl;
     if (en->dl == 0)
         return ANSWER_HOLD_MAX_S;
-    int64_t s = (en->dl - now_ms) / 1000 + ANSWER_HOLD_MIN_S;
-    return s < ANSWER_HOLD_MIN_S ? ANSWER_HOLD_MIN_S : s > ANSWER_HOLD_MAX_S ? ANSWER_HOLD_MAX_S : s;
+    int64_t s = (en->dl - now_ms) / 1000 + ANSWER_HOLD_MARGIN_S;
+    return s > ANSWER_HOLD_MAX_S ? ANSWER_HOLD_MAX_S : s;
 }
 
 /* Acknowledges and deletes one partition's entries of a batch, and adds to yk:done:{p} the number
@@ -973,7 +978,7 @@ static worker_status batch_answer(worker *w, entry *v, size_t n)
         char hold[24];
         resp_arg(b, "EX", 2);
         resp_arg(b, hold, (size_t)snprintf(hold, sizeof hold, "%lld",
-                                           (long long)answer_hold_s(en, now_ms)));
+                                           (long long)answer_hold_s(en, now_ms, w->ttl)));
         resp_arg(b, "GET", 3);
         tag[count++] = (int)i;
     }

@@ -233,3 +233,34 @@ def _ready(client):
         return client.get("/readyz").status == 200
     except OSError:
         return False
+
+
+def test_answer_kept_for_the_ttl_past_the_deadline_or_with_a_key(stack, make_event):
+    """Without any marker the worker keeps an answer for the TTL when its ingress has stopped
+    waiting (that booker was or will be answered 202, even if Redis could not take the marker
+    then) or when the request carries an Idempotency-Key (retries read it); otherwise only until
+    10 s after the ingress's deadline."""
+    ev = make_event(capacities=[10])
+    now = int(time.time() * 1000)
+    cases = {"past the deadline": {"at": now - 6000, "dl": now - 1000},
+             "with a key": {"at": now, "dl": now + WAIT_S * 1000, "idem": "1"},
+             "waited for": {"at": now, "dl": now + WAIT_S * 1000}}
+    rids = {}
+    for name, extra in cases.items():
+        rid, mail = uuid.uuid4().hex, email("hold")
+        fields = {"t": "reserve", "id": rid, "ing": "tests", "ev": ev.id, "slot": ev.slot_ids[0],
+                  "email": mail, "ident": mail.lower(), "fields": '{"name":"X"}',
+                  "tok": (uuid.uuid4().hex * 2)[:43]}
+        fields.update(extra)
+        stack.redis("INCR", "yk:seq:{%d}" % ev.partition)      # as the ingress does, for positions
+        argv = ["XADD", "yk:req:{%d}" % ev.partition, "*"]
+        for k, v in fields.items():
+            argv += [k, v]
+        stack.redis(*argv)
+        rids[name] = rid
+    for name, rid in rids.items():
+        v = wait_until(lambda: stack.redis("GET", "yk:res:" + rid), 20, 0.05, what="answer " + name)
+        assert v.startswith("201 "), (name, v)
+    assert stack.redis("TTL", "yk:res:" + rids["past the deadline"]) > HOLD
+    assert stack.redis("TTL", "yk:res:" + rids["with a key"]) > HOLD
+    assert 0 < stack.redis("TTL", "yk:res:" + rids["waited for"]) <= HOLD
