@@ -53,7 +53,8 @@ void jbuf_compact(jbuf *b, const char *s);
 
 /* True if s[0..len) is a flat JSON object as the ingress writes a booking's `fields`: keys are
  * non-empty strings written without escapes (field names are [a-z0-9_]+), never twice; values are
- * strings, true or false; white space between tokens is allowed. Strings must be valid UTF-8
+ * strings, true or false; blanks (space, tab) between tokens are allowed, line breaks are not
+ * (answers embed the text and travel one per line). Strings must be valid UTF-8
  * without control characters, with valid escapes, no \u0000 and no unpaired surrogate escape
  * (PostgreSQL's jsonb refuses both). Anything this accepts, both jsonb and JSON parsers accept,
  * and it can be embedded in a larger JSON text as it is. No allocation. */

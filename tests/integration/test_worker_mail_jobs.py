@@ -413,7 +413,8 @@ def test_bad_fields_text_answered_500_alone(stack, make_event):
     mark = owner.log_size()
     bad_texts = ['{"name":"X"', '{"name":"\\u0000"}', '{"name":"\\ud800"}', '{"name":1}',
                  '{"name":{"a":"b"}}', '{"name":"a","name":"b"}', '["X"]', '{"name":"a\tb"}',
-                 b'{"name":"\xff"}', '{"name":"X"} {}', '']
+                 b'{"name":"\xff"}', '{"name":"X"} {}', '',
+                 '{"name":"X",\n"ok":true}']   # a line break: answers travel one per line
     owner.signal(signal.SIGSTOP)
     try:
         # the stopped worker may be blocked reading the stream: this entry is what it gets

@@ -156,7 +156,7 @@ static void fields_accepted(void **state)
         " { } ",
         "{\"name\":\"X\"}",
         "{\"name\":\"予約 太郎\",\"agree\":true,\"news\":false}",
-        "{ \"a\" : \"x\" , \"b\" : true }\n",
+        "{ \"a\" : \"x\" ,\t\"b\" : true }\t ",
         "{\"a\":\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t\"}",
         "{\"a\":\"\\u00e9\\u00E9 \\ud83d\\ude00 \\u30c6\"}",
         "{\"a\":\"\\u0001\",\"b\":\"\"}",
@@ -204,6 +204,8 @@ static void fields_refused(void **state)
         "{\"a\":\"1\",\"a\":\"2\"}",        /* duplicate */
         "{\"a\":\"1\",\"b\":\"\\\"a\\\":\",\"a\":\"x\"}",
         "{\"b\":true,\"a\":false,\"b\":\"x\"}",
+        "{ \"a\" : \"x\" }\n",               /* line breaks even between tokens: answers */
+        "{\"a\":\"x\",\r\n\"b\":true}",      /* travel one per line */
         "{\"a\":\"x\ty\"}",                 /* raw control character */
         "{\"a\":\"x\ny\"}",
         "{\"a\":\"\\x\"}",                  /* unknown escape */
