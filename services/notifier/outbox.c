@@ -103,7 +103,7 @@ void job_set_error(mail_job *job, const char *text)
     "   THEN (((s.starts_at AT TIME ZONE e.timezone)::date - p.days::int) + p.at::time)"           \
     "    AT TIME ZONE e.timezone END AS due) r"                                                    \
     " WHERE c.kind = 'confirmation' AND c.status IN ('sent', 'dead') AND b.status = 'confirmed'"   \
-    "  AND r.due > b.created_at AND r.due < s.starts_at"                                           \
+    "  AND r.due > b.created_at AND r.due < s.starts_at AND s.starts_at > now()"                 \
     " ORDER BY b.id ON CONFLICT (booking_id, kind) DO NOTHING"
 
 /* ---- claiming */

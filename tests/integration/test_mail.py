@@ -479,6 +479,17 @@ def test_reminder_already_due_when_written_is_sent(stack, rig, make_event):
     assert row["attempts"] == 1, row
 
 
+def test_no_reminder_once_the_slot_has_started(stack, rig, make_event):
+    """A confirmation settled only after its slot started (the notifier was down for days) gets
+    no reminder: it would arrive after the event."""
+    ev = make_event(day=-1, title="開始後リマインダー", reminder={"days_before": 1, "at": "00:00"})
+    bid = rig.insert_booking(ev, created_at="now() - interval '4 days'")
+    rig.add_row(bid, "confirmation")
+    rig.wait_status(bid, "confirmation", "sent")
+    assert stack.scalar("SELECT count(*) FROM mail_outbox WHERE booking_id = %d AND kind = "
+                        "'reminder'" % bid) == "0"
+
+
 def test_no_reminder_when_cancelled_before_or_while_confirmation_settles(stack, rig, make_event):
     """Cancelled before the confirmation is claimed: the confirmation is settled cancelled and no
     reminder job is written. Cancelled while the confirmation is on the wire: it is delivered
