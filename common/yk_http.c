@@ -100,24 +100,33 @@ static const char *status_text(int status)
     }
 }
 
+/* Makes *buf (of *cap bytes, owned by the connection) hold at least need bytes, doubling from
+ * first but never past max. -1 when need is over max or memory runs out (*buf is unchanged). */
+static int grow(char **buf, size_t *cap, size_t need, size_t first, size_t max)
+{
+    if (need <= *cap)
+        return 0;
+    if (need > max)
+        return -1;
+    size_t c = *cap ? *cap : first;
+    while (c < need)
+        c *= 2;
+    if (c > max)
+        c = max;
+    char *b = realloc(*buf, c);
+    if (b == NULL)
+        return -1;
+    *buf = b;
+    *cap = c;
+    return 0;
+}
+
 /* Appends data to the request buffer; -1 when it would pass the hard cap (body + head limits). */
 static int buf_append(yk_http_conn *c, const char *data, size_t n)
 {
     size_t cap_max = c->srv->lim.max_body + c->srv->lim.max_header + 64;
-    if (c->len + n + 1 > cap_max)
+    if (grow(&c->buf, &c->cap, c->len + n + 1, 1024, cap_max) != 0)
         return -1;
-    if (c->len + n + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap : 1024;
-        while (cap < c->len + n + 1)
-            cap *= 2;
-        if (cap > cap_max)
-            cap = cap_max;
-        char *b = realloc(c->buf, cap);
-        if (b == NULL)
-            return -1;
-        c->buf = b;
-        c->cap = cap;
-    }
     memcpy(c->buf + c->len, data, n);
     c->len += n;
     c->buf[c->len] = '\0';
@@ -311,20 +320,8 @@ static int ahead_append(yk_http_conn *c, const char *data, size_t n)
         c->ahead_len -= c->ahead_off;
         c->ahead_off = 0;
     }
-    if (c->ahead_len + n > c->ahead_cap) {
-        size_t cap = c->ahead_cap ? c->ahead_cap : 4096;
-        while (cap < c->ahead_len + n)
-            cap *= 2;
-        if (cap > c->srv->ahead_max)
-            cap = c->srv->ahead_max;
-        if (cap < c->ahead_len + n)
-            return -1;
-        char *b = realloc(c->ahead, cap);
-        if (b == NULL)
-            return -1;
-        c->ahead = b;
-        c->ahead_cap = cap;
-    }
+    if (grow(&c->ahead, &c->ahead_cap, c->ahead_len + n, 4096, c->srv->ahead_max) != 0)
+        return -1;
     memcpy(c->ahead + c->ahead_len, data, n);
     c->ahead_len += n;
     return 0;
