@@ -195,7 +195,10 @@ static void mark_reply_cb(yk_redis_op *op, redisReply *reply)
     inflight_end();
 }
 
-/* GET yk:done:{p} at the deadline: entries decided so far, for the 202's position. */
+static void submit_settle(waiter *w);
+
+/* GET yk:done:{p}: entries decided so far, for the 202's position; read at the deadline, or with
+ * the submit when YOYAKU_WAIT_MS is 0 (then w->ops counts it). */
 static void done_reply_cb(yk_redis_op *op, redisReply *reply)
 {
     waiter *w = WAITER_OF(op, op_done);
@@ -203,6 +206,8 @@ static void done_reply_cb(yk_redis_op *op, redisReply *reply)
         w->done = strtoll(reply->str, NULL, 10);
     else if (reply && reply->type == REDIS_REPLY_NIL)
         w->done = 0;
+    if (w->ops > 0 && --w->ops == 0)
+        submit_settle(w);
 }
 
 /* The request will be answered 202 unless its answer is already stored: writes the pending marker
@@ -212,6 +217,14 @@ static void mark_pending(waiter *w)
 {
     w->state = W_MARKING;
     inflight++;
+    if (ingress.wait_ms == 0) {
+        /* YOYAKU_WAIT_MS=0: 202 at once, with the position read at submit; the marker follows
+         * (the worker keeps the answer of a request decided past its deadline for the TTL). */
+        hash_unlink(w);
+        w->position = w->seq > 0 && w->done >= 0 ? w->seq - w->done : 1;
+        respond_pending(w);
+        w->state = W_ANSWERED;
+    }
     if (redis_closed) {
         mark_reply_cb(&w->op, NULL);
         return;
@@ -221,7 +234,8 @@ static void mark_pending(waiter *w)
      * booker is told it, and a request decided in time never pays for this read. */
     snprintf(key, sizeof key, "yk:done:{%u}", w->partition);
     w->op_done.cb = done_reply_cb;
-    yk_redis_argv(ingress.redis, &w->op_done, 2, (const char *[]){"GET", key}, NULL);
+    if (ingress.wait_ms > 0)
+        yk_redis_argv(ingress.redis, &w->op_done, 2, (const char *[]){"GET", key}, NULL);
     snprintf(key, sizeof key, "yk:res:%s", w->id);
     snprintf(val, sizeof val, "0 {\"p\":%u,\"seq\":%lld}", w->partition, w->seq);
     const char *argv[] = {"SET", key, val, "NX", "GET", "EX", ttl_s};
@@ -482,11 +496,14 @@ void submit_entry(yk_http_req *req, const submit_request *s)
     /* Plain commands, pipelined: a script costs Redis about 4× the XADD it wraps
      * (docs/PERFORMANCE.md). Each has its own completion; the last one settles the request, and
      * w is gone once the last of them has completed, possibly before the last call returns. */
-    w->ops = 2;
+    w->ops = ingress.wait_ms == 0 ? 3 : 2;
     w->op_seq.cb = seq_reply_cb;
     w->op_add.cb = add_reply_cb;
+    w->op_done.cb = done_reply_cb;
     yk_redis_argv(ingress.redis, &w->op_seq, 2, (const char *[]){"INCR", seq}, NULL);
     yk_redis_argv(ingress.redis, &w->op_add, (int)argc, argv, NULL);
+    if (ingress.wait_ms == 0) /* answered 202 at once: its position is read now */
+        yk_redis_argv(ingress.redis, &w->op_done, 2, (const char *[]){"GET", done}, NULL);
 }
 
 /* GET /v1/requests/{id}: the stored answer, or the position of a pending request. */

@@ -264,3 +264,34 @@ def test_answer_kept_for_the_ttl_past_the_deadline_or_with_a_key(stack, make_eve
     assert stack.redis("TTL", "yk:res:" + rids["past the deadline"]) > HOLD
     assert stack.redis("TTL", "yk:res:" + rids["with a key"]) > HOLD
     assert 0 < stack.redis("TTL", "yk:res:" + rids["waited for"]) <= HOLD
+
+
+def test_wait_0_answers_202_at_once_with_position(stack, make_event):
+    """YOYAKU_WAIT_MS=0: every reservation is answered 202 at once (never with a decision that
+    happened to be quick), with its position; the answer is then kept for the TTL and polled."""
+    ev = make_event(capacities=[20])
+    port = free_port()
+    env = dict(stack.env, YOYAKU_LISTEN="127.0.0.1:%d" % port, YOYAKU_INGRESS_ID="ingress-wait0",
+               YOYAKU_WAIT_MS="0")
+    ing = stack._spawn("ingress-wait0", [binary("yoyaku-ingress")], env)
+    client = Client("127.0.0.1", port)
+    try:
+        wait_until(lambda: _ready(client), 30, 0.1, what="second ingress ready")
+        wait_until(lambda: client.get("/v1/events/%s" % ev.slug).status == 200, 10, 0.1,
+                   what="event known to the second ingress")
+        answers = [ev.reserve(client=client, mail=email("w0")) for _ in range(10)]
+        assert [r.status for r in answers] == [202] * 10, answers
+        for r in answers:
+            assert isinstance(r.json["position"], int) and r.json["position"] >= 1, r
+            rid = r.json["request_id"]
+
+            def decided():
+                q = client.get("/v1/requests/%s" % rid)
+                assert q.status == 200, q
+                return q if q.json["status"] != "pending" else None
+            q = wait_until(decided, 20, 0.05, what="request %s decided" % rid)
+            assert q.json["status"] == "confirmed", q
+            assert stack.redis("TTL", "yk:res:" + rid) > HOLD
+    finally:
+        client.close()
+        ing.stop()
