@@ -7,6 +7,7 @@ counts the entries the workers acknowledged, and positions are seq - done. An in
 waiting requests answers them 202 with their markers written."""
 
 import concurrent.futures
+import contextlib
 import json
 import signal
 import time
@@ -196,19 +197,29 @@ def test_a_201_without_key_is_not_kept_for_the_ttl(stack, make_event):
     assert q.status == 404, q
 
 
-def test_stopping_ingress_answers_202_with_marker(stack, make_event):
-    ev = make_event(capacities=[10])
-    assert ev.reserve().status == 201
+@contextlib.contextmanager
+def second_ingress(stack, name, wait_ms, ev):
+    """(process, client) of one more ingress with YOYAKU_WAIT_MS=wait_ms, ready and knowing ev;
+    stopped when the block ends."""
     port = free_port()
-    env = dict(stack.env, YOYAKU_LISTEN="127.0.0.1:%d" % port, YOYAKU_INGRESS_ID="ingress-stop",
-               YOYAKU_WAIT_MS="30000")
-    ing = stack._spawn("ingress-stop", [binary("yoyaku-ingress")], env)
+    env = dict(stack.env, YOYAKU_LISTEN="127.0.0.1:%d" % port, YOYAKU_INGRESS_ID=name,
+               YOYAKU_WAIT_MS=str(wait_ms))
+    ing = stack._spawn(name, [binary("yoyaku-ingress")], env)
     client = Client("127.0.0.1", port)
     try:
         wait_until(lambda: _ready(client), 30, 0.1, what="second ingress ready")
-        # the catalogue of the new ingress knows the event
         wait_until(lambda: client.get("/v1/events/%s" % ev.slug).status == 200, 10, 0.1,
                    what="event known to the second ingress")
+        yield ing, client
+    finally:
+        client.close()
+        ing.stop()
+
+
+def test_stopping_ingress_answers_202_with_marker(stack, make_event):
+    ev = make_event(capacities=[10])
+    assert ev.reserve().status == 201
+    with second_ingress(stack, "ingress-stop", 30000, ev) as (ing, client):
         mail = email("stop")
         with Stopped(stack, ev.partition):
             fut = in_background(lambda: ev.reserve(client=client, mail=mail))
@@ -223,9 +234,6 @@ def test_stopping_ingress_answers_202_with_marker(stack, make_event):
         v = wait_until(lambda: (lambda v: v if v and not v.startswith("0 ") else None)(
             stored(stack, rid)), 20, 0.05, what="the answer")
         assert v.startswith("201 ") and stack.redis("TTL", "yk:res:" + rid) > HOLD, v
-    finally:
-        client.close()
-        ing.stop()
 
 
 def _ready(client):
@@ -270,15 +278,7 @@ def test_wait_0_answers_202_at_once_with_position(stack, make_event):
     """YOYAKU_WAIT_MS=0: every reservation is answered 202 at once (never with a decision that
     happened to be quick), with its position; the answer is then kept for the TTL and polled."""
     ev = make_event(capacities=[20])
-    port = free_port()
-    env = dict(stack.env, YOYAKU_LISTEN="127.0.0.1:%d" % port, YOYAKU_INGRESS_ID="ingress-wait0",
-               YOYAKU_WAIT_MS="0")
-    ing = stack._spawn("ingress-wait0", [binary("yoyaku-ingress")], env)
-    client = Client("127.0.0.1", port)
-    try:
-        wait_until(lambda: _ready(client), 30, 0.1, what="second ingress ready")
-        wait_until(lambda: client.get("/v1/events/%s" % ev.slug).status == 200, 10, 0.1,
-                   what="event known to the second ingress")
+    with second_ingress(stack, "ingress-wait0", 0, ev) as (_, client):
         answers = [ev.reserve(client=client, mail=email("w0")) for _ in range(10)]
         assert [r.status for r in answers] == [202] * 10, answers
         for r in answers:
@@ -292,6 +292,3 @@ def test_wait_0_answers_202_at_once_with_position(stack, make_event):
             q = wait_until(decided, 20, 0.05, what="request %s decided" % rid)
             assert q.json["status"] == "confirmed", q
             assert stack.redis("TTL", "yk:res:" + rid) > HOLD
-    finally:
-        client.close()
-        ing.stop()
