@@ -603,10 +603,10 @@ static const char *batch_records(jbuf *b, entry *v, size_t n, entry_state st, co
 }
 
 /* Writes, in one transaction, the cancellations (if cancels) and the bookings (if inserts) of
- * every decided entry, or of `only` alone when it is not NULL. 1 done (rows taken), 0 refused by
- * PostgreSQL or nothing to do (*state set), -1 session lost. */
+ * every decided entry, or of `only` alone when it is not NULL (fresh: as persist_write). 1 done
+ * (rows taken), 0 refused by PostgreSQL or nothing to do (*state set), -1 session lost. */
 static int batch_write(worker *w, entry *v, size_t n, const entry *only, bool cancels,
-                       bool inserts, char state[6])
+                       bool inserts, bool fresh, char state[6])
 {
     bool oom_c = false, oom_i = false;
     const char *cj = cancels ? batch_records(&batch_cancels, v, n, E_CANCEL, only, &oom_c) : NULL;
@@ -615,7 +615,7 @@ static int batch_write(worker *w, entry *v, size_t n, const entry *only, bool ca
     snprintf(state, 6, "%s", oom_c || oom_i ? "OOM" : "");
     if (!oom_c && !oom_i && (cj || ij)) {
         PGresult *cr, *ir;
-        r = persist_write(w->pg, cj, ij, &cr, &ir, state);
+        r = persist_write(w->pg, cj, ij, fresh, &cr, &ir, state);
         if (r == 1) {
             if (cr)
                 batch_take_cancelled(v, n, cr);
@@ -635,12 +635,13 @@ static double batch_now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Stores every decided cancellation and booking in one transaction. A batch refused by
- * PostgreSQL (the in-memory decision was wrong, which should never happen, or an entry hits a
- * persistent error) is retried entry by entry so one bad entry cannot block the stream:
- * cancellations first, as in the stream's effect on seats, then the bookings together, then
- * one by one. */
-static worker_status batch_persist(worker *w, entry *v, size_t n, bool *stale)
+/* Stores every decided cancellation and booking in one transaction (fresh: the entries were read
+ * for the first time; a request id among them that is committed already makes the cheaper write
+ * fail, and the batch is written again the ordinary way). A batch refused by PostgreSQL (the
+ * in-memory decision was wrong, which should never happen, or an entry hits a persistent error)
+ * is retried entry by entry so one bad entry cannot block the stream: cancellations first, as in
+ * the stream's effect on seats, then the bookings together, then one by one. */
+static worker_status batch_persist(worker *w, entry *v, size_t n, bool fresh, bool *stale)
 {
     size_t accepted = 0, cancels = 0;
     for (size_t i = 0; i < n; i++) {
@@ -651,7 +652,11 @@ static worker_status batch_persist(worker *w, entry *v, size_t n, bool *stale)
         return WORKER_OK;
     double t0 = batch_now();
     char state[6];
-    int r = batch_write(w, v, n, NULL, true, true, state);
+    int r = batch_write(w, v, n, NULL, true, true, fresh && accepted, state);
+    if (r == 0 && fresh && accepted && strcmp(state, "23505") == 0) {
+        yk_info("a request id of the batch is committed already: batch written again");
+        r = batch_write(w, v, n, NULL, true, true, false, state);
+    }
     if (r < 0)
         return WORKER_PG_LOST;
     if (r == 0) {
@@ -661,13 +666,13 @@ static worker_status batch_persist(worker *w, entry *v, size_t n, bool *stale)
             if (v[i].st != E_CANCEL || !v[i].effect)
                 continue;
             stale[v[i].p] = true;
-            if ((r = batch_write(w, v, n, &v[i], true, false, state)) < 0)
+            if ((r = batch_write(w, v, n, &v[i], true, false, false, state)) < 0)
                 return WORKER_PG_LOST;
             if (r == 0)
                 yk_error("request=%s: cancellation refused by PostgreSQL (sqlstate %s)", v[i].rid,
                          state);
         }
-        r = accepted ? batch_write(w, v, n, NULL, false, true, state) : 1;
+        r = accepted ? batch_write(w, v, n, NULL, false, true, false, state) : 1;
         if (r < 0)
             return WORKER_PG_LOST;
     }
@@ -676,7 +681,7 @@ static worker_status batch_persist(worker *w, entry *v, size_t n, bool *stale)
             if (v[i].st != E_ACCEPT)
                 continue;
             stale[v[i].p] = true; /* memory counted what PostgreSQL may now refuse */
-            r = batch_write(w, v, n, &v[i], false, true, state);
+            r = batch_write(w, v, n, &v[i], false, true, false, state);
             if (r < 0)
                 return WORKER_PG_LOST;
             if (r == 1)
@@ -1114,7 +1119,7 @@ static worker_status batch_run(worker *w, const redisReply *streams, bool replay
         if (v[i].st == E_NEW)
             st = v[i].cancel ? entry_cancel(w, &v[i], &bk) : entry_decide(w, &v[i]);
     if (st == WORKER_OK)
-        st = batch_persist(w, v, k, stale);
+        st = batch_persist(w, v, k, !replay, stale);
     if (st == WORKER_OK)
         st = batch_settle(w, v, k, &bk, stale);
     if (st == WORKER_OK)

@@ -71,6 +71,9 @@ __attribute__((warn_unused_result)) PGresult *persist_bookings(PGconn *c, const 
  *   the bookings are inserted (request ids already present are skipped) and added to their slots'
  *   booked counters; every confirmed booking of these request ids gets its confirmation mail job
  *   (at most one, ever; the notifier writes the reminder job when it settles the confirmation).
+ *   fresh: the request ids were read for the first time, so they are expected to be new: the
+ *   cheaper statement is used, and one already present refuses the write (sqlstate 23505) instead
+ *   of being skipped — write it again with fresh false.
  * pg_notify('yk_outbox', '') is raised once per statement that wrote a mail job (delivered at
  * commit).
  * 1 = committed: *cancelled (one text column: id of each booking cancelled now) and *inserted
@@ -79,8 +82,9 @@ __attribute__((warn_unused_result)) PGresult *persist_bookings(PGconn *c, const 
  * set ("" when there is none). -1 = the session is lost or unusable: the caller must drop it
  * (PQfinish) even if PQstatus still says OK. */
 __attribute__((warn_unused_result)) int persist_write(PGconn *c, const char *cancels,
-                                                      const char *inserts, PGresult **cancelled,
-                                                      PGresult **inserted, char sqlstate[6]);
+                                                      const char *inserts, bool fresh,
+                                                      PGresult **cancelled, PGresult **inserted,
+                                                      char sqlstate[6]);
 
 /* True when a statement failed since the previous call with an error that time may cure (SQLSTATE
  * class 08 connection, 53 insufficient resources, 57 operator intervention, 58 system error):

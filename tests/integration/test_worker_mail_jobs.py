@@ -175,6 +175,33 @@ def test_confirmation_and_reminder_per_booking_tokyo(stack, make_event):
                             "b.id = m.booking_id WHERE b.event_id = %d" % ev.id)) == 8
 
 
+def worker_logs(stack):
+    """{name: log size} of the running workers."""
+    return {p.name: p.log_size() for p in stack.procs if p.name.startswith("worker") and p.alive()}
+
+
+def logged_since(stack, sizes):
+    """What the running workers logged after worker_logs() gave sizes."""
+    return "".join(p.log_text(sizes.get(p.name, 0)) for p in stack.procs
+                   if p.name.startswith("worker") and p.alive())
+
+
+WRITTEN_AGAIN = "committed already: batch written again"
+
+
+def test_new_request_ids_written_once(stack, make_event):
+    # Entries read for the first time are written with plain inserts (no ON CONFLICT): one
+    # statement, not refused and written again.
+    ev = make_event(capacities=[5])
+    sizes = worker_logs(stack)
+    ids = [book(stack, ev.slug, ev.slot_ids[0])["booking"]["id"] for _ in range(3)]
+    for bid in ids:
+        assert "confirmation" in outbox(stack, bid)
+    assert int(stack.scalar("SELECT booked FROM slots WHERE id = %s" % ev.slot_ids[0])) == 3
+    text = logged_since(stack, sizes)
+    assert WRITTEN_AGAIN not in text and "refused" not in text, text[-3000:]
+
+
 def test_redelivered_request_keeps_one_job_per_kind(stack, make_event):
     ev = make_event(capacities=[5])
     b = book(stack, ev.slug, ev.slot_ids[0])
@@ -186,9 +213,12 @@ def test_redelivered_request_keeps_one_job_per_kind(stack, make_event):
     # answered from the database; or, another identity, accepted in memory and skipped by ON
     # CONFLICT (request_id) in the insert, which (re)writes the jobs with ON CONFLICT DO NOTHING.
     for mail in (b["booking"]["email"], email("other")):
+        sizes = worker_logs(stack)
         code, body = answer(stack, reserve_entry(stack, ev.partition, ev.id, ev.slot_ids[0], mail,
                                                  rid=rid))
         assert code == 201 and body["booking"]["id"] == bid, body
+        # accepted in memory: the plain insert of a new entry is refused, then written again
+        assert (WRITTEN_AGAIN in logged_since(stack, sizes)) == (mail != b["booking"]["email"])
         assert outbox(stack, bid) == before
         assert int(stack.scalar("SELECT booked FROM slots WHERE id = %s" % ev.slot_ids[0])) == 1
     # a booking that lacks its jobs (written before the outbox existed) gets its confirmation job
