@@ -292,3 +292,33 @@ def test_wait_0_answers_202_at_once_with_position(stack, make_event):
             q = wait_until(decided, 20, 0.05, what="request %s decided" % rid)
             assert q.json["status"] == "confirmed", q
             assert stack.redis("TTL", "yk:res:" + rid) > HOLD
+
+
+def test_acked_entries_are_trimmed_up_to_the_oldest_pending(stack, make_event):
+    ev = make_event(capacities=[10])
+    assert ev.reserve().status == 201                      # warm: the partition is served
+    stream = "yk:req:{%d}" % ev.partition
+    # An entry another consumer holds pending: nothing from it on may be trimmed. It is added and
+    # read in one script, so that the owner's blocked XREADGROUP cannot take it first; the owner
+    # claims such entries at its next tick (every 2 s), so the check is run again if that came
+    # in between.
+    for attempt in range(5):
+        ghost = stack.redis("EVAL", "local id = redis.call('XADD', KEYS[1], '*', 't', 'reserve')\n"
+                            "redis.call('XREADGROUP', 'GROUP', 'workers', 'ghost', 'COUNT', 1,"
+                            " 'STREAMS', KEYS[1], '>')\nreturn id", "1", stream)
+        mail = email("trim-a")
+        assert ev.reserve(mail=mail).status == 201
+        kept = [(e[0], dict(zip(e[1][::2], e[1][1::2])).get("email"))
+                for e in stack.redis("XRANGE", stream, "-", "+")]
+        held = stack.redis("XPENDING", stream, "workers", "-", "+", "10", "ghost")
+        stack.redis("XACK", stream, "workers", ghost)
+        stack.redis("XGROUP", "DELCONSUMER", stream, "workers", "ghost")
+        if held:
+            break
+    assert held and held[0][0] == ghost, held
+    # the pending entry and the acked one after it were still there
+    assert kept[0][0] == ghost and mail in [m for _, m in kept], kept
+    # nothing pending any more: the next batch's ack trims everything up to itself
+    assert ev.reserve(mail=email("trim-b")).status == 201
+    assert stack.redis("XPENDING", stream, "workers")[0] == 0
+    assert stack.redis("XLEN", stream) == 0, stack.redis("XRANGE", stream, "-", "+")
