@@ -2,7 +2,9 @@
 #include "yk_token.h"
 
 #include <sodium.h>
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 int yk_token_init(void)
 {
@@ -19,8 +21,13 @@ void yk_token_new(char out[YK_TOKEN_LEN + 1])
 
 void yk_token_request_id(char out[YK_REQUEST_ID_LEN + 1])
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     unsigned char raw[16];
-    randombytes_buf(raw, sizeof raw);
+    for (int i = 5; i >= 0; i--, ms >>= 8)
+        raw[i] = (unsigned char)ms; /* big-endian: hex order is time order */
+    randombytes_buf(raw + 6, sizeof raw - 6);
     sodium_bin2hex(out, YK_REQUEST_ID_LEN + 1, raw, sizeof raw);
 }
 

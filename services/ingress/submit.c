@@ -74,9 +74,11 @@ static int inflight;                    /* waiters with Redis commands in flight
 static void (*shutdown_then)(void);     /* set from submit_shutdown until it is called */
 static int redis_closed;                /* shutdown_then ran: no command may be sent any more */
 
+/* From the id's random tail: its head is the time. */
 static unsigned bucket_of(const char *id)
 {
-    return (unsigned)strtoul((char[]){id[0], id[1], id[2], id[3], 0}, NULL, 16) % BUCKETS;
+    const char *r = id + YK_REQUEST_ID_LEN - 4;
+    return (unsigned)strtoul((char[]){r[0], r[1], r[2], r[3], 0}, NULL, 16) % BUCKETS;
 }
 
 static waiter *waiter_new(yk_http_req *req)

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -31,13 +33,32 @@ static void token_shape(void **state)
     }
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* 12 hex digits of Unix milliseconds, then 20 random ones: later ids sort after earlier ones. */
 static void request_id_shape(void **state)
 {
-    char id[YK_REQUEST_ID_LEN + 1];
+    char id[YK_REQUEST_ID_LEN + 1], prev[YK_REQUEST_ID_LEN + 1] = "";
     for (int i = 0; i < 100; i++) {
+        if (i % 10 == 0)
+            usleep(1500); /* a later millisecond than prev's: id must sort after it */
+        uint64_t before = now_ms();
         yk_token_request_id(id);
+        uint64_t after = now_ms();
         assert_int_equal(strlen(id), YK_REQUEST_ID_LEN);
         assert_int_equal(strspn(id, "0123456789abcdef"), YK_REQUEST_ID_LEN);
+        char head[13] = {0};
+        memcpy(head, id, 12);
+        uint64_t t = strtoull(head, NULL, 16);
+        assert_true(t >= before && t <= after);
+        assert_true(strncmp(prev, id, 12) <= 0);
+        assert_true(i % 10 != 0 || strcmp(prev, id) < 0);
+        memcpy(prev, id, sizeof id);
     }
 }
 
