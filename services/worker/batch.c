@@ -191,6 +191,46 @@ static bool is_text(const char *s)
     return s && *s && yk_text_valid_utf8(s, strlen(s));
 }
 
+/* The entry fields the worker reads, by name: each sets one string of the entry. */
+static const struct {
+    const char *name;
+    size_t len, off;
+} entry_names[] = {
+#define NAME(s, field) {s, sizeof s - 1, offsetof(entry, field)}
+    NAME("id", rid),          NAME("ing", ing),          NAME("t", type),  NAME("email", email),
+    NAME("ident", ident),     NAME("tok", tok),          NAME("fields", fields_s),
+    NAME("dl", dl_s),         NAME("ev", ev_s),          NAME("idem", idem),
+    NAME("slot", slot_s),     NAME("booking", booking_s), NAME("th", th),
+#undef NAME
+};
+
+/* Sets the field called name[0..len) of en to value (borrowed); unknown names are ignored. */
+static void entry_set(entry *en, const char *name, size_t len, const char *value)
+{
+    for (size_t j = 0; j < sizeof entry_names / sizeof entry_names[0]; j++)
+        if (len == entry_names[j].len && memcmp(name, entry_names[j].name, len) == 0) {
+            *(const char **)((char *)en + entry_names[j].off) = value;
+            return;
+        }
+}
+
+/* Sets the fields of a header value "name=value name=value …" (proto/streams.md: the entry's
+ * short fields in one stream field, which costs Redis less than one field each), cutting it into
+ * NUL-terminated values in place: the reply arena is the batch's own. */
+static void entry_header(entry *en, char *h)
+{
+    while (*h) {
+        char *end = strchr(h, ' '), *eq;
+        if (end)
+            *end = '\0';
+        if ((eq = strchr(h, '=')) != NULL)
+            entry_set(en, h, (size_t)(eq - h), eq + 1);
+        if (end == NULL)
+            break;
+        h = end + 1;
+    }
+}
+
 /* Fills en from one stream entry [id, [field, value, …]] of partition p. */
 static void entry_parse(entry *en, unsigned p, const redisReply *x)
 {
@@ -205,28 +245,16 @@ static void entry_parse(entry *en, unsigned p, const redisReply *x)
     const redisReply *f = x->element[1];
     if (f->type != REDIS_REPLY_ARRAY)
         return; /* a pending entry that was deleted: nothing left to answer */
-    static const struct {
-        const char *name;
-        size_t len, off;
-    } names[] = {
-#define NAME(s, field) {s, sizeof s - 1, offsetof(entry, field)}
-        NAME("id", rid),         NAME("ing", ing),        NAME("t", type),
-        NAME("email", email),    NAME("ident", ident),    NAME("tok", tok),
-        NAME("fields", fields_s), NAME("dl", dl_s),       NAME("ev", ev_s), NAME("idem", idem),
-        NAME("slot", slot_s),    NAME("booking", booking_s), NAME("th", th),
-#undef NAME
-    };
     for (size_t i = 0; i + 1 < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         /* A value with an embedded NUL is treated as absent, hence malformed. */
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
             strlen(v->str) != v->len)
             continue;
-        for (size_t j = 0; j < sizeof names / sizeof names[0]; j++)
-            if (k->len == names[j].len && memcmp(k->str, names[j].name, k->len) == 0) {
-                *(const char **)((char *)en + names[j].off) = v->str;
-                break;
-            }
+        if (k->len == 1 && k->str[0] == 'h')
+            entry_header(en, v->str);
+        else
+            entry_set(en, k->str, k->len, v->str);
     }
     if (en->dl_s && !parse_id(en->dl_s, &en->dl))
         en->dl = 0;
