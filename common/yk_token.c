@@ -17,11 +17,20 @@ void yk_token_new(char out[YK_TOKEN_LEN + 1])
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
+/* Drawn from the system's random source 256 bytes at a time (libsodium's most per getrandom(2)):
+ * one system call per 16 requests instead of one per request, which was a sixth of the ingress's
+ * system calls per booking. Each byte is used once and wiped; the services do not fork. */
 void yk_token_request_id(char out[YK_REQUEST_ID_LEN + 1])
 {
-    unsigned char raw[16];
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(out, YK_REQUEST_ID_LEN + 1, raw, sizeof raw);
+    static unsigned char pool[256];
+    static size_t left;
+    if (left < 16) {
+        randombytes_buf(pool, sizeof pool);
+        left = sizeof pool;
+    }
+    left -= 16;
+    sodium_bin2hex(out, YK_REQUEST_ID_LEN + 1, pool + left, 16);
+    sodium_memzero(pool + left, 16);
 }
 
 void yk_token_sha256_hex(const void *data, size_t len, char out[YK_HASH_HEX_LEN + 1])
