@@ -1,8 +1,8 @@
-/* yk_redis: owns the redisAsyncContext, its reconnect timer, and the per-command trampoline.
+/* yk_redis: owns the redisAsyncContext, its event hooks on libuv, its reconnect timer, and the
+ * per-command trampoline.
  * The context is never freed inside its own callbacks: hiredis frees it after disconnects. */
 #include "yk_redis.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -26,6 +26,119 @@ struct yk_redis {
 };
 
 static void redis_connect(yk_redis *r);
+
+/* hiredis's event hooks, in place of its adapters/libuv.h: that one restarts the poll handle for
+ * every command queued and every read, and in libuv each restart is an epoll_ctl DEL at once and
+ * an ADD at the next poll (2.4 epoll_ctl per booking). Here the interest changes only when it
+ * must, and once connected the commands are written from a prepare handle, just before the loop
+ * would block: everything queued in one loop iteration goes out in one write, and write interest
+ * is armed only when the socket would block. Freed when both handles are closed. */
+typedef struct {
+    redisAsyncContext *ac; /* NULL once hiredis has let go of it */
+    uv_poll_t poll;
+    uv_prepare_t flush;
+    int events;   /* armed on poll */
+    int flushing; /* inside the prepare's write: an add_write now means the socket would block */
+    int handles;  /* not yet closed */
+} redis_events;
+
+static void events_poll_cb(uv_poll_t *h, int status, int events)
+{
+    redis_events *e = h->data;
+    if (status != 0)
+        return;
+    if (e->ac && (events & UV_READABLE))
+        redisAsyncHandleRead(e->ac);
+    if (e->ac && (events & UV_WRITABLE)) /* the read may have freed the context */
+        redisAsyncHandleWrite(e->ac);
+}
+
+static void events_set(redis_events *e, int events)
+{
+    if (events == e->events)
+        return;
+    e->events = events;
+    if (events)
+        uv_poll_start(&e->poll, events, events_poll_cb);
+    else
+        uv_poll_stop(&e->poll);
+}
+
+static void events_flush_cb(uv_prepare_t *h)
+{
+    redis_events *e = h->data;
+    uv_prepare_stop(h);
+    if (e->ac == NULL)
+        return;
+    e->flushing = 1;
+    redisAsyncHandleWrite(e->ac); /* may free the context: e lives until its handles close */
+    e->flushing = 0;
+}
+
+static void events_add_read(void *p)
+{
+    redis_events *e = p;
+    events_set(e, e->events | UV_READABLE);
+}
+
+static void events_del_read(void *p)
+{
+    redis_events *e = p;
+    events_set(e, e->events & ~UV_READABLE);
+}
+
+/* Until connected, the first writable event is how hiredis learns that connect(2) finished. */
+static void events_add_write(void *p)
+{
+    redis_events *e = p;
+    if (e->flushing || !(e->ac->c.flags & REDIS_CONNECTED))
+        events_set(e, e->events | UV_WRITABLE);
+    else
+        uv_prepare_start(&e->flush, events_flush_cb);
+}
+
+static void events_del_write(void *p)
+{
+    redis_events *e = p;
+    events_set(e, e->events & ~UV_WRITABLE);
+}
+
+static void events_closed_cb(uv_handle_t *h)
+{
+    redis_events *e = h->data;
+    if (--e->handles == 0)
+        free(e);
+}
+
+static void events_cleanup(void *p)
+{
+    redis_events *e = p;
+    e->ac = NULL;
+    uv_close((uv_handle_t *)&e->poll, events_closed_cb);
+    uv_close((uv_handle_t *)&e->flush, events_closed_cb);
+}
+
+static int events_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    redis_events *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return -1;
+    if (uv_poll_init(loop, &e->poll, ac->c.fd) != 0) {
+        free(e);
+        return -1;
+    }
+    uv_prepare_init(loop, &e->flush);
+    e->poll.data = e->flush.data = e;
+    e->ac = ac;
+    e->handles = 2;
+    ac->ev.data = e;
+    ac->ev.addRead = events_add_read;
+    ac->ev.delRead = events_del_read;
+    ac->ev.addWrite = events_add_write;
+    ac->ev.delWrite = events_del_write;
+    ac->ev.cleanup = events_cleanup;
+    return 0;
+}
 
 static void redis_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -82,7 +195,7 @@ static void redis_connect(yk_redis *r)
         return;
     }
     ac->data = r;
-    if (redisLibuvAttach(ac, r->loop) != REDIS_OK) {
+    if (events_attach(ac, r->loop) != 0) {
         redisAsyncFree(ac);
         redis_lost(r);
         return;

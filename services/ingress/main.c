@@ -14,6 +14,7 @@
 #include "submit.h"
 #include "web.h"
 #include "yk_config.h"
+#include "yk_jarena.h"
 #include "yk_log.h"
 #include "yk_token.h"
 
@@ -243,6 +244,7 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     setlocale(LC_CTYPE, "C.UTF-8"); /* field patterns match characters, not bytes */
     yk_log_init("ingress", ingress.log_level);
+    yk_jarena_install();
     signal(SIGPIPE, SIG_IGN);
     if (yk_token_init() != 0) {
         yk_error("libsodium failed to initialise");

@@ -8,6 +8,7 @@
 #include "catalogue.h"
 #include "ingress.h"
 #include "submit.h"
+#include "yk_jarena.h"
 #include "yk_text.h"
 #include "yk_token.h"
 
@@ -104,7 +105,11 @@ static void reserve(yk_http_req *req, cat_event *e)
         return;
     }
     json_error_t jerr;
+    /* Only the parse and the field checks allocate from the arena (yk_jarena.h), never an answer:
+     * the text json_dumps makes of one is released with free(). */
+    yk_jarena_begin();
     json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    yk_jarena_end();
     if (body == NULL) {
         yk_http_respond_error(req, 400, "malformed_json", "The request body is not valid JSON.");
         return;
@@ -142,8 +147,10 @@ static void reserve(yk_http_req *req, cat_event *e)
         ingress_add_error(errors, "fields", "type");
         fields = NULL;
     }
-    if (yk_fieldset_check(&e->fields, fields, errors, &clean) != 0 ||
-        json_array_size(errors) > 0)
+    yk_jarena_begin();
+    int bad = yk_fieldset_check(&e->fields, fields, errors, &clean) != 0;
+    yk_jarena_end();
+    if (bad || json_array_size(errors) > 0)
         goto invalid;
     char *end;
     long long sid = strtoll(slot_id, &end, 10);

@@ -82,6 +82,7 @@ def test_201_leaves_no_marker_and_a_short_lived_answer(stack, make_event):
         rid = entry["id"]
         assert "seq" not in entry, entry                   # the sequence number is not in the entry
         assert int(entry["dl"]) == int(entry["at"]) + WAIT_S * 1000, entry   # the deadline
+        assert abs(int(entry["at"]) - time.time() * 1000) < 10000, entry   # Unix time in ms
         time.sleep(0.3)
         assert stored(stack, rid) is None                  # queued, waited for: no marker
     r = fut.result(30)

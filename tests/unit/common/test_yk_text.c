@@ -51,6 +51,11 @@ static void clean_trims_u3000_keeps_case(void **state)
     expect_str(yk_text_clean, "ｶﾀｶﾅ", "カタカナ");
     expect_str(yk_text_clean, "\r\nx\t", "x");
     expect_str(yk_text_clean, "   ", "");
+    /* only the ends are trimmed, up to the first and last other character, multi-byte or not */
+    expect_str(yk_text_clean, "\xc2\x85 a \t b\xc2\x85\x7f", "a \t b");
+    expect_str(yk_text_clean, "\u3000予約 太郎\u3000 ", "予約 太郎");
+    expect_str(yk_text_clean, "é ", "é");
+    expect_str(yk_text_clean, " \u3000\xc2\x85", "");
 }
 
 static void nfkc_basic(void **state)
