@@ -258,6 +258,16 @@ int main(int argc, char **argv)
     if (key > 0)
         yk_warn("YOYAKU_TOKEN_KEY is not set: using the public development key");
     if (ingress.ingress_id_cfg[0]) {
+        /* It names the reply channel and is a value in the stream entries' header field, whose
+         * values are separated by spaces (proto/streams.md). */
+        size_t n = strlen(ingress.ingress_id_cfg);
+        if (n >= sizeof ingress.ingress_id ||
+            strspn(ingress.ingress_id_cfg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                           "0123456789._-") != n) {
+            yk_error("YOYAKU_INGRESS_ID must be 1 to %zu of A-Z a-z 0-9 . _ -",
+                     sizeof ingress.ingress_id - 1);
+            return 2;
+        }
         snprintf(ingress.ingress_id, sizeof ingress.ingress_id, "%s", ingress.ingress_id_cfg);
     } else {
         char host[64] = "host";

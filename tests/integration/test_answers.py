@@ -13,7 +13,7 @@ import signal
 import time
 import uuid
 
-from ykstack import Client, binary, email, free_port, wait_until
+from ykstack import Client, binary, email, entry_fields, free_port, wait_until, xadd_entry
 
 WAIT_S = 5          # YOYAKU_WAIT_MS of the test stack (the default)
 HOLD = WAIT_S + 10  # at most: the deadline plus the margin of answer_hold_s (services/worker/batch.c)
@@ -31,7 +31,7 @@ def entry_of(stack, partition, mail, timeout=10):
     """{field: value} of the stream entry whose email is mail (waits until it is there)."""
     def find():
         for _, kv in stack.redis("XRANGE", "yk:req:{%d}" % partition, "-", "+") or []:
-            f = dict(zip(kv[0::2], kv[1::2]))
+            f = entry_fields(kv)
             if f.get("email") == mail:
                 return f
         return None
@@ -83,6 +83,13 @@ def test_201_leaves_no_marker_and_a_short_lived_answer(stack, make_event):
         assert "seq" not in entry, entry                   # the sequence number is not in the entry
         assert int(entry["dl"]) == int(entry["at"]) + WAIT_S * 1000, entry   # the deadline
         assert abs(int(entry["at"]) - time.time() * 1000) < 10000, entry   # Unix time in ms
+        # as written: the short fields in one header field, the booker's texts on their own
+        raw = [kv for sid, kv in stack.redis("XRANGE", "yk:req:{%d}" % ev.partition, "-", "+")
+               if entry_fields(kv)["id"] == rid]
+        assert raw[0][0::2] == ["h", "email", "ident", "fields", "tok"], raw
+        assert raw[0][1].split() == ["t=reserve", "id=" + rid, "ing=" + entry["ing"],
+                                     "ev=%s" % ev.id, "at=" + entry["at"], "dl=" + entry["dl"],
+                                     "slot=%s" % ev.slot_ids[0]], raw
         time.sleep(0.3)
         assert stored(stack, rid) is None                  # queued, waited for: no marker
     r = fut.result(30)
@@ -262,10 +269,7 @@ def test_answer_kept_for_the_ttl_past_the_deadline_or_with_a_key(stack, make_eve
                   "tok": (uuid.uuid4().hex * 2)[:43]}
         fields.update(extra)
         stack.redis("INCR", "yk:seq:{%d}" % ev.partition)      # as the ingress does, for positions
-        argv = ["XADD", "yk:req:{%d}" % ev.partition, "*"]
-        for k, v in fields.items():
-            argv += [k, v]
-        stack.redis(*argv)
+        xadd_entry(stack, ev.partition, fields)
         rids[name] = rid
     for name, rid in rids.items():
         v = wait_until(lambda: stack.redis("GET", "yk:res:" + rid), 20, 0.05, what="answer " + name)
@@ -309,7 +313,7 @@ def test_acked_entries_are_trimmed_up_to_the_oldest_pending(stack, make_event):
                             " 'STREAMS', KEYS[1], '>')\nreturn id", "1", stream)
         mail = email("trim-a")
         assert ev.reserve(mail=mail).status == 201
-        kept = [(e[0], dict(zip(e[1][::2], e[1][1::2])).get("email"))
+        kept = [(e[0], entry_fields(e[1]).get("email"))
                 for e in stack.redis("XRANGE", stream, "-", "+")]
         held = stack.redis("XPENDING", stream, "workers", "-", "+", "10", "ghost")
         stack.redis("XACK", stream, "workers", ghost)

@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from ykstack import email, run_parallel, slot_time, wait_until
+from ykstack import binary, email, entry_fields, run_parallel, slot_time, wait_until
 
 
 def slots_of(stack, ev):
@@ -62,7 +62,7 @@ def test_one_reply_message_answers_several_waiters(stack, make_event):
         entries = wait_until(queued, 5, 0.02, what="both requests in the stream")
         rids = []
         for _, fields in entries:
-            kv = dict(zip(fields[::2], fields[1::2]))
+            kv = entry_fields(fields)
             rids.append(kv["id"])
         answers = [{"error": "slot_full", "message": "line one"},
                    {"error": "already_booked", "message": "line two"}]
@@ -107,3 +107,11 @@ def test_count_published_during_a_catalogue_reload_wins(stack, make_event):
     assert slots_of(stack, ev) == {s1: 2}
     stack.redis("PUBLISH", "yk:events", "remaining %d %s 5" % (ev.id, s1))
     wait_until(lambda: slots_of(stack, ev) == {s1: 5}, 5, 0.02, what="count restored")
+
+
+def test_ingress_id_must_be_a_token(stack):
+    # The id names the reply channel and is a value in the entries' space-separated header.
+    for bad in ("two words", "a=b", "x" * 96, "改行\n"):
+        r = subprocess.run([str(binary("yoyaku-ingress"))], capture_output=True, text=True,
+                           timeout=20, env=dict(stack.env, YOYAKU_INGRESS_ID=bad))
+        assert r.returncode == 2 and "YOYAKU_INGRESS_ID" in r.stderr, (bad, r)

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ykstack import email, rfc3339, slot_time, unique, wait_until
+from ykstack import email, rfc3339, slot_time, unique, wait_until, xadd_entry
 
 FIELDS = [{"name": "name", "label": "Name", "type": "text", "required": True}]
 
@@ -96,24 +96,8 @@ def remaining(stack, slug, slot_id, day):
     return {s["id"]: s["remaining"] for s in r.json["slots"]}[slot_id]
 
 
-HEADER = ("t", "id", "ing", "ev", "slot", "at", "dl", "idem", "booking", "th")
-
-
 def xadd(stack, partition, fields, legacy=False):
-    """Adds one request entry the way the ingress does: the short fields in one header field h
-    ("name=value …"), the booker's texts in fields of their own. legacy: one field each, with a
-    sequence number first, as an older ingress wrote them (workers still read those)."""
-    argv = ["XADD", "yk:req:{%d}" % partition, "*"]
-    if legacy:
-        argv += ["seq", stack.redis("INCR", "yk:seq:{%d}" % partition)]
-        for k, v in fields.items():
-            argv += [k, v]
-    else:
-        argv += ["h", " ".join("%s=%s" % (k, v) for k, v in fields.items() if k in HEADER)]
-        for k, v in fields.items():
-            if k not in HEADER:
-                argv += [k, v]
-    return stack.redis(*argv)
+    return xadd_entry(stack, partition, fields, legacy)
 
 
 def answer(stack, rid, timeout=20):

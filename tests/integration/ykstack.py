@@ -668,6 +668,37 @@ def processes_of(dev, env_name="YOYAKU_DEV_DIR"):
     return found
 
 
+ENTRY_HEADER = ("t", "id", "ing", "ev", "slot", "at", "dl", "idem", "booking", "th")
+
+
+def xadd_entry(stack, partition, fields, legacy=False):
+    """Adds one request entry the way the ingress does: the short fields in one header field h
+    ("name=value …", proto/streams.md), the booker's texts in fields of their own. legacy: one
+    field each, with a sequence number first, as an older ingress wrote them (workers still read
+    those). Returns the entry id."""
+    argv = ["XADD", "yk:req:{%d}" % partition, "*"]
+    if legacy:
+        argv += ["seq", stack.redis("INCR", "yk:seq:{%d}" % partition)]
+        for k, v in fields.items():
+            argv += [k, v]
+    else:
+        argv += ["h", " ".join("%s=%s" % (k, v) for k, v in fields.items() if k in ENTRY_HEADER)]
+        for k, v in fields.items():
+            if k not in ENTRY_HEADER:
+                argv += [k, v]
+    return stack.redis(*argv)
+
+
+def entry_fields(flat):
+    """{field: value} of a request stream entry's [field, value, …], its header field h
+    ("name=value …", proto/streams.md) spread into fields of their own."""
+    f = dict(zip(flat[0::2], flat[1::2]))
+    for pair in f.pop("h", "").split():
+        name, _, value = pair.partition("=")
+        f[name] = value
+    return f
+
+
 def scan_keys(redis, pattern):
     keys, cursor = [], "0"
     while True:
