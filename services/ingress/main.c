@@ -276,7 +276,7 @@ int main(int argc, char **argv)
     }
     ingress.loop = uv_default_loop();
     if (yk_pg_open(&ingress.pg, ingress.loop, ingress.pg_conninfo, 1000) != 0 ||
-        yk_redis_open(&ingress.redis, ingress.loop, ingress.redis_addr, 500, submit_load_script,
+        yk_redis_open(&ingress.redis, ingress.loop, ingress.redis_addr, 500, submit_on_connect,
                       NULL) != 0 ||
         yk_redis_open(&ingress.sub, ingress.loop, ingress.redis_addr, 500, sub_connected, NULL) !=
             0 ||

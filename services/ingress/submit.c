@@ -72,6 +72,22 @@ static char script_sha[41];
 static char ttl_s[24];                  /* YOYAKU_RESULT_TTL in decimal */
 static int inflight;                    /* waiters with Redis commands in flight */
 static void (*shutdown_then)(void);     /* set from submit_shutdown until it is called */
+
+/* A pending marker that could not be written because Redis was unreachable when its request was
+ * answered 202: written at the next connection, so that GET /v1/requests/{id} tells the position
+ * until the decision (not 404) and the worker, finding the marker, keeps the answer for the TTL.
+ * At most OWED_MAX are kept (only requests already queued when Redis went away can owe one: new
+ * submits are refused meanwhile). */
+typedef struct owed {
+    yk_redis_op op, expire_op;
+    struct owed *next;
+    unsigned partition;
+    long long seq;
+    char id[YK_REQUEST_ID_LEN + 1];
+} owed;
+#define OWED_MAX 100000
+static owed *owed_head; /* waiting for a connection */
+static size_t owed_count;   /* in the list or in flight */
 static int redis_closed;                /* shutdown_then ran: no command may be sent any more */
 
 /* From the id's random tail: its head is the time. */
@@ -178,6 +194,70 @@ static uint64_t now_ms(void)
     return uv_now(ingress.loop);
 }
 
+static void owe_marker(const char *id, unsigned partition, long long seq)
+{
+    owed *o = owed_count < OWED_MAX ? malloc(sizeof *o) : NULL;
+    if (o == NULL) {
+        yk_error("request=%s: its pending marker is lost (Redis unreachable)", id);
+        return;
+    }
+    memcpy(o->id, id, sizeof o->id);
+    o->partition = partition;
+    o->seq = seq;
+    o->next = owed_head;
+    owed_head = o;
+    owed_count++;
+}
+
+static void owed_expire_cb(yk_redis_op *op, redisReply *reply)
+{
+    (void)reply;
+    free((owed *)((char *)op - offsetof(owed, expire_op)));
+}
+
+/* The marker's SET NX GET, sent again: nil or a marker is done; a final answer was stored by a
+ * worker that decided before the deadline, with a short hold (it could not know of the 202), and
+ * gets the TTL; no reply keeps it owed. */
+static void owed_reply_cb(yk_redis_op *op, redisReply *reply)
+{
+    owed *o = (owed *)op;
+    if (reply == NULL && !redis_closed) {
+        o->next = owed_head;
+        owed_head = o;
+        return;
+    }
+    owed_count--;
+    if (reply && reply->type == REDIS_REPLY_STRING && reply->len > 1 && reply->str[0] != '0') {
+        char key[48];
+        snprintf(key, sizeof key, "yk:res:%s", o->id);
+        o->expire_op.cb = owed_expire_cb;
+        yk_redis_argv(ingress.redis, &o->expire_op, 3, (const char *[]){"EXPIRE", key, ttl_s},
+                      NULL);
+        return;
+    }
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        yk_error("request=%s: pending marker: %s", o->id, reply->str);
+    free(o);
+}
+
+/* Sends every owed marker (after a connection). */
+static void owed_send(void)
+{
+    owed *list = owed_head;
+    owed_head = NULL;
+    if (list)
+        yk_info("writing %zu pending markers owed since Redis was unreachable", owed_count);
+    for (owed *o = list, *next; o; o = next) {
+        next = o->next;
+        char key[48], val[80];
+        snprintf(key, sizeof key, "yk:res:%s", o->id);
+        snprintf(val, sizeof val, "0 {\"p\":%u,\"seq\":%lld}", o->partition, o->seq);
+        o->op.cb = owed_reply_cb;
+        yk_redis_argv(ingress.redis, &o->op, 7,
+                      (const char *[]){"SET", key, val, "NX", "GET", "EX", ttl_s}, NULL);
+    }
+}
+
 /* The reply to the pending marker's SET NX GET: nil means the marker is stored (202); a final
  * answer means the worker decided and its pub/sub reply was lost or is still on its way. No
  * connection or an error: 202 all the same, the request is in the stream and will be decided. */
@@ -185,6 +265,8 @@ static void mark_reply_cb(yk_redis_op *op, redisReply *reply)
 {
     waiter *w = (waiter *)op;
     w->position = w->seq > 0 && w->done >= 0 ? w->seq - w->done : 1;
+    if (reply == NULL && !redis_closed)
+        owe_marker(w->id, w->partition, w->seq);
     if (w->state != W_ANSWERED) {
         hash_unlink(w);
         if (reply && reply->type == REDIS_REPLY_ERROR)
@@ -646,6 +728,12 @@ static void script_loaded_cb(yk_redis_op *op, redisReply *reply)
     free(op);
 }
 
+void submit_on_connect(yk_redis *r, void *ud)
+{
+    submit_load_script(r, ud);
+    owed_send();
+}
+
 void submit_load_script(yk_redis *r, void *ud)
 {
     yk_redis_op *op = malloc(sizeof *op);
@@ -690,6 +778,11 @@ void submit_shutdown(void (*then)(void))
 
 void submit_free(void)
 {
+    for (owed *o = owed_head, *next; o; o = next) {
+        next = o->next;
+        free(o);
+    }
+    owed_head = NULL;
     for (waiter *w = pool, *next; w; w = next) {
         next = w->next;
         free(w);

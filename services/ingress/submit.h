@@ -32,7 +32,10 @@ void submit_entry(yk_http_req *req, const submit_request *s);
 void submit_on_reply(const char *payload, size_t len);
 /* GET /v1/requests/{id}. */
 void submit_request_status(yk_http_req *req, const char *request_id);
-/* Loads the idempotent submit script (after every Redis connection; a yk_redis_on_connect). */
+/* After every Redis connection (a yk_redis_on_connect): loads the idempotent submit script and
+ * writes the pending markers owed since Redis was unreachable. */
+void submit_on_connect(yk_redis *r, void *ud);
+/* Loads the idempotent submit script (again, after NOSCRIPT). */
 void submit_load_script(yk_redis *r, void *ud);
 /* Shutdown: answers every waiting request with 202 once its pending marker is written, refuses new
  * submits with 503, and calls then (once, from a timer) when no request needs Redis any more, or

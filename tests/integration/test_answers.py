@@ -10,6 +10,8 @@ import concurrent.futures
 import contextlib
 import json
 import signal
+import socket
+import threading
 import time
 import uuid
 
@@ -206,12 +208,12 @@ def test_a_201_without_key_is_not_kept_for_the_ttl(stack, make_event):
 
 
 @contextlib.contextmanager
-def second_ingress(stack, name, wait_ms, ev):
+def second_ingress(stack, name, wait_ms, ev, **env_extra):
     """(process, client) of one more ingress with YOYAKU_WAIT_MS=wait_ms, ready and knowing ev;
     stopped when the block ends."""
     port = free_port()
     env = dict(stack.env, YOYAKU_LISTEN="127.0.0.1:%d" % port, YOYAKU_INGRESS_ID=name,
-               YOYAKU_WAIT_MS=str(wait_ms))
+               YOYAKU_WAIT_MS=str(wait_ms), **env_extra)
     ing = stack._spawn(name, [binary("yoyaku-ingress")], env)
     client = Client("127.0.0.1", port)
     try:
@@ -327,3 +329,113 @@ def test_acked_entries_are_trimmed_up_to_the_oldest_pending(stack, make_event):
     assert ev.reserve(mail=email("trim-b")).status == 201
     assert stack.redis("XPENDING", stream, "workers")[0] == 0
     assert stack.redis("XLEN", stream) == 0, stack.redis("XRANGE", stream, "-", "+")
+
+
+class RedisLink:
+    """A TCP relay to the stack's Redis that the test can cut: cut() closes every connection and
+    refuses new ones (accepted and closed at once) until restore()."""
+
+    def __init__(self, stack):
+        self.target = ("127.0.0.1", stack.redis_port)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.up, self.socks, self.lock = True, [], threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.server.accept()
+            except OSError:
+                return
+            with self.lock:
+                if not self.up:
+                    c.close()
+                    continue
+                r = socket.create_connection(self.target)
+                self.socks += [c, r]
+            for a, b in ((c, r), (r, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while (data := a.recv(65536)):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self):
+        with self.lock:
+            self.up = False
+            for s in self.socks:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+            self.socks = []
+
+    def restore(self):
+        with self.lock:
+            self.up = True
+
+    def close(self):
+        self.cut()
+        self.server.close()
+
+
+def final(stack, rid):
+    v = stored(stack, rid)
+    return v if v and not v.startswith("0 ") else None
+
+
+def test_marker_owed_while_redis_was_unreachable_is_written_on_reconnect(stack, make_event):
+    """A request whose deadline passes while its ingress cannot reach Redis is answered 202
+    without its pending marker; the ingress writes it when Redis is back, so GET
+    /v1/requests/{id} tells the position (not 404) and the answer is kept for the TTL."""
+    ev = make_event(capacities=[10])
+    assert ev.reserve().status == 201
+    link = RedisLink(stack)
+    try:
+        with second_ingress(stack, "ingress-owed", 1500, ev,
+                            YOYAKU_REDIS="127.0.0.1:%d" % link.port) as (ing, client):
+            # undecided until after the reconnect: the marker, then the answer for the TTL
+            mail = email("owed")
+            with Stopped(stack, ev.partition):
+                fut = in_background(lambda: ev.reserve(client=client, mail=mail))
+                rid = entry_of(stack, ev.partition, mail)["id"]
+                time.sleep(0.3)                                # the XADD's reply, too
+                link.cut()
+                r = fut.result(30)
+                assert r.status == 202 and r.json["request_id"] == rid, r
+                assert stored(stack, rid) is None              # no marker could be written
+                assert stack.client.get("/v1/requests/%s" % rid).status == 404
+                link.restore()
+                v = wait_until(lambda: stored(stack, rid), 15, 0.05, what="the owed marker")
+                assert v.startswith("0 "), v
+                q = stack.client.get("/v1/requests/%s" % rid)
+                assert q.status == 200 and q.json["status"] == "pending", q
+            v = wait_until(lambda: final(stack, rid), 20, 0.05, what="the answer")
+            assert v.startswith("201 ") and stack.redis("TTL", "yk:res:" + rid) > HOLD, v
+
+            # decided before the deadline, its reply lost with the connection: the answer the
+            # worker kept for a short while is given the TTL
+            wait_until(lambda: _ready(client), 15, 0.1, what="the ingress reconnected")
+            mail = email("owed2")
+            with Stopped(stack, ev.partition):
+                fut = in_background(lambda: ev.reserve(client=client, mail=mail))
+                rid = entry_of(stack, ev.partition, mail)["id"]
+                time.sleep(0.3)                                # the XADD's reply, too
+                link.cut()
+            v = wait_until(lambda: final(stack, rid), 20, 0.05, what="the answer")
+            assert 0 < stack.redis("TTL", "yk:res:" + rid) <= HOLD, v
+            r = fut.result(30)
+            assert r.status == 202 and r.json["request_id"] == rid, r
+            link.restore()
+            wait_until(lambda: stack.redis("TTL", "yk:res:" + rid) > HOLD, 15, 0.05,
+                       what="the answer kept for the TTL")
+            q = stack.client.get("/v1/requests/%s" % rid)
+            assert q.status == 200 and q.json["status"] == "confirmed", q
+    finally:
+        link.close()
