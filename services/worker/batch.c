@@ -67,7 +67,7 @@ typedef struct {
 static jbuf batch_bodies = JBUF_INIT(BATCH_TEXT_MAX);
 static jbuf batch_rows = JBUF_INIT(BATCH_TEXT_MAX);
 static jbuf batch_cancels = JBUF_INIT(BATCH_TEXT_MAX);
-static jbuf batch_inserts = JBUF_INIT(BATCH_TEXT_MAX);
+static persist_rows batch_inserts;
 /* The XREADGROUP reply of the running batch: tens of strings per entry, freed all at once. */
 static reply_arena batch_replies;
 
@@ -528,29 +528,6 @@ static worker_status batch_from_db(worker *w, entry *v, size_t n, bool (*want)(c
     return WORKER_OK;
 }
 
-/* Appends the insert record of an accepted entry (the keys INSERT_SQL reads) to b. rid and th
- * are hex, so they need no escaping. */
-static void entry_record(jbuf *b, const entry *en)
-{
-    char th[YK_HASH_HEX_LEN + 1];
-    yk_token_sha256_hex(en->tok, strlen(en->tok), th);
-    jbuf_adds(b, "{\"rid\":\"");
-    jbuf_adds(b, en->rid);
-    jbuf_adds(b, "\",\"ev\":");
-    jbuf_int(b, en->ev);
-    jbuf_adds(b, ",\"slot\":");
-    jbuf_int(b, en->slot);
-    jbuf_adds(b, ",\"email\":");
-    jbuf_str(b, en->email);
-    jbuf_adds(b, ",\"ident\":");
-    jbuf_str(b, en->ident);
-    jbuf_adds(b, ",\"fields\":");
-    jbuf_add(b, en->fields_s, en->fields_len);
-    jbuf_adds(b, ",\"th\":\"");
-    jbuf_adds(b, th);
-    jbuf_adds(b, en->e->limit == 1 ? "\",\"l1\":true}" : "\",\"l1\":false}");
-}
-
 /* Copies the inserted rows (request_id, id, created_at) into the accepted entries they belong to.
  * Takes nothing: r stays the caller's to PQclear. */
 static void batch_take_rows(entry *v, size_t n, PGresult *r)
@@ -605,21 +582,18 @@ static void batch_take_cancelled(entry *v, size_t n, PGresult *r)
     map_clear(&ids, NULL);
 }
 
-/* The JSON array of the records of entries v[0..n) in state st (only `only` when not NULL),
- * written into b (emptied first), or NULL when there is none (*oom set when it did not fit).
- * Valid until b's next use. */
-static const char *batch_records(jbuf *b, entry *v, size_t n, entry_state st, const entry *only,
-                                 bool *oom)
+/* The JSON array of the cancel records of entries v[0..n) that free a seat (only `only` when
+ * not NULL), written into b (emptied first), or NULL when there is none (*oom set when it did not
+ * fit). Valid until b's next use. */
+static const char *batch_cancel_records(jbuf *b, entry *v, size_t n, const entry *only,
+                                        bool *oom)
 {
     jbuf_reset(b);
     for (size_t i = 0; i < n; i++) {
-        if (v[i].st != st || (only && &v[i] != only) || (st == E_CANCEL && !v[i].effect))
+        if (v[i].st != E_CANCEL || (only && &v[i] != only) || !v[i].effect)
             continue;
         jbuf_addc(b, b->len ? ',' : '[');
-        if (st == E_CANCEL)
-            entry_cancel_record(b, &v[i]);
-        else
-            entry_record(b, &v[i]);
+        entry_cancel_record(b, &v[i]);
     }
     if (b->len == 0) {
         *oom = b->failed; /* not even the first record fitted */
@@ -630,6 +604,24 @@ static const char *batch_records(jbuf *b, entry *v, size_t n, entry_state st, co
     return b->failed ? NULL : b->p;
 }
 
+/* The rows to insert for the accepted entries of v[0..n) (only `only` when not NULL), in
+ * batch_inserts, or NULL when there is none (*oom set when they did not fit). */
+static persist_rows *batch_insert_rows(entry *v, size_t n, const entry *only, bool *oom)
+{
+    persist_rows_reset(&batch_inserts, BATCH_TEXT_MAX);
+    for (size_t i = 0; i < n; i++) {
+        const entry *en = &v[i];
+        if (en->st != E_ACCEPT || (only && en != only))
+            continue;
+        char th[YK_HASH_HEX_LEN + 1];
+        yk_token_sha256_hex(en->tok, strlen(en->tok), th);
+        persist_rows_add(&batch_inserts, en->rid, en->ev, en->slot, en->email, en->ident,
+                         en->fields_s, en->fields_len, th, en->e->limit == 1);
+    }
+    *oom = persist_rows_failed(&batch_inserts);
+    return batch_inserts.n && !*oom ? &batch_inserts : NULL;
+}
+
 /* Writes, in one transaction, the cancellations (if cancels) and the bookings (if inserts) of
  * every decided entry, or of `only` alone when it is not NULL (fresh: as persist_write). 1 done
  * (rows taken), 0 refused by PostgreSQL or nothing to do (*state set), -1 session lost. */
@@ -637,8 +629,8 @@ static int batch_write(worker *w, entry *v, size_t n, const entry *only, bool ca
                        bool inserts, bool fresh, char state[6])
 {
     bool oom_c = false, oom_i = false;
-    const char *cj = cancels ? batch_records(&batch_cancels, v, n, E_CANCEL, only, &oom_c) : NULL;
-    const char *ij = inserts ? batch_records(&batch_inserts, v, n, E_ACCEPT, only, &oom_i) : NULL;
+    const char *cj = cancels ? batch_cancel_records(&batch_cancels, v, n, only, &oom_c) : NULL;
+    persist_rows *ij = inserts ? batch_insert_rows(v, n, only, &oom_i) : NULL;
     int r = 0;
     snprintf(state, 6, "%s", oom_c || oom_i ? "OOM" : "");
     if (!oom_c && !oom_i && (cj || ij)) {
@@ -1170,11 +1162,15 @@ static worker_status batch_run(worker *w, const redisReply *streams, bool replay
     batch_bookings_free(&bk);
     free(v);
     free(stale);
-    jbuf *bufs[] = {&batch_bodies, &batch_rows, &batch_cancels, &batch_inserts, &batch_cmds,
-                    &batch_msg};
+    jbuf *bufs[] = {&batch_bodies, &batch_rows, &batch_cancels, &batch_cmds, &batch_msg};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]->cap > BATCH_TEXT_KEEP)
             jbuf_free(bufs[i]); /* an unusually large batch: give the memory back */
+    bool big = false;
+    for (int i = 0; i < PERSIST_COLS; i++)
+        big |= batch_inserts.col[i].cap > BATCH_TEXT_KEEP;
+    if (big)
+        persist_rows_free(&batch_inserts);
     return st;
 }
 

@@ -27,13 +27,13 @@
  * (services/notifier/outbox.c), which keeps the rush's commit to one outbox row per booking. */
 #define INSERT_HEAD                                                                               \
     "WITH r AS ("                                                                                 \
-    " SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (rid text, ev bigint,"            \
-    "  slot bigint, email text, ident text, fields jsonb, th text, l1 boolean))"                  \
+    " SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[],"           \
+    "  $6::text[], $7::text[], $8::bool[])"                                                       \
     "  WITH ORDINALITY AS x(rid, ev, slot, email, ident, fields, th, l1, ord)"                    \
     "), ins AS ("                                                                                 \
     " INSERT INTO bookings (request_id, event_id, slot_id, email, identity, fields, token_hash,"  \
     "  limit_one)"                                                                                \
-    " SELECT rid, ev, slot, email, ident, fields, th, l1 FROM r ORDER BY ord"
+    " SELECT rid, ev, slot, email, ident, fields::jsonb, th, l1 FROM r ORDER BY ord"
 #define INSERT_COUNT                                                                              \
     " RETURNING id, request_id, event_id, slot_id"                                                \
     "), upd AS ("                                                                                 \
@@ -153,7 +153,8 @@ PGconn *persist_connect(const char *conninfo, const char *appname)
     } stmts[] = {{"yk_insert", INSERT_SQL}, {"yk_insert_new", INSERT_NEW_SQL},
                  {"yk_cancel", CANCEL_SQL}};
     for (size_t i = 0; ok && i < sizeof stmts / sizeof stmts[0]; i++) {
-        r = PQprepare(c, stmts[i].name, stmts[i].sql, 1, NULL);
+        r = PQprepare(c, stmts[i].name, stmts[i].sql, stmts[i].sql == CANCEL_SQL ? 1 : PERSIST_COLS,
+                      NULL);
         ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         PQclear(r);
     }
@@ -417,6 +418,89 @@ PGresult *persist_bookings(PGconn *c, const char *const *ids, int n)
     return r;
 }
 
+/* Element type of each column (pg_type oids: text, int8, bool) and the binary array layout of
+ * array_recv: ndim, flags, element type, then per dimension its size and lower bound, then per
+ * element its length and bytes, every integer in network order. */
+static const uint32_t rows_elem[PERSIST_COLS] = {25, 20, 20, 25, 25, 25, 25, 16};
+#define ROWS_HEAD 20
+#define ROWS_DIM_AT 12
+
+static void put_be(jbuf *b, uint64_t v, int bytes)
+{
+    unsigned char x[8];
+    for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+        x[i] = (unsigned char)v;
+    jbuf_add(b, x, (size_t)bytes);
+}
+
+static void rows_text(jbuf *b, const char *s, size_t len)
+{
+    put_be(b, len, 4);
+    jbuf_add(b, s, len);
+}
+
+void persist_rows_reset(persist_rows *r, size_t max)
+{
+    r->n = 0;
+    for (int i = 0; i < PERSIST_COLS; i++) {
+        jbuf *b = &r->col[i];
+        b->max = max;
+        jbuf_reset(b);
+        put_be(b, 1, 4);               /* one dimension */
+        put_be(b, 0, 4);               /* no NULLs */
+        put_be(b, rows_elem[i], 4);
+        put_be(b, 0, 4);               /* its size: set when sent */
+        put_be(b, 1, 4);               /* lower bound */
+    }
+}
+
+void persist_rows_add(persist_rows *r, const char *rid, int64_t ev, int64_t slot,
+                      const char *email, const char *ident, const char *fields, size_t fields_len,
+                      const char *th, bool limit_one)
+{
+    rows_text(&r->col[0], rid, strlen(rid));
+    put_be(&r->col[1], 8, 4);
+    put_be(&r->col[1], (uint64_t)ev, 8);
+    put_be(&r->col[2], 8, 4);
+    put_be(&r->col[2], (uint64_t)slot, 8);
+    rows_text(&r->col[3], email, strlen(email));
+    rows_text(&r->col[4], ident, strlen(ident));
+    rows_text(&r->col[5], fields, fields_len);
+    rows_text(&r->col[6], th, strlen(th));
+    put_be(&r->col[7], 1, 4);
+    jbuf_addc(&r->col[7], limit_one ? 1 : 0);
+    r->n++;
+}
+
+bool persist_rows_failed(const persist_rows *r)
+{
+    for (int i = 0; i < PERSIST_COLS; i++)
+        if (r->col[i].failed)
+            return true;
+    return false;
+}
+
+void persist_rows_free(persist_rows *r)
+{
+    for (int i = 0; i < PERSIST_COLS; i++)
+        jbuf_free(&r->col[i]);
+    r->n = 0;
+}
+
+/* The parameters of the insert statement: rows' columns, their array size set. */
+static void rows_params(persist_rows *rows, const char *v[PERSIST_COLS], int len[PERSIST_COLS],
+                        int fmt[PERSIST_COLS])
+{
+    for (int i = 0; i < PERSIST_COLS; i++) {
+        unsigned char *d = (unsigned char *)rows->col[i].p + ROWS_DIM_AT;
+        for (int k = 3; k >= 0; k--)
+            d[3 - k] = (unsigned char)((uint32_t)rows->n >> (8 * k));
+        v[i] = rows->col[i].p;
+        len[i] = (int)rows->col[i].len;
+        fmt[i] = 1; /* binary */
+    }
+}
+
 /* Reads the results of a pipeline of n statements and its sync. res[i] gets statement i's rows
  * (or stays NULL). 1 when every statement succeeded, else 0 with state set by the first failure.
  * Leaves pipeline mode whenever the connection is still usable. */
@@ -455,15 +539,23 @@ static int persist_pipeline_results(PGconn *c, int n, PGresult **res, char state
     return ok;
 }
 
-int persist_write(PGconn *c, const char *cancels, const char *inserts, bool fresh,
+int persist_write(PGconn *c, const char *cancels, persist_rows *inserts, bool fresh,
                   PGresult **cancelled, PGresult **inserted, char sqlstate[6])
 {
     const char *insert = fresh ? "yk_insert_new" : "yk_insert";
+    const char *pi[PERSIST_COLS];
+    int li[PERSIST_COLS], fi[PERSIST_COLS];
+    if (inserts && inserts->n == 0)
+        inserts = NULL;
+    if (cancels == NULL && inserts == NULL)
+        return 0;
+    if (inserts)
+        rows_params(inserts, pi, li, fi);
     *cancelled = *inserted = NULL;
     sqlstate[0] = '\0';
     if (cancels == NULL || inserts == NULL) {
-        const char *p[] = {cancels ? cancels : inserts};
-        PGresult *r = PQexecPrepared(c, cancels ? "yk_cancel" : insert, 1, p, NULL, NULL, 0);
+        PGresult *r = cancels ? PQexecPrepared(c, "yk_cancel", 1, &cancels, NULL, NULL, 0)
+                              : PQexecPrepared(c, insert, PERSIST_COLS, pi, li, fi, 0);
         if (PQresultStatus(r) == PGRES_TUPLES_OK) {
             *(cancels ? cancelled : inserted) = r;
             return 1;
@@ -478,10 +570,9 @@ int persist_write(PGconn *c, const char *cancels, const char *inserts, bool fres
      * BEGIN the pipeline is one implicit transaction up to its sync. Its results are small, so
      * sending the (larger) insert while the server answers the cancel cannot deadlock. */
     PGresult *res[2] = {NULL, NULL};
-    const char *pc[] = {cancels}, *pi[] = {inserts};
     int ok = PQenterPipelineMode(c) == 1 &&
-             PQsendQueryPrepared(c, "yk_cancel", 1, pc, NULL, NULL, 0) == 1 &&
-             PQsendQueryPrepared(c, insert, 1, pi, NULL, NULL, 0) == 1 &&
+             PQsendQueryPrepared(c, "yk_cancel", 1, &cancels, NULL, NULL, 0) == 1 &&
+             PQsendQueryPrepared(c, insert, PERSIST_COLS, pi, li, fi, 0) == 1 &&
              PQpipelineSync(c) == 1;
     if (!ok) {
         persist_failed(NULL, sqlstate);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "jbuf.h"
 #include "map.h"
 
 /* A slot as the deciding worker sees it; times are preformatted in the event's time zone. */
@@ -63,13 +64,34 @@ __attribute__((warn_unused_result)) PGresult *persist_lookup(PGconn *c, const ch
 __attribute__((warn_unused_result)) PGresult *persist_bookings(PGconn *c, const char *const *ids,
                                                                int n);
 
+/* The bookings of one insert, column by column, as PostgreSQL binary arrays: the insert
+ * statement's eight parameters (request id, event, slot, e-mail, identity, fields, token hash,
+ * per_person_limit was 1), so PostgreSQL parses no JSON but each booking's fields (jsonb_in of a
+ * JSON payload of whole records was a tenth of its CPU per booking). Owns its buffers; reused
+ * from write to write. */
+#define PERSIST_COLS 8
+typedef struct {
+    jbuf col[PERSIST_COLS];
+    int32_t n; /* rows */
+} persist_rows;
+
+/* Empties r for a new set of rows (max: each column's cap in bytes). */
+void persist_rows_reset(persist_rows *r, size_t max);
+/* Appends one booking; rid, email, ident, th are C strings, fields is fields_len bytes of JSON
+ * object text. A row that does not fit sets the failed flag of a column (persist_rows_failed). */
+void persist_rows_add(persist_rows *r, const char *rid, int64_t ev, int64_t slot,
+                      const char *email, const char *ident, const char *fields, size_t fields_len,
+                      const char *th, bool limit_one);
+bool persist_rows_failed(const persist_rows *r);
+/* Gives the columns' memory back (r stays usable). */
+void persist_rows_free(persist_rows *r);
+
 /* One transaction, one round trip (a libpq pipeline when both are given):
  * cancels (NULL = none), a JSON array of {"bid","ev","th"}: each booking that is still confirmed,
  *   belongs to event ev, has token hash th and may still be cancelled becomes cancelled, frees its
  *   seat, has its pending reminder cancelled and gets a cancellation mail job;
- * inserts (NULL = none), a JSON array of {"rid","ev","slot","email","ident","fields","th","l1"}:
- *   the bookings are inserted (request ids already present are skipped) and added to their slots'
- *   booked counters; every confirmed booking of these request ids gets its confirmation mail job
+ * inserts (NULL or no rows = none): the bookings are inserted (request ids already present are
+ *   skipped) and added to their slots' booked counters; every confirmed booking of these request ids gets its confirmation mail job
  *   (at most one, ever; the notifier writes the reminder job when it settles the confirmation).
  *   fresh: the request ids were read for the first time, so they are expected to be new: the
  *   cheaper statement is used, and one already present refuses the write (sqlstate 23505) instead
@@ -82,7 +104,7 @@ __attribute__((warn_unused_result)) PGresult *persist_bookings(PGconn *c, const 
  * set ("" when there is none). -1 = the session is lost or unusable: the caller must drop it
  * (PQfinish) even if PQstatus still says OK. */
 __attribute__((warn_unused_result)) int persist_write(PGconn *c, const char *cancels,
-                                                      const char *inserts, bool fresh,
+                                                      persist_rows *inserts, bool fresh,
                                                       PGresult **cancelled, PGresult **inserted,
                                                       char sqlstate[6]);
 
