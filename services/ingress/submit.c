@@ -362,7 +362,9 @@ static void wait_for_reply(waiter *w)
 
 void submit_on_reply(const char *payload, size_t len)
 {
-    if (len < YK_REQUEST_ID_LEN + 2 || payload[YK_REQUEST_ID_LEN] != ' ')
+    /* YOYAKU_WAIT_MS=0 answers every request 202, even one whose answer overtakes the submit's
+     * replies (the answer, decided past the deadline, is kept for the TTL and polled). */
+    if (ingress.wait_ms == 0 || len < YK_REQUEST_ID_LEN + 2 || payload[YK_REQUEST_ID_LEN] != ' ')
         return;
     char id[YK_REQUEST_ID_LEN + 1];
     memcpy(id, payload, YK_REQUEST_ID_LEN);

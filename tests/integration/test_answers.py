@@ -332,14 +332,16 @@ def test_acked_entries_are_trimmed_up_to_the_oldest_pending(stack, make_event):
 
 
 class RedisLink:
-    """A TCP relay to the stack's Redis that the test can cut: cut() closes every connection and
-    refuses new ones (accepted and closed at once) until restore()."""
+    """A TCP relay to the stack's Redis that the test can cut or slow down: cut() closes every
+    connection and refuses new ones (accepted and closed at once) until restore(); hold() keeps
+    Redis's replies on the command connections (not on one that subscribed) until release()."""
 
     def __init__(self, stack):
         self.target = ("127.0.0.1", stack.redis_port)
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
-        self.up, self.socks, self.lock = True, [], threading.Lock()
+        self.up, self.held, self.socks, self.lock = True, False, [], threading.Lock()
+        self.links = []  # [client socket, subscribed, replies held]
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -354,13 +356,20 @@ class RedisLink:
                     continue
                 r = socket.create_connection(self.target)
                 self.socks += [c, r]
-            for a, b in ((c, r), (r, c)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+                link = [c, False, []]
+                self.links.append(link)
+            threading.Thread(target=self._pump, args=(c, r, link, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(r, c, link, False), daemon=True).start()
 
-    @staticmethod
-    def _pump(a, b):
+    def _pump(self, a, b, link, to_redis):
         try:
             while (data := a.recv(65536)):
+                with self.lock:
+                    if to_redis and b"SUBSCRIBE" in data:
+                        link[1] = True
+                    if not to_redis and self.held and not link[1]:
+                        link[2].append(data)
+                        continue
                 b.sendall(data)
         except OSError:
             pass
@@ -379,6 +388,18 @@ class RedisLink:
     def restore(self):
         with self.lock:
             self.up = True
+
+    def hold(self):
+        with self.lock:
+            self.held = True
+
+    def release(self):
+        with self.lock:
+            self.held = False
+            for c, _, held in self.links:
+                with contextlib.suppress(OSError):
+                    c.sendall(b"".join(held))
+                held.clear()
 
     def close(self):
         self.cut()
@@ -435,6 +456,31 @@ def test_marker_owed_while_redis_was_unreachable_is_written_on_reconnect(stack, 
             link.restore()
             wait_until(lambda: stack.redis("TTL", "yk:res:" + rid) > HOLD, 15, 0.05,
                        what="the answer kept for the TTL")
+            q = stack.client.get("/v1/requests/%s" % rid)
+            assert q.status == 200 and q.json["status"] == "confirmed", q
+    finally:
+        link.close()
+
+
+def test_wait_0_answers_202_even_when_the_answer_overtakes_the_submit(stack, make_event):
+    """With YOYAKU_WAIT_MS=0 an answer published before the submit's own replies came back (they
+    are held here) is not relayed: the booker is answered 202 like every other, and polls."""
+    ev = make_event(capacities=[10])
+    assert ev.reserve().status == 201
+    link = RedisLink(stack)
+    try:
+        with second_ingress(stack, "ingress-w0", 0, ev,
+                            YOYAKU_REDIS="127.0.0.1:%d" % link.port) as (ing, client):
+            mail = email("overtake")
+            link.hold()
+            fut = in_background(lambda: ev.reserve(client=client, mail=mail))
+            rid = wait_until(lambda: stack.scalar("SELECT request_id FROM bookings WHERE email = "
+                                                  "'%s'" % mail), 20, 0.05, what="the booking")
+            wait_until(lambda: final(stack, rid), 20, 0.05, what="the answer")
+            time.sleep(0.3)                                # its pub/sub reply is relayed too
+            link.release()
+            r = fut.result(30)
+            assert r.status == 202 and r.json["request_id"] == rid, r
             q = stack.client.get("/v1/requests/%s" % rid)
             assert q.status == 200 and q.json["status"] == "confirmed", q
     finally:
