@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "yk_log.h"
+#include "yk_text.h"
 
 struct yk_redis {
     uv_loop_t *loop;
@@ -257,15 +258,8 @@ int yk_redis_connected(const yk_redis *r)
 /* Writes prefix, v in decimal and CRLF at p; returns the end. */
 static char *put_header(char *p, char prefix, size_t v)
 {
-    char digits[24];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
     *p++ = prefix;
-    while (n)
-        *p++ = digits[--n];
+    p = yk_text_decimal(p, v);
     *p++ = '\r';
     *p++ = '\n';
     return p;

@@ -18,6 +18,19 @@ bool yk_text_has_crlf(const char *s)
     return strpbrk(s, "\r\n") != NULL;
 }
 
+char *yk_text_decimal(char *p, unsigned long long v)
+{
+    char digits[20];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = digits[--n];
+    return p;
+}
+
 size_t yk_text_length(const char *s)
 {
     return u8_mbsnlen((const uint8_t *)s, strlen(s));

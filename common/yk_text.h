@@ -26,6 +26,10 @@ char *yk_text_identity(const char *s);
 /* NFKC then trim; what the ingress stores for e-mail, tel, number and date values. NULL if invalid. */
 char *yk_text_clean(const char *s);
 
+/* Writes v in decimal at p (at most 20 bytes, no NUL); returns the end. For hot paths where
+ * snprintf's cost shows (RESP lengths, keys and times of a submit). */
+char *yk_text_decimal(char *p, unsigned long long v);
+
 /* Plausible e-mail address: one '@', non-empty local part and a dotted domain, no spaces or
  * control characters, at most 254 bytes. Expects an already cleaned string. */
 bool yk_text_is_email(const char *s);

@@ -406,9 +406,31 @@ class RedisLink:
         self.server.close()
 
 
+@contextlib.contextmanager
+def linked_ingress(stack, name, wait_ms, ev):
+    """second_ingress that reaches Redis through a RedisLink: (link, process, client)."""
+    link = RedisLink(stack)
+    try:
+        with second_ingress(stack, name, wait_ms, ev,
+                            YOYAKU_REDIS="127.0.0.1:%d" % link.port) as (ing, client):
+            yield link, ing, client
+    finally:
+        link.close()
+
+
 def final(stack, rid):
     v = stored(stack, rid)
     return v if v and not v.startswith("0 ") else None
+
+
+def submit_then_cut(stack, ev, client, link, mail):
+    """(future answer, request id) of a reservation through client, queued (its owner is
+    stopped), after which the link to Redis is cut."""
+    fut = in_background(lambda: ev.reserve(client=client, mail=mail))
+    rid = entry_of(stack, ev.partition, mail)["id"]
+    time.sleep(0.3)                                        # the XADD's reply, too
+    link.cut()
+    return fut, rid
 
 
 def test_marker_owed_while_redis_was_unreachable_is_written_on_reconnect(stack, make_event):
@@ -417,49 +439,36 @@ def test_marker_owed_while_redis_was_unreachable_is_written_on_reconnect(stack, 
     /v1/requests/{id} tells the position (not 404) and the answer is kept for the TTL."""
     ev = make_event(capacities=[10])
     assert ev.reserve().status == 201
-    link = RedisLink(stack)
-    try:
-        with second_ingress(stack, "ingress-owed", 1500, ev,
-                            YOYAKU_REDIS="127.0.0.1:%d" % link.port) as (ing, client):
-            # undecided until after the reconnect: the marker, then the answer for the TTL
-            mail = email("owed")
-            with Stopped(stack, ev.partition):
-                fut = in_background(lambda: ev.reserve(client=client, mail=mail))
-                rid = entry_of(stack, ev.partition, mail)["id"]
-                time.sleep(0.3)                                # the XADD's reply, too
-                link.cut()
-                r = fut.result(30)
-                assert r.status == 202 and r.json["request_id"] == rid, r
-                assert stored(stack, rid) is None              # no marker could be written
-                assert stack.client.get("/v1/requests/%s" % rid).status == 404
-                link.restore()
-                v = wait_until(lambda: stored(stack, rid), 15, 0.05, what="the owed marker")
-                assert v.startswith("0 "), v
-                q = stack.client.get("/v1/requests/%s" % rid)
-                assert q.status == 200 and q.json["status"] == "pending", q
-            v = wait_until(lambda: final(stack, rid), 20, 0.05, what="the answer")
-            assert v.startswith("201 ") and stack.redis("TTL", "yk:res:" + rid) > HOLD, v
-
-            # decided before the deadline, its reply lost with the connection: the answer the
-            # worker kept for a short while is given the TTL
-            wait_until(lambda: _ready(client), 15, 0.1, what="the ingress reconnected")
-            mail = email("owed2")
-            with Stopped(stack, ev.partition):
-                fut = in_background(lambda: ev.reserve(client=client, mail=mail))
-                rid = entry_of(stack, ev.partition, mail)["id"]
-                time.sleep(0.3)                                # the XADD's reply, too
-                link.cut()
-            v = wait_until(lambda: final(stack, rid), 20, 0.05, what="the answer")
-            assert 0 < stack.redis("TTL", "yk:res:" + rid) <= HOLD, v
+    with linked_ingress(stack, "ingress-owed", 1500, ev) as (link, ing, client):
+        # undecided until after the reconnect: the marker, then the answer for the TTL
+        with Stopped(stack, ev.partition):
+            fut, rid = submit_then_cut(stack, ev, client, link, email("owed"))
             r = fut.result(30)
             assert r.status == 202 and r.json["request_id"] == rid, r
+            assert stored(stack, rid) is None          # no marker could be written
+            assert stack.client.get("/v1/requests/%s" % rid).status == 404
             link.restore()
-            wait_until(lambda: stack.redis("TTL", "yk:res:" + rid) > HOLD, 15, 0.05,
-                       what="the answer kept for the TTL")
+            v = wait_until(lambda: stored(stack, rid), 15, 0.05, what="the owed marker")
+            assert v.startswith("0 "), v
             q = stack.client.get("/v1/requests/%s" % rid)
-            assert q.status == 200 and q.json["status"] == "confirmed", q
-    finally:
-        link.close()
+            assert q.status == 200 and q.json["status"] == "pending", q
+        v = wait_until(lambda: final(stack, rid), 20, 0.05, what="the answer")
+        assert v.startswith("201 ") and stack.redis("TTL", "yk:res:" + rid) > HOLD, v
+
+        # decided before the deadline, its reply lost with the connection: the answer the
+        # worker kept for a short while is given the TTL
+        wait_until(lambda: _ready(client), 15, 0.1, what="the ingress reconnected")
+        with Stopped(stack, ev.partition):
+            fut, rid = submit_then_cut(stack, ev, client, link, email("owed2"))
+        v = wait_until(lambda: final(stack, rid), 20, 0.05, what="the answer")
+        assert 0 < stack.redis("TTL", "yk:res:" + rid) <= HOLD, v
+        r = fut.result(30)
+        assert r.status == 202 and r.json["request_id"] == rid, r
+        link.restore()
+        wait_until(lambda: stack.redis("TTL", "yk:res:" + rid) > HOLD, 15, 0.05,
+                   what="the answer kept for the TTL")
+        q = stack.client.get("/v1/requests/%s" % rid)
+        assert q.status == 200 and q.json["status"] == "confirmed", q
 
 
 def test_wait_0_answers_202_even_when_the_answer_overtakes_the_submit(stack, make_event):
@@ -467,21 +476,16 @@ def test_wait_0_answers_202_even_when_the_answer_overtakes_the_submit(stack, mak
     are held here) is not relayed: the booker is answered 202 like every other, and polls."""
     ev = make_event(capacities=[10])
     assert ev.reserve().status == 201
-    link = RedisLink(stack)
-    try:
-        with second_ingress(stack, "ingress-w0", 0, ev,
-                            YOYAKU_REDIS="127.0.0.1:%d" % link.port) as (ing, client):
-            mail = email("overtake")
-            link.hold()
-            fut = in_background(lambda: ev.reserve(client=client, mail=mail))
-            rid = wait_until(lambda: stack.scalar("SELECT request_id FROM bookings WHERE email = "
-                                                  "'%s'" % mail), 20, 0.05, what="the booking")
-            wait_until(lambda: final(stack, rid), 20, 0.05, what="the answer")
-            time.sleep(0.3)                                # its pub/sub reply is relayed too
-            link.release()
-            r = fut.result(30)
-            assert r.status == 202 and r.json["request_id"] == rid, r
-            q = stack.client.get("/v1/requests/%s" % rid)
-            assert q.status == 200 and q.json["status"] == "confirmed", q
-    finally:
-        link.close()
+    with linked_ingress(stack, "ingress-w0", 0, ev) as (link, ing, client):
+        mail = email("overtake")
+        link.hold()
+        fut = in_background(lambda: ev.reserve(client=client, mail=mail))
+        rid = wait_until(lambda: stack.scalar("SELECT request_id FROM bookings WHERE email = "
+                                              "'%s'" % mail), 20, 0.05, what="the booking")
+        wait_until(lambda: final(stack, rid), 20, 0.05, what="the answer")
+        time.sleep(0.3)                            # its pub/sub reply is relayed too
+        link.release()
+        r = fut.result(30)
+        assert r.status == 202 and r.json["request_id"] == rid, r
+        q = stack.client.get("/v1/requests/%s" % rid)
+        assert q.status == 200 and q.json["status"] == "confirmed", q

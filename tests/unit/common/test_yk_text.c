@@ -111,6 +111,23 @@ static void length_in_code_points(void **state)
     assert_int_equal(yk_text_length("\xf0\x9f\x98\x80x"), 2);
 }
 
+static void decimal(void **state)
+{
+    static const struct {
+        unsigned long long v;
+        const char *want;
+    } cases[] = {{0, "0"}, {9, "9"}, {10, "10"}, {1796026689149ULL, "1796026689149"},
+                 {18446744073709551615ULL, "18446744073709551615"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[24];
+        memset(buf, 'x', sizeof buf);
+        char *end = yk_text_decimal(buf, cases[i].v);
+        assert_int_equal(end - buf, strlen(cases[i].want));
+        assert_memory_equal(buf, cases[i].want, strlen(cases[i].want));
+        assert_int_equal(*end, 'x'); /* nothing written past the digits */
+    }
+}
+
 static void is_email_cases(void **state)
 {
     /* "a.@" and "..": old Japanese mobile-carrier addresses that must still be accepted. */
@@ -146,6 +163,7 @@ int main(void)
         cmocka_unit_test(has_crlf),
         cmocka_unit_test(length_in_code_points),
         cmocka_unit_test(is_email_cases),
+        cmocka_unit_test(decimal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
