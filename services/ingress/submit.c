@@ -73,6 +73,7 @@ static char script_sha[41];
 static char ttl_s[24];                  /* YOYAKU_RESULT_TTL in decimal */
 static int inflight;                    /* waiters with Redis commands in flight */
 static void (*shutdown_then)(void);     /* set from submit_shutdown until it is called */
+static int redis_closed;                /* shutdown_then ran: no command may be sent any more */
 
 /* A pending marker that could not be written because Redis was unreachable when its request was
  * answered 202: written at the next connection, so that GET /v1/requests/{id} tells the position
@@ -87,9 +88,8 @@ typedef struct owed {
     char id[YK_REQUEST_ID_LEN + 1];
 } owed;
 #define OWED_MAX 100000
-static owed *owed_head; /* waiting for a connection */
-static size_t owed_count;   /* in the list or in flight */
-static int redis_closed;                /* shutdown_then ran: no command may be sent any more */
+static owed *owed_head;   /* waiting for a connection */
+static size_t owed_count; /* in the list or in flight */
 
 /* From the id's random tail: its head is the time. */
 static unsigned bucket_of(const char *id)
@@ -517,7 +517,6 @@ static void script_reply_cb(yk_redis_op *op, redisReply *reply)
     inflight_end();
 }
 
-
 /* Writes "name=value" at p, after a space unless first, and a NUL; returns the NUL's address. */
 static char *put_pair(char *p, int first, const char *name, const char *value)
 {
@@ -587,15 +586,16 @@ void submit_entry(yk_http_req *req, const submit_request *s)
      * number of arguments (6.0–6.4 → 3.9–5.0 µs of CPU per entry for 11 fields → 5). Every value
      * in it is a token without spaces (ids, decimals, hex, the ingress id); the booker's texts
      * keep fields of their own. idem: the worker keeps the answer for the TTL at once. */
-    const char *pairs[][2] = {{"t", s->cancel ? "cancel" : "reserve"},
-                              {"id", w->id},
-                              {"ing", ingress.ingress_id},
-                              {"ev", s->event_id},
-                              {"at", at},
-                              {"dl", dl},
-                              {s->cancel ? "booking" : "slot", s->cancel ? s->booking_id : s->slot_id},
-                              {s->cancel ? "th" : NULL, s->token_hash},
-                              {s->idem_key ? "idem" : NULL, "1"}};
+    const char *pairs[][2] = {
+        {"t", s->cancel ? "cancel" : "reserve"},
+        {"id", w->id},
+        {"ing", ingress.ingress_id},
+        {"ev", s->event_id},
+        {"at", at},
+        {"dl", dl},
+        {s->cancel ? "booking" : "slot", s->cancel ? s->booking_id : s->slot_id},
+        {s->cancel ? "th" : NULL, s->token_hash},
+        {s->idem_key ? "idem" : NULL, "1"}};
     /* Names and separators ≤ 40, ids and decimals ≤ 24 each, the token hash 64. */
     char h[sizeof ingress.ingress_id + YK_REQUEST_ID_LEN + YK_HASH_HEX_LEN + 5 * 24 + 40], *e = h;
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)

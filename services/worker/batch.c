@@ -585,8 +585,7 @@ static void batch_take_cancelled(entry *v, size_t n, PGresult *r)
 /* The JSON array of the cancel records of entries v[0..n) that free a seat (only `only` when
  * not NULL), written into b (emptied first), or NULL when there is none (*oom set when it did not
  * fit). Valid until b's next use. */
-static const char *batch_cancel_records(jbuf *b, entry *v, size_t n, const entry *only,
-                                        bool *oom)
+static const char *batch_cancel_records(jbuf *b, entry *v, size_t n, const entry *only, bool *oom)
 {
     jbuf_reset(b);
     for (size_t i = 0; i < n; i++) {

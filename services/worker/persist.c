@@ -25,20 +25,20 @@
  *
  * The reminder job is not written here: the notifier writes it when it settles the confirmation
  * (services/notifier/outbox.c), which keeps the rush's commit to one outbox row per booking. */
-#define INSERT_HEAD                                                                               \
-    "WITH r AS ("                                                                                 \
-    " SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[],"           \
-    "  $6::text[], $7::text[], $8::bool[])"                                                       \
-    "  WITH ORDINALITY AS x(rid, ev, slot, email, ident, fields, th, l1, ord)"                    \
-    "), ins AS ("                                                                                 \
-    " INSERT INTO bookings (request_id, event_id, slot_id, email, identity, fields, token_hash,"  \
-    "  limit_one)"                                                                                \
+#define INSERT_HEAD                                                                                \
+    "WITH r AS ("                                                                                  \
+    " SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[],"            \
+    "  $6::text[], $7::text[], $8::bool[])"                                                        \
+    "  WITH ORDINALITY AS x(rid, ev, slot, email, ident, fields, th, l1, ord)"                     \
+    "), ins AS ("                                                                                  \
+    " INSERT INTO bookings (request_id, event_id, slot_id, email, identity, fields, token_hash,"   \
+    "  limit_one)"                                                                                 \
     " SELECT rid, ev, slot, email, ident, fields::jsonb, th, l1 FROM r ORDER BY ord"
-#define INSERT_COUNT                                                                              \
-    " RETURNING id, request_id, event_id, slot_id"                                                \
-    "), upd AS ("                                                                                 \
-    " UPDATE slots s SET booked = s.booked + c.n"                                                 \
-    " FROM (SELECT slot_id, count(*)::int AS n FROM ins GROUP BY slot_id) c"                      \
+#define INSERT_COUNT                                                                               \
+    " RETURNING id, request_id, event_id, slot_id"                                                 \
+    "), upd AS ("                                                                                  \
+    " UPDATE slots s SET booked = s.booked + c.n"                                                  \
+    " FROM (SELECT slot_id, count(*)::int AS n FROM ins GROUP BY slot_id) c"                       \
     " WHERE s.id = c.slot_id"
 /* One notification for the statement, not one per row. A data-modifying CTE runs to completion
  * even unread, but a plain one runs only if read: nt is the outer side of the final LATERAL join
@@ -46,16 +46,16 @@
  * empty and a redelivered booking got its missing job. created_at is now() for every row of the
  * statement: ts formats it once per event (MATERIALIZED: inlined into the join, the formatting
  * ran once per booking: 7 µs per booking with 0001's yk_rfc3339). */
-#define INSERT_TAIL                                                                               \
-    " RETURNING booking_id"                                                                       \
-    "), nt AS ("                                                                                  \
-    " SELECT count(pg_notify('yk_outbox', '')) AS n FROM (SELECT FROM mo LIMIT 1) m"              \
-    "), ts AS MATERIALIZED ("                                                                     \
-    " SELECT e.id, yk_rfc3339(now(), e.timezone) AS at FROM events e"                             \
-    " WHERE e.id IN (SELECT DISTINCT ev FROM r)"                                                  \
-    ")"                                                                                           \
-    " SELECT x.* FROM nt CROSS JOIN LATERAL ("                                                    \
-    "  SELECT i.request_id, i.id::text, ts.at FROM ins i JOIN ts ON ts.id = i.event_id"           \
+#define INSERT_TAIL                                                                                \
+    " RETURNING booking_id"                                                                        \
+    "), nt AS ("                                                                                   \
+    " SELECT count(pg_notify('yk_outbox', '')) AS n FROM (SELECT FROM mo LIMIT 1) m"               \
+    "), ts AS MATERIALIZED ("                                                                      \
+    " SELECT e.id, yk_rfc3339(now(), e.timezone) AS at FROM events e"                              \
+    " WHERE e.id IN (SELECT DISTINCT ev FROM r)"                                                   \
+    ")"                                                                                            \
+    " SELECT x.* FROM nt CROSS JOIN LATERAL ("                                                     \
+    "  SELECT i.request_id, i.id::text, ts.at FROM ins i JOIN ts ON ts.id = i.event_id"            \
     "  WHERE nt.n >= 0 OFFSET 0) x"
 
 /* MATERIALIZED keeps b's status test out of the bookings scan, which must stay a lookup of the
@@ -150,8 +150,8 @@ PGconn *persist_connect(const char *conninfo, const char *appname)
      * planning the large write statements (several ms) at every batch. */
     static const struct {
         const char *name, *sql;
-    } stmts[] = {{"yk_insert", INSERT_SQL}, {"yk_insert_new", INSERT_NEW_SQL},
-                 {"yk_cancel", CANCEL_SQL}};
+    } stmts[] = {
+        {"yk_insert", INSERT_SQL}, {"yk_insert_new", INSERT_NEW_SQL}, {"yk_cancel", CANCEL_SQL}};
     for (size_t i = 0; ok && i < sizeof stmts / sizeof stmts[0]; i++) {
         r = PQprepare(c, stmts[i].name, stmts[i].sql, stmts[i].sql == CANCEL_SQL ? 1 : PERSIST_COLS,
                       NULL);

@@ -79,9 +79,9 @@ typedef struct {
 void persist_rows_reset(persist_rows *r, size_t max);
 /* Appends one booking; rid, email, ident, th are C strings, fields is fields_len bytes of JSON
  * object text. A row that does not fit sets the failed flag of a column (persist_rows_failed). */
-void persist_rows_add(persist_rows *r, const char *rid, int64_t ev, int64_t slot,
-                      const char *email, const char *ident, const char *fields, size_t fields_len,
-                      const char *th, bool limit_one);
+void persist_rows_add(persist_rows *r, const char *rid, int64_t ev, int64_t slot, const char *email,
+                      const char *ident, const char *fields, size_t fields_len, const char *th,
+                      bool limit_one);
 bool persist_rows_failed(const persist_rows *r);
 /* Gives the columns' memory back (r stays usable). */
 void persist_rows_free(persist_rows *r);
@@ -91,8 +91,9 @@ void persist_rows_free(persist_rows *r);
  *   belongs to event ev, has token hash th and may still be cancelled becomes cancelled, frees its
  *   seat, has its pending reminder cancelled and gets a cancellation mail job;
  * inserts (NULL or no rows = none): the bookings are inserted (request ids already present are
- *   skipped) and added to their slots' booked counters; every confirmed booking of these request ids gets its confirmation mail job
- *   (at most one, ever; the notifier writes the reminder job when it settles the confirmation).
+ *   skipped) and added to their slots' booked counters; every confirmed booking of these request
+ *   ids gets its confirmation mail job (at most one, ever; the notifier writes the reminder job
+ *   when it settles the confirmation).
  *   fresh: the request ids were read for the first time, so they are expected to be new: the
  *   cheaper statement is used, and one already present refuses the write (sqlstate 23505) instead
  *   of being skipped — write it again with fresh false.
