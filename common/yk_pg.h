@@ -6,6 +6,8 @@
 #include <libpq-fe.h>
 #include <uv.h>
 
+#include "yk_pgres.h"
+
 typedef struct yk_pg yk_pg;
 
 /* A query's completion, embedded by the caller in its own state. res is owned by yk_pg and
@@ -13,7 +15,7 @@ typedef struct yk_pg yk_pg;
  * A statement error arrives as a res whose PQresultStatus is PGRES_FATAL_ERROR. */
 typedef struct yk_pg_op yk_pg_op;
 struct yk_pg_op {
-    void (*cb)(yk_pg_op *op, PGresult *res);
+    void (*cb)(yk_pg_op *op, yk_pgres *res);
     /* private */
     yk_pg_op *next;
     char *sql; /* copies of the query text and parameters, freed when the query was sent */

@@ -3,9 +3,12 @@
 #ifndef YK_REDIS_H
 #define YK_REDIS_H
 
-#include <hiredis/hiredis.h>
+#include <hiredis/hiredis.h> /* until every service reads replies through yk_reply.h */
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
+
+#include "yk_reply.h"
 
 typedef struct yk_redis yk_redis;
 
@@ -15,7 +18,7 @@ typedef struct yk_redis yk_redis;
  * message for as long as the connection lives, then once with NULL. */
 typedef struct yk_redis_op yk_redis_op;
 struct yk_redis_op {
-    void (*cb)(yk_redis_op *op, redisReply *reply);
+    void (*cb)(yk_redis_op *op, yk_reply *reply);
 };
 
 /* Called after every (re)connection, e.g. to SUBSCRIBE again or load scripts. */

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "jbuf.h"
+#include "yk_buf.h"
 #include "metrics.h"
 #include "partitions.h"
 #include "persist.h"
@@ -41,7 +41,7 @@ typedef struct {
     bool cancel;                /* t=cancel; else t=reserve */
     int64_t dl, ev, slot, booking; /* a cancel's slot is its booking's, once decided; dl: the
                                       ingress's deadline (Unix ms), 0 when unknown */
-    size_t fields_len;     /* strlen(fields_s), once jbuf_fields_ok accepted it */
+    size_t fields_len;     /* strlen(fields_s), once yk_buf_fields_ok accepted it */
     persist_event *e;      /* borrowed from w->parts[p]; valid until that partition is forgotten */
     persist_slot *s;       /* idem */
     bool touched;          /* decided against s: publish its seats */
@@ -64,9 +64,9 @@ typedef struct {
  * answer that does not fit is left for a retry (batch_answer_end). */
 #define BATCH_TEXT_MAX (((size_t)1 << 30) - 1)
 #define BATCH_TEXT_KEEP ((size_t)4 << 20) /* a buffer grown past this is freed after its batch */
-static jbuf batch_bodies = JBUF_INIT(BATCH_TEXT_MAX);
-static jbuf batch_rows = JBUF_INIT(BATCH_TEXT_MAX);
-static jbuf batch_cancels = JBUF_INIT(BATCH_TEXT_MAX);
+static yk_buf batch_bodies = YK_BUF_INIT(BATCH_TEXT_MAX);
+static yk_buf batch_rows = YK_BUF_INIT(BATCH_TEXT_MAX);
+static yk_buf batch_cancels = YK_BUF_INIT(BATCH_TEXT_MAX);
 static persist_rows batch_inserts;
 /* The XREADGROUP reply of the running batch: tens of strings per entry, freed all at once. */
 static reply_arena batch_replies;
@@ -75,9 +75,9 @@ static reply_arena batch_replies;
  * the body did not fit (memory, cap), nothing written and the entry left for a retry. */
 static void entry_answer_end(entry *en, int code, size_t at)
 {
-    jbuf_addc(&batch_bodies, '\0');
+    yk_buf_addc(&batch_bodies, '\0');
     if (batch_bodies.failed) {
-        jbuf_rewind(&batch_bodies, at);
+        yk_buf_rewind(&batch_bodies, at);
         en->st = E_RETRY;
         return;
     }
@@ -90,46 +90,46 @@ static void entry_answer_end(entry *en, int code, size_t at)
 static void entry_refuse(entry *en, int code, const char *error, const char *message)
 {
     size_t at = batch_bodies.len;
-    jbuf_adds(&batch_bodies, "{\"error\":");
-    jbuf_str(&batch_bodies, error);
-    jbuf_adds(&batch_bodies, ",\"message\":");
-    jbuf_str(&batch_bodies, message);
-    jbuf_addc(&batch_bodies, '}');
+    yk_buf_adds(&batch_bodies, "{\"error\":");
+    yk_buf_str(&batch_bodies, error);
+    yk_buf_adds(&batch_bodies, ",\"message\":");
+    yk_buf_str(&batch_bodies, message);
+    yk_buf_addc(&batch_bodies, '}');
     entry_answer_end(en, code, at);
     en->result = error;
 }
 
 /* Appends the booking object of every answer to b (keys in the order of the contract). fields is
- * JSON object text: checked by jbuf_fields_ok (copied as it is) or, when from_db, PostgreSQL's
+ * JSON object text: checked by yk_buf_fields_ok (copied as it is) or, when from_db, PostgreSQL's
  * jsonb output (written compact, as jansson would; "" stands for {}). */
-static void booking_obj(jbuf *b, const char *id, const char *slug, const char *slot_id,
+static void booking_obj(yk_buf *b, const char *id, const char *slug, const char *slot_id,
                         const char *starts, const char *ends, const char *status, const char *email,
                         const char *fields, size_t fields_len, bool from_db, const char *created)
 {
-    jbuf_adds(b, "{\"id\":");
-    jbuf_str(b, id);
-    jbuf_adds(b, ",\"event\":");
-    jbuf_str(b, slug);
-    jbuf_adds(b, ",\"slot_id\":");
-    jbuf_str(b, slot_id);
-    jbuf_adds(b, ",\"starts_at\":");
-    jbuf_str(b, starts);
-    jbuf_adds(b, ",\"ends_at\":");
-    jbuf_str(b, ends);
-    jbuf_adds(b, ",\"status\":");
-    jbuf_str(b, status);
-    jbuf_adds(b, ",\"email\":");
-    jbuf_str(b, email);
-    jbuf_adds(b, ",\"fields\":");
+    yk_buf_adds(b, "{\"id\":");
+    yk_buf_str(b, id);
+    yk_buf_adds(b, ",\"event\":");
+    yk_buf_str(b, slug);
+    yk_buf_adds(b, ",\"slot_id\":");
+    yk_buf_str(b, slot_id);
+    yk_buf_adds(b, ",\"starts_at\":");
+    yk_buf_str(b, starts);
+    yk_buf_adds(b, ",\"ends_at\":");
+    yk_buf_str(b, ends);
+    yk_buf_adds(b, ",\"status\":");
+    yk_buf_str(b, status);
+    yk_buf_adds(b, ",\"email\":");
+    yk_buf_str(b, email);
+    yk_buf_adds(b, ",\"fields\":");
     if (!from_db)
-        jbuf_add(b, fields, fields_len);
+        yk_buf_add(b, fields, fields_len);
     else if (*fields)
-        jbuf_compact(b, fields);
+        yk_buf_compact(b, fields);
     else
-        jbuf_adds(b, "{}");
-    jbuf_adds(b, ",\"created_at\":");
-    jbuf_str(b, created);
-    jbuf_addc(b, '}');
+        yk_buf_adds(b, "{}");
+    yk_buf_adds(b, ",\"created_at\":");
+    yk_buf_str(b, created);
+    yk_buf_addc(b, '}');
 }
 
 /* Appends the 201 body, {"booking":{…},"token":tok}, to batch_bodies; arguments as booking_obj. */
@@ -139,12 +139,12 @@ static void booking_answer(entry *en, const char *id, const char *slug, const ch
                            const char *created)
 {
     size_t at = batch_bodies.len;
-    jbuf_adds(&batch_bodies, "{\"booking\":");
+    yk_buf_adds(&batch_bodies, "{\"booking\":");
     booking_obj(&batch_bodies, id, slug, slot_id, starts, ends, status, email, fields, fields_len,
                 from_db, created);
-    jbuf_adds(&batch_bodies, ",\"token\":");
-    jbuf_str(&batch_bodies, en->tok);
-    jbuf_addc(&batch_bodies, '}');
+    yk_buf_adds(&batch_bodies, ",\"token\":");
+    yk_buf_str(&batch_bodies, en->tok);
+    yk_buf_addc(&batch_bodies, '}');
     entry_answer_end(en, 201, at);
 }
 
@@ -286,7 +286,7 @@ static void entry_parse(entry *en, unsigned p, const redisReply *x)
     en->fields_len = en->fields_s ? strlen(en->fields_s) : 0;
     if (!en->ing || !*en->ing || !parse_id(en->ev_s, &en->ev) ||
         !parse_id(en->slot_s, &en->slot) || !is_text(en->email) || !is_text(en->ident) ||
-        !en->tok || !is_token(en->tok) || !jbuf_fields_ok(en->fields_s, en->fields_len)) {
+        !en->tok || !is_token(en->tok) || !yk_buf_fields_ok(en->fields_s, en->fields_len)) {
         yk_error("request=%s: malformed entry", en->rid);
         entry_refuse(en, 500, "internal", "The request could not be processed.");
         return;
@@ -406,11 +406,11 @@ static void cancel_answer(entry *en, const batch_bookings *bk, int row)
 {
     PGresult *r = bk->r;
     size_t at = batch_bodies.len;
-    jbuf_adds(&batch_bodies, "{\"booking\":");
+    yk_buf_adds(&batch_bodies, "{\"booking\":");
     booking_obj(&batch_bodies, PQgetvalue(r, row, 0), PQgetvalue(r, row, 9), PQgetvalue(r, row, 2),
                 PQgetvalue(r, row, 10), PQgetvalue(r, row, 11), "cancelled", PQgetvalue(r, row, 6),
                 PQgetvalue(r, row, 7), 0, true, PQgetvalue(r, row, 8));
-    jbuf_addc(&batch_bodies, '}');
+    yk_buf_addc(&batch_bodies, '}');
     entry_answer_end(en, 200, at);
 }
 
@@ -543,10 +543,10 @@ static void batch_take_rows(entry *v, size_t n, PGresult *r)
         if (i-- == 0)
             continue;
         size_t at = batch_rows.len;
-        jbuf_add(&batch_rows, PQgetvalue(r, row, 1), (size_t)PQgetlength(r, row, 1) + 1);
-        jbuf_add(&batch_rows, PQgetvalue(r, row, 2), (size_t)PQgetlength(r, row, 2) + 1);
+        yk_buf_add(&batch_rows, PQgetvalue(r, row, 1), (size_t)PQgetlength(r, row, 1) + 1);
+        yk_buf_add(&batch_rows, PQgetvalue(r, row, 2), (size_t)PQgetlength(r, row, 2) + 1);
         if (batch_rows.failed) { /* out of memory: looked up in PostgreSQL instead (E_DUP) */
-            jbuf_rewind(&batch_rows, at);
+            yk_buf_rewind(&batch_rows, at);
             continue;
         }
         v[i].inserted = true;
@@ -556,15 +556,15 @@ static void batch_take_rows(entry *v, size_t n, PGresult *r)
 }
 
 /* Appends the cancel record of an entry that frees a seat to b (th is hex). */
-static void entry_cancel_record(jbuf *b, const entry *en)
+static void entry_cancel_record(yk_buf *b, const entry *en)
 {
-    jbuf_adds(b, "{\"bid\":");
-    jbuf_int(b, en->booking);
-    jbuf_adds(b, ",\"ev\":");
-    jbuf_int(b, en->ev);
-    jbuf_adds(b, ",\"th\":\"");
-    jbuf_adds(b, en->th);
-    jbuf_adds(b, "\"}");
+    yk_buf_adds(b, "{\"bid\":");
+    yk_buf_int(b, en->booking);
+    yk_buf_adds(b, ",\"ev\":");
+    yk_buf_int(b, en->ev);
+    yk_buf_adds(b, ",\"th\":\"");
+    yk_buf_adds(b, en->th);
+    yk_buf_adds(b, "\"}");
 }
 
 /* Marks committed every cancel entry whose booking id is in r (one column: booking id). */
@@ -585,20 +585,20 @@ static void batch_take_cancelled(entry *v, size_t n, PGresult *r)
 /* The JSON array of the cancel records of entries v[0..n) that free a seat (only `only` when
  * not NULL), written into b (emptied first), or NULL when there is none (*oom set when it did not
  * fit). Valid until b's next use. */
-static const char *batch_cancel_records(jbuf *b, entry *v, size_t n, const entry *only, bool *oom)
+static const char *batch_cancel_records(yk_buf *b, entry *v, size_t n, const entry *only, bool *oom)
 {
-    jbuf_reset(b);
+    yk_buf_reset(b);
     for (size_t i = 0; i < n; i++) {
         if (v[i].st != E_CANCEL || (only && &v[i] != only) || !v[i].effect)
             continue;
-        jbuf_addc(b, b->len ? ',' : '[');
+        yk_buf_addc(b, b->len ? ',' : '[');
         entry_cancel_record(b, &v[i]);
     }
     if (b->len == 0) {
         *oom = b->failed; /* not even the first record fitted */
         return NULL;
     }
-    jbuf_add(b, "]", 2); /* with the terminating NUL */
+    yk_buf_add(b, "]", 2); /* with the terminating NUL */
     *oom = b->failed;
     return b->failed ? NULL : b->p;
 }
@@ -815,24 +815,24 @@ static const char ACK_LUA[] =
 /* The answer pipeline of a batch, RESP encoded by hand (hiredis's encoder, one sdscatfmt per
  * argument, was a third of the worker's instructions per entry), and the reply message being
  * built for one ingress. Reused from batch to batch like the buffers above. */
-static jbuf batch_cmds = JBUF_INIT(BATCH_TEXT_MAX);
-static jbuf batch_msg = JBUF_INIT(BATCH_TEXT_MAX);
+static yk_buf batch_cmds = YK_BUF_INIT(BATCH_TEXT_MAX);
+static yk_buf batch_msg = YK_BUF_INIT(BATCH_TEXT_MAX);
 
-static void resp_head(jbuf *b, char kind, size_t n)
+static void resp_head(yk_buf *b, char kind, size_t n)
 {
-    jbuf_addc(b, kind);
-    jbuf_int(b, (int64_t)n);
-    jbuf_add(b, "\r\n", 2);
+    yk_buf_addc(b, kind);
+    yk_buf_int(b, (int64_t)n);
+    yk_buf_add(b, "\r\n", 2);
 }
 
-static void resp_arg(jbuf *b, const char *s, size_t n)
+static void resp_arg(yk_buf *b, const char *s, size_t n)
 {
     resp_head(b, '$', n);
-    jbuf_add(b, s, n);
-    jbuf_add(b, "\r\n", 2);
+    yk_buf_add(b, s, n);
+    yk_buf_add(b, "\r\n", 2);
 }
 
-static void resp_args(jbuf *b, int argc, const char *const *argv)
+static void resp_args(yk_buf *b, int argc, const char *const *argv)
 {
     resp_head(b, '*', (size_t)argc);
     for (int i = 0; i < argc; i++)
@@ -888,7 +888,7 @@ static batch_seat *batch_seats(worker *w, entry *v, size_t n, size_t *m)
 
 /* Appends the seat commands: one HSET yk:remaining:<event> per event, one PUBLISH on yk:events
  * with every slot's triple. Returns the number of commands. */
-static int batch_seat_cmds(jbuf *b, const batch_seat *seats, size_t m)
+static int batch_seat_cmds(yk_buf *b, const batch_seat *seats, size_t m)
 {
     int count = 0;
     char key[48];
@@ -906,15 +906,15 @@ static int batch_seat_cmds(jbuf *b, const batch_seat *seats, size_t m)
         }
         count++;
     }
-    jbuf_reset(&batch_msg);
-    jbuf_adds(&batch_msg, "remaining");
+    yk_buf_reset(&batch_msg);
+    yk_buf_adds(&batch_msg, "remaining");
     for (size_t i = 0; i < m; i++) {
-        jbuf_addc(&batch_msg, ' ');
-        jbuf_int(&batch_msg, seats[i].ev);
-        jbuf_addc(&batch_msg, ' ');
-        jbuf_int(&batch_msg, seats[i].slot);
-        jbuf_addc(&batch_msg, ' ');
-        jbuf_int(&batch_msg, seats[i].left);
+        yk_buf_addc(&batch_msg, ' ');
+        yk_buf_int(&batch_msg, seats[i].ev);
+        yk_buf_addc(&batch_msg, ' ');
+        yk_buf_int(&batch_msg, seats[i].slot);
+        yk_buf_addc(&batch_msg, ' ');
+        yk_buf_int(&batch_msg, seats[i].left);
     }
     resp_head(b, '*', 3);
     resp_arg(b, "PUBLISH", 7);
@@ -924,27 +924,27 @@ static int batch_seat_cmds(jbuf *b, const batch_seat *seats, size_t m)
 }
 
 /* Appends "<code> <body>" as one bulk string. */
-static void resp_answer(jbuf *b, const entry *en)
+static void resp_answer(yk_buf *b, const entry *en)
 {
     char code[16];
     size_t cl = (size_t)snprintf(code, sizeof code, "%d ", en->code), bl = strlen(en->body);
     resp_head(b, '$', cl + bl);
-    jbuf_add(b, code, cl);
-    jbuf_add(b, en->body, bl);
-    jbuf_add(b, "\r\n", 2);
+    yk_buf_add(b, code, cl);
+    yk_buf_add(b, en->body, bl);
+    yk_buf_add(b, "\r\n", 2);
 }
 
 /* Appends one PUBLISH yk:rep:<ing> per ingress that waits for answers of this batch, each with
  * one line "<request id> <code> <body>" per answer (compact JSON holds no newline). Returns the
  * number of commands. */
-static int batch_reply_cmds(jbuf *b, entry *v, size_t n)
+static int batch_reply_cmds(yk_buf *b, entry *v, size_t n)
 {
     int count = 0;
     bool *sent = calloc(n, sizeof *sent);
     for (size_t i = 0; i < n; i++) {
         if (v[i].st != E_ANSWER || v[i].ing == NULL || (sent && sent[i]))
             continue;
-        jbuf_reset(&batch_msg);
+        yk_buf_reset(&batch_msg);
         for (size_t j = i; j < n; j++) {
             if (v[j].st != E_ANSWER || v[j].ing == NULL || (sent && sent[j]) ||
                 (j != i && (sent == NULL || strcmp(v[j].ing, v[i].ing) != 0)))
@@ -952,12 +952,12 @@ static int batch_reply_cmds(jbuf *b, entry *v, size_t n)
             if (sent)
                 sent[j] = true;
             if (batch_msg.len)
-                jbuf_addc(&batch_msg, '\n');
-            jbuf_adds(&batch_msg, v[j].rid);
-            jbuf_addc(&batch_msg, ' ');
-            jbuf_int(&batch_msg, v[j].code);
-            jbuf_addc(&batch_msg, ' ');
-            jbuf_adds(&batch_msg, v[j].body);
+                yk_buf_addc(&batch_msg, '\n');
+            yk_buf_adds(&batch_msg, v[j].rid);
+            yk_buf_addc(&batch_msg, ' ');
+            yk_buf_int(&batch_msg, v[j].code);
+            yk_buf_addc(&batch_msg, ' ');
+            yk_buf_adds(&batch_msg, v[j].body);
         }
         char ch[160];
         int cl = snprintf(ch, sizeof ch, "yk:rep:%s", v[i].ing);
@@ -987,8 +987,8 @@ static worker_status batch_answer(worker *w, entry *v, size_t n)
     /* tag[k] = index of the entry whose answer's SET is command k, else -1. At most one command
      * per event and one per answer, one per ingress (≤ answers), one per partition, one more. */
     int *tag = malloc((3 * n + w->partitions + 2) * sizeof *tag);
-    jbuf *b = &batch_cmds;
-    jbuf_reset(b);
+    yk_buf *b = &batch_cmds;
+    yk_buf_reset(b);
     int count = seats ? batch_seat_cmds(b, seats, m) : 0;
     free(seats);
     for (int k = 0; tag && k < count; k++)
@@ -1119,8 +1119,8 @@ static worker_status batch_run(worker *w, const redisReply *streams, bool replay
         free(stale);
         return WORKER_OK; /* entries stay pending and are replayed at the next tick */
     }
-    jbuf_reset(&batch_bodies);
-    jbuf_reset(&batch_rows);
+    yk_buf_reset(&batch_bodies);
+    yk_buf_reset(&batch_rows);
     size_t k = 0;
     for (size_t i = 0; i < streams->elements; i++) {
         const redisReply *s = streams->element[i];
@@ -1161,10 +1161,10 @@ static worker_status batch_run(worker *w, const redisReply *streams, bool replay
     batch_bookings_free(&bk);
     free(v);
     free(stale);
-    jbuf *bufs[] = {&batch_bodies, &batch_rows, &batch_cancels, &batch_cmds, &batch_msg};
+    yk_buf *bufs[] = {&batch_bodies, &batch_rows, &batch_cancels, &batch_cmds, &batch_msg};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]->cap > BATCH_TEXT_KEEP)
-            jbuf_free(bufs[i]); /* an unusually large batch: give the memory back */
+            yk_buf_free(bufs[i]); /* an unusually large batch: give the memory back */
     bool big = false;
     for (int i = 0; i < PERSIST_COLS; i++)
         big |= batch_inserts.col[i].cap > BATCH_TEXT_KEEP;

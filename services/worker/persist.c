@@ -425,27 +425,27 @@ static const uint32_t rows_elem[PERSIST_COLS] = {25, 20, 20, 25, 25, 25, 25, 16}
 #define ROWS_HEAD 20
 #define ROWS_DIM_AT 12
 
-static void put_be(jbuf *b, uint64_t v, int bytes)
+static void put_be(yk_buf *b, uint64_t v, int bytes)
 {
     unsigned char x[8];
     for (int i = bytes - 1; i >= 0; i--, v >>= 8)
         x[i] = (unsigned char)v;
-    jbuf_add(b, x, (size_t)bytes);
+    yk_buf_add(b, x, (size_t)bytes);
 }
 
-static void rows_text(jbuf *b, const char *s, size_t len)
+static void rows_text(yk_buf *b, const char *s, size_t len)
 {
     put_be(b, len, 4);
-    jbuf_add(b, s, len);
+    yk_buf_add(b, s, len);
 }
 
 void persist_rows_reset(persist_rows *r, size_t max)
 {
     r->n = 0;
     for (int i = 0; i < PERSIST_COLS; i++) {
-        jbuf *b = &r->col[i];
+        yk_buf *b = &r->col[i];
         b->max = max;
-        jbuf_reset(b);
+        yk_buf_reset(b);
         put_be(b, 1, 4);               /* one dimension */
         put_be(b, 0, 4);               /* no NULLs */
         put_be(b, rows_elem[i], 4);
@@ -468,7 +468,7 @@ void persist_rows_add(persist_rows *r, const char *rid, int64_t ev, int64_t slot
     rows_text(&r->col[5], fields, fields_len);
     rows_text(&r->col[6], th, strlen(th));
     put_be(&r->col[7], 1, 4);
-    jbuf_addc(&r->col[7], limit_one ? 1 : 0);
+    yk_buf_addc(&r->col[7], limit_one ? 1 : 0);
     r->n++;
 }
 
@@ -483,7 +483,7 @@ bool persist_rows_failed(const persist_rows *r)
 void persist_rows_free(persist_rows *r)
 {
     for (int i = 0; i < PERSIST_COLS; i++)
-        jbuf_free(&r->col[i]);
+        yk_buf_free(&r->col[i]);
     r->n = 0;
 }
 

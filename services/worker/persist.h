@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "jbuf.h"
+#include "yk_buf.h"
 #include "map.h"
 
 /* A slot as the deciding worker sees it; times are preformatted in the event's time zone. */
@@ -71,7 +71,7 @@ __attribute__((warn_unused_result)) PGresult *persist_bookings(PGconn *c, const 
  * from write to write. */
 #define PERSIST_COLS 8
 typedef struct {
-    jbuf col[PERSIST_COLS];
+    yk_buf col[PERSIST_COLS];
     int32_t n; /* rows */
 } persist_rows;
 

@@ -1,26 +1,26 @@
-/* jbuf: JSON text written straight into a growable, capped buffer (the worker's answers and its
+/* yk_buf: JSON text written straight into a growable, capped buffer (the worker's answers and its
  * PostgreSQL payloads), and the check of the `fields` text it copies verbatim. */
-#include "jbuf.h"
+#include "yk_buf.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "yk_text.h"
 
-void jbuf_reset(jbuf *b)
+void yk_buf_reset(yk_buf *b)
 {
     b->len = 0;
     b->failed = false;
 }
 
-void jbuf_rewind(jbuf *b, size_t len)
+void yk_buf_rewind(yk_buf *b, size_t len)
 {
     if (len < b->len)
         b->len = len;
     b->failed = false;
 }
 
-void jbuf_free(jbuf *b)
+void yk_buf_free(yk_buf *b)
 {
     free(b->p);
     b->p = NULL;
@@ -29,7 +29,7 @@ void jbuf_free(jbuf *b)
 }
 
 /* Room for n more bytes; false (and failed set) when refused. */
-static bool jbuf_room(jbuf *b, size_t n)
+static bool yk_buf_room(yk_buf *b, size_t n)
 {
     if (b->failed)
         return false;
@@ -54,35 +54,35 @@ static bool jbuf_room(jbuf *b, size_t n)
     return true;
 }
 
-void jbuf_add(jbuf *b, const void *s, size_t n)
+void yk_buf_add(yk_buf *b, const void *s, size_t n)
 {
-    if (n && jbuf_room(b, n)) {
+    if (n && yk_buf_room(b, n)) {
         memcpy(b->p + b->len, s, n);
         b->len += n;
     }
 }
 
-void jbuf_adds(jbuf *b, const char *s)
+void yk_buf_adds(yk_buf *b, const char *s)
 {
-    jbuf_add(b, s, strlen(s));
+    yk_buf_add(b, s, strlen(s));
 }
 
-void jbuf_addc(jbuf *b, char c)
+void yk_buf_addc(yk_buf *b, char c)
 {
-    if (jbuf_room(b, 1))
+    if (yk_buf_room(b, 1))
         b->p[b->len++] = c;
 }
 
-void jbuf_str(jbuf *b, const char *s)
+void yk_buf_str(yk_buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    jbuf_addc(b, '"');
+    yk_buf_addc(b, '"');
     const char *run = s;
     for (;; s++) {
         unsigned char c = (unsigned char)*s;
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        jbuf_add(b, run, (size_t)(s - run));
+        yk_buf_add(b, run, (size_t)(s - run));
         if (c == '\0')
             break;
         run = s + 1;
@@ -113,12 +113,12 @@ void jbuf_str(jbuf *b, const char *s)
             esc[5] = hex[c & 15];
             n = 6;
         }
-        jbuf_add(b, esc, n);
+        yk_buf_add(b, esc, n);
     }
-    jbuf_addc(b, '"');
+    yk_buf_addc(b, '"');
 }
 
-void jbuf_int(jbuf *b, int64_t v)
+void yk_buf_int(yk_buf *b, int64_t v)
 {
     char d[24], *w = d + sizeof d;
     uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
@@ -127,15 +127,15 @@ void jbuf_int(jbuf *b, int64_t v)
     while ((u /= 10) != 0);
     if (v < 0)
         *--w = '-';
-    jbuf_add(b, w, (size_t)(d + sizeof d - w));
+    yk_buf_add(b, w, (size_t)(d + sizeof d - w));
 }
 
-static bool jbuf_is_ws(char c)
+static bool yk_buf_is_ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-void jbuf_compact(jbuf *b, const char *s)
+void yk_buf_compact(yk_buf *b, const char *s)
 {
     const char *run = s;
     bool in_string = false;
@@ -147,19 +147,19 @@ void jbuf_compact(jbuf *b, const char *s)
                 in_string = false;
         } else if (*s == '"') {
             in_string = true;
-        } else if (jbuf_is_ws(*s)) {
-            jbuf_add(b, run, (size_t)(s - run));
+        } else if (yk_buf_is_ws(*s)) {
+            yk_buf_add(b, run, (size_t)(s - run));
             run = s + 1;
         }
     }
-    jbuf_add(b, run, (size_t)(s - run));
+    yk_buf_add(b, run, (size_t)(s - run));
 }
 
 /* --- the check of a `fields` text ------------------------------------------------------------ */
 
 /* Only blanks: a `fields` text is embedded verbatim in answers that travel one per line
  * (proto/streams.md, yk:rep), so it may hold no line break at all. */
-static size_t jbuf_skip_ws(const char *s, size_t i, size_t len)
+static size_t yk_buf_skip_ws(const char *s, size_t i, size_t len)
 {
     while (i < len && (s[i] == ' ' || s[i] == '\t'))
         i++;
@@ -167,7 +167,7 @@ static size_t jbuf_skip_ws(const char *s, size_t i, size_t len)
 }
 
 /* The value of 4 hex digits at s[i..i+4), or -1. */
-static long jbuf_hex4(const char *s, size_t i, size_t len)
+static long yk_buf_hex4(const char *s, size_t i, size_t len)
 {
     if (len < 4 || i > len - 4)
         return -1;
@@ -187,7 +187,7 @@ static long jbuf_hex4(const char *s, size_t i, size_t len)
 
 /* Scans the JSON string whose opening quote is s[i]: the index after its closing quote, or 0 when
  * it is not a valid string for jsonb. *escaped is set if it holds an escape. */
-static size_t jbuf_scan_string(const char *s, size_t i, size_t len, bool *escaped)
+static size_t yk_buf_scan_string(const char *s, size_t i, size_t len, bool *escaped)
 {
     for (i++; i < len;) {
         unsigned char c = (unsigned char)s[i];
@@ -208,14 +208,14 @@ static size_t jbuf_scan_string(const char *s, size_t i, size_t len, bool *escape
         }
         if (s[i] != 'u')
             return 0;
-        long u = jbuf_hex4(s, i + 1, len);
+        long u = yk_buf_hex4(s, i + 1, len);
         i += 5;
         if (u <= 0 || (u >= 0xDC00 && u <= 0xDFFF)) /* \u0000, or a low surrogate alone */
             return 0;
         if (u >= 0xD800 && u <= 0xDBFF) { /* a high surrogate: its low half must follow */
             if (i + 1 >= len || s[i] != '\\' || s[i + 1] != 'u')
                 return 0;
-            long lo = jbuf_hex4(s, i + 2, len);
+            long lo = yk_buf_hex4(s, i + 2, len);
             if (lo < 0xDC00 || lo > 0xDFFF)
                 return 0;
             i += 6;
@@ -226,47 +226,47 @@ static size_t jbuf_scan_string(const char *s, size_t i, size_t len, bool *escape
 
 /* True if the key s[k..k+n) was already a key of the object before offset k. s[0..k) is a valid
  * beginning of a flat object (checked by the caller), so the scan needs no checks of its own. */
-static bool jbuf_key_before(const char *s, size_t k, size_t n)
+static bool yk_buf_key_before(const char *s, size_t k, size_t n)
 {
-    size_t i = jbuf_skip_ws(s, 0, k) + 1; /* after '{' */
+    size_t i = yk_buf_skip_ws(s, 0, k) + 1; /* after '{' */
     bool esc;
     for (;;) {
-        i = jbuf_skip_ws(s, i, k);
+        i = yk_buf_skip_ws(s, i, k);
         size_t start = i + 1;
         if (start >= k)
             return false; /* reached the key itself */
-        size_t end = jbuf_scan_string(s, i, k, &esc);
+        size_t end = yk_buf_scan_string(s, i, k, &esc);
         if (end - 1 - start == n && memcmp(s + start, s + k, n) == 0)
             return true;
-        i = jbuf_skip_ws(s, jbuf_skip_ws(s, end, k) + 1, k); /* past ':' */
-        i = s[i] == '"' ? jbuf_scan_string(s, i, k, &esc) : i + (s[i] == 't' ? 4 : 5);
-        i = jbuf_skip_ws(s, i, k) + 1; /* past ',' */
+        i = yk_buf_skip_ws(s, yk_buf_skip_ws(s, end, k) + 1, k); /* past ':' */
+        i = s[i] == '"' ? yk_buf_scan_string(s, i, k, &esc) : i + (s[i] == 't' ? 4 : 5);
+        i = yk_buf_skip_ws(s, i, k) + 1; /* past ',' */
     }
 }
 
-bool jbuf_fields_ok(const char *s, size_t len)
+bool yk_buf_fields_ok(const char *s, size_t len)
 {
     if (s == NULL || !yk_text_valid_utf8(s, len))
         return false;
-    size_t i = jbuf_skip_ws(s, 0, len);
+    size_t i = yk_buf_skip_ws(s, 0, len);
     if (i >= len || s[i] != '{')
         return false;
-    i = jbuf_skip_ws(s, i + 1, len);
+    i = yk_buf_skip_ws(s, i + 1, len);
     if (i < len && s[i] == '}')
-        return jbuf_skip_ws(s, i + 1, len) == len;
+        return yk_buf_skip_ws(s, i + 1, len) == len;
     for (;;) {
         bool esc = false;
         if (i >= len || s[i] != '"')
             return false;
-        size_t key = i + 1, end = jbuf_scan_string(s, i, len, &esc);
-        if (end == 0 || esc || end == key + 1 || jbuf_key_before(s, key, end - 1 - key))
+        size_t key = i + 1, end = yk_buf_scan_string(s, i, len, &esc);
+        if (end == 0 || esc || end == key + 1 || yk_buf_key_before(s, key, end - 1 - key))
             return false;
-        i = jbuf_skip_ws(s, end, len);
+        i = yk_buf_skip_ws(s, end, len);
         if (i >= len || s[i] != ':')
             return false;
-        i = jbuf_skip_ws(s, i + 1, len);
+        i = yk_buf_skip_ws(s, i + 1, len);
         if (i < len && s[i] == '"')
-            i = jbuf_scan_string(s, i, len, &esc);
+            i = yk_buf_scan_string(s, i, len, &esc);
         else if (len - i >= 4 && memcmp(s + i, "true", 4) == 0)
             i += 4;
         else if (len - i >= 5 && memcmp(s + i, "false", 5) == 0)
@@ -275,11 +275,11 @@ bool jbuf_fields_ok(const char *s, size_t len)
             return false;
         if (i == 0)
             return false;
-        i = jbuf_skip_ws(s, i, len);
+        i = yk_buf_skip_ws(s, i, len);
         if (i < len && s[i] == ',') {
-            i = jbuf_skip_ws(s, i + 1, len);
+            i = yk_buf_skip_ws(s, i + 1, len);
             continue;
         }
-        return i < len && s[i] == '}' && jbuf_skip_ws(s, i + 1, len) == len;
+        return i < len && s[i] == '}' && yk_buf_skip_ws(s, i + 1, len) == len;
     }
 }

@@ -1,4 +1,4 @@
-/* Unit suite for services/worker/jbuf.c: string escaping (checked against jansson's own output),
+/* Unit suite for services/worker/yk_buf.c: string escaping (checked against jansson's own output),
  * integers, the hard cap and its failure behaviour, compacting, and the check of `fields` texts. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,26 +11,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jbuf.h"
+#include "yk_buf.h"
 
 /* b's content as a C string (appends the NUL, which stays in b). */
-static const char *text(jbuf *b)
+static const char *text(yk_buf *b)
 {
-    jbuf_addc(b, '\0');
+    yk_buf_addc(b, '\0');
     assert_false(b->failed);
     return b->p;
 }
 
-static const char *str_of(jbuf *b, const char *s)
+static const char *str_of(yk_buf *b, const char *s)
 {
-    jbuf_reset(b);
-    jbuf_str(b, s);
+    yk_buf_reset(b);
+    yk_buf_str(b, s);
     return text(b);
 }
 
 static void str_escapes(void **state)
 {
-    jbuf b = JBUF_INIT(1 << 20);
+    yk_buf b = YK_BUF_INIT(1 << 20);
     assert_string_equal(str_of(&b, ""), "\"\"");
     assert_string_equal(str_of(&b, "plain"), "\"plain\"");
     assert_string_equal(str_of(&b, "a\"b"), "\"a\\\"b\"");
@@ -44,14 +44,14 @@ static void str_escapes(void **state)
     assert_string_equal(str_of(&b, "予約 太郎"), "\"予約 太郎\"");
     assert_string_equal(str_of(&b, "é😀"), "\"é😀\"");
     assert_string_equal(str_of(&b, "\"日本\"\\\t語"), "\"\\\"日本\\\"\\\\\\t語\"");
-    jbuf_free(&b);
+    yk_buf_free(&b);
 }
 
 /* Every byte from 0x01 to 0x7f, and Japanese text, comes out exactly as jansson's JSON_COMPACT
  * writes it, so the answers keep their bytes. */
 static void str_matches_jansson(void **state)
 {
-    jbuf b = JBUF_INIT(1 << 20);
+    yk_buf b = YK_BUF_INIT(1 << 20);
     char s[8];
     for (int c = 1; c < 0x80; c++) {
         snprintf(s, sizeof s, "x%cy", c);
@@ -67,86 +67,86 @@ static void str_matches_jansson(void **state)
     assert_string_equal(str_of(&b, ja), want);
     free(want);
     json_decref(j);
-    jbuf_free(&b);
+    yk_buf_free(&b);
 }
 
 static void integers(void **state)
 {
-    jbuf b = JBUF_INIT(1 << 20);
+    yk_buf b = YK_BUF_INIT(1 << 20);
     const int64_t v[] = {0, 7, -7, 1234567890123LL, INT64_MAX, INT64_MIN};
     const char *want[] = {"0", "7", "-7", "1234567890123", "9223372036854775807",
                           "-9223372036854775808"};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-        jbuf_reset(&b);
-        jbuf_int(&b, v[i]);
+        yk_buf_reset(&b);
+        yk_buf_int(&b, v[i]);
         assert_string_equal(text(&b), want[i]);
     }
-    jbuf_free(&b);
+    yk_buf_free(&b);
 }
 
 static void grows_past_first_allocation(void **state)
 {
-    jbuf b = JBUF_INIT(1 << 20);
+    yk_buf b = YK_BUF_INIT(1 << 20);
     for (int i = 0; i < 1000; i++)
-        jbuf_adds(&b, "0123456789");
+        yk_buf_adds(&b, "0123456789");
     assert_int_equal(b.len, 10000);
     assert_true(b.cap >= 10000);
     for (int i = 0; i < 1000; i++)
         assert_memory_equal(b.p + 10 * i, "0123456789", 10);
-    jbuf_free(&b);
+    yk_buf_free(&b);
     assert_null(b.p);
     assert_int_equal(b.len, 0);
-    jbuf_adds(&b, "again"); /* usable after free */
+    yk_buf_adds(&b, "again"); /* usable after free */
     assert_string_equal(text(&b), "again");
-    jbuf_free(&b);
+    yk_buf_free(&b);
 }
 
 /* The cap: an append that would pass it writes nothing and fails every later append, until a
  * rewind drops the partial document. */
 static void cap_and_failure(void **state)
 {
-    jbuf b = JBUF_INIT(10);
-    jbuf_adds(&b, "12345678");
+    yk_buf b = YK_BUF_INIT(10);
+    yk_buf_adds(&b, "12345678");
     assert_false(b.failed);
-    jbuf_adds(&b, "abc"); /* 11 > 10 */
+    yk_buf_adds(&b, "abc"); /* 11 > 10 */
     assert_true(b.failed);
     assert_int_equal(b.len, 8);
     assert_memory_equal(b.p, "12345678", 8);
-    jbuf_addc(&b, 'x'); /* would fit, but the buffer has failed */
-    jbuf_str(&b, "");
-    jbuf_int(&b, 1);
+    yk_buf_addc(&b, 'x'); /* would fit, but the buffer has failed */
+    yk_buf_str(&b, "");
+    yk_buf_int(&b, 1);
     assert_int_equal(b.len, 8);
     assert_true(b.failed);
-    jbuf_rewind(&b, 5);
+    yk_buf_rewind(&b, 5);
     assert_false(b.failed);
     assert_int_equal(b.len, 5);
-    jbuf_adds(&b, "abcde"); /* exactly the cap */
+    yk_buf_adds(&b, "abcde"); /* exactly the cap */
     assert_false(b.failed);
     assert_int_equal(b.len, 10);
     assert_memory_equal(b.p, "12345abcde", 10);
     assert_true(b.cap <= 10);
-    jbuf_addc(&b, '\0');
+    yk_buf_addc(&b, '\0');
     assert_true(b.failed);
-    jbuf_reset(&b);
+    yk_buf_reset(&b);
     assert_false(b.failed);
     assert_int_equal(b.len, 0);
     /* An escaped string that does not fit is not half written either. */
-    jbuf_adds(&b, "ab");
-    jbuf_str(&b, "\"\"\"\"");
+    yk_buf_adds(&b, "ab");
+    yk_buf_str(&b, "\"\"\"\"");
     assert_true(b.failed);
     assert_true(b.len <= 10);
-    jbuf_free(&b);
+    yk_buf_free(&b);
 }
 
 static void compact_copies_jsonb_output(void **state)
 {
-    jbuf b = JBUF_INIT(1 << 20);
-    jbuf_compact(&b, "{\"a\": \"x y\", \"b\": \"q\\\" : , \\\\\", \"c\": [1, true, {\"d\": null}]}");
+    yk_buf b = YK_BUF_INIT(1 << 20);
+    yk_buf_compact(&b, "{\"a\": \"x y\", \"b\": \"q\\\" : , \\\\\", \"c\": [1, true, {\"d\": null}]}");
     assert_string_equal(text(&b), "{\"a\":\"x y\",\"b\":\"q\\\" : , \\\\\",\"c\":[1,true,{\"d\":null}]}");
-    jbuf_reset(&b);
-    jbuf_compact(&b, "{\"name\": \"予約\\t太郎\"}");
+    yk_buf_reset(&b);
+    yk_buf_compact(&b, "{\"name\": \"予約\\t太郎\"}");
     assert_string_equal(text(&b), "{\"name\":\"予約\\t太郎\"}");
-    jbuf_free(&b);
+    yk_buf_free(&b);
 }
 
 static void fields_accepted(void **state)
@@ -164,7 +164,7 @@ static void fields_accepted(void **state)
         "{\"note\":\"tab\\there \\\"quoted\\\" back\\\\slash 日本語\"}",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        if (!jbuf_fields_ok(ok[i], strlen(ok[i])))
+        if (!yk_buf_fields_ok(ok[i], strlen(ok[i])))
             fail_msg("refused: %s", ok[i]);
         json_t *j = json_loads(ok[i], JSON_REJECT_DUPLICATES, NULL);
         assert_true(json_is_object(j));
@@ -223,15 +223,15 @@ static void fields_refused(void **state)
         "{\"a\":\"\xe6\x97\"}",             /* truncated sequence */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        if (jbuf_fields_ok(bad[i], strlen(bad[i])))
+        if (yk_buf_fields_ok(bad[i], strlen(bad[i])))
             fail_msg("accepted: %s", bad[i]);
     /* An embedded NUL, and no text at all. */
-    assert_false(jbuf_fields_ok("{\"a\":\"x\0\"}", 10));
-    assert_false(jbuf_fields_ok(NULL, 0));
+    assert_false(yk_buf_fields_ok("{\"a\":\"x\0\"}", 10));
+    assert_false(yk_buf_fields_ok(NULL, 0));
     /* The length given is the text: a valid object followed by more bytes is refused. */
     const char *two = "{\"a\":\"x\"}{\"b\":\"y\"}";
-    assert_true(jbuf_fields_ok(two, 9));
-    assert_false(jbuf_fields_ok(two, strlen(two)));
+    assert_true(yk_buf_fields_ok(two, 9));
+    assert_false(yk_buf_fields_ok(two, strlen(two)));
 }
 
 /* Every prefix of a valid text is refused (no read past the length, no half object). */
@@ -239,11 +239,11 @@ static void fields_prefixes_refused(void **state)
 {
     const char *s = "{\"name\":\"予約\\t\\\"太郎\\\" \\ud83d\\ude00\",\"agree\":true,\"x\":false}";
     size_t len = strlen(s);
-    assert_true(jbuf_fields_ok(s, len));
+    assert_true(yk_buf_fields_ok(s, len));
     for (size_t n = 0; n < len; n++) {
         char *copy = malloc(n ? n : 1); /* exact size, so ASan sees any read past it */
         memcpy(copy, s, n);
-        assert_false(jbuf_fields_ok(copy, n));
+        assert_false(yk_buf_fields_ok(copy, n));
         free(copy);
     }
 }
