@@ -249,3 +249,8 @@ int yk_pg_query(yk_pg *pg, yk_pg_op *op, const char *sql, int nparams, const cha
         uv_timer_start(&pg->retry, pg_retry_cb, 0, 0);
     return 0;
 }
+
+int yk_pg_ready(const yk_pg *pg)
+{
+    return yk_pg_connected(pg); /* placeholder until the health probe lands */
+}

@@ -30,6 +30,8 @@ __attribute__((warn_unused_result)) int yk_pg_open(yk_pg **out, uv_loop_t *loop,
 /* Fails every queued query with NULL and frees once the handles are closed. */
 void yk_pg_close(yk_pg *pg);
 int yk_pg_connected(const yk_pg *pg);
+/* True when connected and the server answered a health probe within the last second. */
+int yk_pg_ready(const yk_pg *pg);
 
 /* Queues sql with text parameters (NULL entries are SQL NULL); sql and params are copied.
  * Returns 0, or -1 (out of memory, or yk_pg_close was called) without calling op->cb. op->cb never

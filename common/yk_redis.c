@@ -310,3 +310,8 @@ void yk_redis_cmd(yk_redis *r, yk_redis_op *op, const char *fmt, ...)
     if (rc != REDIS_OK && op != NULL && op->cb != NULL)
         op->cb(op, NULL);
 }
+
+int yk_redis_ready(const yk_redis *r)
+{
+    return yk_redis_connected(r); /* placeholder until the health probe lands */
+}

@@ -32,6 +32,8 @@ __attribute__((warn_unused_result)) int yk_redis_open(yk_redis **out, uv_loop_t 
 /* Disconnects (pending callbacks get NULL) and frees once every handle is closed. */
 void yk_redis_close(yk_redis *r);
 int yk_redis_connected(const yk_redis *r);
+/* True when connected and the server answered a health probe within the last second. */
+int yk_redis_ready(const yk_redis *r);
 
 /* Submits one command given as argv (lengths in argvlen, or NULL for NUL-terminated strings).
  * op may be NULL for fire-and-forget. When not connected op->cb(op, NULL) runs before return. */
