@@ -3,6 +3,8 @@
  * To: address, which render_address_safe has checked. */
 #include "render.h"
 
+#include "yk_buf.h"
+
 #include <errno.h>
 #include <libical/ical.h>
 #include <sodium.h>
@@ -12,67 +14,21 @@
 #include <string.h>
 #include <unistr.h>
 
-/* ---- growable text with a hard cap: past 1 MiB, or on allocation failure, `failed` is set,
- * further appends are ignored and sb_take returns NULL. */
+/* ---- text under construction: common/yk_buf, capped at 1 MiB (a mail is a few KiB; the cap
+ * only stops a runaway). A failed append is sticky, so one check at buf_take covers them all. */
 
-#define SB_CAP (1u << 20)
+#define RENDER_CAP (1u << 20)
+#define RENDER_BUF YK_BUF_INIT(RENDER_CAP)
+#define RENDER_LINE 76 /* longest header line holding encoded words, RFC 2047 §2 */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int failed;
-} sbuf;
-
-static void sb_add(sbuf *s, const char *d, size_t n)
+/* Returns the text as a C string (caller frees) or NULL if any append failed. Leaves b empty. */
+static char *buf_take(yk_buf *b)
 {
-    if (s->failed)
-        return;
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 256;
-        while (cap < s->len + n + 1)
-            cap *= 2;
-        char *p = cap <= SB_CAP ? realloc(s->p, cap) : NULL;
-        if (p == NULL) {
-            s->failed = 1;
-            return;
-        }
-        s->p = p;
-        s->cap = cap;
-    }
-    memcpy(s->p + s->len, d, n);
-    s->len += n;
-    s->p[s->len] = '\0';
-}
-
-static void sb_str(sbuf *s, const char *d)
-{
-    sb_add(s, d, strlen(d));
-}
-
-static void sb_printf(sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *s, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp)
-        s->failed = 1; /* every caller formats short, bounded pieces */
-    else
-        sb_add(s, tmp, (size_t)n);
-}
-
-/* Returns the text (caller frees) or NULL if anything failed. Leaves s empty. */
-static char *sb_take(sbuf *s)
-{
-    char *p = s->failed ? NULL : s->p;
-    if (p == NULL) {
-        free(s->p);
-        if (!s->failed)
-            p = strdup("");
-    }
-    memset(s, 0, sizeof *s);
+    yk_buf_addc(b, '\0');
+    char *p = b->failed ? NULL : b->p;
+    if (p == NULL)
+        free(b->p);
+    *b = (yk_buf)RENDER_BUF;
     return p;
 }
 
@@ -125,13 +81,17 @@ static int lang_index(const char *lang)
     return lang && strcmp(lang, "en") == 0 ? L_EN : L_JA;
 }
 
-/* Finds the placeholder starting at p ("{{"), sets *end past its "}}". -1 if unknown. */
-static int placeholder_at(const char *p, const char **end)
+/* Finds the tag starting at p ("{{"), sets *end past its "}}" and *sigil to '#', '^' or '/' for a
+ * section tag, else 0. Returns the placeholder's index, -1 if unknown. */
+static int placeholder_at(const char *p, const char **end, char *sigil)
 {
     const char *close = strstr(p + 2, "}}");
     if (close == NULL)
         return -1;
     const char *a = p + 2, *b = close;
+    while (a < b && *a == ' ')
+        a++;
+    *sigil = a < b && strchr("#^/", *a) ? *a++ : 0;
     while (a < b && *a == ' ')
         a++;
     while (b > a && b[-1] == ' ')
@@ -144,37 +104,94 @@ static int placeholder_at(const char *p, const char **end)
     return -1;
 }
 
-/* Checks that every "{{…}}" in s names a known placeholder; on failure writes which into err. */
-static int check_placeholders(const char *s, const char *file, char *err, size_t errlen)
+/* If the line [p, e) is one section tag and blanks, its placeholder (and *sigil); else -1. */
+static int section_line(const char *p, const char *e, char *sigil)
 {
-    for (const char *p = strstr(s, "{{"); p; p = strstr(p, "{{")) {
-        const char *end;
-        if (placeholder_at(p, &end) < 0) {
-            int n = (int)strcspn(p, "\r\n");
-            snprintf(err, errlen, "%s: unknown placeholder in \"%.*s\"", file, n > 60 ? 60 : n, p);
+    while (p < e && *p == ' ')
+        p++;
+    while (e > p && e[-1] == ' ')
+        e--;
+    const char *end;
+    if (e - p < 4 || strncmp(p, "{{", 2) != 0)
+        return -1;
+    int i = placeholder_at(p, &end, sigil);
+    return i >= 0 && *sigil && end == e ? i : -1;
+}
+
+/* Checks every "{{…}}" in s (CRLF lines): a known placeholder; a section ({{#name}} shown when
+ * name has a value, {{^name}} when it has none, closed by {{/name}}) only on a line of its own,
+ * not nested, closed, and only where sections are allowed. On failure writes why into err. */
+static int check_placeholders(const char *s, int sections, const char *file, char *err,
+                              size_t errlen)
+{
+    int opened = -1;
+    for (const char *line = s; *line;) {
+        const char *e = line + strcspn(line, "\r\n");
+        char sigil;
+        int i = section_line(line, e, &sigil);
+        const char *why = NULL;
+        if (i >= 0) {
+            if (!sections)
+                why = "no section allowed here";
+            else if (sigil != '/' && opened >= 0)
+                why = "sections do not nest";
+            else if (sigil == '/' && opened != i)
+                why = "closes no open section";
+            opened = sigil == '/' ? -1 : i;
+        } else {
+            for (const char *p = strstr(line, "{{"); p && p < e && !why; p = strstr(p, "{{")) {
+                why = placeholder_at(p, &p, &sigil) < 0 ? "unknown placeholder"
+                      : sigil                           ? "a section tag must be alone on its line"
+                                                        : NULL;
+            }
+        }
+        if (why) {
+            int n = (int)(e - line);
+            snprintf(err, errlen, "%s: %s in \"%.*s\"", file, why, n > 60 ? 60 : n, line);
             return -1;
         }
-        p = end;
+        line = e + strspn(e, "\r\n");
+    }
+    if (opened >= 0) {
+        snprintf(err, errlen, "%s: section {{%s}} not closed", file, placeholder_names[opened]);
+        return -1;
     }
     return 0;
 }
 
-static void expand(sbuf *out, const char *tpl, const char *const values[P_COUNT])
+/* Appends tpl with its placeholders replaced by values (NULL = none); the lines between a
+ * section's tags only when the section shows, the tag lines never. */
+static void expand(yk_buf *out, const char *tpl, const char *const values[P_COUNT])
 {
-    const char *p = tpl;
-    for (const char *q = strstr(p, "{{"); q; q = strstr(p, "{{")) {
-        const char *end;
-        int i = placeholder_at(q, &end);
-        sb_add(out, p, (size_t)(q - p));
-        if (i < 0) { /* cannot happen after check_placeholders; keep the text as it is */
-            sb_add(out, q, 2);
-            p = q + 2;
+    int hide = 0;
+    for (const char *line = tpl; *line;) {
+        const char *e = strstr(line, "\r\n");
+        e = e ? e + 2 : line + strlen(line);
+        char sigil;
+        int i = section_line(line, e[-1] == '\n' ? e - 2 : e, &sigil);
+        if (i >= 0) {
+            int has = values[i] && *values[i];
+            hide = sigil == '#' ? !has : sigil == '^' ? has : 0;
+            line = e;
             continue;
         }
-        sb_str(out, values[i] ? values[i] : "");
-        p = end;
+        const char *p = line;
+        for (const char *q = strstr(p, "{{"); !hide && q && q < e; q = strstr(p, "{{")) {
+            const char *end;
+            i = placeholder_at(q, &end, &sigil);
+            yk_buf_add(out, p, (size_t)(q - p));
+            if (i < 0 || sigil) { /* cannot happen after check_placeholders; keep the text */
+                yk_buf_add(out, q, 2);
+                p = q + 2;
+                continue;
+            }
+            yk_buf_adds(out, values[i] ? values[i] : "");
+            p = end;
+        }
+        if (!hide)
+            yk_buf_add(out, p, (size_t)(e - p));
+        line = e;
     }
-    sb_str(out, p);
 }
 
 static char *read_file(const char *path, size_t max, char *err, size_t errlen)
@@ -225,17 +242,17 @@ static int parse_template(tmpl *t, const char *text, const char *file, char *err
         body++;
     else if (body[0] == '\r' && body[1] == '\n')
         body += 2;
-    sbuf b = {0};
+    yk_buf b = RENDER_BUF;
     for (const char *p = body; *p; p++) {
         if (*p == '\r' && p[1] == '\n')
             continue;
         if (*p == '\n')
-            sb_add(&b, "\r\n", 2);
+            yk_buf_add(&b, "\r\n", 2);
         else
-            sb_add(&b, p, 1);
+            yk_buf_add(&b, p, 1);
     }
     t->subject = strndup(s, slen);
-    t->body = sb_take(&b);
+    t->body = buf_take(&b);
     if (t->subject == NULL || t->body == NULL) {
         snprintf(err, errlen, "%s: out of memory", file);
         return -1;
@@ -244,8 +261,8 @@ static int parse_template(tmpl *t, const char *text, const char *file, char *err
         snprintf(err, errlen, "%s: empty subject", file);
         return -1;
     }
-    if (check_placeholders(t->subject, file, err, errlen) != 0 ||
-        check_placeholders(t->body, file, err, errlen) != 0)
+    if (check_placeholders(t->subject, 0, file, err, errlen) != 0 ||
+        check_placeholders(t->body, 1, file, err, errlen) != 0)
         return -1;
     return 0;
 }
@@ -299,10 +316,17 @@ int render_address_safe(const char *addr)
     return u8_check((const uint8_t *)addr, len) == NULL;
 }
 
-char *render_encode_words(const char *text)
+/* Bytes of text one encoded word may carry on a line with `room` columns left: the word is
+ * "=?UTF-8?B?" + base64 + "?=" (12 + 4 per 3 bytes), at most 75 characters (RFC 2047 §2). */
+static size_t word_bytes(size_t room)
 {
-    /* 45 bytes -> 60 base64 characters -> 72-character word, under RFC 2047's 75. */
-    enum { CHUNK = 45 };
+    if (room > 75)
+        room = 75;
+    return room < 12 + 4 ? 0 : (room - 12) / 4 * 3;
+}
+
+char *render_encode_words(const char *text, size_t first)
+{
     size_t len = strlen(text);
     char *clean = malloc(len + 1);
     if (clean == NULL)
@@ -311,28 +335,38 @@ char *render_encode_words(const char *text)
         unsigned char c = (unsigned char)text[i];
         clean[i] = (c != 0 && (c < 0x20 || c == 0x7f)) ? ' ' : (char)c;
     }
-    sbuf out = {0};
+    yk_buf out = RENDER_BUF;
+    /* A line of encoded words is at most 76 characters (RFC 2047 §2): the first shares its line
+     * with what precedes it; the others follow the folding "\r\n ". 4 bytes hold any character. */
+    size_t room = first < RENDER_LINE ? RENDER_LINE - first : 0;
+    if (word_bytes(room) < 4) {
+        yk_buf_adds(&out, "\r\n "); /* nothing fits beside the header name: fold at once */
+        room = RENDER_LINE - 1;
+    }
     size_t i = 0;
     do {
-        size_t n = 0;
+        size_t n = 0, max = word_bytes(room);
         while (i + n < len) {
             int cl = u8_mblen((const uint8_t *)clean + i + n, len - i - n);
             if (cl <= 0)
                 cl = 1; /* not UTF-8: still never split beyond this byte */
-            if (n + (size_t)cl > CHUNK)
+            if (n + (size_t)cl > max)
                 break;
-            n += (size_t)cl;
+            n += (size_t)cl; /* whole characters only: each word decodes on its own */
         }
-        char b64[sodium_base64_ENCODED_LEN(CHUNK + 4, sodium_base64_VARIANT_ORIGINAL)];
+        char b64[sodium_base64_ENCODED_LEN(60, sodium_base64_VARIANT_ORIGINAL)];
         sodium_bin2base64(b64, sizeof b64, (const unsigned char *)clean + i, n,
                           sodium_base64_VARIANT_ORIGINAL);
         if (i > 0)
-            sb_str(&out, "\r\n ");
-        sb_printf(&out, "=?UTF-8?B?%s?=", b64);
+            yk_buf_adds(&out, "\r\n ");
+        yk_buf_adds(&out, "=?UTF-8?B?");
+        yk_buf_adds(&out, b64);
+        yk_buf_adds(&out, "?=");
         i += n;
+        room = RENDER_LINE - 1;
     } while (i < len);
     free(clean);
-    return sb_take(&out);
+    return buf_take(&out);
 }
 
 /* A display name is used as is when it is plain ASCII words, else encoded. */
@@ -431,12 +465,16 @@ int render_ctx_init(render_ctx *ctx, const char *public_url, const char *domain,
     } else if (plain_phrase(name)) {
         snprintf(ctx->from_header, sizeof ctx->from_header, "%s <%s>", name, addr);
     } else {
-        char *enc = render_encode_words(name);
+        char *enc = render_encode_words(name, strlen("From: "));
         if (enc == NULL) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }
-        snprintf(ctx->from_header, sizeof ctx->from_header, "%s <%s>", enc, addr);
+        /* the address goes on the words' last line if that stays within 76 characters */
+        const char *last = strrchr(enc, '\n');
+        size_t col = last ? strlen(last + 1) : strlen("From: ") + strlen(enc);
+        snprintf(ctx->from_header, sizeof ctx->from_header, "%s%s<%s>", enc,
+                 col + 2 + strlen(addr) + 1 <= RENDER_LINE ? " " : "\r\n ", addr);
         free(enc);
     }
     return 0;
@@ -568,8 +606,9 @@ int render_build(const render_templates *t, const render_ctx *ctx, const mail_bo
         return -1;
     }
     local_time ls, le, lc;
+    /* cancel_local is NULL once the cancellation deadline has passed: no deadline is promised */
     if (parse_local(b->start_local, &ls) || parse_local(b->end_local, &le) ||
-        parse_local(b->cancel_local, &lc)) {
+        (b->cancel_local && parse_local(b->cancel_local, &lc))) {
         snprintf(err, errlen, "slot times unreadable");
         return -1;
     }
@@ -581,9 +620,12 @@ int render_build(const render_templates *t, const render_ctx *ctx, const mail_bo
     snprintf(cancel_url, sizeof cancel_url, "%s/bookings/%s?token=%s", ctx->public_url, id, token);
     fmt_date(date, sizeof date, &ls, lang);
     fmt_time(timestr, sizeof timestr, &ls, &le, lang);
-    fmt_date(cdate, sizeof cdate, &lc, lang);
-    snprintf(cancel_deadline, sizeof cancel_deadline, lang == L_JA ? "%s %s" : "%s, %s", cdate,
-             lc.hm);
+    cancel_deadline[0] = '\0'; /* empty: the templates' {{^cancel_deadline}} section shows */
+    if (b->cancel_local) {
+        fmt_date(cdate, sizeof cdate, &lc, lang);
+        snprintf(cancel_deadline, sizeof cancel_deadline, lang == L_JA ? "%s %s" : "%s, %s", cdate,
+                 lc.hm);
+    }
     const char *name = b->name && *b->name ? b->name : lang == L_JA ? "ご予約者" : "guest";
 
     const char *values[P_COUNT] = {
@@ -601,12 +643,13 @@ int render_build(const render_templates *t, const render_ctx *ctx, const mail_bo
         [P_VENUE] = b->venue,
     };
     const tmpl *tp = &t->t[k][lang];
-    sbuf s = {0};
+    yk_buf s = RENDER_BUF;
     expand(&s, tp->subject, values);
-    out->subject = sb_take(&s);
+    out->subject = buf_take(&s);
     expand(&s, tp->body, values);
-    out->text = sb_take(&s);
-    char *subject_words = out->subject ? render_encode_words(out->subject) : NULL;
+    out->text = buf_take(&s);
+    char *subject_words =
+        out->subject ? render_encode_words(out->subject, strlen("Subject: ")) : NULL;
 
     char msgid[400], date_hdr[64];
     render_message_id(ctx, b->booking_id, b->kind, msgid, sizeof msgid);

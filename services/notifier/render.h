@@ -61,10 +61,12 @@ void render_mail_free(render_mail *m);
  * whitespace, no control characters (CR/LF above all), none of <>(),;:"\[]. */
 int render_address_safe(const char *addr);
 
-/* RFC 2047 "=?UTF-8?B?…?=" words of at most 75 characters, split on character boundaries and
- * joined by "\r\n " (folding). Control characters in text become spaces first. Returns a
- * malloc'd string or NULL (out of memory). */
-char *render_encode_words(const char *text);
+/* RFC 2047 "=?UTF-8?B?…?=" words of at most 75 characters, split on character boundaries (each
+ * word decodes to whole UTF-8 characters) and joined by "\r\n " (folding), so that no line is
+ * longer than 76 characters: first is how many columns precede the value on the first line (9 for
+ * "Subject: "). Control characters in text become spaces first. Returns a malloc'd string or NULL
+ * (out of memory). */
+char *render_encode_words(const char *text, size_t first);
 
 /* The Message-ID value "<booking-ID-KIND@DOMAIN>" into out; the same for every resend. */
 void render_message_id(const render_ctx *ctx, int64_t booking_id, const char *kind, char *out,

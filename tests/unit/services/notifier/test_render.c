@@ -41,6 +41,21 @@ static mail_booking booking(const char *kind, const char *lang)
     };
 }
 
+/* 1 if p[0..n) is whole UTF-8 characters: no word may end or start inside one (RFC 2047 §5). */
+static int whole_chars(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t cl = p[i] < 0x80 ? 1 : p[i] >= 0xF0 ? 4 : p[i] >= 0xE0 ? 3 : p[i] >= 0xC0 ? 2 : 0;
+        if (cl == 0 || i + cl > n)
+            return 0;
+        for (size_t j = 1; j < cl; j++)
+            if ((p[i + j] & 0xC0) != 0x80)
+                return 0;
+        i += cl;
+    }
+    return 1;
+}
+
 /* Decodes a header value of RFC 2047 B-words joined by "\r\n " (what render_encode_words makes). */
 static char *decode_words(const char *v)
 {
@@ -57,6 +72,7 @@ static char *decode_words(const char *v)
                                            (size_t)(end - v), NULL, &n, NULL,
                                            sodium_base64_VARIANT_ORIGINAL),
                          0);
+        assert_true(whole_chars((const unsigned char *)out + len, n));
         len += n;
         v = end + 2;
         if (*v) {
@@ -128,6 +144,22 @@ static void test_ctx(void **state)
                      0);
     assert_string_equal(c.domain, "mail.example");
     assert_string_equal(c.from_header, "a <b@c>");
+    /* a long encoded display name: folded, every line within 76 characters with "From: " */
+    assert_int_equal(
+        render_ctx_init(
+            &c, "http://h", "",
+            "予約係予約係予約係予約係予約係予約係予約係予約係予約係予約 <noreply@example.org>", key,
+            err, sizeof err),
+        0);
+    size_t col = strlen("From: ");
+    for (const char *p = c.from_header; *p; p++, col++)
+        if (*p == '\r') {
+            assert_true(col <= 76);
+            col = (size_t)-1;
+            p++;
+        }
+    assert_true(col <= 76);
+    assert_non_null(strstr(c.from_header, "\r\n <noreply@example.org>"));
     assert_int_equal(
         render_ctx_init(&c, "http://h", "", "x <a@b\r\nBcc: c@d>", key, err, sizeof err), -1);
     assert_int_equal(render_ctx_init(&c, "http://h", "bad domain", "a@b", key, err, sizeof err),
@@ -241,22 +273,158 @@ static void test_encode_words(void **state)
     size_t len = 0;
     for (int i = 0; i < 60; i++)
         len += (size_t)snprintf(text + len, sizeof text - len, "あ%d", i % 10);
-    char *enc = render_encode_words(text);
+    char *enc = render_encode_words(text, 9);
     char *dec = decode_words(enc);
     assert_string_equal(dec, text);
     free(dec);
     free(enc);
 
-    enc = render_encode_words("a\r\nb\tc");
+    enc = render_encode_words("a\r\nb\tc", 9);
     dec = decode_words(enc);
     assert_string_equal(dec, "a  b c");
     free(dec);
     free(enc);
 
-    enc = render_encode_words("");
+    enc = render_encode_words("", 9);
     assert_string_equal(enc, "=?UTF-8?B?"
                              "?=");
     free(enc);
+
+    /* word sizes: 39 bytes beside "Subject: " (a 64-character word, a 73-character line), then
+     * 45 (72 + the folding space); 3-byte characters: 13 beside "Subject: ", then 15 */
+    char as[200];
+    memset(as, 'a', sizeof as);
+    as[39 + 45 + 1] = '\0';
+    enc = render_encode_words(as, 9);
+    const char *l2 = strstr(enc, "\r\n ");
+    assert_non_null(l2);
+    assert_int_equal(l2 - enc, 12 + 52);
+    const char *l3 = strstr(l2 + 3, "\r\n ");
+    assert_non_null(l3);
+    assert_int_equal(l3 - (l2 + 3), 12 + 60);
+    assert_string_equal(l3 + 3, "=?UTF-8?B?YQ==?=");
+    free(enc);
+    enc = render_encode_words("予予予予予予予予予予予予予予", 9); /* 14 characters */
+    dec = decode_words(enc);
+    assert_string_equal(dec, "予予予予予予予予予予予予予予");
+    free(dec);
+    l2 = strstr(enc, "\r\n ");
+    assert_int_equal(l2 - enc, 12 + 52); /* 13 characters = 39 bytes */
+    assert_string_equal(l2 + 3, "=?UTF-8?B?5LqI?=");
+    free(enc);
+    /* no room at all beside the header name: fold first */
+    enc = render_encode_words("x", 70);
+    assert_string_equal(enc, "\r\n =?UTF-8?B?eA==?=");
+    free(enc);
+}
+
+/* Every line of the Subject header, as it goes on the wire: "Subject: " + value, folded. */
+static void assert_subject_folded(const render_mail *m)
+{
+    const char *v = header_value(m, "Subject");
+    assert_non_null(v);
+    const char *line = v - strlen("Subject: ");
+    for (;;) {
+        const char *end = strstr(line, "\r\n");
+        size_t n = end ? (size_t)(end - line) : strlen(line);
+        assert_true(n <= 76);
+        for (const char *w = line; (w = strstr(w, "=?")) != NULL && w < line + n;) {
+            const char *e = strstr(w + 10, "?=");
+            assert_non_null(e);
+            assert_true(e + 2 - w <= 75); /* one encoded word, RFC 2047 §2 */
+            w = e + 2;
+        }
+        if (end == NULL)
+            break;
+        assert_true(end[2] == ' ');
+        line = end + 2;
+    }
+    char *dec = decode_words(v);
+    assert_string_equal(dec, m->subject);
+    free(dec);
+}
+
+/* Long titles of 1-, 2-, 3- and 4-byte characters, every length up to 120 characters: each word
+ * boundary falls at every possible offset once. */
+static void test_subject_folding(void **state)
+{
+    static const char *const unit[] = {"a", "é", "予", "😀", "予a", "Japan 予約 "};
+    char err[256];
+    for (size_t u = 0; u < sizeof unit / sizeof unit[0]; u++)
+        for (int lang = 0; lang < 2; lang++)
+            for (int n = 0; n < 120; n++) {
+                char title[2400] = "";
+                for (int i = 0; i < n; i++)
+                    strcat(title, unit[u]);
+                mail_booking b = booking("confirmation", lang ? "en" : "ja");
+                b.title = title;
+                render_mail m;
+                assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
+                assert_non_null(strstr(m.subject, title));
+                assert_subject_folded(&m);
+                render_mail_free(&m);
+            }
+}
+
+/* A booking made inside cancel_until_hours: the claim passes no deadline (NULL); the mail must not
+ * promise one, and says that online cancellation is over, in both languages. */
+static void test_no_past_deadline(void **state)
+{
+    static const char *const kinds[] = {"confirmation", "reminder"};
+    char err[256];
+    for (int k = 0; k < 2; k++) {
+        render_mail m;
+        mail_booking b = booking(kinds[k], "ja");
+        b.cancel_local = NULL;
+        assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
+        assert_null(strstr(m.text, "までに"));
+        assert_null(strstr(m.text, "2026年11月30日"));
+        assert_non_null(strstr(m.text, "オンラインでのキャンセル受付は終了しました"));
+        assert_non_null(strstr(m.text, "/bookings/42?token=")); /* still shows the booking */
+        assert_null(strstr(m.text, "{{"));
+        render_mail_free(&m);
+
+        b = booking(kinds[k], "en");
+        b.cancel_local = NULL;
+        assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
+        assert_null(strstr(m.text, "cancel before"));
+        assert_null(strstr(m.text, "November"));
+        assert_non_null(strstr(m.text, "can no longer be cancelled online"));
+        render_mail_free(&m);
+
+        /* with a deadline ahead, it is given */
+        b = booking(kinds[k], "en");
+        assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
+        assert_non_null(strstr(m.text, "cancel before Monday, 30 November 2026, 09:00"));
+        assert_null(strstr(m.text, "no longer"));
+        render_mail_free(&m);
+    }
+}
+
+/* No venue: no "Where:" / "会場:" line at all, in every kind and language; a venue: the line. */
+static void test_no_empty_where(void **state)
+{
+    static const char *const kinds[] = {"confirmation", "reminder", "cancellation"};
+    char err[256];
+    for (int k = 0; k < 3; k++)
+        for (int lang = 0; lang < 2; lang++)
+            for (int v = 0; v < 3; v++) {
+                mail_booking b = booking(kinds[k], lang ? "en" : "ja");
+                b.venue = v == 0 ? NULL : v == 1 ? "" : "Hall 2";
+                render_mail m;
+                assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
+                const char *label = lang ? "Where:" : "会場:";
+                if (v < 2) {
+                    assert_null(strstr(m.text, label));
+                } else {
+                    const char *l = strstr(m.text, label);
+                    assert_non_null(l);
+                    assert_non_null(strstr(l, "Hall 2\r\n"));
+                }
+                assert_null(strstr(m.text, "{{"));
+                assert_null(strstr(m.text, "\r\n\r\n\r\n"));
+                render_mail_free(&m);
+            }
 }
 
 static void write_file(const char *dir, const char *name, const char *text)
@@ -298,6 +466,22 @@ static void test_bad_templates(void **state)
     assert_int_equal(render_templates_load(&t, dir, err, sizeof err), -1);
     assert_non_null(strstr(err, "UTF-8"));
 
+    /* sections: alone on their line, closed, not nested, not in the subject */
+    write_file(dir, "reminder.en.txt", "Subject: x\n\n{{#venue}}\n{{venue}}\n {{/venue}} \n");
+    assert_int_equal(render_templates_load(&t, dir, err, sizeof err), 0);
+    render_templates_free(t);
+    const char *bad[] = {"Subject: x\n\n{{#venue}}\nx\n",
+                         "Subject: x\n\nx {{#venue}}\n{{/venue}}\n",
+                         "Subject: x\n\n{{#venue}}\n{{^name}}\n{{/name}}\n{{/venue}}\n",
+                         "Subject: x\n\n{{/venue}}\n",
+                         "Subject: {{#venue}}\n\nx\n",
+                         "Subject: x\n\n{{#venus}}\n{{/venus}}\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_file(dir, "reminder.en.txt", bad[i]);
+        assert_int_equal(render_templates_load(&t, dir, err, sizeof err), -1);
+        assert_non_null(strstr(err, "reminder.en.txt"));
+    }
+
     char path[512];
     snprintf(path, sizeof path, "%s/reminder.en.txt", dir);
     unlink(path);
@@ -320,6 +504,9 @@ int main(void)
         cmocka_unit_test(test_injection),
         cmocka_unit_test(test_encode_words),
         cmocka_unit_test(test_bad_templates),
+        cmocka_unit_test(test_subject_folding),
+        cmocka_unit_test(test_no_past_deadline),
+        cmocka_unit_test(test_no_empty_where),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
