@@ -24,7 +24,8 @@ typedef struct {
     const char *email;
     const char *name;
     const char *title, *venue, *timezone;
-    /* local wall-clock parts in the event's zone: "YYYY-MM-DD-ISODOW-HH24:MI" */
+    /* local wall-clock parts in the event's zone: "YYYY-MM-DD-ISODOW-HH24:MI"; cancel_local (the
+     * cancel deadline) is NULL when it has passed by the time the send may end */
     const char *start_local, *end_local, *cancel_local;
     const char *starts_at, *ends_at; /* RFC 3339 with the zone's offset */
     int64_t starts_epoch, ends_epoch;

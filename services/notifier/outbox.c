@@ -114,7 +114,8 @@ void job_set_error(mail_job *job, const char *text)
  * claimed max_attempts times already without an outcome (a notifier died holding them); a
  * confirmation settled dead here gets its booking's reminder job as one settled by an outcome
  * does. The booking's status is read here, at each claim: no reminder or confirmation of a
- * booking cancelled before its claim is sent. */
+ * booking cancelled before its claim is sent. The cancel deadline is NULL when it passes before
+ * the lease ends (a send ends before the lease does), so no mail promises a past deadline. */
 static const char sql_claim[] =
     "WITH picked AS ("
     "  SELECT id FROM mail_outbox WHERE status = 'pending' AND due_at <= now()"
@@ -139,8 +140,10 @@ static const char sql_claim[] =
     "  e.title, e.venue, e.timezone, e.lang,"
     "  to_char(s.starts_at AT TIME ZONE e.timezone, 'YYYY-MM-DD-ID-HH24:MI'),"
     "  to_char(s.ends_at AT TIME ZONE e.timezone, 'YYYY-MM-DD-ID-HH24:MI'),"
-    "  to_char((s.starts_at - make_interval(hours => e.cancel_until_hours))"
-    "          AT TIME ZONE e.timezone, 'YYYY-MM-DD-ID-HH24:MI'),"
+    "  CASE WHEN s.starts_at - make_interval(hours => e.cancel_until_hours)"
+    "            > now() + make_interval(secs => $2::int)"
+    "  THEN to_char((s.starts_at - make_interval(hours => e.cancel_until_hours))"
+    "          AT TIME ZONE e.timezone, 'YYYY-MM-DD-ID-HH24:MI') END,"
     "  yk_rfc3339(s.starts_at, e.timezone), yk_rfc3339(s.ends_at, e.timezone),"
     "  extract(epoch FROM s.starts_at)::bigint, extract(epoch FROM s.ends_at)::bigint,"
     "  c.last_error "

@@ -6,6 +6,7 @@ straight into PostgreSQL (many at once, or values the ingress would refuse)."""
 
 import contextlib
 import datetime
+import email.header
 import email.utils
 import json
 import os
@@ -319,6 +320,103 @@ def test_english_event(stack, rig, make_event):
     assert msg["Content-Language"] == "en"
 
 
+def subject_lines(raw):
+    """The Subject header as it went over the wire: its lines, the first with "Subject: "."""
+    m = re.search(r"^(Subject: [^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", raw, re.M)
+    assert m, raw[:2000]
+    return m.group(1).split("\r\n")
+
+
+def ics_event(msg):
+    """The VEVENT of the mail's calendar part, read by the icalendar package (None if it is not
+    installed: python3-icalendar, deploy/local/packages.txt)."""
+    try:
+        import icalendar
+    except ImportError:
+        return None
+    data = part(msg, "text/calendar").get_content()
+    cal = icalendar.Calendar.from_ical(data if isinstance(data, bytes) else data.encode("utf-8"))
+    events = [c for c in cal.walk() if c.name == "VEVENT"]
+    assert len(events) == 1, cal
+    return events[0]
+
+
+@pytest.mark.parametrize("lang,title", [
+    ("ja", "市民会館 大ホール 秋の特別公演「音楽の夕べ」〜オーケストラと合唱による名曲の調べ〜 第三十二回定期演奏会 指定席"),
+    ("en", "Autumn special concert: an evening of music with the city orchestra and choir, "
+           "thirty-second season subscription series, reserved seating, doors open 30 minutes early"),
+])
+def test_long_subject_is_folded(stack, rig, make_event, lang, title):
+    """RFC 2047: encoded words of at most 75 characters, lines of at most 76, folded with CRLF and a
+    space, never splitting a character; Python's e-mail parser (policy=default) reads back the
+    subject exactly."""
+    ev = make_event(lang=lang, title=title, venue="Hall")
+    bk, _ = book(ev)
+    m = rig.wait_mail(bk["id"], "confirmation")
+    d = datetime.datetime.fromisoformat(bk["starts_at"]).date()
+    expected = ("【予約確定】%s %s 09:00〜09:30" % (title, ja_date(d)) if lang == "ja" else
+                "Booking confirmed: %s, %s 09:00–09:30" % (title, en_date(d)))
+    assert m.msg["Subject"] == expected
+    lines = subject_lines(m.raw.decode("ascii"))
+    assert len(lines) > 2, lines
+    for i, line in enumerate(lines):
+        assert len(line) <= 76, (i, len(line), line)
+        assert i == 0 or line.startswith(" "), line
+        for w in re.findall(r"=\?[^?]+\?[BQbq]\?[^?]*\?=", line):
+            assert len(w) <= 75, w
+            # each word decodes to whole characters on its own
+            email.header.decode_header(w)[0][0].decode("utf-8")
+    assert "".join(email.header.decode_header(w)[0][0].decode("utf-8") for w in
+                   re.findall(r"=\?[^?]+\?[BQbq]\?[^?]*\?=", "".join(lines))) == expected
+    vevent = ics_event(m.msg)
+    if vevent is not None:
+        assert str(vevent["SUMMARY"]) == title
+
+
+def test_no_empty_where_line_without_venue(stack, rig, make_event):
+    """An event without a venue: no "Where:" / "会場:" line (nor a LOCATION), in both languages."""
+    for lang, label in (("en", "Where:"), ("ja", "会場:")):
+        ev = make_event(lang=lang, title="No venue " + lang)
+        bk, _ = book(ev)
+        msg = rig.wait_mail(bk["id"], "confirmation").msg
+        text = part(msg, "text/plain").get_content()
+        assert label not in text, text
+        assert ("When:" if lang == "en" else "日時:") in text
+        vevent = ics_event(msg)
+        if vevent is not None:
+            assert "LOCATION" not in vevent
+    ev = make_event(lang="en", title="With venue", venue="Town hall")
+    bk, _ = book(ev)
+    msg = rig.wait_mail(bk["id"], "confirmation").msg
+    assert re.search(r"^  Where: +Town hall\r?$", part(msg, "text/plain").get_content(), re.M)
+    vevent = ics_event(msg)
+    if vevent is not None:
+        assert str(vevent["LOCATION"]) == "Town hall"
+
+
+def test_booking_inside_cancel_window_promises_no_past_deadline(stack, rig, make_event):
+    """A slot tomorrow, cancel_until_hours 48: the deadline passed yesterday. The confirmation gives
+    no deadline and says that online cancellation is over (ja and en); the link still shows the
+    booking. A deadline still ahead is given."""
+    now = datetime.datetime.now(ykstack.JST)
+    for lang, gone, said in (("ja", "までに", "オンラインでのキャンセル受付は終了しました"),
+                             ("en", "cancel before", "can no longer be cancelled online")):
+        ev = make_event(day=1, lang=lang, title="締切後 " + lang, cancel_until_hours=48)
+        bk, _ = book(ev)
+        text = part(rig.wait_mail(bk["id"], "confirmation").msg, "text/plain").get_content()
+        assert gone not in text, text
+        assert said in text, text
+        assert cancel_link(text)[1] == bk["id"]
+        yesterday = (now - datetime.timedelta(days=1)).date()
+        assert (ja_date(yesterday) if lang == "ja" else en_date(yesterday)) not in text
+    ev = make_event(day=30, lang="en", title="Deadline ahead", cancel_until_hours=48)
+    bk, _ = book(ev)
+    text = part(rig.wait_mail(bk["id"], "confirmation").msg, "text/plain").get_content()
+    start = datetime.datetime.fromisoformat(bk["starts_at"])
+    assert "cancel before %s, 09:00" % en_date((start - datetime.timedelta(hours=48)).date()) in text
+    assert "no longer" not in text
+
+
 def test_notify_wakes_the_notifier(stack, rig, make_event):
     """With polling all but off (one look at start, then hourly), the worker's statements' single
     NOTIFY yk_outbox is what brings the confirmation and the cancellation out within moments."""
@@ -477,6 +575,19 @@ def test_reminder_already_due_when_written_is_sent(stack, rig, make_event):
     assert m.msg["Subject"].startswith("【リマインダー】遅延リマインダー")
     row = rig.wait_status(bid, "reminder", "sent")
     assert row["attempts"] == 1, row
+
+
+def test_no_reminder_for_a_booking_made_after_its_reminder_time(stack, rig, make_event):
+    """The decision (README, "Reminders"): a booking made after its reminder's time gets no
+    reminder; its confirmation, sent at once, carries everything a reminder would."""
+    ev = make_event(day=1, title="予約後リマインダー", reminder={"days_before": 1, "at": "00:00"})
+    assert reminder_due(ev, 1, (0, 0)) < time.time()
+    bk, _ = book(ev)
+    rig.wait_mail(bk["id"], "confirmation")
+    rig.wait_status(bk["id"], "confirmation", "sent")
+    time.sleep(1)   # a few polls: nothing more is written or sent
+    assert rig.row(bk["id"], "reminder") is None
+    assert rig.smtp.by_message_id(rig.mid(bk["id"], "reminder")) == []
 
 
 def test_no_reminder_once_the_slot_has_started(stack, rig, make_event):
