@@ -137,7 +137,9 @@ static int on_headers_complete(llhttp_t *l)
     p->body_off = p->buf.len;
     const char *expect =
         p->hdr_off[YK_HDR_EXPECT] == NO_OFF ? NULL : p->buf.p + p->hdr_off[YK_HDR_EXPECT];
-    if (expect && strcasecmp(expect, "100-continue") == 0)
+    /* never to an HTTP/1.0 client, which knows no 1xx (RFC 9110 §10.1.1) */
+    if (expect && strcasecmp(expect, "100-continue") == 0 &&
+        (l->http_major > 1 || l->http_minor > 0))
         p->hooks->proceed(p->owner);
     return 0;
 }

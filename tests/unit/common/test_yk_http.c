@@ -908,6 +908,15 @@ static void expect_continue(void **state)
     resp_free(&r);
     expect_closed(c);
     cl_close(c);
+    /* an HTTP/1.0 client knows no 1xx: it gets the answer only */
+    c = cl_open();
+    cl_sends(c, "POST /e HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+    pump_for(20);
+    cl_fill(c);
+    assert_int_equal(c->len, 0);
+    cl_sends(c, "hi");
+    expect_response(c, 200, echo_text(YK_M_POST, "/e", "", "hi"));
+    cl_close(c);
     finish();
 }
 
