@@ -114,9 +114,11 @@ static int on_header_value_complete(llhttp_t *l)
     yk_hparse *p = l->data;
     if (p->cur_hdr >= 0) {
         /* llhttp keeps trailing whitespace; a field value has none (RFC 9112 §5) */
-        while (p->buf.len > p->hdr_off[p->cur_hdr] &&
-               (p->buf.p[p->buf.len - 1] == ' ' || p->buf.p[p->buf.len - 1] == '\t'))
-            p->buf.len--;
+        size_t end = p->buf.len;
+        while (end > p->hdr_off[p->cur_hdr] &&
+               (p->buf.p[end - 1] == ' ' || p->buf.p[end - 1] == '\t'))
+            end--;
+        yk_buf_rewind(&p->buf, end);
         if (add(p, "", 1) != 0)
             return refuse(l, 431);
     }
