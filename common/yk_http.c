@@ -1,16 +1,21 @@
-/* yk_http: connections, parsing and response writing for every yoyaku HTTP listener.
- * A connection owns a request buffer, a buffer of bytes read ahead and a response remainder buffer,
- * each grown on demand and reused across requests. */
+/* yk_http: connections, their timers, reading ahead and response writing for every yoyaku HTTP
+ * listener; yk_hparse parses the requests. A connection owns its parser, a buffer of bytes read
+ * ahead and a response remainder buffer, each a capped yk_buf reused across requests. */
 #include "yk_http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+#include "yk_buf.h"
+#include "yk_hparse.h"
+
+/* A response that the socket does not take at once waits in out[]: no answer is larger. */
+#define OUT_MAX ((size_t)1 << 30)
 
 enum { CONN_IDLE, CONN_READING, CONN_HANDLING, CONN_WRITING, CONN_CLOSING };
 
@@ -21,257 +26,146 @@ struct yk_http_server {
     yk_http_handler handler;
     yk_http_observer observer;
     void *ud;
-    llhttp_settings_t settings;
     yk_http_conn *conns; /* doubly linked list of open connections */
-    int closing;      /* 1: closing, 2: listener closed too */
-    size_t nconns;    /* connections whose socket is not closed yet; they point at us */
-    size_t ahead_max; /* bytes read ahead per connection before reading stops (back-pressure) */
-    uint64_t tick_ms; /* the longest a connection's timer sleeps: min(header, idle) timeouts */
-    char readbuf[65536]; /* shared: llhttp copies what it keeps into the connection */
+    int closing;         /* 1: closing, 2: listener closed too */
+    size_t nconns;       /* connections whose socket is not closed yet; they point at us */
+    size_t ahead_max;    /* bytes read ahead per connection before reading stops (back-pressure) */
+    uint64_t tick_ms;    /* the longest a connection's timer sleeps: min(header, idle) timeouts */
+    /* The Date header's value: formatted when the loop time reaches date_until, the end of the
+     * second it names, so the hot path formats it once per second, not once per answer. */
+    char date[30];
+    uint64_t date_until;
+    char readbuf[65536]; /* shared: the parser copies what it keeps into the connection */
 };
 
 struct yk_http_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_write_t wreq;
-    llhttp_t parser;
+    yk_hparse hp;
     yk_http_server *srv;
     yk_http_conn *prev, *next;
     int state;
-    int refs;         /* 1 while handles are open + 1 while a handler holds the request */
+    int refs; /* 1 while handles are open + 1 while a handler holds the request */
     int keep_alive;
-    int error_status; /* set by a parser callback that refuses the request */
-    /* The request being parsed: url '\0' wanted header values '\0' … body '\0'. */
-    char *buf;
-    size_t len, cap;
-    size_t url_len, head_bytes, body_off;
-    size_t hdr_off[YK_HDR_COUNT];
-    int cur_hdr;
-    char field[32];
-    size_t field_len;
-    int ready;
+    int http10;       /* the request in flight is HTTP/1.0: keep-alive must be said */
     int dispatching;  /* conn_parse is calling the handler: it parses what follows by itself */
     int resume;       /* the timer fires at once to parse ahead[]: see conn_written */
     int read_stopped; /* ahead[] is full: the socket is not read until it drains */
     int peer_eof;     /* the client stopped sending; close once what it sent is answered */
     uint64_t since;   /* uv_now() when the current IDLE or READING period began */
     /* Bytes read while a request was in flight (pipelined, or sent before its answer was out):
-     * ahead[ahead_off..ahead_len), at most srv->ahead_max. */
-    char *ahead;
-    size_t ahead_off, ahead_len, ahead_cap;
-    char *out; /* the part of a response that the socket did not take at once */
-    size_t out_cap;
+     * ahead.p[ahead_off..ahead.len), at most srv->ahead_max. */
+    yk_buf ahead;
+    size_t ahead_off;
+    yk_buf out; /* the part of a response that the socket did not take at once */
     struct sockaddr_storage peer;
     yk_http_req req;
 };
-
-static const char *const hdr_names[YK_HDR_COUNT] = {
-    "authorization", "idempotency-key", "x-booking-token", "x-access-token", "content-type",
-    "expect",
-};
-/* Lengths of hdr_names: most header names are rejected by length before any compare. */
-static const size_t hdr_lens[YK_HDR_COUNT] = {13, 15, 15, 14, 12, 6};
-
-#define NO_OFF ((size_t)-1)
 
 static void conn_close(yk_http_conn *c);
 
 static const char *status_text(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return status >= 500 ? "Internal Server Error" : "Unknown";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status >= 500 ? "Internal Server Error" : "Unknown";
     }
 }
 
-/* Makes *buf (of *cap bytes, owned by the connection) hold at least need bytes, doubling from
- * first but never past max. -1 when need is over max or memory runs out (*buf is unchanged). */
-static int grow(char **buf, size_t *cap, size_t need, size_t first, size_t max)
+size_t yk_http_date(time_t t, char out[30])
 {
-    if (need <= *cap)
-        return 0;
-    if (need > max)
-        return -1;
-    size_t c = *cap ? *cap : first;
-    while (c < need)
-        c *= 2;
-    if (c > max)
-        c = max;
-    char *b = realloc(*buf, c);
-    if (b == NULL)
-        return -1;
-    *buf = b;
-    *cap = c;
-    return 0;
+    /* English names whatever the locale; snprintf is fine here, it runs once a second */
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || tm.tm_year > 9999 - 1900 || tm.tm_year < -1900) {
+        t = 0;
+        (void)gmtime_r(&t, &tm);
+    }
+    /* the modulos only show gcc that each number fits its width; none changes a value */
+    snprintf(out, 30, "%.3s, %02u %.3s %04u %02u:%02u:%02u GMT", days[tm.tm_wday],
+             (unsigned)tm.tm_mday % 100u, months[tm.tm_mon], (unsigned)(tm.tm_year + 1900) % 10000u,
+             (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u);
+    return 29;
 }
 
-/* Appends data to the request buffer; -1 when it would pass the hard cap (body + head limits). */
-static int buf_append(yk_http_conn *c, const char *data, size_t n)
+/* The current Date value. uv_now is the loop's cached clock: no call per answer. */
+static const char *server_date(yk_http_server *srv)
 {
-    size_t cap_max = c->srv->lim.max_body + c->srv->lim.max_header + 64;
-    if (grow(&c->buf, &c->cap, c->len + n + 1, 1024, cap_max) != 0)
-        return -1;
-    memcpy(c->buf + c->len, data, n);
-    c->len += n;
-    c->buf[c->len] = '\0';
-    return 0;
+    uint64_t now = uv_now(srv->loop);
+    if (now >= srv->date_until) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        yk_http_date(ts.tv_sec, srv->date);
+        srv->date_until = now + 1000 - (uint64_t)ts.tv_nsec / 1000000;
+    }
+    return srv->date;
 }
 
-static int refuse(llhttp_t *p, int status)
+/* The parser's hooks: a request began (its header deadline starts), or asks for 100 Continue. */
+static void conn_begin(void *owner)
 {
-    yk_http_conn *c = p->data;
-    c->error_status = status;
-    return HPE_USER;
-}
-
-static int head_bytes(llhttp_t *p, size_t n)
-{
-    yk_http_conn *c = p->data;
-    c->head_bytes += n;
-    return c->head_bytes > c->srv->lim.max_header ? refuse(p, 431) : 0;
-}
-
-static int on_message_begin(llhttp_t *p)
-{
-    yk_http_conn *c = p->data;
-    c->len = c->url_len = c->head_bytes = c->body_off = 0;
-    c->error_status = 0;
-    c->cur_hdr = -1;
-    c->field_len = 0;
-    for (int i = 0; i < YK_HDR_COUNT; i++)
-        c->hdr_off[i] = NO_OFF;
+    yk_http_conn *c = owner;
     c->state = CONN_READING;
     c->since = uv_now(c->srv->loop); /* the timer finds the header deadline from it */
-    return 0;
 }
 
-static int on_url(llhttp_t *p, const char *at, size_t n)
+static void conn_proceed(void *owner)
 {
-    yk_http_conn *c = p->data;
-    if (head_bytes(p, n) != 0)
-        return HPE_USER;
-    c->url_len += n;
-    return buf_append(c, at, n) == 0 ? 0 : refuse(p, 414);
+    yk_http_conn *c = owner;
+    /* curl and others wait a second for this before sending a body; 25 bytes always fit an
+     * empty socket buffer, and if not, the client simply sends after its own timeout */
+    uv_buf_t b = uv_buf_init((char *)"HTTP/1.1 100 Continue\r\n\r\n", 25);
+    (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 }
 
-static int on_url_complete(llhttp_t *p)
-{
-    yk_http_conn *c = p->data;
-    return buf_append(c, "", 1) == 0 ? 0 : refuse(p, 431);
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t n)
-{
-    yk_http_conn *c = p->data;
-    if (head_bytes(p, n) != 0)
-        return HPE_USER;
-    size_t room = c->field_len < sizeof c->field - 1 ? sizeof c->field - 1 - c->field_len : 0;
-    size_t take = n < room ? n : room;
-    memcpy(c->field + c->field_len, at, take);
-    c->field_len += n; /* may exceed the buffer: such a name matches nothing */
-    return 0;
-}
-
-static int on_header_field_complete(llhttp_t *p)
-{
-    yk_http_conn *c = p->data;
-    c->cur_hdr = -1;
-    /* body_off is set once the head is complete: trailer fields never fill a header of interest */
-    if (c->field_len < sizeof c->field && c->body_off == 0) {
-        c->field[c->field_len] = '\0';
-        for (int i = 0; i < YK_HDR_COUNT; i++)
-            if (c->field_len == hdr_lens[i] && strcasecmp(c->field, hdr_names[i]) == 0 &&
-                c->hdr_off[i] == NO_OFF) {
-                c->cur_hdr = i;
-                c->hdr_off[i] = c->len;
-            }
-    }
-    c->field_len = 0;
-    return 0;
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t n)
-{
-    yk_http_conn *c = p->data;
-    if (head_bytes(p, n) != 0)
-        return HPE_USER;
-    if (c->cur_hdr < 0)
-        return 0;
-    return buf_append(c, at, n) == 0 ? 0 : refuse(p, 431);
-}
-
-static int on_header_value_complete(llhttp_t *p)
-{
-    yk_http_conn *c = p->data;
-    if (c->cur_hdr >= 0) {
-        /* llhttp keeps trailing whitespace; a field value has none (RFC 9112 §5) */
-        while (c->len > c->hdr_off[c->cur_hdr] &&
-               (c->buf[c->len - 1] == ' ' || c->buf[c->len - 1] == '\t'))
-            c->len--;
-        if (buf_append(c, "", 1) != 0)
-            return refuse(p, 431);
-    }
-    c->cur_hdr = -1;
-    return 0;
-}
-
-static int on_headers_complete(llhttp_t *p)
-{
-    yk_http_conn *c = p->data;
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->lim.max_body)
-        return refuse(p, 413);
-    c->body_off = c->len;
-    const char *expect = c->hdr_off[YK_HDR_EXPECT] == NO_OFF ? NULL : c->buf + c->hdr_off[YK_HDR_EXPECT];
-    if (expect && strcasecmp(expect, "100-continue") == 0) {
-        /* curl and others wait a second for this before sending a body; 25 bytes always fit
-         * an empty socket buffer, and if not, the client simply sends after its own timeout */
-        uv_buf_t b = uv_buf_init((char *)"HTTP/1.1 100 Continue\r\n\r\n", 25);
-        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    }
-    return 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t n)
-{
-    yk_http_conn *c = p->data;
-    if (c->len - c->body_off + n > c->srv->lim.max_body)
-        return refuse(p, 413);
-    return buf_append(c, at, n) == 0 ? 0 : refuse(p, 413);
-}
-
-static int on_message_complete(llhttp_t *p)
-{
-    yk_http_conn *c = p->data;
-    if (c->body_off == 0)
-        c->body_off = c->len;
-    c->keep_alive = llhttp_should_keep_alive(p);
-    c->ready = 1;
-    return HPE_PAUSED; /* one request at a time: the rest waits until this one is answered */
-}
+static const yk_hparse_hooks conn_hooks = {conn_begin, conn_proceed};
 
 static void conn_unref(yk_http_conn *c)
 {
     if (--c->refs > 0)
         return;
-    free(c->buf);
-    free(c->ahead);
-    free(c->out);
+    yk_hparse_free(&c->hp);
+    yk_buf_free(&c->ahead);
+    yk_buf_free(&c->out);
     free(c);
 }
 
@@ -308,23 +202,20 @@ static void conn_close(yk_http_conn *c)
 
 static size_t ahead_used(const yk_http_conn *c)
 {
-    return c->ahead_len - c->ahead_off;
+    return c->ahead.len - c->ahead_off;
 }
 
 /* Appends to ahead[]; the caller has made sure it stays within srv->ahead_max (conn_alloc_cb
- * never hands out more room than is left). -1 when out of memory. */
+ * never hands out more room than is left). -1 when out of memory (the connection then closes). */
 static int ahead_append(yk_http_conn *c, const char *data, size_t n)
 {
-    if (c->ahead_len + n > c->ahead_cap && c->ahead_off > 0) {
-        memmove(c->ahead, c->ahead + c->ahead_off, ahead_used(c));
-        c->ahead_len -= c->ahead_off;
+    if (c->ahead.len + n > c->ahead.cap && c->ahead_off > 0) {
+        memmove(c->ahead.p, c->ahead.p + c->ahead_off, ahead_used(c));
+        yk_buf_rewind(&c->ahead, ahead_used(c));
         c->ahead_off = 0;
     }
-    if (grow(&c->ahead, &c->ahead_cap, c->ahead_len + n, 4096, c->srv->ahead_max) != 0)
-        return -1;
-    memcpy(c->ahead + c->ahead_len, data, n);
-    c->ahead_len += n;
-    return 0;
+    yk_buf_add(&c->ahead, data, n);
+    return c->ahead.failed ? -1 : 0;
 }
 
 static void conn_resume(yk_http_conn *c);
@@ -394,7 +285,7 @@ static void conn_written(yk_http_conn *c, int from_loop)
     }
     c->state = CONN_IDLE;
     c->since = uv_now(c->srv->loop);
-    llhttp_resume(&c->parser);
+    yk_hparse_next(&c->hp);
     if (c->dispatching)
         return; /* answered inside the handler: conn_parse goes on with the bytes after it */
     if (ahead_used(c) == 0)
@@ -451,12 +342,15 @@ static void conn_send(yk_http_conn *c, int status, const char *ctype, const char
     char code[3] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
                     (char)('0' + status % 10)};
     if (HEAD_PUT("HTTP/1.1 ") || head_put(head, sizeof head, &hn, code, 3) || HEAD_PUT(" ") ||
-        head_put(head, sizeof head, &hn, text, strlen(text)) || HEAD_PUT("\r\nContent-Type: ") ||
-        head_put(head, sizeof head, &hn, ctype, strlen(ctype)) ||
+        head_put(head, sizeof head, &hn, text, strlen(text)) || HEAD_PUT("\r\nDate: ") ||
+        head_put(head, sizeof head, &hn, server_date(c->srv), 29) ||
+        HEAD_PUT("\r\nContent-Type: ") || head_put(head, sizeof head, &hn, ctype, strlen(ctype)) ||
         HEAD_PUT("\r\nContent-Length: ") ||
         head_put(head, sizeof head, &hn, num + sizeof num - nl, (size_t)nl) || HEAD_PUT("\r\n") ||
         (extra && head_put(head, sizeof head, &hn, extra, strlen(extra))) ||
-        (!keep_alive && HEAD_PUT("Connection: close\r\n")) || HEAD_PUT("\r\n")) {
+        (!keep_alive && HEAD_PUT("Connection: close\r\n")) ||
+        /* HTTP/1.0 closes unless the answer says otherwise (RFC 9112 §9.3) */
+        (keep_alive && c->http10 && HEAD_PUT("Connection: keep-alive\r\n")) || HEAD_PUT("\r\n")) {
         hn = 0;
         (void)HEAD_PUT("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
                        "Connection: close\r\n\r\n");
@@ -464,7 +358,7 @@ static void conn_send(yk_http_conn *c, int status, const char *ctype, const char
         keep_alive = 0;
     }
     /* a response to HEAD announces its body's length but carries none (RFC 9110 §9.3.2) */
-    size_t sent = c->state == CONN_HANDLING && c->req.method == YK_M_HEAD ? 0 : len;
+    size_t sent = c->state == CONN_HANDLING && c->req.head ? 0 : len;
     c->keep_alive = keep_alive;
     uv_buf_t b[2] = {uv_buf_init(head, (unsigned)hn), uv_buf_init((char *)body, (unsigned)sent)};
     int w = uv_try_write((uv_stream_t *)&c->tcp, b, sent ? 2 : 1);
@@ -477,25 +371,19 @@ static void conn_send(yk_http_conn *c, int status, const char *ctype, const char
         conn_written(c, 0);
         return;
     }
-    size_t need = hn + sent - done;
-    if (need > c->out_cap) {
-        char *o = realloc(c->out, need);
-        if (o == NULL) {
-            conn_close(c);
-            return;
-        }
-        c->out = o;
-        c->out_cap = need;
-    }
+    yk_buf_reset(&c->out);
     if (done < hn) {
-        memcpy(c->out, head + done, hn - done);
-        if (sent)
-            memcpy(c->out + hn - done, body, sent);
+        yk_buf_add(&c->out, head + done, hn - done);
+        yk_buf_add(&c->out, body, sent);
     } else {
-        memcpy(c->out, body + (done - hn), need);
+        yk_buf_add(&c->out, body + (done - hn), hn + sent - done);
+    }
+    if (c->out.failed) {
+        conn_close(c);
+        return;
     }
     c->state = CONN_WRITING;
-    uv_buf_t rest = uv_buf_init(c->out, (unsigned)need);
+    uv_buf_t rest = uv_buf_init(c->out.p, (unsigned)c->out.len);
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &rest, 1, conn_write_cb) != 0)
         conn_close(c);
 }
@@ -527,8 +415,10 @@ static size_t error_body(char *out, size_t cap, const char *code, const char *me
 
 static void conn_refuse(yk_http_conn *c, int status)
 {
-    const char *code = status == 413 ? "too_large" : status == 431 ? "headers_too_large"
-                     : status == 414 ? "uri_too_long" : "bad_request";
+    const char *code = status == 413   ? "too_large"
+                       : status == 431 ? "headers_too_large"
+                       : status == 414 ? "uri_too_long"
+                                       : "bad_request";
     char body[160];
     size_t n = error_body(body, sizeof body, code,
                           status == 413   ? "The request body is larger than allowed."
@@ -543,33 +433,9 @@ static void conn_dispatch(yk_http_conn *c)
 {
     yk_http_req *r = &c->req;
     memset(r, 0, sizeof *r);
-    c->ready = 0;
     c->state = CONN_HANDLING;
     c->refs++;
-    switch (llhttp_get_method(&c->parser)) {
-    case HTTP_GET: r->method = YK_M_GET; break;
-    case HTTP_HEAD: r->method = YK_M_HEAD; break;
-    case HTTP_POST: r->method = YK_M_POST; break;
-    case HTTP_PATCH: r->method = YK_M_PATCH; break;
-    case HTTP_PUT: r->method = YK_M_PUT; break;
-    case HTTP_DELETE: r->method = YK_M_DELETE; break;
-    default: r->method = YK_M_OTHER;
-    }
-    char *url = c->buf;
-    char *q = memchr(url, '?', c->url_len);
-    if (q) {
-        *q = '\0';
-        r->query = q + 1;
-        r->path_len = (size_t)(q - url);
-    } else {
-        r->query = "";
-        r->path_len = c->url_len;
-    }
-    r->path = url;
-    r->body = c->buf + c->body_off;
-    r->body_len = c->len - c->body_off;
-    for (int i = 0; i < YK_HDR_COUNT; i++)
-        r->headers[i] = c->hdr_off[i] == NO_OFF ? NULL : c->buf + c->hdr_off[i];
+    c->keep_alive = yk_hparse_request(&c->hp, r, &c->http10);
     r->peer = c->peer; /* read once at accept: a syscall per request showed in strace */
     r->started_ns = uv_hrtime();
     r->route = "other";
@@ -583,17 +449,16 @@ static void conn_dispatch(yk_http_conn *c)
 static size_t conn_parse(yk_http_conn *c, const char *data, size_t n)
 {
     for (;;) {
-        llhttp_errno_t err = llhttp_execute(&c->parser, data, n);
-        if (err == HPE_OK)
+        size_t used = 0;
+        int rc = yk_hparse_feed(&c->hp, data, n, &used);
+        if (rc == 0)
             return 0;
-        if (err != HPE_PAUSED || !c->ready) {
-            /* A callback's refusal may surface as HPE_USER or as HPE_CB_* (on_headers_complete). */
-            conn_refuse(c, c->error_status ? c->error_status : 400);
+        if (rc != 1) {
+            conn_refuse(c, rc);
             return 0;
         }
-        const char *pos = llhttp_get_error_pos(&c->parser);
-        n = (size_t)(data + n - pos);
-        data = pos;
+        data += used;
+        n -= used;
         c->dispatching = 1;
         conn_dispatch(c);
         c->dispatching = 0;
@@ -619,13 +484,15 @@ static void conn_resume(yk_http_conn *c)
 {
     c->resume = 0;
     if (ahead_used(c) > 0) {
-        size_t rest = conn_parse(c, c->ahead + c->ahead_off, ahead_used(c));
+        size_t rest = conn_parse(c, c->ahead.p + c->ahead_off, ahead_used(c));
         if (c->state == CONN_CLOSING)
             return;
-        if (rest == 0)
-            c->ahead_off = c->ahead_len = 0;
-        else
-            c->ahead_off = c->ahead_len - rest;
+        if (rest == 0) {
+            yk_buf_reset(&c->ahead);
+            c->ahead_off = 0;
+        } else {
+            c->ahead_off = c->ahead.len - rest;
+        }
     }
     conn_check_ahead(c);
     conn_settle(c);
@@ -690,6 +557,21 @@ void yk_http_respond_error(yk_http_req *req, int status, const char *code, const
     yk_http_respond(req, status, "application/json", NULL, body, n);
 }
 
+void yk_http_respond_not_allowed(yk_http_req *req, const char *allow)
+{
+    static const char name[] = "Allow: ";
+    char extra[128], body[160];
+    size_t al = strlen(allow);
+    if (al > sizeof extra - sizeof name - 2)
+        al = 0; /* a router's literal never is that long */
+    memcpy(extra, name, sizeof name - 1);
+    memcpy(extra + sizeof name - 1, allow, al);
+    memcpy(extra + sizeof name - 1 + al, "\r\n", 3);
+    size_t n =
+        error_body(body, sizeof body, "method_not_allowed", "This method is not allowed here.");
+    yk_http_respond(req, 405, "application/json", extra, body, n);
+}
+
 static void server_accept_cb(uv_stream_t *l, int status)
 {
     yk_http_server *srv = l->data;
@@ -704,7 +586,9 @@ static void server_accept_cb(uv_stream_t *l, int status)
     uv_tcp_init(srv->loop, &c->tcp);
     uv_timer_init(srv->loop, &c->timer);
     c->tcp.data = c->timer.data = c->wreq.data = c;
-    c->parser.data = c;
+    yk_hparse_init(&c->hp, &conn_hooks, c, srv->lim.max_header, srv->lim.max_body);
+    c->ahead = (yk_buf)YK_BUF_INIT(srv->ahead_max);
+    c->out = (yk_buf)YK_BUF_INIT(OUT_MAX);
     if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
         uv_close((uv_handle_t *)&c->timer, conn_closed_cb);
         uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
@@ -714,8 +598,6 @@ static void server_accept_cb(uv_stream_t *l, int status)
     if (srv->conns)
         srv->conns->prev = c;
     srv->conns = c;
-    llhttp_init(&c->parser, HTTP_REQUEST, &srv->settings);
-    c->parser.data = c;
     uv_tcp_nodelay(&c->tcp, 1);
     int alen = sizeof c->peer;
     uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &alen);
@@ -773,17 +655,6 @@ int yk_http_server_start(yk_http_server **out, uv_loop_t *loop, const char *list
     srv->handler = handler;
     srv->observer = observer;
     srv->ud = ud;
-    llhttp_settings_init(&srv->settings);
-    srv->settings.on_message_begin = on_message_begin;
-    srv->settings.on_url = on_url;
-    srv->settings.on_url_complete = on_url_complete;
-    srv->settings.on_header_field = on_header_field;
-    srv->settings.on_header_field_complete = on_header_field_complete;
-    srv->settings.on_header_value = on_header_value;
-    srv->settings.on_header_value_complete = on_header_value_complete;
-    srv->settings.on_headers_complete = on_headers_complete;
-    srv->settings.on_body = on_body;
-    srv->settings.on_message_complete = on_message_complete;
 
     /* SO_REUSEPORT must be set before bind, which uv_tcp_bind (libuv 1.44) cannot do. */
     int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -1,12 +1,14 @@
-/* yk_http: an HTTP/1.1 server on libuv + llhttp with keep-alive, size limits and timeouts.
- * One request per connection is in flight at a time; what the client sends meanwhile (pipelined
- * requests) is read ahead into the connection, at most max_header + max_body bytes, after which
- * the rest waits in the socket until the request in flight is answered. */
+/* yk_http: an HTTP/1.1 server (RFC 9110, RFC 9112) on libuv + llhttp with keep-alive, size limits
+ * and timeouts; yk_hparse parses its requests. One request per connection is in flight at a time;
+ * what the client sends meanwhile (pipelined requests) is read ahead into the connection, at most
+ * max_header + max_body bytes, after which the rest waits in the socket until the request in flight
+ * is answered. */
 #ifndef YK_HTTP_H
 #define YK_HTTP_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <uv.h>
 
 typedef enum {
@@ -19,7 +21,17 @@ typedef enum {
     YK_HDR_COUNT
 } yk_http_hdr;
 
-typedef enum { YK_M_OTHER, YK_M_GET, YK_M_HEAD, YK_M_POST, YK_M_PATCH, YK_M_PUT, YK_M_DELETE } yk_http_method;
+/* A handler never sees YK_M_HEAD: yk_http hands a HEAD request over as GET with req->head set,
+ * and sends the GET answer's head without its body, so HEAD works wherever GET does. */
+typedef enum {
+    YK_M_OTHER,
+    YK_M_GET,
+    YK_M_HEAD,
+    YK_M_POST,
+    YK_M_PATCH,
+    YK_M_PUT,
+    YK_M_DELETE
+} yk_http_method;
 
 typedef struct yk_http_conn yk_http_conn;
 
@@ -28,10 +40,11 @@ typedef struct yk_http_conn yk_http_conn;
  * NUL-terminated. */
 typedef struct {
     yk_http_method method;
-    const char *path;   /* without the query string, not decoded */
+    int head;         /* the request was HEAD (method says GET): the answer's body is dropped */
+    const char *path; /* without the query string, not decoded */
     size_t path_len;
-    const char *query;  /* after '?', "" if none */
-    const char *body;   /* "" if none */
+    const char *query; /* after '?', "" if none */
+    const char *body;  /* "" if none */
     size_t body_len;
     const char *headers[YK_HDR_COUNT]; /* NULL when absent */
     struct sockaddr_storage peer;
@@ -49,8 +62,8 @@ typedef void (*yk_http_handler)(yk_http_req *req, void *ud);
 typedef void (*yk_http_observer)(const yk_http_req *req, int status, void *ud);
 
 typedef struct {
-    size_t max_body;          /* larger bodies get 413 too_large */
-    size_t max_header;        /* request line + headers; larger get 431 */
+    size_t max_body;            /* larger bodies get 413 too_large */
+    size_t max_header;          /* request line + headers; larger get 431 */
     uint64_t header_timeout_ms; /* from a request's first byte to its last */
     uint64_t idle_timeout_ms;   /* between requests on a kept-alive connection */
     int share_port;             /* SO_REUSEPORT: several ingress processes serve one port; off
@@ -78,6 +91,16 @@ void yk_http_respond(yk_http_req *req, int status, const char *content_type,
 
 /* Convenience: {"error": code, "message": message} with status. */
 void yk_http_respond_error(yk_http_req *req, int status, const char *code, const char *message);
+
+/* 405 method_not_allowed with the Allow header RFC 9110 §15.5.6 requires: allow lists the
+ * methods the path takes, e.g. "GET, HEAD" or "POST" (a literal; name HEAD wherever GET is,
+ * since yk_http answers HEAD with the GET handler). */
+void yk_http_respond_not_allowed(yk_http_req *req, const char *allow);
+
+/* Formats t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110 §5.6.7) into out
+ * and NUL-terminates it; returns its length, 29. Every response's Date header is this, formatted
+ * once per second per server. */
+size_t yk_http_date(time_t t, char out[30]);
 
 /* Parses "host:port" into a sockaddr; 0 or negative libuv error. */
 __attribute__((warn_unused_result)) int yk_http_parse_listen(const char *listen,

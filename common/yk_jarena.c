@@ -6,7 +6,18 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+/* gcc defines __SANITIZE_ADDRESS__ under ASan; clang does not, it answers
+ * __has_feature(address_sanitizer) instead */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define JARENA_ASAN 1
+#endif
+#endif
 #if defined(__SANITIZE_ADDRESS__)
+#define JARENA_ASAN 1
+#endif
+
+#ifdef JARENA_ASAN
 #include <sanitizer/asan_interface.h>
 #else
 #define ASAN_POISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))

@@ -1,5 +1,6 @@
-/* yk_metrics: the series tables and the text rendering. Label text is copied into each series;
- * callers pass label values that are already safe (route names, codes, partition numbers). */
+/* yk_metrics: the series tables and the text rendering (into the caller's yk_buf). Label text is
+ * copied into each series; callers pass label values that are already safe (route names, codes,
+ * partition numbers). */
 #include "yk_metrics.h"
 
 #include <stdarg.h>
@@ -7,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUF_CAP (1u << 20)
 #define MAX_SERIES 256
 
 struct yk_series {
@@ -21,37 +21,31 @@ const double yk_metrics_latency_bounds[YK_HIST_BUCKETS] = {
 const double yk_metrics_size_bounds[YK_HIST_BUCKETS] = {1,   2,   5,    10,   20,   50,   100,
                                                         200, 500, 1000, 2000, 3000, 4000, 5000};
 
-void yk_metrics_printf(yk_metrics_buf *b, const char *fmt, ...)
+void yk_metrics_printf(yk_buf *b, const char *fmt, ...)
 {
-    for (;;) {
-        size_t room = b->cap - b->len;
-        va_list ap;
-        va_start(ap, fmt);
-        int n = b->data ? vsnprintf(b->data + b->len, room, fmt, ap) : -1;
-        va_end(ap);
-        if (n >= 0 && (size_t)n < room) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        if (n >= 0 && cap < b->len + (size_t)n + 1)
-            cap = b->len + (size_t)n + 1;
-        char *d = cap <= BUF_CAP ? realloc(b->data, cap) : NULL;
-        if (d == NULL) {
-            b->truncated = 1;
-            if (b->data)
-                b->data[b->len] = '\0';
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
+    char line[512]; /* a series line fits; longer text (a HELP block) takes one malloc */
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->failed = true;
+        return;
     }
-}
-
-void yk_metrics_buf_free(yk_metrics_buf *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof *b);
+    if ((size_t)n < sizeof line) {
+        yk_buf_add(b, line, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (big == NULL) {
+        b->failed = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    yk_buf_add(b, big, (size_t)n);
+    free(big);
 }
 
 void yk_histogram_observe(yk_histogram *h, double v)
@@ -117,7 +111,7 @@ void yk_family_clear(yk_family *f)
     f->n = 0;
 }
 
-static void render_hist(const yk_family *f, const yk_series *s, yk_metrics_buf *out)
+static void render_hist(const yk_family *f, const yk_series *s, yk_buf *out)
 {
     const char *sep = s->labels[0] ? "," : "";
     uint64_t cum = 0;
@@ -135,7 +129,7 @@ static void render_hist(const yk_family *f, const yk_series *s, yk_metrics_buf *
                       (unsigned long long)s->hist.count);
 }
 
-void yk_family_render(const yk_family *f, yk_metrics_buf *out)
+void yk_family_render(const yk_family *f, yk_buf *out)
 {
     yk_metrics_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
     for (size_t i = 0; i < f->n; i++) {

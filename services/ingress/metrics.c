@@ -87,7 +87,7 @@ static void fold_seen(void)
 
 static void render(yk_http_req *req, int ok, const queue_partition *parts, int n)
 {
-    yk_metrics_buf b = {0};
+    yk_buf b = YK_BUF_INIT(YK_METRICS_MAX);
     yk_metrics_printf(&b,
                       "# HELP yoyaku_build_info Build of this process.\n"
                       "# TYPE yoyaku_build_info gauge\n"
@@ -113,8 +113,11 @@ static void render(yk_http_req *req, int ok, const queue_partition *parts, int n
     yk_family_render(&bookings, &b);
     for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++)
         yk_family_render(gauges[g], &b);
-    yk_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data, b.len);
-    yk_metrics_buf_free(&b);
+    if (b.failed)
+        yk_http_respond_error(req, 500, "internal", "The metrics could not be rendered.");
+    else
+        yk_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.p, b.len);
+    yk_buf_free(&b);
 }
 
 static void collected(void *ud, int ok, const queue_partition *parts, int n)

@@ -341,7 +341,7 @@ static void http_cb(yk_http_req *req, void *ud)
                         ok ? "ready\n" : "postgresql unreachable\n", ok ? 6 : 23);
     } else if (strcmp(p, "/metrics") == 0) {
         req->route = "metrics";
-        yk_metrics_buf b = {0};
+        yk_buf b = YK_BUF_INIT(YK_METRICS_MAX);
         yk_metrics_printf(&b,
                           "# HELP yoyaku_build_info Build of this process.\n"
                           "# TYPE yoyaku_build_info gauge\n"
@@ -357,12 +357,11 @@ static void http_cb(yk_http_req *req, void *ud)
         yk_family_render(&m_pending, &b);
         yk_family_render(&m_in_flight, &b);
         yk_family_render(&m_seconds, &b);
-        if (b.data == NULL)
-            yk_http_respond_error(req, 500, "internal", "out of memory");
+        if (b.failed)
+            yk_http_respond_error(req, 500, "internal", "The metrics could not be rendered.");
         else
-            yk_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data,
-                            b.len);
-        yk_metrics_buf_free(&b);
+            yk_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.p, b.len);
+        yk_buf_free(&b);
     } else {
         yk_http_respond_error(req, 404, "not_found", "No such route.");
     }

@@ -47,7 +47,7 @@ static const yk_http_limits metrics_limits = {
 
 static void metrics_render(yk_http_req *req)
 {
-    yk_metrics_buf b = {0};
+    yk_buf b = YK_BUF_INIT(YK_METRICS_MAX);
     yk_metrics_printf(&b,
                       "# HELP yoyaku_build_info Build of this process.\n"
                       "# TYPE yoyaku_build_info gauge\n"
@@ -57,12 +57,11 @@ static void metrics_render(yk_http_req *req)
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
         yk_family_render(families[i], &b);
     pthread_mutex_unlock(&metrics_lock);
-    if (b.data == NULL || b.truncated)
+    if (b.failed)
         yk_http_respond_error(req, 500, "internal", "The metrics could not be rendered.");
     else
-        yk_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data,
-                        b.len);
-    yk_metrics_buf_free(&b);
+        yk_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.p, b.len);
+    yk_buf_free(&b);
 }
 
 static void metrics_handle(yk_http_req *req, void *ud)

@@ -14,6 +14,19 @@
 
 #include "yk_jarena.h"
 
+/* gcc defines __SANITIZE_ADDRESS__ under ASan, clang answers __has_feature(address_sanitizer) */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#endif
+#ifdef TEST_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 static const char booking[] =
     "{\"slot_id\":\"123\",\"email\":\"p1-2@bench.example\",\"fields\":{\"name\":\"予約 太郎 2\"}}";
 
@@ -90,12 +103,37 @@ static void full(void **state)
     free(big);
 }
 
+/* Under ASan (gcc's or clang's) the arena's free bytes are poisoned: a block's padding, and a
+ * block once the arena is empty again, cannot be touched without a report. Without ASan there is
+ * nothing to check. */
+static void poisoned(void **state)
+{
+#ifdef TEST_ASAN
+    json_malloc_t m;
+    json_free_t f;
+    json_get_alloc_funcs(&m, &f);
+    yk_jarena_begin();
+    char *p = m(8);
+    yk_jarena_end();
+    assert_non_null(p);
+    assert_true(yk_jarena_used() > 0); /* from the arena, not malloc */
+    assert_false(__asan_address_is_poisoned(p + 7));
+    assert_true(__asan_address_is_poisoned(p + 8)); /* the alignment padding */
+    f(p);
+    assert_int_equal(yk_jarena_used(), 0);
+    assert_true(__asan_address_is_poisoned(p));
+#else
+    skip();
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(window),
         cmocka_unit_test(survivor),
         cmocka_unit_test(full),
+        cmocka_unit_test(poisoned),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
