@@ -204,8 +204,7 @@ void catalogue_load_event(const cat_event_row *row)
 
 void catalogue_load_slot(const cat_slot_row *row)
 {
-    if (grow((void **)&building.slots, &building.slots_cap, building.nslots, sizeof(cat_slot)) !=
-        0)
+    if (grow((void **)&building.slots, &building.slots_cap, building.nslots, sizeof(cat_slot)) != 0)
         return;
     cat_slot *s = &building.slots[building.nslots];
     memset(s, 0, sizeof *s);
@@ -348,7 +347,8 @@ json_t *catalogue_event_json(const cat_event *e, bool admin)
     return j;
 }
 
-/* A stored number field's value as a JSON number: stored as its decimal text (yk_fieldset_check). */
+/* A stored number field's value as a JSON number: stored as its decimal text (yk_fieldset_check).
+ */
 static json_t *typed(const yk_field *f, json_t *v)
 {
     if (f->type == YK_FT_NUMBER && json_is_string(v)) {

@@ -49,9 +49,9 @@ int ingress_respond_stored(yk_http_req *req, const char *v, size_t len);
 
 /* The booking JSON of contract §2 for row b (joined with slots s and events e), as text. */
 #define INGRESS_BOOKING_JSON                                                                       \
-    "json_build_object('id', b.id::text, 'event', e.slug, 'slot_id', b.slot_id::text,"            \
-    " 'starts_at', yk_rfc3339(s.starts_at, e.timezone),"                                          \
-    " 'ends_at', yk_rfc3339(s.ends_at, e.timezone), 'status', b.status, 'email', b.email,"       \
+    "json_build_object('id', b.id::text, 'event', e.slug, 'slot_id', b.slot_id::text,"             \
+    " 'starts_at', yk_rfc3339(s.starts_at, e.timezone),"                                           \
+    " 'ends_at', yk_rfc3339(s.ends_at, e.timezone), 'status', b.status, 'email', b.email,"         \
     " 'fields', b.fields, 'created_at', yk_rfc3339(b.created_at, e.timezone))::text"
 #define INGRESS_BOOKING_FROM                                                                       \
     " FROM bookings b JOIN slots s ON s.id = b.slot_id JOIN events e ON e.id = b.event_id"

@@ -34,7 +34,7 @@ static void collect_step(collect *c)
     free(c);
 }
 
-#define OPS_OF(op, member) ((part_ops *)((char *)(op) - offsetof(part_ops, member)))
+#define OPS_OF(op, member) ((part_ops *)((char *)(op)-offsetof(part_ops, member)))
 
 static queue_partition *part_of(part_ops *o)
 {

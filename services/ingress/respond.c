@@ -55,10 +55,10 @@ void ingress_add_error(json_t *errors, const char *field, const char *reason)
 
 void ingress_respond_invalid(yk_http_req *req, json_t *errors, const char *message)
 {
-    ingress_respond_json(req, 422,
-                         json_pack("{s:s,s:s,s:o}", "error", "invalid_fields", "message", message,
-                                   "errors", errors),
-                         NULL);
+    ingress_respond_json(
+        req, 422,
+        json_pack("{s:s,s:s,s:o}", "error", "invalid_fields", "message", message, "errors", errors),
+        NULL);
 }
 
 void ingress_respond_unavailable(yk_http_req *req)

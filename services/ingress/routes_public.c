@@ -38,8 +38,8 @@ static int event_visible(yk_http_req *req, cat_event *e)
         json_t *title = json_object_get(e->json, "title");
         ingress_respond_json(req, 401,
                              json_pack("{s:s,s:s,s:s,s:O,s:b}", "error", "password_required",
-                                       "message", "This event is protected by a password.",
-                                       "slug", e->slug, "title", title, "secret", 1),
+                                       "message", "This event is protected by a password.", "slug",
+                                       e->slug, "title", title, "secret", 1),
                              NULL);
         return 0;
     }
@@ -80,9 +80,9 @@ static void list_slots(yk_http_req *req, cat_event *e)
         if ((from[0] && strncmp(s->starts_at, from, 10) < 0) ||
             (to[0] && strncmp(s->starts_at, to, 10) > 0))
             continue;
-        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:i,s:i}", "id", s->id_str,
-                                              "starts_at", s->starts_at, "ends_at", s->ends_at,
-                                              "capacity", s->capacity, "remaining",
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:i,s:i}", "id", s->id_str, "starts_at",
+                                              s->starts_at, "ends_at", s->ends_at, "capacity",
+                                              s->capacity, "remaining",
                                               s->remaining > 0 ? s->remaining : 0));
     }
     ingress_respond_json(req, 200, json_pack("{s:o}", "slots", list), NULL);

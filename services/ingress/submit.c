@@ -1,6 +1,7 @@
 /* submit: owns the submit pipeline (plain pipelined commands, or the idempotent submit script),
  * the polling of idempotent duplicates, the reply subscription (yk:rep:<ingress id> and yk:events)
- * and the shutdown of the reply path. Waiters come from waiter.c; their deadlines are pending.c's. */
+ * and the shutdown of the reply path. Waiters come from waiter.c; their deadlines are pending.c's.
+ */
 #include "submit.h"
 
 #include <stddef.h>
@@ -287,8 +288,17 @@ void submit_entry(yk_http_req *req, const submit_request *s)
         snprintf(idem_val, sizeof idem_val, "%s %s", w->id, s->body_hash);
         snprintf(res, sizeof res, "yk:res:%s", w->id);
         memcpy(w->body_hash, s->body_hash, YK_HASH_HEX_LEN + 1);
-        const char *h[] = {"EVALSHA", script_sha, "5", stream, seq, done, res, idem_key,
-                           idem_val, pending_ttl(), s->refusal ? s->refusal : ""};
+        const char *h[] = {"EVALSHA",
+                           script_sha,
+                           "5",
+                           stream,
+                           seq,
+                           done,
+                           res,
+                           idem_key,
+                           idem_val,
+                           pending_ttl(),
+                           s->refusal ? s->refusal : ""};
         head = sizeof h / sizeof h[0];
         memcpy(argv, h, sizeof h);
     } else {
@@ -316,8 +326,8 @@ void submit_entry(yk_http_req *req, const submit_request *s)
         if (pairs[i][0])
             e = put_pair(e, e == h, pairs[i][0], pairs[i][1]);
     size_t argc = head;
-    const char *fields[] = {"h", h, "email", s->email, "ident", s->identity,
-                            "fields", s->fields_json, "tok", token};
+    const char *fields[] = {"h",         h,        "email",        s->email, "ident",
+                            s->identity, "fields", s->fields_json, "tok",    token};
     for (size_t i = 0; !s->refusal && i < (s->cancel ? 2 : sizeof fields / sizeof fields[0]); i++)
         argv[argc++] = fields[i];
     w->state = W_SUBMITTING;
@@ -341,7 +351,6 @@ void submit_entry(yk_http_req *req, const submit_request *s)
     if (ingress.wait_ms == 0) /* answered 202 at once: its position is read now */
         yk_redis_argv(ingress.redis, &w->op_done, 2, (const char *[]){"GET", done}, NULL);
 }
-
 
 void submit_on_reply(const char *payload, size_t len)
 {
@@ -373,7 +382,8 @@ static void on_sub_message(yk_redis_op *op, yk_reply *r)
     if (yk_reply_count(r) != 3 || channel == NULL || msg == NULL)
         return; /* subscription confirmations, or NULL when the connection drops */
     if (strncmp(channel, "yk:rep:", 7) == 0) {
-        /* A worker sends one message per batch: answers separated by '\n' (compact JSON has none). */
+        /* A worker sends one message per batch: answers separated by '\n' (compact JSON has none).
+         */
         const char *end = msg + len;
         for (const char *line = msg, *nl; line < end; line = nl + 1) {
             nl = memchr(line, '\n', (size_t)(end - line));

@@ -39,7 +39,7 @@ typedef struct waiter {
     struct waiter *hnext;                /* hash chain by id */
 } waiter;
 
-#define WAITER_OF(o, field) ((waiter *)((char *)(o) - offsetof(waiter, field)))
+#define WAITER_OF(o, field) ((waiter *)((char *)(o)-offsetof(waiter, field)))
 
 typedef struct {
     waiter *head, *tail;
