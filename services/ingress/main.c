@@ -11,6 +11,7 @@
 
 #include "catalogue.h"
 #include "catalogue_sql.h"
+#include "deadline.h"
 #include "ingress.h"
 #include "metrics.h"
 #include "submit.h"
@@ -128,6 +129,7 @@ static void close_connections(void)
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&catalogue_timer, NULL);
+    deadline_close();
 }
 
 static void on_signal(uv_signal_t *s, int signum)

@@ -1,5 +1,6 @@
 /* queue: owns one collection context per call: three pipelined commands per partition
- * (XLEN, XINFO GROUPS, XPENDING summary), answered together when the last reply arrives. */
+ * (XLEN, XINFO GROUPS, XPENDING summary), answered together when the last reply arrives, or as
+ * failed at the deadline (deadline.h) when Redis is stalled. */
 #include "queue.h"
 
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "ingress.h"
 
 typedef struct collect collect;
@@ -17,18 +19,31 @@ typedef struct {
 } part_ops;
 
 struct collect {
-    queue_done_cb done;
+    deadline_item dl;
+    queue_done_cb done; /* NULL once called at the deadline */
     void *ud;
     int n, outstanding, failed;
     queue_partition *parts;
     part_ops *ops;
 };
 
+/* Redis did not answer every command within the wait (stalled): the caller hears "not ok" now;
+ * the replies, when they come, complete c. */
+static void collect_expired(deadline_item *d)
+{
+    collect *c = (collect *)((char *)d - offsetof(collect, dl));
+    queue_done_cb done = c->done;
+    c->done = NULL;
+    done(c->ud, 0, NULL, 0);
+}
+
 static void collect_step(collect *c)
 {
     if (--c->outstanding > 0)
         return;
-    c->done(c->ud, !c->failed, c->parts, c->n);
+    deadline_cancel(&c->dl);
+    if (c->done)
+        c->done(c->ud, !c->failed, c->parts, c->n);
     free(c->parts);
     free(c->ops);
     free(c);
@@ -113,6 +128,8 @@ void queue_collect(queue_done_cb done, void *ud)
     c->ud = ud;
     c->n = n;
     c->outstanding = 3 * n + 1; /* +1 held until every command is submitted */
+    if (deadline_add(&c->dl, deadline_wait_ms(), collect_expired) != 0)
+        c->failed = 1; /* unbounded: say Redis did not answer rather than risk a hang */
     for (int p = 0; p < n; p++) {
         part_ops *o = &c->ops[p];
         o->owner = c;

@@ -1,12 +1,14 @@
 /* routes_public: the booker's routes — events, slots, reservations, request status. Everything
  * that can be refused without a worker is refused here, before anything reaches Redis (with an
  * Idempotency-Key, a refusal that depends on changing state goes to the key's lookup first). */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "catalogue.h"
+#include "deadline.h"
 #include "ingress.h"
 #include "submit.h"
 #include "yk_jarena.h"
@@ -255,13 +257,35 @@ out:
 /* GET /v1/requests/{id}: the stored answer, or the position of a pending request. */
 typedef struct {
     yk_redis_op op;
-    yk_http_req *req;
+    deadline_item dl;
+    yk_http_req *req; /* NULL once answered 503 at the deadline */
     long long seq;
 } status_ctx;
+
+/* Redis did not answer within the wait (stalled): 503 now; the reply, when it comes, frees c. */
+static void status_expired(deadline_item *d)
+{
+    status_ctx *c = (status_ctx *)((char *)d - offsetof(status_ctx, dl));
+    ingress_respond_unavailable(c->req);
+    c->req = NULL;
+}
+
+/* The reply came after the deadline's 503: only c is left to free. Otherwise the deadline goes. */
+static int status_late(status_ctx *c)
+{
+    if (c->req == NULL) {
+        free(c);
+        return 1;
+    }
+    deadline_cancel(&c->dl);
+    return 0;
+}
 
 static void status_done_cb(yk_redis_op *op, yk_reply *reply)
 {
     status_ctx *c = (status_ctx *)op;
+    if (status_late(c))
+        return;
     if (reply == NULL || yk_reply_error(reply)) {
         ingress_respond_unavailable(c->req);
     } else {
@@ -278,6 +302,8 @@ static void status_done_cb(yk_redis_op *op, yk_reply *reply)
 static void status_res_cb(yk_redis_op *op, yk_reply *reply)
 {
     status_ctx *c = (status_ctx *)op;
+    if (status_late(c))
+        return;
     if (reply == NULL || yk_reply_error(reply)) {
         ingress_respond_unavailable(c->req);
         free(c);
@@ -297,6 +323,11 @@ static void status_res_cb(yk_redis_op *op, yk_reply *reply)
         c->seq = json_integer_value(json_object_get(body, "seq"));
         json_decref(body);
         c->op.cb = status_done_cb;
+        if (deadline_add(&c->dl, deadline_wait_ms(), status_expired) != 0) {
+            ingress_respond_unavailable(c->req);
+            free(c);
+            return;
+        }
         yk_redis_cmd(ingress.redis, &c->op, "GET yk:done:{%lld}", (long long)p);
         return;
     }
@@ -333,6 +364,11 @@ static void request_status(yk_http_req *req, const char *request_id)
     }
     c->req = req;
     c->op.cb = status_res_cb;
+    if (deadline_add(&c->dl, deadline_wait_ms(), status_expired) != 0) {
+        ingress_respond_unavailable(req);
+        free(c);
+        return;
+    }
     yk_redis_cmd(ingress.redis, &c->op, "GET yk:res:%s", request_id);
 }
 

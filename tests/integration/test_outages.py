@@ -88,6 +88,15 @@ def test_redis_stalled_reservation_is_503_within_the_wait(own):
             took = time.monotonic() - t0
             assert unavailable(r), (headers, r)
             assert took < WAIT_MS / 1000 + 1.0, (headers, took)
+        # reads that need Redis are bounded too: request status, queue statistics
+        t0 = time.monotonic()
+        r = own.client.get("/v1/requests/%s" % uuid.uuid4().hex)
+        assert unavailable(r), r
+        r = own.client.get("/v1/admin/queue", admin=True)
+        assert unavailable(r), r
+        m = own.client.get("/metrics")
+        assert m.status == 200 and b"yoyaku_up_redis 0" in m.body, m
+        assert time.monotonic() - t0 < 3 * (WAIT_MS / 1000 + 1.0)
     finally:
         redis.signal(signal.SIGCONT)
     wait_until(lambda: own.client.post(path, {"slot_id": slot, "email": email("after")}).status
