@@ -130,12 +130,32 @@ static void done_reply_cb(yk_redis_op *op, yk_reply *reply)
         submit_settle(w);
 }
 
+/* The position of the request a duplicate repeats, once its marker told seq: as its own 202. */
+static void poll_respond_pending(waiter *w)
+{
+    w->position = w->seq > 0 && w->done >= 0 ? w->seq - w->done : 1;
+    pending_respond(w);
+}
+
+static void poll_done_cb(yk_redis_op *op, yk_reply *reply)
+{
+    waiter *w = WAITER_OF(op, op_done);
+    const char *v = yk_reply_is(reply, YK_REPLY_STRING) ? yk_reply_str(reply, NULL) : NULL;
+    w->done = v ? strtoll(v, NULL, 10) : yk_reply_is(reply, YK_REPLY_NIL) ? 0 : -1;
+}
+
 /* Polling for an answer another request (same Idempotency-Key) will produce. */
 static void poll_reply_cb(yk_redis_op *op, yk_reply *reply)
 {
     waiter *w = (waiter *)op;
     size_t len;
     const char *v = yk_reply_is(reply, YK_REPLY_STRING) ? yk_reply_str(reply, &len) : NULL;
+    unsigned p;
+    long long seq;
+    if (v && v[0] == '0' && sscanf(v, "0 {\"p\":%u,\"seq\":%lld}", &p, &seq) == 2) {
+        w->partition = p; /* its pending marker: the next GET reads done too, for the position */
+        w->seq = seq;
+    }
     if (w->state == W_ANSWERED) {
         waiter_free(w); /* answered 202 while this GET was late */
     } else if (v && v[0] != '0' && ingress_respond_stored(w->req, v, len) == 0) {
@@ -143,7 +163,7 @@ static void poll_reply_cb(yk_redis_op *op, yk_reply *reply)
         waiter_free(w);
     } else if (now_ms() >= w->deadline_ms || ingress.stopping) {
         waiter_list_unlink(&polls, w);
-        pending_respond(w);
+        poll_respond_pending(w);
         waiter_free(w);
     } else {
         w->state = W_POLLING; /* ask again on the next poll tick */
@@ -161,6 +181,11 @@ static void poll_send(waiter *w)
         return;
     }
     char key[48];
+    if (w->seq > 0) { /* its reply comes before the GET's below, on the same connection */
+        snprintf(key, sizeof key, "yk:done:{%u}", w->partition);
+        w->op_done.cb = poll_done_cb;
+        yk_redis_argv(ingress.redis, &w->op_done, 2, (const char *[]){"GET", key}, NULL);
+    }
     snprintf(key, sizeof key, "yk:res:%s", w->id);
     yk_redis_argv(ingress.redis, &w->op, 2, (const char *[]){"GET", key}, NULL);
 }
@@ -175,7 +200,7 @@ static void poll_cb(uv_timer_t *t)
             poll_send(w);
         } else if (w->state == W_POLL_BUSY && now >= w->deadline_ms + POLL_GRACE_MS) {
             waiter_list_unlink(&polls, w);
-            pending_respond(w);
+            poll_respond_pending(w);
             w->state = W_ANSWERED; /* poll_reply_cb frees it */
         }
     }
@@ -450,7 +475,7 @@ void submit_shutdown(void (*then)(void))
         next = w->next;
         if (w->state == W_POLLING) { /* one with a GET in flight is answered by its callback */
             waiter_list_unlink(&polls, w);
-            pending_respond(w);
+            poll_respond_pending(w);
             waiter_free(w);
         }
     }
