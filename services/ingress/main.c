@@ -1,7 +1,6 @@
 /* yoyaku-ingress: HTTP front door. Owns the loop, the config table, the connections to Redis and
  * PostgreSQL, the router and the process lifecycle (SIGINT/SIGTERM drain and exit 0); what a
  * request needs after routing lives with its route (routes_*.c, submit.c, respond.c). */
-#include <limits.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>

@@ -14,7 +14,8 @@ import uuid
 
 import pytest
 
-from ykstack import Client, Stack, binary, email, free_port, rfc3339, slot_time, wait_until
+from ykstack import (Client, Stack, binary, email, free_port, partition_of, rfc3339, slot_time,
+                     wait_until)
 
 WAIT_MS = 1500
 
@@ -101,6 +102,45 @@ def test_redis_stalled_reservation_is_503_within_the_wait(own):
         redis.signal(signal.SIGCONT)
     wait_until(lambda: own.client.post(path, {"slot_id": slot, "email": email("after")}).status
                == 201, 20, 0.2, what="reservations again once Redis runs")
+
+
+def test_redis_stalled_after_queueing_still_202(own):
+    """A request Redis acknowledged is queued: if Redis stalls before its deadline, it still gets
+    its 202 (the pending marker follows when Redis answers), within about YOYAKU_WAIT_MS."""
+    slug, slot = make_event(own)
+    path = "/v1/events/%s/reservations" % slug
+    assert own.client.post(path, {"slot_id": slot, "email": email("warm")}).status == 201
+    partition = partition_of(slug, own.partitions)
+    mail = email("queued")
+    worker, redis = own.live_workers()[0], own.by_name("redis")
+    client = Client("127.0.0.1", own.http_port)
+    worker.signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        box = {}
+        th = threading.Thread(target=lambda: box.update(r=client.post(
+            path, {"slot_id": slot, "email": mail})))
+        th.start()
+
+        def queued():
+            return any(mail in kv for _, kv in own.redis("XRANGE", "yk:req:{%d}" % partition,
+                                                         "-", "+") or [])
+        wait_until(queued, 5, 0.01, what="the request queued")
+        redis.signal(signal.SIGSTOP)
+        try:
+            th.join(WAIT_MS / 1000 + 5)
+            took = time.monotonic() - t0
+        finally:
+            redis.signal(signal.SIGCONT)
+    finally:
+        worker.signal(signal.SIGCONT)
+        client.close()
+    r = box.get("r")
+    assert r is not None and r.status == 202, r
+    assert took < WAIT_MS / 1000 + 1.0, took
+    rid = r.json["request_id"]
+    wait_until(lambda: (own.client.get("/v1/requests/%s" % rid).json or {}).get("status")
+               == "confirmed", 20, 0.1, what="the queued request decided")
 
 
 def test_restart_under_load_never_says_404(own):
