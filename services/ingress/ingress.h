@@ -45,7 +45,8 @@ void ingress_respond_invalid(yk_http_req *req, json_t *errors, const char *messa
 void ingress_respond_unavailable(yk_http_req *req);
 /* Answers with a stored "<code> <json>" value (v[0..len), borrowed): 0 if it was a final answer,
  * -1 (nothing sent) if it is a pending marker or malformed. */
-int ingress_respond_stored(yk_http_req *req, const char *v, size_t len);
+__attribute__((warn_unused_result)) int ingress_respond_stored(yk_http_req *req, const char *v,
+                                                               size_t len);
 
 /* The booking JSON of contract §2 for row b (joined with slots s and events e), as text. */
 #define INGRESS_BOOKING_JSON                                                                       \
