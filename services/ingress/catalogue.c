@@ -1,19 +1,21 @@
-/* catalogue: owns every cat_event and cat_slot, the two queries that load them and the list of
- * reload waiters. A reload builds a new table and swaps it in whole. */
+/* catalogue: owns every cat_event and cat_slot, the table being built by a load, the list of
+ * reload waiters and the seat counts heard during a load. A load builds a new table and swaps it
+ * in whole. */
 #include "catalogue.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ingress.h"
 #include "yk_log.h"
 #include "yk_partition.h"
 
 typedef struct {
-    cat_event *events;
-    size_t nevents;
+    cat_event *events; /* ordered by id */
+    size_t nevents, events_cap;
     cat_slot *slots; /* ordered by id */
-    size_t nslots;
+    size_t nslots, slots_cap;
 } cat_table;
 
 typedef struct waiter {
@@ -22,12 +24,12 @@ typedef struct waiter {
     struct waiter *next;
 } waiter;
 
-static cat_table cat;
-static bool cat_loaded;
+static cat_table cat, building;
+static bool cat_loaded, cat_failed; /* cat_failed: the last load failed */
 static int cat_loading, cat_again;
 static waiter *cat_running, *cat_queued; /* waiters of the load under way / of the next one */
-static yk_pg_op op_events, op_slots;
-static cat_table building;
+static catalogue_loader loader;
+static unsigned n_partitions = 1;
 
 /* Seat counts published while a load is under way. A worker publishes after its commit, so a
  * count that arrives during the load is as new as what the load reads, or newer (the load's
@@ -38,27 +40,6 @@ typedef struct {
 } cat_seat;
 static cat_seat *fresh;
 static size_t nfresh, fresh_cap;
-
-static void table_set_remaining(cat_table *t, int64_t slot_id, int remaining);
-
-static const char sql_events[] =
-    "SELECT e.id, e.slug, e.fields::text, e.per_person_limit, coalesce(e.campaign, ''),"
-    " e.published, e.password_hash IS NOT NULL,"
-    " coalesce(extract(epoch FROM e.opens_at)::bigint, 0),"
-    " coalesce(extract(epoch FROM e.closes_at)::bigint, 0),"
-    " json_build_object('id', e.id::text, 'slug', e.slug, 'title', e.title,"
-    "  'description', e.description, 'venue', e.venue, 'timezone', e.timezone, 'lang', e.lang,"
-    "  'fields', e.fields, 'per_person_limit', e.per_person_limit, 'campaign', e.campaign,"
-    "  'prerequisite', e.prerequisite, 'opens_at', yk_rfc3339(e.opens_at, e.timezone),"
-    "  'closes_at', yk_rfc3339(e.closes_at, e.timezone),"
-    "  'cancel_until_hours', e.cancel_until_hours, 'reminder', e.reminder,"
-    "  'published', e.published, 'secret', e.password_hash IS NOT NULL)::text"
-    " FROM events e ORDER BY e.id";
-
-static const char sql_slots[] =
-    "SELECT s.id, s.event_id, yk_rfc3339(s.starts_at, e.timezone),"
-    " yk_rfc3339(s.ends_at, e.timezone), s.capacity, s.capacity - s.booked"
-    " FROM slots s JOIN events e ON e.id = s.event_id ORDER BY s.id";
 
 static void event_free(cat_event *e)
 {
@@ -82,6 +63,20 @@ static void table_free(cat_table *t)
     memset(t, 0, sizeof *t);
 }
 
+/* Grows *v (of *cap elements of size sz) to hold one more; 0 or -1. */
+static int grow(void **v, size_t *cap, size_t n, size_t sz)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 64;
+    void *p = realloc(*v, c * sz);
+    if (p == NULL)
+        return -1;
+    *v = p;
+    *cap = c;
+    return 0;
+}
+
 static void run_waiters(waiter *w, int ok)
 {
     while (w) {
@@ -90,73 +85,6 @@ static void run_waiters(waiter *w, int ok)
             w->cb(w->ud, ok);
         free(w);
         w = next;
-    }
-}
-
-static void load_start(void);
-
-static void load_finish(int ok)
-{
-    if (ok) {
-        table_free(&cat);
-        cat = building;
-        memset(&building, 0, sizeof building);
-        cat_loaded = true;
-        for (size_t i = 0; i < nfresh; i++)
-            table_set_remaining(&cat, fresh[i].slot, fresh[i].remaining);
-    } else {
-        table_free(&building);
-    }
-    cat_loading = 0;
-    waiter *w = cat_running;
-    cat_running = NULL;
-    run_waiters(w, ok);
-    if (cat_again || cat_queued)
-        load_start();
-}
-
-static int event_from_row(cat_event *e, PGresult *res, int row)
-{
-    e->id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
-    snprintf(e->id_str, sizeof e->id_str, "%lld", (long long)e->id);
-    e->slug = strdup(PQgetvalue(res, row, 1));
-    json_t *defs = json_loads(PQgetvalue(res, row, 2), 0, NULL);
-    json_t *errors = json_array();
-    int rc = defs && errors ? yk_fieldset_parse(&e->fields, defs, errors) : -1;
-    json_decref(defs);
-    json_decref(errors);
-    if (rc != 0 || e->slug == NULL) {
-        yk_error("catalogue: event %s has invalid fields", PQgetvalue(res, row, 1));
-        return -1;
-    }
-    e->per_person_limit = atoi(PQgetvalue(res, row, 3));
-    const char *campaign = PQgetvalue(res, row, 4);
-    e->partition = yk_partition_of(campaign[0] ? campaign : e->slug, (unsigned)ingress.partitions);
-    e->published = PQgetvalue(res, row, 5)[0] == 't';
-    e->secret = PQgetvalue(res, row, 6)[0] == 't';
-    e->opens_at = strtoll(PQgetvalue(res, row, 7), NULL, 10);
-    e->closes_at = strtoll(PQgetvalue(res, row, 8), NULL, 10);
-    e->json = json_loads(PQgetvalue(res, row, 9), 0, NULL);
-    return e->json ? 0 : -1;
-}
-
-static void events_cb(yk_pg_op *op, PGresult *res)
-{
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        yk_warn("catalogue: loading events failed: %s",
-                res ? PQresultErrorMessage(res) : "no connection");
-        return; /* building.events stays NULL: slots_cb ends the load as failed */
-    }
-    int n = PQntuples(res);
-    building.events = calloc(n ? (size_t)n : 1, sizeof(cat_event));
-    if (building.events == NULL)
-        return;
-    for (int i = 0; i < n; i++) {
-        cat_event *e = &building.events[building.nevents];
-        if (event_from_row(e, res, i) == 0)
-            building.nevents++;
-        else
-            event_free(e); /* skipped, logged: one bad row must not hide the others */
     }
 }
 
@@ -173,6 +101,30 @@ static cat_event *table_event_by_id(cat_table *t, int64_t id)
     return lo < t->nevents && t->events[lo].id == id ? &t->events[lo] : NULL;
 }
 
+static cat_slot *table_slot(cat_table *t, int64_t id)
+{
+    size_t lo = 0, hi = t->nslots;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (t->slots[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->nslots && t->slots[lo].id == id ? &t->slots[lo] : NULL;
+}
+
+static void table_set_remaining(cat_table *t, int64_t slot_id, int remaining)
+{
+    cat_slot *s = table_slot(t, slot_id);
+    if (s == NULL)
+        return;
+    cat_event *e = table_event_by_id(t, s->event_id);
+    if (e && (s->remaining > 0) != (remaining > 0))
+        e->open_slots += remaining > 0 ? 1 : (size_t)-1;
+    s->remaining = remaining;
+}
+
 static int slot_by_start(const void *a, const void *b)
 {
     const cat_slot *x = *(cat_slot *const *)a, *y = *(cat_slot *const *)b;
@@ -180,63 +132,118 @@ static int slot_by_start(const void *a, const void *b)
     return c ? c : (x->id > y->id) - (x->id < y->id);
 }
 
-static void slots_cb(yk_pg_op *op, PGresult *res)
+/* Gives each event of t its slots, ordered by start, and its count of open slots; 0 or -1. */
+static int table_link(cat_table *t)
 {
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || building.events == NULL) {
-        if (res)
-            yk_warn("catalogue: loading slots failed: %s", PQresultErrorMessage(res));
-        load_finish(0);
-        return;
-    }
-    int n = PQntuples(res);
-    building.slots = calloc(n ? (size_t)n : 1, sizeof(cat_slot));
-    if (building.slots == NULL) {
-        load_finish(0);
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        cat_slot *s = &building.slots[i];
-        s->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-        snprintf(s->id_str, sizeof s->id_str, "%lld", (long long)s->id);
-        s->event_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-        s->starts_at = strdup(PQgetvalue(res, i, 2));
-        s->ends_at = strdup(PQgetvalue(res, i, 3));
-        s->capacity = atoi(PQgetvalue(res, i, 4));
-        s->remaining = atoi(PQgetvalue(res, i, 5));
-        building.nslots++;
-        cat_event *e = table_event_by_id(&building, s->event_id);
-        if (s->starts_at == NULL || s->ends_at == NULL || e == NULL)
+    for (size_t i = 0; i < t->nslots; i++) {
+        cat_slot *s = &t->slots[i];
+        cat_event *e = table_event_by_id(t, s->event_id);
+        if (e == NULL)
             continue;
         cat_slot **v = realloc(e->slots, (e->nslots + 1) * sizeof *v);
         if (v == NULL)
-            continue;
+            return -1;
         e->slots = v;
         e->slots[e->nslots++] = s;
+        e->open_slots += s->remaining > 0;
     }
-    for (size_t i = 0; i < building.nevents; i++)
-        for (size_t j = 0; j < building.events[i].nslots; j++)
-            building.events[i].open_slots += building.events[i].slots[j]->remaining > 0;
-    for (size_t i = 0; i < building.nevents; i++)
-        if (building.events[i].nslots > 1)
-            qsort(building.events[i].slots, building.events[i].nslots, sizeof(cat_slot *),
-              slot_by_start);
-    load_finish(1);
+    for (size_t i = 0; i < t->nevents; i++)
+        if (t->events[i].nslots > 1)
+            qsort(t->events[i].slots, t->events[i].nslots, sizeof(cat_slot *), slot_by_start);
+    return 0;
 }
 
 static void load_start(void)
 {
     cat_loading = 1;
     cat_again = 0;
-    nfresh = 0; /* counts published before this load's query are in what it reads */
+    nfresh = 0; /* counts published before this load's queries are in what they read */
     cat_running = cat_queued;
     cat_queued = NULL;
     table_free(&building);
-    op_events.cb = events_cb;
-    op_slots.cb = slots_cb;
-    /* Both go out back to back on one connection, so slots are read after events. */
-    if (yk_pg_query(ingress.pg, &op_events, sql_events, 0, NULL) != 0 ||
-        yk_pg_query(ingress.pg, &op_slots, sql_slots, 0, NULL) != 0)
-        load_finish(0);
+    if (loader == NULL || loader() != 0)
+        catalogue_load_end(false);
+}
+
+void catalogue_init(catalogue_loader start, unsigned partitions)
+{
+    loader = start;
+    n_partitions = partitions ? partitions : 1;
+}
+
+void catalogue_load_event(const cat_event_row *row)
+{
+    if (grow((void **)&building.events, &building.events_cap, building.nevents,
+             sizeof(cat_event)) != 0)
+        return;
+    cat_event *e = &building.events[building.nevents];
+    memset(e, 0, sizeof *e);
+    e->id = row->id;
+    snprintf(e->id_str, sizeof e->id_str, "%lld", (long long)e->id);
+    e->slug = strdup(row->slug);
+    json_t *defs = json_loads(row->fields_json, 0, NULL);
+    json_t *errors = json_array();
+    int rc = defs && errors ? yk_fieldset_parse(&e->fields, defs, errors) : -1;
+    json_decref(defs);
+    json_decref(errors);
+    e->json = json_loads(row->event_json, 0, NULL);
+    if (rc != 0 || e->slug == NULL || e->json == NULL) {
+        /* skipped, logged: one bad row must not hide the others */
+        yk_error("catalogue: event %s has an invalid definition", row->slug);
+        event_free(e);
+        return;
+    }
+    e->per_person_limit = row->per_person_limit;
+    e->partition = yk_partition_of(row->campaign[0] ? row->campaign : e->slug, n_partitions);
+    e->published = row->published;
+    e->secret = row->secret;
+    e->opens_at = row->opens_at;
+    e->closes_at = row->closes_at;
+    building.nevents++;
+}
+
+void catalogue_load_slot(const cat_slot_row *row)
+{
+    if (grow((void **)&building.slots, &building.slots_cap, building.nslots, sizeof(cat_slot)) != 0)
+        return;
+    cat_slot *s = &building.slots[building.nslots];
+    memset(s, 0, sizeof *s);
+    s->id = row->id;
+    snprintf(s->id_str, sizeof s->id_str, "%lld", (long long)s->id);
+    s->event_id = row->event_id;
+    s->starts_at = strdup(row->starts_at);
+    s->ends_at = strdup(row->ends_at);
+    s->capacity = row->capacity;
+    s->remaining = row->remaining;
+    if (s->starts_at == NULL || s->ends_at == NULL) {
+        free(s->starts_at);
+        free(s->ends_at);
+        return;
+    }
+    building.nslots++;
+}
+
+void catalogue_load_end(bool ok)
+{
+    if (ok && table_link(&building) == 0) {
+        table_free(&cat);
+        cat = building;
+        memset(&building, 0, sizeof building);
+        cat_loaded = true;
+        cat_failed = false;
+        for (size_t i = 0; i < nfresh; i++)
+            table_set_remaining(&cat, fresh[i].slot, fresh[i].remaining);
+    } else {
+        table_free(&building);
+        cat_failed = true;
+        ok = false;
+    }
+    cat_loading = 0;
+    waiter *w = cat_running;
+    cat_running = NULL;
+    run_waiters(w, ok);
+    if (cat_again || cat_queued)
+        load_start();
 }
 
 void catalogue_reload(catalogue_done_cb done, void *ud)
@@ -262,6 +269,11 @@ bool catalogue_loaded(void)
     return cat_loaded;
 }
 
+bool catalogue_current(void)
+{
+    return cat_loaded && !cat_failed;
+}
+
 cat_event *catalogue_event(const char *slug)
 {
     for (size_t i = 0; i < cat.nevents; i++)
@@ -280,33 +292,9 @@ cat_event *catalogue_event_by_id(int64_t id)
     return table_event_by_id(&cat, id);
 }
 
-static cat_slot *table_slot(cat_table *t, int64_t id)
-{
-    size_t lo = 0, hi = t->nslots;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (t->slots[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < t->nslots && t->slots[lo].id == id ? &t->slots[lo] : NULL;
-}
-
 cat_slot *catalogue_slot(int64_t id)
 {
     return table_slot(&cat, id);
-}
-
-static void table_set_remaining(cat_table *t, int64_t slot_id, int remaining)
-{
-    cat_slot *s = table_slot(t, slot_id);
-    if (s == NULL)
-        return;
-    cat_event *e = table_event_by_id(t, s->event_id);
-    if (e && (s->remaining > 0) != (remaining > 0))
-        e->open_slots += remaining > 0 ? 1 : (size_t)-1;
-    s->remaining = remaining;
 }
 
 void catalogue_set_remaining(int64_t slot_id, int remaining)
@@ -314,15 +302,41 @@ void catalogue_set_remaining(int64_t slot_id, int remaining)
     table_set_remaining(&cat, slot_id, remaining);
     if (!cat_loading)
         return;
-    if (nfresh == fresh_cap) {
-        size_t cap = fresh_cap ? fresh_cap * 2 : 256;
-        cat_seat *f = realloc(fresh, cap * sizeof *f);
-        if (f == NULL)
-            return; /* a hint lost: the next count published for that slot corrects it */
-        fresh = f;
-        fresh_cap = cap;
-    }
+    if (grow((void **)&fresh, &fresh_cap, nfresh, sizeof *fresh) != 0)
+        return; /* a hint lost: the next count published for that slot corrects it */
     fresh[nfresh++] = (cat_seat){slot_id, remaining};
+}
+
+/* "<event id> <slot id> <seats left>" triples separated by spaces, one per touched slot; p ends
+ * at end (the message is not NUL-terminated). */
+static void on_remaining(const char *p, const char *end)
+{
+    while (p < end) {
+        long long v[3];
+        for (int i = 0; i < 3; i++) {
+            while (p < end && *p == ' ')
+                p++;
+            int neg = p < end && *p == '-';
+            const char *d = p + neg;
+            long long x = 0;
+            for (; d < end && *d >= '0' && *d <= '9' && x < LLONG_MAX / 10 - 9; d++)
+                x = x * 10 + (*d - '0');
+            if (d == p + neg || (d < end && *d != ' '))
+                return; /* malformed: what was read so far stands */
+            v[i] = neg ? -x : x;
+            p = d;
+        }
+        if (v[2] >= INT_MIN && v[2] <= INT_MAX)
+            catalogue_set_remaining(v[1], (int)v[2]);
+    }
+}
+
+void catalogue_on_message(const char *msg, size_t len)
+{
+    if (len > 10 && memcmp(msg, "remaining ", 10) == 0)
+        on_remaining(msg + 10, msg + len);
+    else if (len == 9 && memcmp(msg, "catalogue", 9) == 0)
+        catalogue_reload(NULL, NULL);
 }
 
 json_t *catalogue_event_json(const cat_event *e, bool admin)
@@ -331,6 +345,43 @@ json_t *catalogue_event_json(const cat_event *e, bool admin)
     if (j && !admin)
         json_object_del(j, "published");
     return j;
+}
+
+/* A stored number field's value as a JSON number: stored as its decimal text (yk_fieldset_check).
+ */
+static json_t *typed(const yk_field *f, json_t *v)
+{
+    if (f->type == YK_FT_NUMBER && json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = strlen(s);
+        if (n > 0 && n <= 18 && strspn(s, "0123456789") == n)
+            return json_integer(strtoll(s, NULL, 10));
+    }
+    return json_incref(v);
+}
+
+json_t *catalogue_booking_fields(const cat_event *e, json_t *stored)
+{
+    json_t *out = json_object();
+    if (out == NULL || !json_is_object(stored))
+        return out;
+    for (size_t i = 0; i < e->fields.n; i++) {
+        const yk_field *f = &e->fields.fields[i];
+        json_t *v = json_object_get(stored, f->name);
+        if (v && json_object_set_new(out, f->name, typed(f, v)) != 0)
+            goto fail;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(stored, key, v)
+    {
+        if (json_object_get(out, key) == NULL && json_object_set(out, key, v) != 0)
+            goto fail;
+    }
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
 }
 
 void catalogue_free(void)
@@ -343,4 +394,6 @@ void catalogue_free(void)
     free(fresh);
     fresh = NULL;
     nfresh = fresh_cap = 0;
+    cat_loaded = cat_failed = false;
+    cat_loading = cat_again = 0;
 }

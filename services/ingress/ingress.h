@@ -1,5 +1,6 @@
 /* ingress: state shared by the ingress modules (one process = one libuv loop = one ingress).
- * The single global `ingress` is owned by main.c; other modules borrow it. */
+ * The single global `ingress` is owned by main.c; other modules borrow it. The responders every
+ * route uses are declared here and live in respond.c. */
 #ifndef INGRESS_H
 #define INGRESS_H
 
@@ -29,6 +30,8 @@ typedef struct {
 
 extern ingress_state ingress;
 
+/* Responders and request helpers (respond.c). */
+
 /* Responds with json (a reference that is stolen) serialised compactly. */
 void ingress_respond_json(yk_http_req *req, int status, json_t *json, const char *extra_headers);
 /* Copies query parameter name's raw value into out (outlen bytes with the NUL): 1 if present,
@@ -40,12 +43,16 @@ void ingress_add_error(json_t *errors, const char *field, const char *reason);
 void ingress_respond_invalid(yk_http_req *req, json_t *errors, const char *message);
 /* 503 unavailable with Retry-After: 1. */
 void ingress_respond_unavailable(yk_http_req *req);
+/* Answers with a stored "<code> <json>" value (v[0..len), borrowed): 0 if it was a final answer,
+ * -1 (nothing sent) if it is a pending marker or malformed. */
+__attribute__((warn_unused_result)) int ingress_respond_stored(yk_http_req *req, const char *v,
+                                                               size_t len);
 
 /* The booking JSON of contract §2 for row b (joined with slots s and events e), as text. */
 #define INGRESS_BOOKING_JSON                                                                       \
-    "json_build_object('id', b.id::text, 'event', e.slug, 'slot_id', b.slot_id::text,"            \
-    " 'starts_at', yk_rfc3339(s.starts_at, e.timezone),"                                          \
-    " 'ends_at', yk_rfc3339(s.ends_at, e.timezone), 'status', b.status, 'email', b.email,"       \
+    "json_build_object('id', b.id::text, 'event', e.slug, 'slot_id', b.slot_id::text,"             \
+    " 'starts_at', yk_rfc3339(s.starts_at, e.timezone),"                                           \
+    " 'ends_at', yk_rfc3339(s.ends_at, e.timezone), 'status', b.status, 'email', b.email,"         \
     " 'fields', b.fields, 'created_at', yk_rfc3339(b.created_at, e.timezone))::text"
 #define INGRESS_BOOKING_FROM                                                                       \
     " FROM bookings b JOIN slots s ON s.id = b.slot_id JOIN events e ON e.id = b.event_id"

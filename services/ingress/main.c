@@ -1,6 +1,6 @@
 /* yoyaku-ingress: HTTP front door. Owns the loop, the config table, the connections to Redis and
- * PostgreSQL, the router and the process lifecycle (SIGINT/SIGTERM drain and exit 0). */
-#include <limits.h>
+ * PostgreSQL, the router and the process lifecycle (SIGINT/SIGTERM drain and exit 0); what a
+ * request needs after routing lives with its route (routes_*.c, submit.c, respond.c). */
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "catalogue.h"
+#include "catalogue_sql.h"
+#include "deadline.h"
 #include "ingress.h"
 #include "metrics.h"
 #include "submit.h"
@@ -51,63 +53,11 @@ static const yk_http_limits limits = {
 static uv_signal_t sig_int, sig_term;
 static uv_timer_t catalogue_timer;
 
-void ingress_respond_json(yk_http_req *req, int status, json_t *json, const char *extra_headers)
-{
-    char *body = json ? json_dumps(json, JSON_COMPACT) : NULL;
-    json_decref(json);
-    if (body == NULL) {
-        yk_http_respond_error(req, 500, "internal", "The answer could not be built.");
-        return;
-    }
-    yk_http_respond(req, status, "application/json", extra_headers, body, strlen(body));
-    free(body);
-}
-
-int ingress_query_param(const char *query, const char *name, char *out, size_t outlen)
-{
-    size_t nl = strlen(name);
-    out[0] = '\0';
-    for (const char *p = query; p && *p;) {
-        const char *amp = strchr(p, '&');
-        size_t len = amp ? (size_t)(amp - p) : strlen(p);
-        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-            size_t vl = len - nl - 1;
-            if (vl >= outlen)
-                return -1;
-            memcpy(out, p + nl + 1, vl);
-            out[vl] = '\0';
-            return 1;
-        }
-        p = amp ? amp + 1 : NULL;
-    }
-    return 0;
-}
-
-void ingress_add_error(json_t *errors, const char *field, const char *reason)
-{
-    json_array_append_new(errors, json_pack("{s:s,s:s}", "field", field, "reason", reason));
-}
-
-void ingress_respond_invalid(yk_http_req *req, json_t *errors, const char *message)
-{
-    ingress_respond_json(req, 422,
-                         json_pack("{s:s,s:s,s:o}", "error", "invalid_fields", "message", message,
-                                   "errors", errors),
-                         NULL);
-}
-
-void ingress_respond_unavailable(yk_http_req *req)
-{
-    static const char body[] =
-        "{\"error\":\"unavailable\",\"message\":\"The service is busy or a backend is down; "
-        "try again shortly.\"}";
-    yk_http_respond(req, 503, "application/json", "Retry-After: 1\r\n", body, sizeof body - 1);
-}
-
+/* /readyz: both stores answered a probe within the last second, and the catalogue has loaded. */
 static int ready(void)
 {
-    return yk_redis_connected(ingress.redis) && yk_redis_connected(ingress.sub) &&
-           yk_pg_connected(ingress.pg) && catalogue_loaded();
+    return yk_redis_ready(ingress.redis) && yk_redis_ready(ingress.sub) &&
+           yk_pg_ready(ingress.pg) && catalogue_loaded();
 }
 
 static void handle(yk_http_req *req, void *ud)
@@ -160,56 +110,12 @@ static void handle(yk_http_req *req, void *ud)
         routes_public(req, segs, n);
 }
 
-/* "<event id> <slot id> <seats left>" triples separated by spaces, one per touched slot. */
-static void on_remaining(const char *p)
-{
-    for (;;) {
-        char *end;
-        long long v[3];
-        for (int i = 0; i < 3; i++, p = end) {
-            v[i] = strtoll(p, &end, 10);
-            if (end == p)
-                return;
-        }
-        if (v[2] >= INT_MIN && v[2] <= INT_MAX)
-            catalogue_set_remaining(v[1], (int)v[2]);
-    }
-}
-
-static void on_sub_message(yk_redis_op *op, redisReply *r)
-{
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-        r->element[2]->type != REDIS_REPLY_STRING)
-        return; /* subscription confirmations, or NULL when the connection drops */
-    const char *channel = r->element[1]->str, *msg = r->element[2]->str;
-    if (strncmp(channel, "yk:rep:", 7) == 0) {
-        /* A worker sends one message per batch: answers separated by '\n' (compact JSON has none). */
-        const char *end = msg + r->element[2]->len;
-        for (const char *line = msg, *nl; line < end; line = nl + 1) {
-            nl = memchr(line, '\n', (size_t)(end - line));
-            if (nl == NULL)
-                nl = end;
-            submit_on_reply(line, (size_t)(nl - line));
-        }
-    } else if (strncmp(msg, "remaining ", 10) == 0) {
-        on_remaining(msg + 10);
-    } else if (strcmp(msg, "catalogue") == 0) {
-        catalogue_reload(NULL, NULL);
-    }
-}
-
-static yk_redis_op sub_op = {on_sub_message};
-
-static void sub_connected(yk_redis *r, void *ud)
-{
-    yk_redis_cmd(r, &sub_op, "SUBSCRIBE yk:rep:%s yk:events", ingress.ingress_id);
-    /* Seat counts may have changed while we were not listening. */
-    catalogue_reload(NULL, NULL);
-}
-
+/* A load that failed (PostgreSQL down) is tried again each second: until one succeeds, the
+ * catalogue routes answer 503 rather than guess. */
 static void catalogue_retry_cb(uv_timer_t *t)
 {
-    if (!catalogue_loaded())
+    (void)t;
+    if (!catalogue_current())
         catalogue_reload(NULL, NULL);
 }
 
@@ -222,6 +128,7 @@ static void close_connections(void)
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&catalogue_timer, NULL);
+    deadline_close();
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -275,11 +182,12 @@ int main(int argc, char **argv)
         snprintf(ingress.ingress_id, sizeof ingress.ingress_id, "%s-%d", host, (int)getpid());
     }
     ingress.loop = uv_default_loop();
+    catalogue_init(catalogue_sql_start, (unsigned)ingress.partitions);
     if (yk_pg_open(&ingress.pg, ingress.loop, ingress.pg_conninfo, 1000) != 0 ||
         yk_redis_open(&ingress.redis, ingress.loop, ingress.redis_addr, 500, submit_on_connect,
                       NULL) != 0 ||
-        yk_redis_open(&ingress.sub, ingress.loop, ingress.redis_addr, 500, sub_connected, NULL) !=
-            0 ||
+        yk_redis_open(&ingress.sub, ingress.loop, ingress.redis_addr, 500, submit_sub_connected,
+                      NULL) != 0 ||
         submit_init() != 0) {
         yk_error("cannot set up connections (bad YOYAKU_REDIS?)");
         return 1;

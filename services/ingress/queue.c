@@ -1,5 +1,6 @@
 /* queue: owns one collection context per call: three pipelined commands per partition
- * (XLEN, XINFO GROUPS, XPENDING summary), answered together when the last reply arrives. */
+ * (XLEN, XINFO GROUPS, XPENDING summary), answered together when the last reply arrives, or as
+ * failed at the deadline (deadline.h) when Redis is stalled. */
 #include "queue.h"
 
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "ingress.h"
 
 typedef struct collect collect;
@@ -17,77 +19,88 @@ typedef struct {
 } part_ops;
 
 struct collect {
-    queue_done_cb done;
+    deadline_item dl;
+    queue_done_cb done; /* NULL once called at the deadline */
     void *ud;
     int n, outstanding, failed;
     queue_partition *parts;
     part_ops *ops;
 };
 
+/* Redis did not answer every command within the wait (stalled): the caller hears "not ok" now;
+ * the replies, when they come, complete c. */
+static void collect_expired(deadline_item *d)
+{
+    collect *c = (collect *)((char *)d - offsetof(collect, dl));
+    queue_done_cb done = c->done;
+    c->done = NULL;
+    done(c->ud, 0, NULL, 0);
+}
+
 static void collect_step(collect *c)
 {
     if (--c->outstanding > 0)
         return;
-    c->done(c->ud, !c->failed, c->parts, c->n);
+    deadline_cancel(&c->dl);
+    if (c->done)
+        c->done(c->ud, !c->failed, c->parts, c->n);
     free(c->parts);
     free(c->ops);
     free(c);
 }
 
-#define OPS_OF(op, member) ((part_ops *)((char *)(op) - offsetof(part_ops, member)))
+#define OPS_OF(op, member) ((part_ops *)((char *)(op)-offsetof(part_ops, member)))
 
 static queue_partition *part_of(part_ops *o)
 {
     return &o->owner->parts[o - o->owner->ops];
 }
 
-static void len_cb(yk_redis_op *op, redisReply *r)
+static void len_cb(yk_redis_op *op, yk_reply *r)
 {
     part_ops *o = OPS_OF(op, len_op);
     if (r == NULL)
         o->owner->failed = 1;
-    else if (r->type == REDIS_REPLY_INTEGER)
-        part_of(o)->length = r->integer;
+    else if (yk_reply_is(r, YK_REPLY_INTEGER))
+        part_of(o)->length = yk_reply_int(r);
     collect_step(o->owner);
 }
 
-static void info_cb(yk_redis_op *op, redisReply *r)
+static void info_cb(yk_redis_op *op, yk_reply *r)
 {
     part_ops *o = OPS_OF(op, info_op);
     if (r == NULL)
         o->owner->failed = 1;
     /* [[name, workers, consumers, N, pending, N, …, lag, N], …]; lag is nil when unknown */
-    for (size_t g = 0; r && r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
-        redisReply *grp = r->element[g];
-        if (grp->type != REDIS_REPLY_ARRAY)
-            continue;
-        for (size_t i = 0; i + 1 < grp->elements; i += 2) {
-            redisReply *k = grp->element[i], *v = grp->element[i + 1];
-            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_INTEGER)
+    for (size_t g = 0; g < yk_reply_count(r); g++) {
+        const yk_reply *grp = yk_reply_at(r, g);
+        for (size_t i = 0; i + 1 < yk_reply_count(grp); i += 2) {
+            const yk_reply *k = yk_reply_at(grp, i), *v = yk_reply_at(grp, i + 1);
+            if (!yk_reply_is(v, YK_REPLY_INTEGER))
                 continue;
-            if (strcmp(k->str, "consumers") == 0)
-                part_of(o)->consumers = v->integer;
-            else if (strcmp(k->str, "lag") == 0)
-                part_of(o)->lag = v->integer;
+            if (yk_reply_eq(k, "consumers"))
+                part_of(o)->consumers = yk_reply_int(v);
+            else if (yk_reply_eq(k, "lag"))
+                part_of(o)->lag = yk_reply_int(v);
         }
     }
     collect_step(o->owner);
 }
 
-static void pend_cb(yk_redis_op *op, redisReply *r)
+static void pend_cb(yk_redis_op *op, yk_reply *r)
 {
     part_ops *o = OPS_OF(op, pend_op);
     if (r == NULL)
         o->owner->failed = 1;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
-        r->element[0]->type == REDIS_REPLY_INTEGER) {
+    if (yk_reply_count(r) == 4 && yk_reply_is(yk_reply_at(r, 0), YK_REPLY_INTEGER)) {
         queue_partition *p = part_of(o);
-        p->pending = r->element[0]->integer;
-        if (r->element[1]->type == REDIS_REPLY_STRING) {
+        p->pending = yk_reply_int(yk_reply_at(r, 0));
+        const yk_reply *oldest = yk_reply_at(r, 1);
+        if (yk_reply_is(oldest, YK_REPLY_STRING)) {
             struct timespec now;
             clock_gettime(CLOCK_REALTIME, &now);
             double ms = (double)now.tv_sec * 1000 + now.tv_nsec / 1e6;
-            double age = (ms - strtod(r->element[1]->str, NULL)) / 1000.0;
+            double age = (ms - strtod(yk_reply_str(oldest, NULL), NULL)) / 1000.0;
             p->oldest_pending_age = age > 0 ? age : 0;
         }
     }
@@ -115,6 +128,8 @@ void queue_collect(queue_done_cb done, void *ud)
     c->ud = ud;
     c->n = n;
     c->outstanding = 3 * n + 1; /* +1 held until every command is submitted */
+    if (deadline_add(&c->dl, deadline_wait_ms(), collect_expired) != 0)
+        c->failed = 1; /* unbounded: say Redis did not answer rather than risk a hang */
     for (int p = 0; p < n; p++) {
         part_ops *o = &c->ops[p];
         o->owner = c;

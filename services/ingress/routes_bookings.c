@@ -22,36 +22,43 @@ static const char sql_booking[] =
     " now() > s.starts_at - make_interval(hours => e.cancel_until_hours)" INGRESS_BOOKING_FROM
     " WHERE b.id = $1::bigint AND b.token_hash = $2";
 
-static void respond_booking(yk_http_req *req, const char *booking_json)
+/* The booking's JSON with its fields as the contract shows them: in the definition order and
+ * typed as defined (bookings.fields is jsonb, which keeps neither). */
+static void respond_booking(yk_http_req *req, const cat_event *e, const char *booking_json)
 {
     json_t *b = json_loads(booking_json, 0, NULL);
+    json_t *fields = b ? catalogue_booking_fields(e, json_object_get(b, "fields")) : NULL;
+    if (fields == NULL || json_object_set_new(b, "fields", fields) != 0) {
+        json_decref(b);
+        b = NULL;
+    }
     ingress_respond_json(req, 200, b ? json_pack("{s:o}", "booking", b) : NULL, NULL);
 }
 
-static void looked_up_cb(yk_pg_op *op, PGresult *res)
+static void looked_up_cb(yk_pg_op *op, yk_pgres *res)
 {
     booking_ctx *c = (booking_ctx *)op;
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+    if (!yk_pgres_ok(res)) {
         ingress_respond_unavailable(c->req);
         goto done;
     }
-    if (PQntuples(res) != 1) {
+    if (yk_pgres_rows(res) != 1) {
         yk_http_respond_error(c->req, 404, "not_found", "No such booking.");
         goto done;
     }
-    const char *status = PQgetvalue(res, 0, 2);
-    if (!c->cancel || strcmp(status, "cancelled") == 0) { /* cancelling twice: same answer */
-        respond_booking(c->req, PQgetvalue(res, 0, 0));
-        goto done;
-    }
-    if (strcmp(status, "confirmed") != 0 || PQgetvalue(res, 0, 3)[0] == 't') {
-        yk_http_respond_error(c->req, 409, "cancellation_closed",
-                              "This booking can no longer be cancelled online.");
-        goto done;
-    }
-    cat_event *e = catalogue_event_by_id(strtoll(PQgetvalue(res, 0, 1), NULL, 10));
+    cat_event *e = catalogue_event_by_id(yk_pgres_int(res, 0, 1, 0));
     if (e == NULL) {
         ingress_respond_unavailable(c->req); /* catalogue not loaded yet */
+        goto done;
+    }
+    const char *status = yk_pgres_text(res, 0, 2);
+    if (!c->cancel || strcmp(status, "cancelled") == 0) { /* cancelling twice: same answer */
+        respond_booking(c->req, e, yk_pgres_text(res, 0, 0));
+        goto done;
+    }
+    if (strcmp(status, "confirmed") != 0 || yk_pgres_bool(res, 0, 3)) {
+        yk_http_respond_error(c->req, 409, "cancellation_closed",
+                              "This booking can no longer be cancelled online.");
         goto done;
     }
     /* The seat count belongs to the event's worker: the cancellation queues like a booking. */

@@ -1,11 +1,14 @@
 /* routes_public: the booker's routes — events, slots, reservations, request status. Everything
- * that can be refused without a worker is refused here, before anything reaches Redis. */
+ * that can be refused without a worker is refused here, before anything reaches Redis (with an
+ * Idempotency-Key, a refusal that depends on changing state goes to the key's lookup first). */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "catalogue.h"
+#include "deadline.h"
 #include "ingress.h"
 #include "submit.h"
 #include "yk_jarena.h"
@@ -23,6 +26,12 @@ static int is_date(const char *s)
 /* A public caller may see the event: published, and for a secret event an access token. */
 static int event_visible(yk_http_req *req, cat_event *e)
 {
+    if (e == NULL && !catalogue_current()) {
+        /* not loaded yet, or its last reload failed: this event may exist (never a 404 because
+         * PostgreSQL is down or the ingress has just started) */
+        ingress_respond_unavailable(req);
+        return 0;
+    }
     if (e == NULL || !e->published) {
         yk_http_respond_error(req, 404, "not_found", "No such event.");
         return 0;
@@ -31,8 +40,8 @@ static int event_visible(yk_http_req *req, cat_event *e)
         json_t *title = json_object_get(e->json, "title");
         ingress_respond_json(req, 401,
                              json_pack("{s:s,s:s,s:s,s:O,s:b}", "error", "password_required",
-                                       "message", "This event is protected by a password.",
-                                       "slug", e->slug, "title", title, "secret", 1),
+                                       "message", "This event is protected by a password.", "slug",
+                                       e->slug, "title", title, "secret", 1),
                              NULL);
         return 0;
     }
@@ -41,6 +50,10 @@ static int event_visible(yk_http_req *req, cat_event *e)
 
 static void list_events(yk_http_req *req)
 {
+    if (!catalogue_loaded()) { /* never an empty list because PostgreSQL is down */
+        ingress_respond_unavailable(req);
+        return;
+    }
     json_t *list = json_array();
     cat_event *e;
     for (size_t i = 0; (e = catalogue_event_at(i)) != NULL; i++)
@@ -69,9 +82,9 @@ static void list_slots(yk_http_req *req, cat_event *e)
         if ((from[0] && strncmp(s->starts_at, from, 10) < 0) ||
             (to[0] && strncmp(s->starts_at, to, 10) > 0))
             continue;
-        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:i,s:i}", "id", s->id_str,
-                                              "starts_at", s->starts_at, "ends_at", s->ends_at,
-                                              "capacity", s->capacity, "remaining",
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:i,s:i}", "id", s->id_str, "starts_at",
+                                              s->starts_at, "ends_at", s->ends_at, "capacity",
+                                              s->capacity, "remaining",
                                               s->remaining > 0 ? s->remaining : 0));
     }
     ingress_respond_json(req, 200, json_pack("{s:o}", "slots", list), NULL);
@@ -96,11 +109,42 @@ static const char *string_member(json_t *body, const char *key, json_t *errors)
     return json_string_value(v);
 }
 
+/* A refusal that depends on changing state (sold out, the booking window). Without an
+ * Idempotency-Key it is answered now (1). With one it becomes the submit's refusal, "<code>
+ * <json>" in *refusal (malloc'd), which the submit script gives only if the key is new: a key
+ * seen before repeats its earlier answer, whatever happened since (0). body is stolen. */
+static int refuse(yk_http_req *req, const char *idem, json_t *body, char **refusal)
+{
+    if (idem == NULL) {
+        ingress_respond_json(req, 409, body, NULL);
+        return 1;
+    }
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    size_t n = text ? strlen(text) + 5 : 0;
+    *refusal = text ? malloc(n) : NULL;
+    if (*refusal)
+        snprintf(*refusal, n, "409 %s", text);
+    free(text);
+    if (*refusal == NULL) {
+        ingress_respond_unavailable(req);
+        return 1;
+    }
+    return 0;
+}
+
+static json_t *slot_full(void)
+{
+    return json_pack("{s:s,s:s}", "error", "slot_full", "message", "This slot is full.");
+}
+
 static void reserve(yk_http_req *req, cat_event *e)
 {
+    const char *idem = req->headers[YK_HDR_IDEMPOTENCY_KEY];
     /* Once every slot is taken, the next hundred thousand requests of the rush get this answer;
-     * it needs no part of the body, so none of it is parsed (that was half their cost). */
-    if (e->nslots > 0 && e->open_slots == 0) {
+     * it needs no part of the body, so none of it is parsed (that was half their cost). Not with
+     * an Idempotency-Key: its earlier answer comes first (refuse()). */
+    if (idem == NULL && e->nslots > 0 && e->open_slots == 0) {
         yk_http_respond_error(req, 409, "slot_full", "Every slot of this event is full.");
         return;
     }
@@ -115,14 +159,14 @@ static void reserve(yk_http_req *req, cat_event *e)
         return;
     }
     json_t *errors = json_array(), *clean = NULL;
-    char *email = NULL, *identity = NULL, *fields_json = NULL;
+    char *email = NULL, *identity = NULL, *fields_json = NULL, *refusal = NULL;
     if (!json_is_object(body)) {
         ingress_add_error(errors, "body", "type");
         goto invalid;
     }
     /* Sold out is the answer most requests get in a rush: give it before the costlier checks. */
     const char *early_slot = json_string_value(json_object_get(body, "slot_id"));
-    cat_slot *full = early_slot ? catalogue_slot(strtoll(early_slot, NULL, 10)) : NULL;
+    cat_slot *full = early_slot && !idem ? catalogue_slot(strtoll(early_slot, NULL, 10)) : NULL;
     if (full && full->event_id == e->id && full->remaining <= 0 &&
         strspn(early_slot, "0123456789") == strlen(early_slot)) {
         yk_http_respond_error(req, 409, "slot_full", "This slot is full.");
@@ -150,6 +194,8 @@ static void reserve(yk_http_req *req, cat_event *e)
     yk_jarena_begin();
     int bad = yk_fieldset_check(&e->fields, fields, errors, &clean) != 0;
     yk_jarena_end();
+    if (idem && (strlen(idem) == 0 || strlen(idem) > 128))
+        ingress_add_error(errors, "Idempotency-Key", strlen(idem) ? "too_long" : "required");
     if (bad || json_array_size(errors) > 0)
         goto invalid;
     char *end;
@@ -162,21 +208,14 @@ static void reserve(yk_http_req *req, cat_event *e)
     time_t now = time(NULL);
     if ((e->opens_at && now < e->opens_at) || (e->closes_at && now >= e->closes_at)) {
         json_t *opens = json_object_get(e->json, "opens_at");
-        ingress_respond_json(req, 409,
-                             json_pack("{s:s,s:s,s:O}", "error", "booking_closed", "message",
-                                       "Bookings for this event are not open.", "opens_at",
-                                       opens ? opens : json_null()),
-                             NULL);
+        if (refuse(req, idem,
+                   json_pack("{s:s,s:s,s:O}", "error", "booking_closed", "message",
+                             "Bookings for this event are not open.", "opens_at",
+                             opens ? opens : json_null()),
+                   &refusal))
+            goto out;
+    } else if (slot->remaining <= 0 && refuse(req, idem, slot_full(), &refusal)) {
         goto out;
-    }
-    if (slot->remaining <= 0) {
-        yk_http_respond_error(req, 409, "slot_full", "This slot is full.");
-        goto out;
-    }
-    const char *idem = req->headers[YK_HDR_IDEMPOTENCY_KEY];
-    if (idem && (strlen(idem) == 0 || strlen(idem) > 128)) {
-        ingress_add_error(errors, "Idempotency-Key", strlen(idem) ? "too_long" : "required");
-        goto invalid;
     }
     const char *ident_src = yk_fieldset_identity_value(&e->fields, clean);
     identity = yk_text_identity(ident_src ? ident_src : email);
@@ -197,6 +236,7 @@ static void reserve(yk_http_req *req, cat_event *e)
         .fields_json = fields_json,
         .idem_key = idem,
         .body_hash = body_hash,
+        .refusal = refusal,
     };
     req->route = "reserve";
     submit_entry(req, &s);
@@ -211,6 +251,125 @@ out:
     free(email);
     free(identity);
     free(fields_json);
+    free(refusal);
+}
+
+/* GET /v1/requests/{id}: the stored answer, or the position of a pending request. */
+typedef struct {
+    yk_redis_op op;
+    deadline_item dl;
+    yk_http_req *req; /* NULL once answered 503 at the deadline */
+    long long seq;
+} status_ctx;
+
+/* Redis did not answer within the wait (stalled): 503 now; the reply, when it comes, frees c. */
+static void status_expired(deadline_item *d)
+{
+    status_ctx *c = (status_ctx *)((char *)d - offsetof(status_ctx, dl));
+    ingress_respond_unavailable(c->req);
+    c->req = NULL;
+}
+
+/* The reply came after the deadline's 503: only c is left to free. Otherwise the deadline goes. */
+static int status_late(status_ctx *c)
+{
+    if (c->req == NULL) {
+        free(c);
+        return 1;
+    }
+    deadline_cancel(&c->dl);
+    return 0;
+}
+
+static void status_done_cb(yk_redis_op *op, yk_reply *reply)
+{
+    status_ctx *c = (status_ctx *)op;
+    if (status_late(c))
+        return;
+    if (reply == NULL || yk_reply_error(reply)) {
+        ingress_respond_unavailable(c->req);
+    } else {
+        const char *v = yk_reply_is(reply, YK_REPLY_STRING) ? yk_reply_str(reply, NULL) : NULL;
+        long long pos = c->seq - (v ? atoll(v) : 0);
+        ingress_respond_json(c->req, 200,
+                             json_pack("{s:s,s:I}", "status", "pending", "position",
+                                       (json_int_t)(pos > 0 ? pos : 1)),
+                             NULL);
+    }
+    free(c);
+}
+
+static void status_res_cb(yk_redis_op *op, yk_reply *reply)
+{
+    status_ctx *c = (status_ctx *)op;
+    if (status_late(c))
+        return;
+    if (reply == NULL || yk_reply_error(reply)) {
+        ingress_respond_unavailable(c->req);
+        free(c);
+        return;
+    }
+    const char *v = yk_reply_is(reply, YK_REPLY_STRING) ? yk_reply_str(reply, NULL) : NULL;
+    if (v == NULL) {
+        yk_http_respond_error(c->req, 404, "not_found", "No such request.");
+        free(c);
+        return;
+    }
+    char *end;
+    long code = strtol(v, &end, 10);
+    json_t *body = *end == ' ' ? json_loads(end + 1, 0, NULL) : NULL;
+    if (code == 0 && body) {
+        json_int_t p = json_integer_value(json_object_get(body, "p"));
+        c->seq = json_integer_value(json_object_get(body, "seq"));
+        json_decref(body);
+        c->op.cb = status_done_cb;
+        if (deadline_add(&c->dl, deadline_wait_ms(), status_expired) != 0) {
+            ingress_respond_unavailable(c->req);
+            free(c);
+            return;
+        }
+        yk_redis_cmd(ingress.redis, &c->op, "GET yk:done:{%lld}", (long long)p);
+        return;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        ingress_respond_unavailable(c->req);
+        free(c);
+        return;
+    }
+    /* A 2xx carries a booking (confirmed, or cancelled for a cancellation); the rest refused. */
+    const char *status = "rejected";
+    if (code >= 200 && code < 300) {
+        const char *b =
+            json_string_value(json_object_get(json_object_get(body, "booking"), "status"));
+        status = b ? b : "done";
+    }
+    json_object_set_new(body, "status", json_string(status));
+    json_object_set_new(body, "code", json_integer(code));
+    ingress_respond_json(c->req, 200, body, NULL);
+    free(c);
+}
+
+static void request_status(yk_http_req *req, const char *request_id)
+{
+    size_t n = strlen(request_id);
+    if (n != YK_REQUEST_ID_LEN || strspn(request_id, "0123456789abcdef") != n) {
+        yk_http_respond_error(req, 404, "not_found", "No such request.");
+        return;
+    }
+    status_ctx *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        ingress_respond_unavailable(req);
+        return;
+    }
+    c->req = req;
+    c->op.cb = status_res_cb;
+    if (deadline_add(&c->dl, deadline_wait_ms(), status_expired) != 0) {
+        ingress_respond_unavailable(req);
+        free(c);
+        return;
+    }
+    yk_redis_cmd(ingress.redis, &c->op, "GET yk:res:%s", request_id);
 }
 
 void routes_public(yk_http_req *req, char **segs, int n)
@@ -254,7 +413,7 @@ void routes_public(yk_http_req *req, char **segs, int n)
         req->route = "request";
         if (!get)
             goto method;
-        submit_request_status(req, segs[1]);
+        request_status(req, segs[1]);
         return;
     }
     yk_http_respond_error(req, 404, "not_found", "No such route.");

@@ -1,6 +1,7 @@
 /* submit: puts a validated reservation into its partition's stream (plain pipelined commands, or
  * the submit script with an Idempotency-Key) and holds the HTTP request until the worker's answer
- * arrives or YOYAKU_WAIT_MS passes (202, after writing the request's pending marker). */
+ * arrives on the reply subscription or YOYAKU_WAIT_MS passes (pending.h: 202 after writing the
+ * request's pending marker, or 503 when Redis never acknowledged the XADD). */
 #ifndef SUBMIT_H
 #define SUBMIT_H
 
@@ -18,6 +19,10 @@ typedef struct {
     const char *slot_id, *email, *identity, *fields_json;
     const char *idem_key;  /* Idempotency-Key or NULL */
     const char *body_hash; /* hex SHA-256 of the request body (with idem_key) */
+    /* With idem_key only: "<code> <json>", the answer of a refusal that depends on changing state
+     * (sold out, booking window). It is given, and kept as the key's answer, only if the key is
+     * new; a key seen before gives its earlier answer. NULL: submit the entry. */
+    const char *refusal;
     /* cancel */
     const char *booking_id, *token_hash;
 } submit_request;
@@ -30,18 +35,19 @@ void submit_entry(yk_http_req *req, const submit_request *s);
 /* One answer of a message on yk:rep:<ingress id> (one line of it): "<request id> <code> <json
  * body>". Unknown request ids are ignored. */
 void submit_on_reply(const char *payload, size_t len);
-/* GET /v1/requests/{id}. */
-void submit_request_status(yk_http_req *req, const char *request_id);
 /* After every Redis connection (a yk_redis_on_connect): loads the idempotent submit script and
  * writes the pending markers owed since Redis was unreachable. */
 void submit_on_connect(yk_redis *r, void *ud);
+/* After every connection of the subscription (a yk_redis_on_connect): subscribes to this
+ * ingress's reply channel and yk:events (catalogue messages), and reloads the catalogue. */
+void submit_sub_connected(yk_redis *r, void *ud);
 /* Loads the idempotent submit script (again, after NOSCRIPT). */
 void submit_load_script(yk_redis *r, void *ud);
 /* Shutdown: answers every waiting request with 202 once its pending marker is written, refuses new
  * submits with 503, and calls then (once, from a timer) when no request needs Redis any more, or
  * after a grace period: then closes the connections, which completes what is left with NULL. */
 void submit_shutdown(void (*then)(void));
-/* Frees the waiter pool once the loop has ended. */
+/* Frees the waiter pool and owed markers once the loop has ended. */
 void submit_free(void);
 
 #endif

@@ -489,3 +489,31 @@ def test_wait_0_answers_202_even_when_the_answer_overtakes_the_submit(stack, mak
         assert r.status == 202 and r.json["request_id"] == rid, r
         q = stack.client.get("/v1/requests/%s" % rid)
         assert q.status == 200 and q.json["status"] == "confirmed", q
+
+
+def test_a_retried_key_tells_the_position_of_its_request(stack, make_event):
+    """Position 1 is next in line (contract §2); a retry with the same Idempotency-Key of a request
+    still pending is answered 202 with that request's id and position, not 1 (issue 9 finding 9)."""
+    ev = make_event(capacities=[10])
+    assert ev.reserve().status == 201                      # warm: the partition is served
+    path = "/v1/events/%s/reservations" % ev.slug
+    key = "pos-" + uuid.uuid4().hex
+    mails = [email("posa"), email("posb")]
+    clients = [Client("127.0.0.1", stack.http_port) for _ in range(3)]
+    with Stopped(stack, ev.partition):
+        before = int(stack.redis("GET", "yk:seq:{%d}" % ev.partition) or 0) - done(stack, ev.partition)
+        fa = in_background(lambda: ev.reserve(client=clients[0], mail=mails[0]))
+        entry_of(stack, ev.partition, mails[0])
+        body_b = ev.body(mail=mails[1])
+        fb = in_background(lambda: clients[1].post(path, body_b, headers={"Idempotency-Key": key}))
+        entry_of(stack, ev.partition, mails[1])
+        fdup = in_background(lambda: clients[2].post(path, body_b, headers={"Idempotency-Key": key}))
+        a, b, dup = fa.result(30), fb.result(30), fdup.result(30)
+    for c in clients:
+        c.close()
+    assert [a.status, b.status, dup.status] == [202, 202, 202], (a, b, dup)
+    if before <= 0:                                        # nothing else was waiting in the partition
+        assert a.json["position"] == 1, a
+    assert b.json["position"] == a.json["position"] + 1, (a, b)
+    assert dup.json["request_id"] == b.json["request_id"], (b, dup)
+    assert dup.json["position"] == b.json["position"], (b, dup)

@@ -116,3 +116,22 @@ def test_fields_with_quotes_backslashes_tabs_and_japanese(stack, make_event):
     assert c.status == 200 and c.json == {"booking": dict(r.json["booking"], status="cancelled")}, c
     # jsonb keeps these keys in this order (shorter first), so the bytes agree too
     assert raw_fields(c.body) == raw, c
+
+
+def test_fields_come_back_in_definition_order_and_typed(stack, make_event):
+    """GET /v1/bookings/{id}: fields in definition order, a number field a JSON number (contract §2
+    booking; PostgreSQL's jsonb would give "b", "age", "zz_name" and "42")."""
+    fields = [{"name": "zz_name", "type": "text", "required": True},
+              {"name": "age", "type": "number", "required": True},
+              {"name": "b", "type": "text"},
+              {"name": "ok", "type": "checkbox"}]
+    ev = make_event(capacities=[3], fields=fields)
+    a = ev.reserve(fields={"b": "x", "age": 42, "zz_name": "順番 太郎", "ok": True})
+    assert a.status == 201, a
+    r = stack.client.get("/v1/bookings/%s" % a.json["booking"]["id"],
+                         headers={"X-Booking-Token": a.json["token"]})
+    assert r.status == 200, r
+    got = r.json["booking"]["fields"]
+    assert list(got) == ["zz_name", "age", "b", "ok"], got
+    assert got["age"] == 42 and isinstance(got["age"], int), got
+    assert got["ok"] is True and got["b"] == "x", got

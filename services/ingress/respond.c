@@ -1,0 +1,70 @@
+/* respond: the ingress's shared responders (ingress_respond_*, declared in ingress.h) and the
+ * small request helpers every route file uses: query parameters and invalid_fields errors. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingress.h"
+
+void ingress_respond_json(yk_http_req *req, int status, json_t *json, const char *extra_headers)
+{
+    char *body = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    json_decref(json);
+    if (body == NULL) {
+        yk_http_respond_error(req, 500, "internal", "The answer could not be built.");
+        return;
+    }
+    yk_http_respond(req, status, "application/json", extra_headers, body, strlen(body));
+    free(body);
+}
+
+int ingress_respond_stored(yk_http_req *req, const char *v, size_t len)
+{
+    char *end;
+    long code = strtol(v, &end, 10);
+    if (code < 200 || code > 599 || *end != ' ')
+        return -1;
+    end++;
+    yk_http_respond(req, (int)code, "application/json", NULL, end, len - (size_t)(end - v));
+    return 0;
+}
+
+int ingress_query_param(const char *query, const char *name, char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    out[0] = '\0';
+    for (const char *p = query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            size_t vl = len - nl - 1;
+            if (vl >= outlen)
+                return -1;
+            memcpy(out, p + nl + 1, vl);
+            out[vl] = '\0';
+            return 1;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return 0;
+}
+
+void ingress_add_error(json_t *errors, const char *field, const char *reason)
+{
+    json_array_append_new(errors, json_pack("{s:s,s:s}", "field", field, "reason", reason));
+}
+
+void ingress_respond_invalid(yk_http_req *req, json_t *errors, const char *message)
+{
+    ingress_respond_json(
+        req, 422,
+        json_pack("{s:s,s:s,s:o}", "error", "invalid_fields", "message", message, "errors", errors),
+        NULL);
+}
+
+void ingress_respond_unavailable(yk_http_req *req)
+{
+    static const char body[] =
+        "{\"error\":\"unavailable\",\"message\":\"The service is busy or a backend is down; "
+        "try again shortly.\"}";
+    yk_http_respond(req, 503, "application/json", "Retry-After: 1\r\n", body, sizeof body - 1);
+}
