@@ -40,7 +40,9 @@ struct admin_ctx {
     int argc;
     int limit;
     int pending, in_effect; /* announce: completions awaited, all succeeded so far */
-    admin_done done;
+    int answered;           /* the announce's answer went out (in time, or at its deadline) */
+    admin_done done;        /* answers; never frees c (the timer's close does) */
+    uv_timer_t deadline;    /* an announce answers within YOYAKU_WAIT_MS */
 };
 
 static void ctx_free(admin_ctx *c)
@@ -88,11 +90,28 @@ static void respond_not_in_effect(yk_http_req *req)
                          "Retry-After: 1\r\n");
 }
 
+static void announce_closed(uv_handle_t *h)
+{
+    ctx_free(h->data);
+}
+
 static void announce_step(admin_ctx *c, int ok)
 {
     c->in_effect &= ok;
-    if (--c->pending == 0)
+    if (--c->pending > 0)
+        return;
+    if (!c->answered)
         c->done(c, c->in_effect);
+    uv_timer_stop(&c->deadline);
+    uv_close((uv_handle_t *)&c->deadline, announce_closed);
+}
+
+/* A stalled Redis or PostgreSQL must not hold the answer: 503, and the context waits on. */
+static void announce_late(uv_timer_t *t)
+{
+    admin_ctx *c = t->data;
+    c->answered = 1;
+    respond_not_in_effect(c->req);
 }
 
 static void published_cb(yk_redis_op *op, yk_reply *reply)
@@ -107,14 +126,19 @@ static void reloaded_cb(void *ud, int ok)
 }
 
 /* After a committed change: every ingress reloads at once (PUBLISH) and workers see the version at
- * their next tick (INCR); done(c, ok) runs once this ingress has reloaded and Redis has taken the
- * PUBLISH, ok only if both succeeded. Either completion may run inside this call. */
+ * their next tick (INCR); done(c, ok) answers once this ingress has reloaded and Redis has taken
+ * the PUBLISH, ok only if both succeeded, unless YOYAKU_WAIT_MS passed first (then 503). Either
+ * completion may run inside this call; c is freed after both. */
 static void announce_catalogue(admin_ctx *c, admin_done done)
 {
     c->pending = 2;
     c->in_effect = 1;
     c->done = done;
     c->publish.cb = published_cb;
+    uv_timer_init(ingress.loop, &c->deadline);
+    c->deadline.data = c;
+    uv_timer_start(&c->deadline, announce_late,
+                   ingress.wait_ms > 0 ? (uint64_t)ingress.wait_ms : 5000, 0);
     yk_redis_cmd(ingress.redis, NULL, "INCR yk:catalogue");
     yk_redis_cmd(ingress.redis, &c->publish, "PUBLISH yk:events catalogue");
     catalogue_reload(reloaded_cb, c);
@@ -127,7 +151,6 @@ static void event_in_effect(admin_ctx *c, int ok)
         respond_not_in_effect(c->req);
     else
         ingress_respond_json(c->req, 201, catalogue_event_json(e, true), NULL);
-    ctx_free(c);
 }
 
 static void event_created_cb(yk_pg_op *op, yk_pgres *res)
@@ -253,7 +276,6 @@ static void slots_in_effect(admin_ctx *c, int ok)
         ingress_respond_json(c->req, 201, json_pack("{s:i}", "created", c->limit), NULL);
     else
         respond_not_in_effect(c->req);
-    ctx_free(c);
 }
 
 static void slots_added_cb(yk_pg_op *op, yk_pgres *res)

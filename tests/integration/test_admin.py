@@ -4,11 +4,12 @@ cursor pagination, GET /v1/requests/{id} of a decided request, /healthz and /rea
 
 import datetime
 import re
+import signal
 import time
 
 import pytest
 
-from ykstack import JST, email, rfc3339, slot_time, unique
+from ykstack import JST, email, rfc3339, slot_time, unique, wait_until
 
 BOOKING_KEYS = {"id", "event", "slot_id", "starts_at", "ends_at", "status", "email", "fields",
                 "created_at"}
@@ -372,3 +373,23 @@ def test_slots_not_in_effect_answer_503(api, make_event, stack):
     assert r.status == 201 and r.json == {"created": 1}, r
     r = api.get("/v1/events/%s/slots?from=2099-05-07&to=2099-05-08" % ev.slug)
     assert r.status == 200 and len(r.json["slots"]) == 2, r
+
+
+def test_slots_answer_within_wait_when_redis_stalls(api, make_event, stack):
+    """Finding 7b, the other half: the change is announced to every ingress through Redis; with
+    Redis stalled (SIGSTOP) the answer is 503 within YOYAKU_WAIT_MS (5 s here), not a hang and not
+    a 201 that other ingresses do not know of."""
+    ev = make_event(capacities=())
+    redis = stack.by_name("redis")
+    redis.signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        r = api.post("/v1/admin/events/%s/slots" % ev.slug,
+                     {"slots": [{"starts_at": "2098-05-07T09:00:00+09:00",
+                                 "ends_at": "2098-05-07T09:30:00+09:00", "capacity": 2}]}, admin=True)
+        took = time.monotonic() - t0
+    finally:
+        redis.signal(signal.SIGCONT)
+    assert r.status == 503 and r.error == "unavailable" and r.headers.get("retry-after"), r
+    assert took < 7.0, took
+    wait_until(lambda: api.get("/readyz").status == 200, 20, 0.1, what="ready again")
