@@ -251,7 +251,8 @@ static void fields_refused(void **state)
 /* Every prefix of a valid text is refused (no read past the length, no half object). */
 static void fields_prefixes_refused(void **state)
 {
-    const char *s = "{\"name\":\"予約\\t\\\"太郎\\\" \\ud83d\\ude00\",\"agree\":true,\"x\":false,\"n\":-42}";
+    const char *s = "{\"name\":\"予約\\t\\\"太郎\\\" \\ud83d\\ude00\",\"agree\":true,"
+                    "\"x\":false,\"n\":-42}";
     size_t len = strlen(s);
     assert_true(yk_buf_fields_ok(s, len));
     for (size_t n = 0; n < len; n++) {
