@@ -224,6 +224,21 @@ static size_t yk_buf_scan_string(const char *s, size_t i, size_t len, bool *esca
     return 0;
 }
 
+/* Scans the JSON integer at s[i] (-?(0|[1-9][0-9]*), at most 18 digits: any int64, and what a
+ * number field holds): the index after it, or 0. No fraction or exponent: the ingress writes none.
+ */
+static size_t yk_buf_scan_integer(const char *s, size_t i, size_t len)
+{
+    if (i < len && s[i] == '-')
+        i++;
+    size_t start = i;
+    while (i < len && s[i] >= '0' && s[i] <= '9')
+        i++;
+    if (i == start || i - start > 18 || (s[start] == '0' && i - start > 1))
+        return 0;
+    return i;
+}
+
 /* True if the key s[k..k+n) was already a key of the object before offset k. s[0..k) is a valid
  * beginning of a flat object (checked by the caller), so the scan needs no checks of its own. */
 static bool yk_buf_key_before(const char *s, size_t k, size_t n)
@@ -239,7 +254,10 @@ static bool yk_buf_key_before(const char *s, size_t k, size_t n)
         if (end - 1 - start == n && memcmp(s + start, s + k, n) == 0)
             return true;
         i = yk_buf_skip_ws(s, yk_buf_skip_ws(s, end, k) + 1, k); /* past ':' */
-        i = s[i] == '"' ? yk_buf_scan_string(s, i, k, &esc) : i + (s[i] == 't' ? 4 : 5);
+        i = s[i] == '"'   ? yk_buf_scan_string(s, i, k, &esc)
+            : s[i] == 't' ? i + 4
+            : s[i] == 'f' ? i + 5
+                          : yk_buf_scan_integer(s, i, k);
         i = yk_buf_skip_ws(s, i, k) + 1; /* past ',' */
     }
 }
@@ -271,6 +289,8 @@ bool yk_buf_fields_ok(const char *s, size_t len)
             i += 4;
         else if (len - i >= 5 && memcmp(s + i, "false", 5) == 0)
             i += 5;
+        else if (i < len && (s[i] == '-' || (s[i] >= '0' && s[i] <= '9')))
+            i = yk_buf_scan_integer(s, i, len); /* a number field's value */
         else
             return false;
         if (i == 0)

@@ -18,7 +18,10 @@ typedef struct {
     bool failed; /* sticky, see below */
 } yk_buf;
 
-#define YK_BUF_INIT(max) {NULL, 0, 0, (max), false}
+#define YK_BUF_INIT(max)                                                                           \
+    {                                                                                              \
+        NULL, 0, 0, (max), false                                                                   \
+    }
 
 /* Failure behaviour: an append that would pass max, or for which memory runs out, writes nothing
  * (the buffer keeps every byte it had) and sets failed; from then on every append is refused,
@@ -54,11 +57,12 @@ void yk_buf_compact(yk_buf *b, const char *s);
 
 /* True if s[0..len) is a flat JSON object as the ingress writes a booking's `fields`: keys are
  * non-empty strings written without escapes (field names are [a-z0-9_]+), never twice; values are
- * strings, true or false; blanks (space, tab) between tokens are allowed, line breaks are not
- * (answers embed the text and travel one per line). Strings must be valid UTF-8
- * without control characters, with valid escapes, no \u0000 and no unpaired surrogate escape
- * (PostgreSQL's jsonb refuses both). Anything this accepts, both jsonb and JSON parsers accept,
- * and it can be embedded in a larger JSON text as it is. No allocation. */
+ * strings, true, false or integers (-?(0|[1-9][0-9]*), at most 18 digits: a number field); blanks
+ * (space, tab) between tokens are allowed, line breaks are not (answers embed the text and travel
+ * one per line). Strings must be valid UTF-8 without control characters, with valid escapes, no
+ * \u0000 and no unpaired surrogate escape (PostgreSQL's jsonb refuses both). Anything this accepts,
+ * both jsonb and JSON parsers accept, and it can be embedded in a larger JSON text as it is. No
+ * allocation. */
 bool yk_buf_fields_ok(const char *s, size_t len);
 
 #endif

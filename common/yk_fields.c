@@ -20,6 +20,19 @@ static void fields_error(json_t *errors, const char *field, const char *reason)
     json_array_append_new(errors, json_pack("{s:s, s:s}", "field", field, "reason", reason));
 }
 
+/* Copies at most max bytes of s into out (size > max), never cutting a UTF-8 character: a cut one
+ * is invalid UTF-8, json_pack refuses it and the error it was meant to report vanishes. */
+static void fields_cut(char *out, size_t size, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--; /* s[n] continues a character that would be cut: drop all of it */
+    }
+    snprintf(out, size, "%.*s", (int)n, s);
+}
+
 /* ---- definitions ---- */
 
 typedef struct {
@@ -100,25 +113,38 @@ static bool parse_type(fields_parse_ctx *ctx, const json_t *v, yk_field_type *t)
     return false;
 }
 
+/* A label is one line of a form, a mail and a CSV header: CR/LF or NUL would break all three. */
+static bool fields_bad_line(const json_t *text)
+{
+    const char *s = json_string_value(text);
+    return strlen(s) != json_string_length(text) || yk_text_has_crlf(s);
+}
+
 static void parse_label(fields_parse_ctx *ctx, const json_t *v)
 {
-    if (json_is_string(v))
+    if (json_is_string(v)) {
+        if (fields_bad_line(v))
+            def_error(ctx, "label", "pattern");
         return;
+    }
     if (!json_is_object(v)) {
         def_error(ctx, "label", "type");
         return;
     }
     const char *key;
     json_t *text;
-    char at[96];
+    char at[96], cut[84];
     /* jansson's iterator is not const-correct; the object is only read. */
     json_object_foreach((json_t *)v, key, text)
     {
-        snprintf(at, sizeof at, "label.%.80s", key);
+        fields_cut(cut, sizeof cut, key, 80);
+        snprintf(at, sizeof at, "label.%s", cut);
         if (strcmp(key, "ja") != 0 && strcmp(key, "en") != 0)
             def_error(ctx, at, "unknown_field");
         else if (!json_is_string(text))
             def_error(ctx, at, "type");
+        else if (fields_bad_line(text))
+            def_error(ctx, at, "pattern");
     }
     if (json_object_size(v) == 0)
         def_error(ctx, "label", "required");
@@ -163,6 +189,122 @@ static void parse_options(fields_parse_ctx *ctx, yk_field *f, const json_t *v)
     }
 }
 
+/* ---- what a pattern may cost ---- */
+
+/* glibc's regcomp expands every repetition into copies of what it repeats and builds an automaton
+ * from them: "%" then 22 "+" took 2.9 GiB and 6 s, on the ingress loop, at every catalogue reload.
+ * So a pattern is measured before it is compiled: its expanded size (each atom counts 1, a group
+ * the size of its content, a repetition {n,m} multiplies what it repeats by max(n,m)+1, * + ? by
+ * 2) must stay under YK_FIELD_PATTERN_WEIGHT; repeating a repetition ("a++", "a*{2}", stacked
+ * quantifiers, the finding) and back-references (exponential matching) are refused outright. */
+#define FIELDS_PATTERN_DEPTH 8 /* nested groups */
+
+/* Parses the bound of "{n}", "{n,}" or "{n,m}" at p (at its '{'): the index after '}', or 0. */
+static size_t fields_bound(const char *p, unsigned long *reps)
+{
+    size_t i = 1;
+    unsigned long n = 0, m;
+    if (p[i] < '0' || p[i] > '9')
+        return 0;
+    for (; p[i] >= '0' && p[i] <= '9'; i++)
+        if ((n = n * 10 + (unsigned long)(p[i] - '0')) > YK_FIELD_PATTERN_WEIGHT)
+            return 0;
+    m = n;
+    if (p[i] == ',') {
+        i++;
+        for (m = 0; p[i] >= '0' && p[i] <= '9'; i++)
+            if ((m = m * 10 + (unsigned long)(p[i] - '0')) > YK_FIELD_PATTERN_WEIGHT)
+                return 0;
+        if (m < n)
+            m = n; /* "{n,}": at least n copies; "{2,1}" is left to regcomp to refuse */
+    }
+    if (p[i] != '}')
+        return 0;
+    *reps = m + 1;
+    return i + 1;
+}
+
+/* The index after the bracket expression that starts at p[0] == '[', or 0 if it is not closed. */
+static size_t fields_bracket(const char *p)
+{
+    size_t i = 1;
+    if (p[i] == '^')
+        i++;
+    if (p[i] == ']')
+        i++; /* a ']' first is a member */
+    for (; p[i] && p[i] != ']'; i++)
+        if (p[i] == '[' && (p[i + 1] == ':' || p[i + 1] == '.' || p[i + 1] == '=')) {
+            const char *end = strchr(p + i + 2, p[i + 1]);
+            while (end && end[1] != ']')
+                end = strchr(end + 1, p[i + 1]);
+            if (end == NULL)
+                return 0;
+            i = (size_t)(end + 1 - p);
+        }
+    return p[i] == ']' ? i + 1 : 0;
+}
+
+bool yk_fields_pattern_cheap(const char *p)
+{
+    if (strlen(p) > YK_FIELD_PATTERN_MAX)
+        return false;
+    unsigned long size[FIELDS_PATTERN_DEPTH + 1] = {0}, last = 0; /* last: the atom to repeat */
+    int depth = 0;
+    bool repeated = false;
+    for (size_t i = 0; p[i];) {
+        unsigned long atom = 1, reps;
+        if (p[i] == '*' || p[i] == '+' || p[i] == '?' || p[i] == '{') {
+            size_t n = 1;
+            reps = 2;
+            if (p[i] == '{' && (n = fields_bound(p + i, &reps)) == 0)
+                return false;
+            if (last == 0 || repeated)
+                return false; /* nothing to repeat, or a repetition repeated */
+            size[depth] += last * (reps - 1);
+            if (size[depth] > YK_FIELD_PATTERN_WEIGHT)
+                return false;
+            repeated = true;
+            i += n;
+            continue;
+        }
+        if (p[i] == '(' || p[i] == '|') {
+            if (p[i] == '|')
+                size[depth]++;
+            else if (++depth > FIELDS_PATTERN_DEPTH)
+                return false;
+            else
+                size[depth] = 0;
+            last = 0;
+            repeated = false;
+            i++;
+            continue;
+        }
+        if (p[i] == ')') {
+            if (depth == 0)
+                return false;
+            atom = size[depth--] + 1;
+            i++;
+        } else if (p[i] == '\\') {
+            if (p[i + 1] == '\0' || (p[i + 1] >= '1' && p[i + 1] <= '9'))
+                return false; /* a back-reference makes matching exponential */
+            i += 2;
+        } else if (p[i] == '[') {
+            size_t n = fields_bracket(p + i);
+            if (n == 0)
+                return false;
+            i += n;
+        } else {
+            i++;
+        }
+        size[depth] += atom;
+        if (size[depth] > YK_FIELD_PATTERN_WEIGHT)
+            return false;
+        last = atom;
+        repeated = false;
+    }
+    return depth == 0;
+}
+
 static void parse_one(fields_parse_ctx *ctx, yk_fieldset *fs, const json_t *def)
 {
     yk_field *f = &fs->fields[ctx->i];
@@ -178,8 +320,8 @@ static void parse_one(fields_parse_ctx *ctx, yk_fieldset *fs, const json_t *def)
         for (size_t k = 0; k < FIELDS_COUNT(fields_keys) && !known; k++)
             known = strcmp(key, fields_keys[k]) == 0;
         if (!known) {
-            char at[96];
-            snprintf(at, sizeof at, "%.80s", key);
+            char at[84];
+            fields_cut(at, sizeof at, key, 80);
             def_error(ctx, at, "unknown_field");
         }
     }
@@ -227,7 +369,9 @@ static void parse_one(fields_parse_ctx *ctx, yk_fieldset *fs, const json_t *def)
             def_error(ctx, "pattern", "unknown_field");
         else if (!json_is_string(v))
             def_error(ctx, "pattern", "type");
-        else if (regcomp(&f->pattern, json_string_value(v), REG_EXTENDED | REG_NOSUB) != 0)
+        else if (strlen(json_string_value(v)) != json_string_length(v) ||
+                 !yk_fields_pattern_cheap(json_string_value(v)) ||
+                 regcomp(&f->pattern, json_string_value(v), REG_EXTENDED | REG_NOSUB) != 0)
             def_error(ctx, "pattern", "pattern");
         else
             f->has_pattern = true;
@@ -329,17 +473,42 @@ static bool fields_is_date(const char *s)
     return d <= days[m - 1] + (m == 2 && leap);
 }
 
+static bool fields_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return false;
+    return true;
+}
+
+/* The value of a string of digits if it is at most YK_FIELD_NUMBER_MAX, else -1. */
+static long long fields_number(const char *s)
+{
+    unsigned long long v = 0;
+    if (*s == '\0')
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        if ((v = v * 10 + (unsigned long long)(*s - '0')) > YK_FIELD_NUMBER_MAX)
+            return -1;
+    }
+    return (long long)v;
+}
+
 static bool fields_form_ok(const yk_field *f, const char *s)
 {
     switch (f->type) {
     case YK_FT_EMAIL:
-        return yk_text_is_email(s);
+        /* Mail goes out without SMTPUTF8: a non-ASCII address would travel as raw 8-bit
+         * headers. */
+        return fields_ascii(s) && yk_text_is_email(s);
     case YK_FT_TEL:
         return fields_all_in(s, "0123456789 +-()", true);
     case YK_FT_DATE:
         return fields_is_date(s);
     case YK_FT_NUMBER:
-        return fields_all_in(s, "0123456789", true);
+        return fields_number(s) >= 0;
     case YK_FT_SELECT:
         for (size_t j = 0; j < f->n_options; j++)
             if (strcmp(f->options[j], s) == 0)
@@ -411,7 +580,9 @@ static int check_value(const yk_field *f, json_t *v, json_t **out, const char **
         *reason = NULL;
 
     int rc = *reason ? 1 : 0;
-    if (rc == 0 && (*out = json_string(s)) == NULL)
+    /* A number is stored as a JSON number: the booking shows it typed as defined. */
+    if (rc == 0 &&
+        (*out = f->type == YK_FT_NUMBER ? json_integer(fields_number(s)) : json_string(s)) == NULL)
         rc = -1;
     free(c);
     return rc;
@@ -475,7 +646,50 @@ oom:
 
 const char *yk_fieldset_identity_value(const yk_fieldset *fs, const json_t *clean)
 {
+    static _Thread_local char number[24]; /* a number identity, written out */
     if (fs->identity < 0 || clean == NULL)
         return NULL;
-    return json_string_value(json_object_get(clean, fs->fields[fs->identity].name));
+    const json_t *v = json_object_get(clean, fs->fields[fs->identity].name);
+    if (json_is_integer(v)) {
+        snprintf(number, sizeof number, "%lld", (long long)json_integer_value(v));
+        return number;
+    }
+    return json_string_value(v);
+}
+
+json_t *yk_fieldset_present(const yk_fieldset *fs, const json_t *stored)
+{
+    json_t *out = json_object();
+    const char *key;
+    json_t *v;
+    if (out == NULL || !json_is_object(stored))
+        return out;
+    for (size_t i = 0; i < fs->n; i++) {
+        const yk_field *f = &fs->fields[i];
+        if ((v = json_object_get(stored, f->name)) == NULL)
+            continue;
+        long long num = f->type == YK_FT_NUMBER && json_is_string(v)
+                            ? fields_number(json_string_value(v))
+                            : -1; /* stored before numbers were typed */
+        if (json_object_set_new(out, f->name, num >= 0 ? json_integer(num) : json_incref(v)) != 0)
+            goto oom;
+    }
+    json_object_foreach((json_t *)stored, key, v)
+    {
+        if (fields_find(fs, key) == NULL && json_object_set(out, key, v) != 0)
+            goto oom; /* a value the definition no longer names is still the booker's */
+    }
+    return out;
+oom:
+    json_decref(out);
+    return NULL;
+}
+
+const char *yk_fields_email_problem(const char *s)
+{
+    if (strlen(s) > 254)
+        return "too_long";
+    if (!fields_ascii(s))
+        return "type"; /* contract: e-mail addresses are ASCII */
+    return yk_text_is_email(s) ? NULL : "pattern";
 }

@@ -183,8 +183,9 @@ static void reserve(yk_http_req *req, cat_event *e)
     const char *raw_email = string_member(body, "email", errors);
     if (raw_email) {
         email = yk_text_clean(raw_email);
-        if (email == NULL || !yk_text_is_email(email))
-            ingress_add_error(errors, "email", strlen(raw_email) > 254 ? "too_long" : "pattern");
+        const char *problem = email ? yk_fields_email_problem(email) : "pattern";
+        if (problem) /* "type" for non-ASCII: mail goes out without SMTPUTF8 */
+            ingress_add_error(errors, "email", problem);
     }
     json_t *fields = json_object_get(body, "fields");
     if (fields && !json_is_object(fields) && !json_is_null(fields)) {

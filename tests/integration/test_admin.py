@@ -4,8 +4,12 @@ cursor pagination, GET /v1/requests/{id} of a decided request, /healthz and /rea
 
 import datetime
 import re
+import signal
+import time
 
-from ykstack import JST, email, rfc3339, slot_time, unique
+import pytest
+
+from ykstack import JST, email, rfc3339, slot_time, unique, wait_until
 
 BOOKING_KEYS = {"id", "event", "slot_id", "starts_at", "ends_at", "status", "email", "fields",
                 "created_at"}
@@ -275,3 +279,117 @@ def test_request_status_of_decided_request(api, make_event, stack):
 
     q = api.get("/v1/requests/%s" % ("0" * 32))
     assert q.status == 404 and q.error == "not_found", q
+
+
+def test_costly_pattern_refused_fast(api, stack):
+    """Finding 8: a field pattern of "%" and 22 "+" made glibc's regcomp take 2.9 GiB and 6 s on
+    the ingress loop (and again at every catalogue reload). It is refused, at once."""
+    before = int(stack.scalar("SELECT count(*) FROM events"))
+    d = definition(unique("re"))
+    d["fields"][0]["pattern"] = "%" + "+" * 22
+    t0 = time.monotonic()
+    r = _bad(api, d)
+    assert time.monotonic() - t0 < 1.0, r
+    assert {"field": "fields[0].pattern", "reason": "pattern"} in r.json["errors"], r
+    d["fields"][0]["pattern"] = "(a{100}){100}"
+    r = _bad(api, d)
+    assert {"field": "fields[0].pattern", "reason": "pattern"} in r.json["errors"], r
+    assert int(stack.scalar("SELECT count(*) FROM events")) == before
+
+
+def test_long_key_error_is_not_lost(api, stack):
+    """Finding 8: an error on a key over 80 bytes was cut inside a UTF-8 character, json_pack
+    refused it, the error vanished and the definition was stored (then skipped by the catalogue)."""
+    slug = unique("key")
+    d = definition(slug)
+    d["fields"][0]["あ" * 30] = 1
+    r = _bad(api, d)
+    assert {"field": "fields[0]." + "あ" * 26, "reason": "unknown_field"} in r.json["errors"], r
+    d = definition(slug)
+    d["い" * 30] = 1
+    r = _bad(api, d)
+    assert {"field": "い" * 26, "reason": "unknown_field"} in r.json["errors"], r
+    assert stack.scalar("SELECT count(*) FROM events WHERE slug = '%s'" % slug) == "0"
+
+
+def test_prerequisite_must_name_an_event(api, stack):
+    """Finding 9: a prerequisite naming a missing event was accepted."""
+    first = unique("dose1")
+    r = _bad(api, definition(unique("dose2"), prerequisite={"event": first, "min_days": 21}))
+    assert {"field": "prerequisite.event", "reason": "unknown_option"} in r.json["errors"], r
+    assert api.post("/v1/admin/events", definition(first), admin=True).status == 201
+    second = unique("dose2")
+    r = api.post("/v1/admin/events", definition(second, prerequisite={"event": first, "min_days": 21}),
+                 admin=True)
+    assert r.status == 201, r
+    assert r.json["prerequisite"]["event"] == first, r
+    r = _bad(api, definition(unique("dose2"), prerequisite={"min_days": 21}))
+    assert {"field": "prerequisite.event", "reason": "required"} in r.json["errors"], r
+
+
+@pytest.mark.parametrize("key,value", [("title", "予防接種\r\nBcc: x@example.com"),
+                                       ("title", "a\nb"), ("venue", "市民会館\r\n2F"),
+                                       ("campaign", "flu\n")])
+def test_line_break_in_single_line_text_refused(api, key, value):
+    """Finding 9: CR/LF in an event title (a mail's Subject) was accepted."""
+    r = _bad(api, definition(unique("crlf"), **{key: value}))
+    assert {"field": key, "reason": "pattern"} in r.json["errors"], r
+
+
+def test_query_parameter_422_names_the_parameter(api, make_event):
+    """Finding 9: the bookings list's 422 said "not a valid definition"."""
+    ev = make_event(capacities=())
+    for query, name in [("limit=0", "limit"), ("cursor=x", "cursor"), ("status=gone", "status")]:
+        r = api.get("/v1/admin/events/%s/bookings?%s" % (ev.slug, query), admin=True)
+        assert r.status == 422 and r.error == "invalid_fields", r
+        assert r.json["errors"][0]["field"] == name, r
+        assert name in r.json["message"] and "definition" not in r.json["message"], r
+
+
+def test_slots_not_in_effect_answer_503(api, make_event, stack):
+    """Finding 7b: listing slots answered 201 even when the catalogue reload failed. The reload is
+    made to fail by a yk_rfc3339 that raises for the year 2099 (the slots' insert does not call it,
+    the catalogue's load does)."""
+    ev = make_event(capacities=())
+    stack.psql("ALTER FUNCTION yk_rfc3339(timestamptz, text) RENAME TO yk_rfc3339_real;"
+               " CREATE FUNCTION yk_rfc3339(ts timestamptz, tz text) RETURNS text"
+               " LANGUAGE plpgsql STABLE AS $$ BEGIN"
+               " IF ts >= '2099-01-01' THEN RAISE EXCEPTION 'test: the catalogue cannot load'; END IF;"
+               " RETURN yk_rfc3339_real(ts, tz); END $$")
+    try:
+        r = api.post("/v1/admin/events/%s/slots" % ev.slug,
+                     {"slots": [{"starts_at": "2099-05-07T09:00:00+09:00",
+                                 "ends_at": "2099-05-07T09:30:00+09:00", "capacity": 2}]}, admin=True)
+        assert r.status == 503 and r.error == "unavailable", r
+        assert r.headers.get("retry-after"), r
+    finally:
+        stack.psql("DROP FUNCTION yk_rfc3339(timestamptz, text);"
+                   " ALTER FUNCTION yk_rfc3339_real(timestamptz, text) RENAME TO yk_rfc3339")
+    # saved, as the message says; in effect at the next reload that succeeds
+    assert stack.scalar("SELECT count(*) FROM slots WHERE event_id = %d" % ev.id) == "1"
+    r = api.post("/v1/admin/events/%s/slots" % ev.slug,
+                 {"slots": [{"starts_at": "2099-05-08T09:00:00+09:00",
+                             "ends_at": "2099-05-08T09:30:00+09:00", "capacity": 2}]}, admin=True)
+    assert r.status == 201 and r.json == {"created": 1}, r
+    r = api.get("/v1/events/%s/slots?from=2099-05-07&to=2099-05-08" % ev.slug)
+    assert r.status == 200 and len(r.json["slots"]) == 2, r
+
+
+def test_slots_answer_within_wait_when_redis_stalls(api, make_event, stack):
+    """Finding 7b, the other half: the change is announced to every ingress through Redis; with
+    Redis stalled (SIGSTOP) the answer is 503 within YOYAKU_WAIT_MS (5 s here), not a hang and not
+    a 201 that other ingresses do not know of."""
+    ev = make_event(capacities=())
+    redis = stack.by_name("redis")
+    redis.signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        r = api.post("/v1/admin/events/%s/slots" % ev.slug,
+                     {"slots": [{"starts_at": "2098-05-07T09:00:00+09:00",
+                                 "ends_at": "2098-05-07T09:30:00+09:00", "capacity": 2}]}, admin=True)
+        took = time.monotonic() - t0
+    finally:
+        redis.signal(signal.SIGCONT)
+    assert r.status == 503 and r.error == "unavailable" and r.headers.get("retry-after"), r
+    assert took < 7.0, took
+    wait_until(lambda: api.get("/readyz").status == 200, 20, 0.1, what="ready again")

@@ -122,6 +122,36 @@ def test_crlf_in_email_refused(api, ev, nothing_queued, value):
     invalid(reserve(api, ev, email=value), "email")
 
 
+@pytest.mark.parametrize("value", ["zoë@example.com", "zoe@exämple.com", "山田@example.jp"])
+def test_non_ascii_email_refused(api, ev, nothing_queued, value):
+    """Finding 5: mail goes out without SMTPUTF8, so a non-ASCII address is refused (type)."""
+    invalid(reserve(api, ev, email=value), "email", "type")
+
+
+def test_non_ascii_email_field_refused(api, stack, nothing_queued):
+    slug = unique("mailf")
+    c = stack.client
+    fields = [{"name": "contact", "type": "email", "required": True}]
+    assert c.post("/v1/admin/events", {"slug": slug, "title": "t", "fields": fields},
+                  admin=True).status == 201
+    r = c.post("/v1/admin/events/%s/slots" % slug,
+               {"slots": [{"starts_at": "2031-03-04T09:00:00+09:00",
+                           "ends_at": "2031-03-04T09:30:00+09:00", "capacity": 5}]}, admin=True)
+    assert r.status == 201, r
+    slot = c.get("/v1/events/%s/slots" % slug).json["slots"][0]["id"]
+    r = c.post("/v1/events/%s/reservations" % slug,
+               {"slot_id": slot, "email": email(), "fields": {"contact": "zoë@example.com"}})
+    invalid(r, "contact", "type")
+
+
+@pytest.mark.parametrize("field,value", [("name", "a\r\nb"), ("member", "12\n34"),
+                                         ("plan", "a\r"), ("age", "4\n2")])
+def test_crlf_in_any_booker_value_refused(api, ev, nothing_queued, field, value):
+    fields = {"name": "太郎"}
+    fields[field] = value
+    invalid(reserve(api, ev, fields=fields), field)
+
+
 def test_crlf_in_other_field_types(api, ev, nothing_queued):
     invalid(reserve(api, ev, fields={"name": "太郎", "member": "1234\r\n"}), "member")
     invalid(reserve(api, ev, fields={"name": "太郎", "plan": "a\n"}), "plan")
@@ -186,3 +216,19 @@ def test_fullwidth_digits_in_number_field_accepted(api, ev, stack):
     assert r.status == 201, r
     assert str(r.json["booking"]["fields"]["age"]) == "42", r
     assert stack.bookings_count() == before + 1
+
+
+def test_number_field_is_a_json_number_in_definition_order(api, ev, stack):
+    """Finding 9: a number field came back as a string, and fields out of definition order."""
+    r = reserve(api, ev, fields={"plan": "b", "agree": True, "age": "０４２", "member": "1234",
+                                 "name": "太郎"})
+    assert r.status == 201, r
+    raw = r.body.decode() if isinstance(r.body, bytes) else r.body
+    want = '"fields":{"name":"太郎","member":"1234","age":42,"agree":true,"plan":"b"}'
+    assert want in raw, raw
+    b = r.json["booking"]
+    listed = api.get("/v1/admin/events/%s/bookings?limit=1000" % ev["slug"], admin=True)
+    assert listed.status == 200, listed
+    raw = listed.body.decode() if isinstance(listed.body, bytes) else listed.body
+    mine = raw[raw.index('"id":"%s"' % b["id"]):]
+    assert mine[mine.index('"fields":'):].startswith(want), mine[:400]

@@ -76,3 +76,18 @@ def test_identity_pattern_checks_the_normalised_value(make_event):
     assert r.status == 409 and r.error == "already_booked", r
     r = ev.reserve(fields={"voucher": "０１２３"})
     assert r.status == 422 and r.json["errors"] == [{"field": "voucher", "reason": "pattern"}], r
+
+
+def test_number_identity_is_the_number(make_event):
+    """Finding 9: a number field is a JSON number; as an identity, "０４２", "042" and 42 are one
+    person (the number, not its spelling)."""
+    fields = [{"name": "member", "type": "number", "required": True, "identity": True}]
+    ev = make_event(capacities=[10, 10], fields=fields)
+    r = ev.reserve(fields={"member": "０４２"})
+    assert r.status == 201, r
+    assert r.json["booking"]["fields"] == {"member": 42}, r
+    r = ev.reserve(slot_id=ev.slot_ids[1], fields={"member": 42})
+    assert r.status == 409 and r.error == "already_booked", r
+    r = ev.reserve(fields={"member": "42"})
+    assert r.status == 409 and r.error == "already_booked", r
+    assert [row[5] for row in ev.rows()] == ["42"]

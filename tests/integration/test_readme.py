@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+from ykstack import unique
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, os.environ.get("YOYAKU_BUILD_DIR", "build"))
 BINARIES = ["ingress/yoyaku-ingress", "worker/yoyaku-worker", "ctl/yoyakuctl",
@@ -51,3 +53,38 @@ def test_binaries_answer_version():
         out = subprocess.run([os.path.join(BUILD, "services", binary), "--version"],
                              capture_output=True, text=True, timeout=10, check=True)
         assert re.search(r"\d+\.\d+\.\d+", out.stdout), (binary, out.stdout)
+
+
+def readme_curl_example():
+    """The sh block under "Booking in 3 curl calls", as README.md shows it."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    section = text[text.index("## Booking in 3 curl calls"):]
+    return section[section.index("```sh\n") + 6:section.index("\n```", section.index("```sh"))]
+
+
+def test_curl_example_books_on_a_fresh_stack(stack):
+    """Issue 9: the example booked slot "1" (the demo event's) and dated its slots in the past.
+    Run as written, with only the token and address of this stack, it must book its own event.
+    As on a stack deploy/local/run started, a demo event's slots exist before the example's."""
+    api = stack.client
+    demo = unique("demo")
+    assert api.post("/v1/admin/events", {"slug": demo, "title": "demo"}, admin=True).status == 201
+    r = api.post("/v1/admin/events/%s/slots" % demo,
+                 {"slots": [{"starts_at": "2031-01-06T09:00:00+09:00",
+                             "ends_at": "2031-01-06T09:30:00+09:00", "capacity": 20}]}, admin=True)
+    assert r.status == 201, r
+    script = readme_curl_example()
+    first = "T=$(cat .dev/admin-token); H=http://127.0.0.1:8080"
+    assert script.startswith(first + "\n"), script[:200]
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        assert "http://127.0.0.1:8080/admin/" in f.read(), "the staff console is not mentioned"
+    script = "T=%s; H=http://127.0.0.1:%d\n" % (stack.admin_token, stack.http_port) + \
+        script[len(first) + 1:]
+    out = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert '"slug":"flu-2026"' in out.stdout, out.stdout
+    assert '{"created":10}' in out.stdout, out.stdout
+    booking = out.stdout[out.stdout.index('{"booking":'):]
+    assert '"event":"flu-2026"' in booking and '"status":"confirmed"' in booking, out.stdout

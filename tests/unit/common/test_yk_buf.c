@@ -74,8 +74,8 @@ static void integers(void **state)
 {
     yk_buf b = YK_BUF_INIT(1 << 20);
     const int64_t v[] = {0, 7, -7, 1234567890123LL, INT64_MAX, INT64_MIN};
-    const char *want[] = {"0", "7", "-7", "1234567890123", "9223372036854775807",
-                          "-9223372036854775808"};
+    const char *want[] = {
+        "0", "7", "-7", "1234567890123", "9223372036854775807", "-9223372036854775808"};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         yk_buf_reset(&b);
         yk_buf_int(&b, v[i]);
@@ -141,8 +141,10 @@ static void cap_and_failure(void **state)
 static void compact_copies_jsonb_output(void **state)
 {
     yk_buf b = YK_BUF_INIT(1 << 20);
-    yk_buf_compact(&b, "{\"a\": \"x y\", \"b\": \"q\\\" : , \\\\\", \"c\": [1, true, {\"d\": null}]}");
-    assert_string_equal(text(&b), "{\"a\":\"x y\",\"b\":\"q\\\" : , \\\\\",\"c\":[1,true,{\"d\":null}]}");
+    yk_buf_compact(&b,
+                   "{\"a\": \"x y\", \"b\": \"q\\\" : , \\\\\", \"c\": [1, true, {\"d\": null}]}");
+    assert_string_equal(text(&b),
+                        "{\"a\":\"x y\",\"b\":\"q\\\" : , \\\\\",\"c\":[1,true,{\"d\":null}]}");
     yk_buf_reset(&b);
     yk_buf_compact(&b, "{\"name\": \"予約\\t太郎\"}");
     assert_string_equal(text(&b), "{\"name\":\"予約\\t太郎\"}");
@@ -162,6 +164,10 @@ static void fields_accepted(void **state)
         "{\"a\":\"\\u0001\",\"b\":\"\"}",
         "{\"a\":\"x\",\"b\":\"\\\"a\\\":\",\"ab\":\"y\"}",
         "{\"note\":\"tab\\there \\\"quoted\\\" back\\\\slash 日本語\"}",
+        "{\"age\":42,\"name\":\"X\"}", /* a number field: a JSON number */
+        "{\"a\":0,\"b\":-7,\"c\":9007199254740991,\"d\":123456789012345678}",
+        "{ \"a\" : 1 , \"b\" : 2 }",
+        "{\"n\":1,\"m\":2,\"n2\":true}",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         if (!yk_buf_fields_ok(ok[i], strlen(ok[i])))
@@ -190,7 +196,15 @@ static void fields_refused(void **state)
         "{\"a\":\"x\" \"b\":\"y\"}",
         "{\"a\":\"x\"} x",
         "{\"a\":\"x\"}{}",
-        "{\"a\":1}",
+        "{\"a\":01}", /* numbers: integers as JSON writes them */
+        "{\"a\":-}",
+        "{\"a\":+1}",
+        "{\"a\":1.5}",
+        "{\"a\":1e3}",
+        "{\"a\":1234567890123456789}", /* more than 18 digits */
+        "{\"a\":1x}",
+        "{\"a\":1,\"a\":2}",
+        "{\"a\":1,\"b\":2,\"a\":true}",
         "{\"a\":null}",
         "{\"a\":{}}",
         "{\"a\":[\"x\"]}",
@@ -199,28 +213,28 @@ static void fields_refused(void **state)
         "{\"a\":True}",
         "{a:\"x\"}",
         "{'a':'x'}",
-        "{\"\":\"x\"}",                     /* empty key */
-        "{\"\\u0061\":\"x\"}",              /* escaped key */
-        "{\"a\":\"1\",\"a\":\"2\"}",        /* duplicate */
+        "{\"\":\"x\"}",              /* empty key */
+        "{\"\\u0061\":\"x\"}",       /* escaped key */
+        "{\"a\":\"1\",\"a\":\"2\"}", /* duplicate */
         "{\"a\":\"1\",\"b\":\"\\\"a\\\":\",\"a\":\"x\"}",
         "{\"b\":true,\"a\":false,\"b\":\"x\"}",
-        "{ \"a\" : \"x\" }\n",               /* line breaks even between tokens: answers */
-        "{\"a\":\"x\",\r\n\"b\":true}",      /* travel one per line */
-        "{\"a\":\"x\ty\"}",                 /* raw control character */
+        "{ \"a\" : \"x\" }\n",          /* line breaks even between tokens: answers */
+        "{\"a\":\"x\",\r\n\"b\":true}", /* travel one per line */
+        "{\"a\":\"x\ty\"}",             /* raw control character */
         "{\"a\":\"x\ny\"}",
-        "{\"a\":\"\\x\"}",                  /* unknown escape */
+        "{\"a\":\"\\x\"}", /* unknown escape */
         "{\"a\":\"\\u12\"}",
         "{\"a\":\"\\u12g4\"}",
-        "{\"a\":\"\\u0000\"}",              /* jsonb refuses \u0000 */
-        "{\"a\":\"\\ud800\"}",              /* unpaired surrogates */
+        "{\"a\":\"\\u0000\"}", /* jsonb refuses \u0000 */
+        "{\"a\":\"\\ud800\"}", /* unpaired surrogates */
         "{\"a\":\"\\udc00\"}",
         "{\"a\":\"\\ud800\\u0041\"}",
         "{\"a\":\"\\ud800x\"}",
         "{\"a\":\"\\",
-        "{\"a\":\"\xff\"}",                 /* invalid UTF-8 */
-        "{\"a\":\"\xc0\xaf\"}",             /* overlong */
-        "{\"a\":\"\xed\xa0\x80\"}",         /* a surrogate in UTF-8 */
-        "{\"a\":\"\xe6\x97\"}",             /* truncated sequence */
+        "{\"a\":\"\xff\"}",         /* invalid UTF-8 */
+        "{\"a\":\"\xc0\xaf\"}",     /* overlong */
+        "{\"a\":\"\xed\xa0\x80\"}", /* a surrogate in UTF-8 */
+        "{\"a\":\"\xe6\x97\"}",     /* truncated sequence */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (yk_buf_fields_ok(bad[i], strlen(bad[i])))
@@ -237,7 +251,8 @@ static void fields_refused(void **state)
 /* Every prefix of a valid text is refused (no read past the length, no half object). */
 static void fields_prefixes_refused(void **state)
 {
-    const char *s = "{\"name\":\"予約\\t\\\"太郎\\\" \\ud83d\\ude00\",\"agree\":true,\"x\":false}";
+    const char *s = "{\"name\":\"予約\\t\\\"太郎\\\" \\ud83d\\ude00\",\"agree\":true,"
+                    "\"x\":false,\"n\":-42}";
     size_t len = strlen(s);
     assert_true(yk_buf_fields_ok(s, len));
     for (size_t n = 0; n < len; n++) {

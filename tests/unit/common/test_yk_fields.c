@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -229,6 +230,90 @@ static void def_all_problems_reported(void **state)
               "fields[1].pattern=pattern,fields[1].options=required,fields[2]=type");
 }
 
+static void def_pattern_cost(void **state)
+{
+    /* Finding 8: "%" then 22 "+" made regcomp take 2.9 GiB and 6 s; it is refused unseen. */
+    char costly[32] = "%";
+    memset(costly + 1, '+', 22);
+    assert_false(yk_fields_pattern_cheap(costly));
+    char defs[256];
+    snprintf(defs, sizeof defs, "[{\"name\":\"a\",\"type\":\"text\",\"pattern\":\"%s\"}]", costly);
+    clock_t t0 = clock();
+    def_fails(defs, "fields[0].pattern=pattern");
+    assert_true(clock() - t0 < CLOCKS_PER_SEC / 10);
+
+    static const char *const refused[] = {"a**",
+                                          "a+?",
+                                          "a*{2}",
+                                          "(ab){2}{3}",
+                                          "*a",
+                                          "(|+)",
+                                          "(a{100}){100}",
+                                          "a{1001}",
+                                          "x{2,1001}",
+                                          "(a)\\1",
+                                          "a\\",
+                                          "a{",
+                                          "a{x}",
+                                          "a{1",
+                                          "[a",
+                                          "((((((((((a))))))))))",
+                                          "(a",
+                                          "a)"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        if (yk_fields_pattern_cheap(refused[i]))
+            fail_msg("cheap: %s", refused[i]);
+    static const char *const cheap[] = {"^[0-9]{10}$",
+                                        "^(foo|bar)[[:digit:]]{2,}$",
+                                        "^[A-Z]{2}-[0-9]{4,6}$",
+                                        "^[]a]+$",
+                                        "^.{1,500}$",
+                                        "^0[0-9]{1,4}-[0-9]{1,4}-[0-9]{4}$",
+                                        "\\.\\*",
+                                        "^[^]]*$",
+                                        "(a|b)*c?",
+                                        "^[[:alpha:]_]+$"};
+    for (size_t i = 0; i < sizeof cheap / sizeof cheap[0]; i++)
+        if (!yk_fields_pattern_cheap(cheap[i]))
+            fail_msg("costly: %s", cheap[i]);
+    char longest[YK_FIELD_PATTERN_MAX + 2];
+    memset(longest, 'a', sizeof longest);
+    longest[YK_FIELD_PATTERN_MAX] = '\0';
+    assert_true(yk_fields_pattern_cheap(longest));
+    longest[YK_FIELD_PATTERN_MAX] = 'a';
+    longest[YK_FIELD_PATTERN_MAX + 1] = '\0';
+    assert_false(yk_fields_pattern_cheap(longest));
+}
+
+static void def_long_key_cut_on_character(void **state)
+{
+    /* Finding 8: a key over 80 bytes was cut inside a character, json_pack refused the invalid
+     * UTF-8 and the error vanished (-1 with an empty list). 30 × "あ" = 90 bytes: 26 fit. */
+    char key[128] = "", want[256] = "", defs[512];
+    for (int i = 0; i < 30; i++)
+        strcat(key, "あ");
+    for (int i = 0; i < 26; i++)
+        strcat(want, "あ");
+    snprintf(defs, sizeof defs, "[{\"name\":\"a\",\"type\":\"text\",\"%s\":1}]", key);
+    char expect[300];
+    snprintf(expect, sizeof expect, "fields[0].%s=unknown_field", want);
+    def_fails(defs, expect);
+    snprintf(defs, sizeof defs, "[{\"name\":\"a\",\"type\":\"text\",\"label\":{\"%s\":\"x\"}}]",
+             key);
+    snprintf(expect, sizeof expect, "fields[0].label.%s=unknown_field", want);
+    def_fails(defs, expect);
+}
+
+static void def_label_single_line(void **state)
+{
+    def_fails("[{\"name\":\"a\",\"type\":\"text\",\"label\":\"x\\r\\nBcc: y\"}]",
+              "fields[0].label=pattern");
+    def_fails("[{\"name\":\"a\",\"type\":\"text\",\"label\":{\"ja\":\"x\\ny\"}}]",
+              "fields[0].label.ja=pattern");
+    def_fails("[{\"name\":\"a\",\"type\":\"text\",\"label\":\"x\\u0000y\"}]",
+              "fields[0].label=pattern");
+}
+
 /* ---- values ---- */
 
 static const char *const event_fields =
@@ -312,9 +397,13 @@ static void val_valid_minimal(void **state)
     json_t *errors = json_array(), *clean = NULL;
     assert_int_equal(yk_fieldset_check(fs, values, errors, &clean), 0);
     /* Empty and null values are absent: they are not stored. */
-    json_t *want = load("{\"name\":\"山田\",\"member_no\":\"123\",\"agree\":true}");
+    json_t *want = load("{\"name\":\"山田\",\"member_no\":123,\"agree\":true}");
     assert_true(json_equal(clean, want));
     json_decref(want);
+    /* In definition order, a number as a JSON number: the text the booking shows as it is. */
+    char *text = json_dumps(clean, JSON_COMPACT);
+    assert_string_equal(text, "{\"name\":\"山田\",\"member_no\":123,\"agree\":true}");
+    free(text);
     json_decref(clean);
 
     /* clean may be NULL when the caller only wants the verdict. */
@@ -345,7 +434,7 @@ static void val_too_long(void **state)
     check_one(fs, "name", "\"山田太郎花\"", "", "\"山田太郎花\"");
     check_one(fs, "name", "\"山田太郎花子\"", "name=too_long", NULL);
     check_one(fs, "member_no", "\"123456789\"", "member_no=too_long", NULL);
-    check_one(fs, "member_no", "\"１２３４５６７８\"", "", "\"12345678\"");
+    check_one(fs, "member_no", "\"１２３４５６７８\"", "", "12345678");
 
     /* No max_length: the default of 1000 code points. */
     char big[1010];
@@ -437,10 +526,10 @@ static void val_cleaning(void **state)
     check_one(fs, "tel2", "\"＋８１ ９０ １２３４ ５６７８\"", "", "\"+81 90 1234 5678\"");
     check_one(fs, "birthday", "\"2024-02-29\"", "", "\"2024-02-29\"");
     check_one(fs, "birthday", "\"２０００−０２−２９\"", "", "\"2000-02-29\"");
-    check_one(fs, "member_no", "\"１２３４\"", "", "\"1234\"");
-    check_one(fs, "member_no", "1234", "", "\"1234\""); /* numbers are stored as strings */
-    check_one(fs, "member_no", "0", "", "\"0\"");
-    check_one(fs, "member_no", "\"0012\"", "", "\"0012\""); /* leading zeros are data */
+    check_one(fs, "member_no", "\"１２３４\"", "", "1234");
+    check_one(fs, "member_no", "1234", "", "1234"); /* numbers are stored as JSON numbers */
+    check_one(fs, "member_no", "0", "", "0");
+    check_one(fs, "member_no", "\"0012\"", "", "12"); /* a number: leading zeros go */
     check_one(fs, "newsletter", "false", "", "false");
     check_one(fs, "newsletter", "true", "", "true");
     check_one(fs, "newsletter", NULL, "", "absent");
@@ -530,13 +619,68 @@ static void val_empty_fieldset(void **state)
     json_decref(errors);
 }
 
+static void val_email_ascii(void **state)
+{
+    /* Finding 5: mail is sent without SMTPUTF8, so a non-ASCII address is refused (type). */
+    const yk_fieldset *fs = *state;
+    check_one(fs, "contact", "\"zoë@example.com\"", "contact=type", NULL);
+    check_one(fs, "contact", "\"zoe@exämple.com\"", "contact=type", NULL);
+    check_one(fs, "contact", "\"zoe@example.com\"", "", "\"zoe@example.com\"");
+    assert_null(yk_fields_email_problem("zoe@example.com"));
+    assert_string_equal(yk_fields_email_problem("zoë@example.com"), "type");
+    assert_string_equal(yk_fields_email_problem("zoe"), "pattern");
+    char big[300];
+    memset(big, 'a', sizeof big);
+    memcpy(big + 250, "@example.com", 13);
+    assert_string_equal(yk_fields_email_problem(big), "too_long");
+}
+
+static void val_number_range(void **state)
+{
+    yk_fieldset fs;
+    json_t *d = load("[{\"name\":\"n\",\"type\":\"number\"}]"), *errors = json_array(), *clean;
+    assert_int_equal(yk_fieldset_parse(&fs, d, errors), 0);
+    json_t *v = load("{\"n\":\"9007199254740991\"}");
+    assert_int_equal(yk_fieldset_check(&fs, v, errors, &clean), 0);
+    assert_int_equal(json_integer_value(json_object_get(clean, "n")), 9007199254740991LL);
+    json_decref(clean);
+    json_decref(v);
+    v = load("{\"n\":9007199254740992}");
+    assert_int_equal(yk_fieldset_check(&fs, v, errors, &clean), 1);
+    json_decref(v);
+    v = load("{\"n\":\"99999999999999999999999\"}");
+    assert_int_equal(yk_fieldset_check(&fs, v, errors, &clean), 1);
+    json_decref(v);
+    yk_fieldset_free(&fs);
+    json_decref(d);
+    json_decref(errors);
+}
+
+static void present_in_definition_order(void **state)
+{
+    /* Finding 9: stored fields come back (from jsonb) in its key order and numbers as strings. */
+    const yk_fieldset *fs = *state;
+    json_t *stored = load("{\"old\":\"x\",\"agree\":true,\"member_no\":\"0042\",\"name\":\"山田\","
+                          "\"plan\":\"A\"}");
+    json_t *shown = yk_fieldset_present(fs, stored);
+    char *text = json_dumps(shown, JSON_COMPACT);
+    assert_string_equal(text, "{\"name\":\"山田\",\"member_no\":42,\"plan\":\"A\",\"agree\":true,"
+                              "\"old\":\"x\"}");
+    free(text);
+    json_decref(shown);
+    json_decref(stored);
+    shown = yk_fieldset_present(fs, NULL);
+    assert_int_equal(json_object_size(shown), 0);
+    json_decref(shown);
+}
+
 static void identity_value(void **state)
 {
     const yk_fieldset *fs = *state;
     json_t *values = load("{\"name\":\"山田\",\"member_no\":\" ００４２ \",\"agree\":true}");
     json_t *errors = json_array(), *clean = NULL;
     assert_int_equal(yk_fieldset_check(fs, values, errors, &clean), 0);
-    assert_string_equal(yk_fieldset_identity_value(fs, clean), "0042");
+    assert_string_equal(yk_fieldset_identity_value(fs, clean), "42"); /* the number's text */
     json_decref(clean);
 
     json_t *empty = json_object();
@@ -583,12 +727,21 @@ static void identity_text_field(void **state)
 int main(void)
 {
     const struct CMUnitTest defs[] = {
-        cmocka_unit_test(def_shape),          cmocka_unit_test(def_unknown_keys),
-        cmocka_unit_test(def_name),           cmocka_unit_test(def_type),
-        cmocka_unit_test(def_label),          cmocka_unit_test(def_required_identity),
-        cmocka_unit_test(def_max_length),     cmocka_unit_test(def_pattern),
-        cmocka_unit_test(def_options),        cmocka_unit_test(def_all_problems_reported),
-        cmocka_unit_test(val_empty_fieldset), cmocka_unit_test(identity_text_field),
+        cmocka_unit_test(def_shape),
+        cmocka_unit_test(def_unknown_keys),
+        cmocka_unit_test(def_name),
+        cmocka_unit_test(def_type),
+        cmocka_unit_test(def_label),
+        cmocka_unit_test(def_required_identity),
+        cmocka_unit_test(def_max_length),
+        cmocka_unit_test(def_pattern),
+        cmocka_unit_test(def_options),
+        cmocka_unit_test(def_all_problems_reported),
+        cmocka_unit_test(def_pattern_cost),
+        cmocka_unit_test(def_long_key_cut_on_character),
+        cmocka_unit_test(def_label_single_line),
+        cmocka_unit_test(val_empty_fieldset),
+        cmocka_unit_test(identity_text_field),
     };
     const struct CMUnitTest vals[] = {
         cmocka_unit_test(val_valid_minimal), cmocka_unit_test(val_required),
@@ -597,7 +750,8 @@ int main(void)
         cmocka_unit_test(val_cleaning),      cmocka_unit_test(val_select),
         cmocka_unit_test(val_unknown_field), cmocka_unit_test(val_all_problems_in_order),
         cmocka_unit_test(val_not_an_object), cmocka_unit_test(val_bad_strings),
-        cmocka_unit_test(identity_value),
+        cmocka_unit_test(identity_value),    cmocka_unit_test(val_email_ascii),
+        cmocka_unit_test(val_number_range),  cmocka_unit_test(present_in_definition_order),
     };
     int failed = cmocka_run_group_tests_name("definitions", defs, NULL, NULL);
     failed += cmocka_run_group_tests_name("values", vals, setup_event, teardown_event);
