@@ -1,6 +1,5 @@
-/* yk_addr: the one parser of the host:port addresses in settings (YOYAKU_REDIS): host:port,
- * [v6]:port, a host alone (default port) or a unix socket path. Owns nothing: fills the caller's
- * struct. */
+/* yk_addr: the one parser of YOYAKU_REDIS-style addresses: host:port, [v6]:port, a host alone
+ * (default port) or a unix socket path. Owns nothing: it fills the caller's struct. */
 #ifndef YK_ADDR_H
 #define YK_ADDR_H
 
