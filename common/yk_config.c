@@ -24,21 +24,41 @@ int yk_config_parse_int(const char *s, int64_t *out)
     return 0;
 }
 
+/* A value in an error message: its first 64 bytes, so that the reason after it always fits. */
+#define SHOWN(v) (strlen(v) > 64 ? 64 : (int)strlen(v)), (v), (strlen(v) > 64 ? "..." : "")
+
+yk_cf_entry yk_config_resolve(const yk_cf_entry *e)
+{
+    if (e->shared == NULL)
+        return *e;
+    yk_cf_entry r = *e->shared;
+    r.target = e->target;
+    return r;
+}
+
 int yk_config_load(const yk_cf_entry *table, size_t n, char *err, size_t errlen)
 {
     for (size_t i = 0; i < n; i++) {
-        const yk_cf_entry *e = &table[i];
+        const yk_cf_entry entry = yk_config_resolve(&table[i]), *e = &entry;
         const char *v = getenv(e->env);
         if (v == NULL || *v == '\0')
             v = e->def;
         if (e->type == YK_CF_STR) {
+            char why[160];
+            if (e->check && e->check(v, why, sizeof why) != 0) {
+                if (e->secret) /* a secret stays out of logs, even a wrong one */
+                    snprintf(err, errlen, "%s: %s", e->env, why);
+                else
+                    snprintf(err, errlen, "%s=%.*s%s: %s", e->env, SHOWN(v), why);
+                return -1;
+            }
             *(const char **)e->target = v;
             continue;
         }
         int64_t x;
         if (yk_config_parse_int(v, &x) != 0 || x < e->min || x > e->max) {
-            snprintf(err, errlen, "%s=%s: expected an integer in [%lld, %lld]", e->env, v,
-                     (long long)e->min, (long long)e->max);
+            snprintf(err, errlen, "%s=%.*s%s: expected an integer in [%lld, %lld]", e->env,
+                     SHOWN(v), (long long)e->min, (long long)e->max);
             return -1;
         }
         *(int64_t *)e->target = x;
@@ -51,21 +71,23 @@ void yk_config_print_help(const yk_cf_entry *table, size_t n, const char *usage)
     printf("%s\n\nOptions:\n  --help      this text\n  --version   print the version\n"
            "  --config    print the effective configuration\n\nEnvironment:\n",
            usage);
-    for (size_t i = 0; i < n; i++)
-        printf("  %-28s %s (default: %s)\n", table[i].env, table[i].doc,
-               table[i].def[0] ? table[i].def : "empty");
+    for (size_t i = 0; i < n; i++) {
+        const yk_cf_entry e = yk_config_resolve(&table[i]);
+        printf("  %-28s %s (default: %s)\n", e.env, e.doc, e.def[0] ? e.def : "empty");
+    }
 }
 
 void yk_config_dump(const yk_cf_entry *table, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const char *v = table[i].type == YK_CF_STR ? *(const char **)table[i].target : NULL;
-        if (v && table[i].secret)
-            printf("%s=%s\n", table[i].env, v[0] ? "(set)" : "");
+        const yk_cf_entry e = yk_config_resolve(&table[i]);
+        const char *v = e.type == YK_CF_STR ? *(const char **)e.target : NULL;
+        if (v && e.secret)
+            printf("%s=%s\n", e.env, v[0] ? "(set)" : "");
         else if (v)
-            printf("%s=%s\n", table[i].env, v);
+            printf("%s=%s\n", e.env, v);
         else
-            printf("%s=%lld\n", table[i].env, (long long)*(int64_t *)table[i].target);
+            printf("%s=%lld\n", e.env, (long long)*(int64_t *)e.target);
     }
 }
 

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "yk_addr.h"
 #include "yk_log.h"
+#include "yk_settings.h"
 #include "yk_text.h"
 
 struct yk_redis {
@@ -216,17 +218,15 @@ int yk_redis_open(yk_redis **out, uv_loop_t *loop, const char *addr, uint64_t re
     r->retry_ms = retry_ms;
     r->on_connect = on_connect;
     r->ud = ud;
-    const char *colon = strrchr(addr, ':');
-    if (addr[0] == '/' || colon == NULL) {
-        snprintf(r->host, sizeof r->host, "%s", addr);
-    } else {
-        snprintf(r->host, sizeof r->host, "%.*s", (int)(colon - addr), addr);
-        r->port = atoi(colon + 1);
-        if (r->port <= 0 || r->port > 65535) {
-            free(r);
-            return -1;
-        }
+    yk_addr a; /* the parser YOYAKU_REDIS was checked with at startup */
+    char err[128];
+    if (yk_addr_parse(addr, YK_SETTINGS_REDIS_PORT, &a, err, sizeof err) != 0) {
+        yk_error("redis address %s: %s", addr, err);
+        free(r);
+        return -1;
     }
+    snprintf(r->host, sizeof r->host, "%s", a.host);
+    r->port = a.port;
     uv_timer_init(loop, &r->retry);
     r->retry.data = r;
     redis_connect(r);

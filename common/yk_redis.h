@@ -24,8 +24,9 @@ struct yk_redis_op {
 /* Called after every (re)connection, e.g. to SUBSCRIBE again or load scripts. */
 typedef void (*yk_redis_on_connect)(yk_redis *r, void *ud);
 
-/* addr: "host:port" or "/path/to/socket". Connection is attempted at once and, after a failure
- * or loss, again every retry_ms. The caller owns the result; release with yk_redis_close. */
+/* addr: as yk_addr_parse reads it (default port 6379); -1 when it is malformed. Connection is
+ * attempted at once and, after a failure or loss, again every retry_ms. The caller owns the result;
+ * release with yk_redis_close. */
 __attribute__((warn_unused_result)) int yk_redis_open(yk_redis **out, uv_loop_t *loop,
                                                       const char *addr, uint64_t retry_ms,
                                                       yk_redis_on_connect on_connect, void *ud);

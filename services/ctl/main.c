@@ -10,6 +10,7 @@
 
 #include "yk_config.h"
 #include "yk_log.h"
+#include "yk_settings.h"
 #include "yk_text.h"
 #include "yk_token.h"
 
@@ -181,8 +182,8 @@ static int cmd_token_create(const char *name)
 int main(int argc, char **argv)
 {
     const yk_cf_entry table[] = {
-        YK_CF_STRING("YOYAKU_LOG_LEVEL", &log_level, "info", "debug, info, warn or error"),
-        YK_CF_STRING("YOYAKU_PG", &pg_conninfo, "dbname=yoyaku", "libpq connection string"),
+        YK_CF_SHARED(yk_setting_log_level, &log_level),
+        YK_CF_SHARED(yk_setting_pg, &pg_conninfo),
         YK_CF_STRING("YOYAKU_SQL_DIR", &sql_dir, YK_SOURCE_DIR "/proto/sql",
                      "directory of the NNNN_*.sql migrations"),
     };

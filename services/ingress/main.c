@@ -18,6 +18,7 @@
 #include "yk_config.h"
 #include "yk_jarena.h"
 #include "yk_log.h"
+#include "yk_settings.h"
 #include "yk_token.h"
 
 ingress_state ingress;
@@ -26,16 +27,12 @@ static const yk_cf_entry config[] = {
     YK_CF_STRING("YOYAKU_INGRESS_ID", &ingress.ingress_id_cfg, "",
                  "name of this ingress process (reply channel); default <hostname>-<pid>"),
     YK_CF_STRING("YOYAKU_LISTEN", &ingress.listen, "127.0.0.1:8080", "HTTP listen address"),
-    YK_CF_STRING("YOYAKU_LOG_LEVEL", &ingress.log_level, "info", "debug, info, warn or error"),
-    YK_CF_INTEGER("YOYAKU_PARTITIONS", &ingress.partitions, "16", 1, 1024,
-                  "number of request streams; the same for every process"),
-    YK_CF_STRING("YOYAKU_PG", &ingress.pg_conninfo, "dbname=yoyaku", "libpq connection string"),
-    YK_CF_STRING("YOYAKU_REDIS", &ingress.redis_addr, "127.0.0.1:6379",
-                 "Redis host:port or unix socket path"),
-    YK_CF_INTEGER("YOYAKU_RESULT_TTL", &ingress.result_ttl, "86400", 60, 30 * 86400,
-                  "seconds a 202'd or idempotent request's answer and an Idempotency-Key are kept"),
-    YK_CF_SECRET("YOYAKU_TOKEN_KEY", &ingress.token_key_hex, "",
-                 "64 hex characters; booking tokens are derived from it (same for the notifier)"),
+    YK_CF_SHARED(yk_setting_log_level, &ingress.log_level),
+    YK_CF_SHARED(yk_setting_partitions, &ingress.partitions),
+    YK_CF_SHARED(yk_setting_pg, &ingress.pg_conninfo),
+    YK_CF_SHARED(yk_setting_redis, &ingress.redis_addr),
+    YK_CF_SHARED(yk_setting_result_ttl, &ingress.result_ttl),
+    YK_CF_SHARED(yk_setting_token_key, &ingress.token_key_hex),
     YK_CF_INTEGER("YOYAKU_WAIT_MS", &ingress.wait_ms, "5000", 0, 60000,
                   "how long a reservation waits for its decision before 202"),
     YK_CF_STRING("YOYAKU_WEB_DIR", &ingress.web_dir, YK_SOURCE_DIR "/web",
@@ -177,9 +174,7 @@ int main(int argc, char **argv)
         }
         snprintf(ingress.ingress_id, sizeof ingress.ingress_id, "%s", ingress.ingress_id_cfg);
     } else {
-        char host[64] = "host";
-        gethostname(host, sizeof host - 1);
-        snprintf(ingress.ingress_id, sizeof ingress.ingress_id, "%s-%d", host, (int)getpid());
+        yk_settings_instance_id(ingress.ingress_id, sizeof ingress.ingress_id);
     }
     ingress.loop = uv_default_loop();
     catalogue_init(catalogue_sql_start, (unsigned)ingress.partitions);

@@ -18,6 +18,7 @@
 #include "yk_http.h"
 #include "yk_log.h"
 #include "yk_metrics.h"
+#include "yk_settings.h"
 #include "yk_token.h"
 
 static struct {
@@ -28,7 +29,7 @@ static struct {
 } cfg;
 
 static const yk_cf_entry config[] = {
-    YK_CF_STRING("YOYAKU_LOG_LEVEL", &cfg.log_level, "info", "debug, info, warn or error"),
+    YK_CF_SHARED(yk_setting_log_level, &cfg.log_level),
     YK_CF_INTEGER("YOYAKU_MAIL_BACKOFF_MAX_MS", &cfg.backoff_max_ms, "3600000", 1, 86400000,
                   "longest wait between two attempts at one mail"),
     YK_CF_INTEGER(
@@ -53,7 +54,7 @@ static const yk_cf_entry config[] = {
                   "look for due rows this often even without NOTIFY yk_outbox"),
     YK_CF_STRING("YOYAKU_METRICS_LISTEN", &cfg.metrics_listen, "127.0.0.1:9103",
                  "host:port serving /metrics, /healthz and /readyz; empty = none"),
-    YK_CF_STRING("YOYAKU_PG", &cfg.pg, "dbname=yoyaku", "libpq connection string"),
+    YK_CF_SHARED(yk_setting_pg, &cfg.pg),
     YK_CF_STRING("YOYAKU_PUBLIC_URL", &cfg.public_url, "http://127.0.0.1:8080",
                  "base of the cancel link in mails: <url>/bookings/<id>?token=<token>"),
     YK_CF_INTEGER("YOYAKU_SMTP_STARTTLS", &cfg.smtp_starttls, "0", 0, 1,
@@ -65,8 +66,7 @@ static const yk_cf_entry config[] = {
     YK_CF_STRING("YOYAKU_TEMPLATE_DIR", &cfg.template_dir,
                  YK_SOURCE_DIR "/services/notifier/templates",
                  "directory of {confirmation,reminder,cancellation}.{ja,en}.txt"),
-    YK_CF_SECRET("YOYAKU_TOKEN_KEY", &cfg.token_key, "",
-                 "64 hex characters, the ingress's key: cancel links carry tokens derived from it"),
+    YK_CF_SHARED(yk_setting_token_key, &cfg.token_key),
 };
 
 static const yk_http_limits http_limits = {

@@ -14,8 +14,10 @@
 #include "partitions.h"
 #include "persist.h"
 #include "worker.h"
+#include "yk_addr.h"
 #include "yk_config.h"
 #include "yk_log.h"
+#include "yk_settings.h"
 #include "yk_token.h"
 
 volatile sig_atomic_t worker_stop;
@@ -36,29 +38,6 @@ static void sleep_ms(int64_t ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
     nanosleep(&ts, NULL); /* a signal cuts it short, which is what shutdown wants */
-}
-
-/* YOYAKU_REDIS: "/path" for a unix socket, else "host:port" ("[v6]:port" too). */
-static int parse_redis(const char *addr, char *host, size_t hostlen, int *port)
-{
-    if (addr[0] == '/') {
-        *port = 0;
-        return snprintf(host, hostlen, "%s", addr) < (int)hostlen ? 0 : -1;
-    }
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL || colon == addr)
-        return -1;
-    const char *h = addr;
-    size_t len = (size_t)(colon - addr);
-    if (h[0] == '[' && len >= 2 && h[len - 1] == ']')
-        h++, len -= 2;
-    int64_t v;
-    if (len >= hostlen || yk_config_parse_int(colon + 1, &v) != 0 || v < 1 || v > 65535)
-        return -1;
-    memcpy(host, h, len);
-    host[len] = '\0';
-    *port = (int)v;
-    return 0;
 }
 
 static redisContext *connect_redis(const char *host, int port)
@@ -95,18 +74,15 @@ int main(int argc, char **argv)
     const yk_cf_entry table[] = {
         YK_CF_INTEGER("YOYAKU_BATCH_MAX", &batch_max, "1000", 1, 100000,
                       "most entries read per stream per batch"),
-        YK_CF_STRING("YOYAKU_LOG_LEVEL", &log_level, "info", "debug, info, warn or error"),
+        YK_CF_SHARED(yk_setting_log_level, &log_level),
         YK_CF_STRING("YOYAKU_METRICS_LISTEN", &metrics_listen, "",
                      "host:port serving GET /metrics and /healthz; empty = none"),
-        YK_CF_INTEGER("YOYAKU_PARTITIONS", &partitions, "16", 1, 4096,
-                      "number of request streams (same for every process)"),
-        YK_CF_STRING("YOYAKU_PG", &pg, "dbname=yoyaku", "libpq connection string"),
+        YK_CF_SHARED(yk_setting_partitions, &partitions),
+        YK_CF_SHARED(yk_setting_pg, &pg),
         YK_CF_INTEGER("YOYAKU_REBALANCE_MS", &rebalance_ms, "2000", 100, 600000,
                       "heartbeat and rebalance period"),
-        YK_CF_STRING("YOYAKU_REDIS", &redis, "127.0.0.1:6379",
-                     "host:port, or a unix socket path starting with /"),
-        YK_CF_INTEGER("YOYAKU_RESULT_TTL", &ttl, "86400", 1, 31536000,
-                      "seconds the answer of a 202'd or idempotent request stays in yk:res:<id>"),
+        YK_CF_SHARED(yk_setting_redis, &redis),
+        YK_CF_SHARED(yk_setting_result_ttl, &ttl),
         YK_CF_STRING("YOYAKU_WORKER_ID", &worker_id, "",
                      "consumer name; empty = <host>-<pid>, fresh at every start"),
     };
@@ -119,21 +95,18 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     yk_log_init("worker", log_level);
 
-    char host[256], id[300];
-    int port;
-    if (parse_redis(redis, host, sizeof host, &port) != 0) {
-        fprintf(stderr, "%s: YOYAKU_REDIS=%s: expected host:port or /socket/path\n", argv[0],
-                redis);
+    char id[300], err[128];
+    yk_addr ra; /* YOYAKU_REDIS passed the same parser at load */
+    if (yk_addr_parse(redis, YK_SETTINGS_REDIS_PORT, &ra, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: YOYAKU_REDIS=%s: %s\n", argv[0], redis, err);
         return 2;
     }
+    const char *host = ra.host;
+    int port = ra.port;
     if (*worker_id) {
         snprintf(id, sizeof id, "%s", worker_id);
     } else {
-        char hn[256] = "worker";
-        if (gethostname(hn, sizeof hn) != 0)
-            snprintf(hn, sizeof hn, "worker");
-        hn[sizeof hn - 1] = '\0';
-        snprintf(id, sizeof id, "%s-%ld", hn, (long)getpid());
+        yk_settings_instance_id(id, sizeof id);
     }
     if (yk_token_init() != 0) {
         yk_error("libsodium init failed");

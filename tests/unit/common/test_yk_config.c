@@ -203,6 +203,68 @@ static void main_run_and_errors(void **state)
     free(out);
 }
 
+/* A check refuses a string at load; a secret's value stays out of the message. */
+static int only_abc(const char *v, char *err, size_t errlen)
+{
+    if (strcmp(v, "abc") == 0)
+        return 0;
+    snprintf(err, errlen, "expected abc");
+    return -1;
+}
+
+static const char *c_plain, *c_secret;
+static const yk_cf_entry checked[] = {
+    YK_CF_CHECKED("YK_TEST_PLAIN", &c_plain, "abc", only_abc, "checked"),
+    {"YK_TEST_SECRET", YK_CF_STR, &c_secret, "abc", 0, 0, "checked secret", 1, only_abc, NULL},
+};
+
+static void checked_strings(void **state)
+{
+    char err[256] = "";
+    assert_int_equal(yk_config_load(checked, 2, err, sizeof err), 0);
+    assert_string_equal(c_plain, "abc");
+    setenv("YK_TEST_PLAIN", "abd", 1);
+    assert_int_equal(yk_config_load(checked, 2, err, sizeof err), -1);
+    assert_string_equal(err, "YK_TEST_PLAIN=abd: expected abc");
+    unsetenv("YK_TEST_PLAIN");
+    setenv("YK_TEST_SECRET", "hunter2", 1);
+    assert_int_equal(yk_config_load(checked, 2, err, sizeof err), -1);
+    assert_string_equal(err, "YK_TEST_SECRET: expected abc");
+    unsetenv("YK_TEST_SECRET");
+}
+
+/* A long value is cut in the message so that the reason after it is never lost. */
+static void long_value_cut(void **state)
+{
+    char v[200], err[256] = "";
+    memset(v, '9', 150);
+    v[150] = '\0';
+    setenv("YK_TEST_INT", v, 1);
+    assert_int_equal(yk_config_load(table, N_TABLE, err, sizeof err), -1);
+    assert_non_null(strstr(err, "...: expected an integer in [1, 60000]"));
+    assert_true(strlen(err) < 140);
+}
+
+/* A YK_CF_SHARED entry takes everything but its target from the declaration. */
+static const yk_cf_entry decl = YK_CF_INTEGER("YK_TEST_SHARED", NULL, "7", 1, 9, "shared doc");
+static int64_t s_a;
+static const yk_cf_entry with_shared[] = {YK_CF_SHARED(decl, &s_a)};
+
+static void shared_entry(void **state)
+{
+    char err[256] = "";
+    unsetenv("YK_TEST_SHARED");
+    assert_int_equal(yk_config_load(with_shared, 1, err, sizeof err), 0);
+    assert_int_equal(s_a, 7);
+    setenv("YK_TEST_SHARED", "10", 1);
+    assert_int_equal(yk_config_load(with_shared, 1, err, sizeof err), -1);
+    assert_string_equal(err, "YK_TEST_SHARED=10: expected an integer in [1, 9]");
+    unsetenv("YK_TEST_SHARED");
+    yk_cf_entry r = yk_config_resolve(&with_shared[0]);
+    assert_ptr_equal(r.target, &s_a);
+    assert_string_equal(r.doc, "shared doc");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +278,9 @@ int main(void)
         cmocka_unit_test_setup(main_version, reset_env),
         cmocka_unit_test_setup(main_config_dump, reset_env),
         cmocka_unit_test_setup(main_run_and_errors, reset_env),
+        cmocka_unit_test_setup(checked_strings, reset_env),
+        cmocka_unit_test_setup(long_value_cut, reset_env),
+        cmocka_unit_test_setup(shared_entry, reset_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,101 @@
+/* yk_settings: the declarations of the shared settings and their checks. Owns nothing: the
+ * values live in each service's variables, filled by yk_config_load through YK_CF_SHARED. */
+#include "yk_settings.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "yk_addr.h"
+#include "yk_token.h"
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
+const yk_cf_entry yk_setting_log_level = YK_CF_CHECKED(
+    "YOYAKU_LOG_LEVEL", NULL, "info", yk_settings_check_log_level, "debug, info, warn or error");
+
+const yk_cf_entry yk_setting_partitions = YK_CF_INTEGER(
+    "YOYAKU_PARTITIONS", NULL, "16", YK_SETTINGS_PARTITIONS_MIN, YK_SETTINGS_PARTITIONS_MAX,
+    "number of request streams, 1 to 1024; the same for every ingress and worker");
+
+const yk_cf_entry yk_setting_pg =
+    YK_CF_STRING("YOYAKU_PG", NULL, "dbname=yoyaku", "PostgreSQL libpq connection string");
+
+const yk_cf_entry yk_setting_redis =
+    YK_CF_CHECKED("YOYAKU_REDIS", NULL, "127.0.0.1:6379", yk_settings_check_redis,
+                  "Redis as host:port, [IPv6]:port, host (port " XSTR(
+                      YK_SETTINGS_REDIS_PORT) ") or a unix socket path starting with /");
+
+const yk_cf_entry yk_setting_result_ttl = YK_CF_INTEGER(
+    "YOYAKU_RESULT_TTL", NULL, "86400", YK_SETTINGS_RESULT_TTL_MIN, YK_SETTINGS_RESULT_TTL_MAX,
+    "seconds (60 to 2592000) an Idempotency-Key and the answer of a request answered 202 or sent "
+    "with one are kept");
+
+const yk_cf_entry yk_setting_token_key = {
+    "YOYAKU_TOKEN_KEY",
+    YK_CF_STR,
+    NULL,
+    "",
+    0,
+    0,
+    "64 hex characters, the same for every ingress and notifier: booking tokens (and the cancel "
+    "links in mails) are derived from it; empty = a public development key",
+    1,
+    yk_settings_check_token_key,
+    NULL};
+
+const yk_cf_entry *const yk_settings_all[] = {
+    &yk_setting_log_level, &yk_setting_partitions, &yk_setting_pg,
+    &yk_setting_redis,     &yk_setting_result_ttl, &yk_setting_token_key,
+};
+const size_t yk_settings_count = sizeof yk_settings_all / sizeof yk_settings_all[0];
+
+int yk_settings_check_log_level(const char *v, char *err, size_t errlen)
+{
+    /* yk_log_init would take anything else as info: a typo must not silently hide debug lines. */
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (strcmp(v, levels[i]) == 0)
+            return 0;
+    snprintf(err, errlen, "expected debug, info, warn or error");
+    return -1;
+}
+
+int yk_settings_check_redis(const char *v, char *err, size_t errlen)
+{
+    yk_addr a;
+    return yk_addr_parse(v, YK_SETTINGS_REDIS_PORT, &a, err, errlen);
+}
+
+int yk_settings_check_token_key(const char *v, char *err, size_t errlen)
+{
+    /* yk_token_key_parse is the rule; the key it derives here is thrown away. */
+    unsigned char key[YK_TOKEN_KEY_BYTES];
+    int rc = yk_token_key_parse(v, key);
+    sodium_memzero(key, sizeof key);
+    if (rc >= 0)
+        return 0;
+    snprintf(err, errlen, "expected 64 hex characters (or empty for the development key)");
+    return -1;
+}
+
+void yk_settings_instance_id(char *out, size_t outlen)
+{
+    char host[256] = "host", pid[16];
+    if (gethostname(host, sizeof host) != 0 || host[0] == '\0')
+        snprintf(host, sizeof host, "host");
+    host[sizeof host - 1] = '\0';
+    int plen = snprintf(pid, sizeof pid, "-%ld", (long)getpid());
+    size_t hlen = strlen(host), room = outlen - 1 - (size_t)plen;
+    if (hlen > room)
+        hlen = room;
+    for (size_t i = 0; i < hlen; i++) {
+        char c = host[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '-';
+        out[i] = ok ? c : '_';
+    }
+    memcpy(out + hlen, pid, (size_t)plen + 1);
+}
