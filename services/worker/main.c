@@ -61,25 +61,6 @@ static int parse_redis(const char *addr, char *host, size_t hostlen, int *port)
     return 0;
 }
 
-static redisContext *connect_redis(const char *host, int port)
-{
-    struct timeval connect_tv = {2, 0};
-    redisContext *c = port ? redisConnectWithTimeout(host, port, connect_tv)
-                           : redisConnectUnixWithTimeout(host, connect_tv);
-    if (c == NULL || c->err) {
-        yk_warn("redis connect to %s failed: %s", host, c ? c->errstr : "out of memory");
-        redisFree(c);
-        return NULL;
-    }
-    /* XREADGROUP blocks 100 ms at most, so a reply slower than this means Redis is gone. */
-    struct timeval io_tv = {10, 0};
-    if (redisSetTimeout(c, io_tv) != REDIS_OK) {
-        redisFree(c);
-        return NULL;
-    }
-    return c;
-}
-
 static int owned_count(const worker *w)
 {
     int n = 0;
@@ -140,8 +121,13 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    worker w = {.id = id, .pg_conninfo = pg, .redis_addr = redis, .partitions = partitions,
-                .batch_max = batch_max, .ttl = ttl, .rebalance_ms = rebalance_ms};
+    worker w = {.id = id,
+                .pg_conninfo = pg,
+                .redis_addr = redis,
+                .partitions = partitions,
+                .batch_max = batch_max,
+                .ttl = ttl,
+                .rebalance_ms = rebalance_ms};
     w.parts = calloc((size_t)partitions, sizeof *w.parts);
     if (w.parts == NULL) {
         yk_error("out of memory");
@@ -166,7 +152,8 @@ int main(int argc, char **argv)
             next_tick = 0;
             yk_info("postgresql connected");
         }
-        if (w.redis == NULL && (w.redis = connect_redis(host, port)) != NULL) {
+        /* XREADGROUP blocks 100 ms at most, so a reply slower than 10 s means Redis is gone. */
+        if (w.redis == NULL && (w.redis = yk_rconn_open(host, port, 2000, 10000)) != NULL) {
             partitions_resetup_all(&w); /* our pending entries may be unanswered */
             yk_info("redis connected");
         }
@@ -194,13 +181,13 @@ int main(int argc, char **argv)
 
         if (st == WORKER_PG_LOST) {
             yk_error("postgresql session lost: %s; dropping every partition",
-                     PQerrorMessage(w.pg));
-            PQfinish(w.pg);
+                     yk_pgconn_error(w.pg));
+            yk_pgconn_close(w.pg);
             w.pg = NULL;
             partitions_drop_all(&w);
         } else if (st == WORKER_REDIS_LOST) {
-            yk_error("redis connection lost: %s", w.redis->errstr);
-            redisFree(w.redis);
+            yk_error("redis connection lost: %s", yk_rconn_error(w.redis));
+            yk_rconn_close(w.redis);
             w.redis = NULL;
         }
         metrics_owned(owned_count(&w));
@@ -209,8 +196,8 @@ int main(int argc, char **argv)
     yk_info("stopping id=%s", id);
     partitions_leave(&w);
     partitions_drop_all(&w);
-    redisFree(w.redis);
-    PQfinish(w.pg);
+    yk_rconn_close(w.redis);
+    yk_pgconn_close(w.pg);
     free(w.parts);
     metrics_stop();
     return 0;
