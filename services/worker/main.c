@@ -71,6 +71,13 @@ static int owned_count(const worker *w)
 
 int main(int argc, char **argv)
 {
+    /* First: a SIGTERM while the process is still starting (a deployment that stops it at once)
+     * must end it cleanly, through the loop's check, not by the default action. */
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a dead Redis or PostgreSQL socket is an error, not a signal */
     static const char *log_level, *metrics_listen, *pg, *redis, *worker_id;
     static int64_t batch_max, partitions, rebalance_ms, ttl;
     const yk_cf_entry table[] = {
@@ -133,11 +140,6 @@ int main(int argc, char **argv)
         yk_error("out of memory");
         return 1;
     }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN); /* a dead Redis or PostgreSQL socket is an error, not a signal */
     if (metrics_start(metrics_listen) != 0) {
         metrics_stop();
         free(w.parts);
