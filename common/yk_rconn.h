@@ -9,6 +9,9 @@
 
 typedef struct redisContext yk_rconn; /* hiredis's context, opaque outside common/ */
 
+/* The process must ignore SIGPIPE: a write to a connection the server closed then fails with an
+ * error instead of ending the process. */
+
 /* Connects to host:port, or to the unix socket host when port is 0, within connect_ms; a reply
  * slower than io_ms then fails the connection. NULL on failure (logged). yk_rconn_close frees. */
 __attribute__((warn_unused_result)) yk_rconn *yk_rconn_open(const char *host, int port,
