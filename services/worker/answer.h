@@ -1,6 +1,5 @@
-/* answer: the answers of a batch — their texts (a JSON body per entry, in one buffer reused from
- * batch to batch) and the one Redis pipeline that publishes seats, stores and relays answers and
- * acks (the ack script). */
+/* answer: a batch's answers — their JSON texts, in one buffer reused from batch to batch, and the
+ * one Redis pipeline that publishes seats, stores and relays the answers and acks (ack script). */
 #ifndef ANSWER_H
 #define ANSWER_H
 

@@ -1,6 +1,5 @@
-/* persist: everything the worker asks PostgreSQL — the session, loading an event's seat and
- * per-person state, looking up committed bookings, and the batch write (cancellations, bookings
- * and their mail jobs in one transaction and one round trip). */
+/* persist: everything the worker asks PostgreSQL — the session, events' seat and per-person state,
+ * committed bookings as typed rows, and the batch write (one transaction, one round trip). */
 #ifndef PERSIST_H
 #define PERSIST_H
 
@@ -36,7 +35,7 @@ __attribute__((warn_unused_result)) yk_pgconn *persist_connect(const char *conni
 
 /* Loads event id with its slots and, if scopes lacks it, its identity counts (scopes: scope key →
  * map*, owned by the caller, freed with persist_scope_free). 1 = *out set (caller frees with
- * persist_event_free), 0 = no such event, -1 = error (check persist_lost). */
+ * persist_event_free), 0 = no such event, -1 = error (check yk_pgconn_lost). */
 __attribute__((warn_unused_result)) int persist_event_load(yk_pgconn *c, int64_t id, map *scopes,
                                                            persist_event **out);
 
