@@ -1,6 +1,5 @@
 /* map: a compact string → pointer hash map (open addressing, linear probing) for the worker's
- * in-memory state. A map owns copies of its keys; values are the caller's (map_clear frees them).
- */
+ * in-memory state. It owns copies of its keys; values are the caller's (map_clear frees them). */
 #ifndef MAP_H
 #define MAP_H
 
