@@ -1,5 +1,5 @@
-/* batch: reading request entries from the owned streams, deciding them in memory in stream order,
- * persisting the accepted ones in one statement, then answering, publishing seats and acking. */
+/* batch: reading request entries from the owned streams and taking each batch through decode,
+ * decide, commit and answer (one PostgreSQL round trip to store, one Redis pipeline to answer). */
 #ifndef BATCH_H
 #define BATCH_H
 

@@ -40,25 +40,6 @@ static void sleep_ms(int64_t ms)
     nanosleep(&ts, NULL); /* a signal cuts it short, which is what shutdown wants */
 }
 
-static redisContext *connect_redis(const char *host, int port)
-{
-    struct timeval connect_tv = {2, 0};
-    redisContext *c = port ? redisConnectWithTimeout(host, port, connect_tv)
-                           : redisConnectUnixWithTimeout(host, connect_tv);
-    if (c == NULL || c->err) {
-        yk_warn("redis connect to %s failed: %s", host, c ? c->errstr : "out of memory");
-        redisFree(c);
-        return NULL;
-    }
-    /* XREADGROUP blocks 100 ms at most, so a reply slower than this means Redis is gone. */
-    struct timeval io_tv = {10, 0};
-    if (redisSetTimeout(c, io_tv) != REDIS_OK) {
-        redisFree(c);
-        return NULL;
-    }
-    return c;
-}
-
 static int owned_count(const worker *w)
 {
     int n = 0;
@@ -69,6 +50,13 @@ static int owned_count(const worker *w)
 
 int main(int argc, char **argv)
 {
+    /* First: a SIGTERM while the process is still starting (a deployment that stops it at once)
+     * must end it cleanly, through the loop's check, not by the default action. */
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a dead Redis or PostgreSQL socket is an error, not a signal */
     static const char *log_level, *metrics_listen, *pg, *redis, *worker_id;
     static int64_t batch_max, partitions, rebalance_ms, ttl;
     const yk_cf_entry table[] = {
@@ -113,18 +101,18 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    worker w = {.id = id, .pg_conninfo = pg, .redis_addr = redis, .partitions = partitions,
-                .batch_max = batch_max, .ttl = ttl, .rebalance_ms = rebalance_ms};
+    worker w = {.id = id,
+                .pg_conninfo = pg,
+                .redis_addr = redis,
+                .partitions = partitions,
+                .batch_max = batch_max,
+                .ttl = ttl,
+                .rebalance_ms = rebalance_ms};
     w.parts = calloc((size_t)partitions, sizeof *w.parts);
     if (w.parts == NULL) {
         yk_error("out of memory");
         return 1;
     }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN); /* a dead Redis or PostgreSQL socket is an error, not a signal */
     if (metrics_start(metrics_listen) != 0) {
         metrics_stop();
         free(w.parts);
@@ -139,7 +127,8 @@ int main(int argc, char **argv)
             next_tick = 0;
             yk_info("postgresql connected");
         }
-        if (w.redis == NULL && (w.redis = connect_redis(host, port)) != NULL) {
+        /* XREADGROUP blocks 100 ms at most, so a reply slower than 10 s means Redis is gone. */
+        if (w.redis == NULL && (w.redis = yk_rconn_open(host, port, 2000, 10000)) != NULL) {
             partitions_resetup_all(&w); /* our pending entries may be unanswered */
             yk_info("redis connected");
         }
@@ -167,13 +156,13 @@ int main(int argc, char **argv)
 
         if (st == WORKER_PG_LOST) {
             yk_error("postgresql session lost: %s; dropping every partition",
-                     PQerrorMessage(w.pg));
-            PQfinish(w.pg);
+                     yk_pgconn_error(w.pg));
+            yk_pgconn_close(w.pg);
             w.pg = NULL;
             partitions_drop_all(&w);
         } else if (st == WORKER_REDIS_LOST) {
-            yk_error("redis connection lost: %s", w.redis->errstr);
-            redisFree(w.redis);
+            yk_error("redis connection lost: %s", yk_rconn_error(w.redis));
+            yk_rconn_close(w.redis);
             w.redis = NULL;
         }
         metrics_owned(owned_count(&w));
@@ -182,8 +171,8 @@ int main(int argc, char **argv)
     yk_info("stopping id=%s", id);
     partitions_leave(&w);
     partitions_drop_all(&w);
-    redisFree(w.redis);
-    PQfinish(w.pg);
+    yk_rconn_close(w.redis);
+    yk_pgconn_close(w.pg);
     free(w.parts);
     metrics_stop();
     return 0;

@@ -1,5 +1,5 @@
 /* map: a compact string → pointer hash map (open addressing, linear probing) for the worker's
- * in-memory state. A map owns copies of its keys; values are the caller's (map_clear frees them). */
+ * in-memory state. It owns copies of its keys; values are the caller's (map_clear frees them). */
 #ifndef MAP_H
 #define MAP_H
 
@@ -15,7 +15,10 @@ typedef struct {
     size_t cap, len; /* cap is 0 or a power of two */
 } map;
 
-#define MAP_INIT {NULL, 0, 0}
+#define MAP_INIT                                                                                   \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* The value stored under key, or NULL. */
 void *map_get(const map *m, const char *key);

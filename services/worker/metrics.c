@@ -17,8 +17,8 @@
 static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
 static yk_family results =
     YK_COUNTER("yoyaku_bookings_total", "Requests decided by this worker, by result.");
-static yk_family batch_size = YK_HISTOGRAM("yoyaku_worker_batch_size",
-                                           "Entries decided per batch.", yk_metrics_size_bounds);
+static yk_family batch_size =
+    YK_HISTOGRAM("yoyaku_worker_batch_size", "Entries decided per batch.", yk_metrics_size_bounds);
 static yk_family batch_seconds =
     YK_HISTOGRAM("yoyaku_worker_batch_seconds",
                  "Time to commit a batch's bookings and cancellations to PostgreSQL.",
@@ -29,8 +29,7 @@ static yk_family redeliveries =
     YK_COUNTER("yoyaku_worker_redeliveries_total",
                "Entries read again from the pending list (replay after a restart, a takeover or "
                "a failed attempt).");
-static yk_family *const families[] = {&results, &batch_size, &batch_seconds, &owned,
-                                      &redeliveries};
+static yk_family *const families[] = {&results, &batch_size, &batch_seconds, &owned, &redeliveries};
 
 static uv_loop_t metrics_loop;
 static uv_async_t metrics_stop_async;
@@ -104,8 +103,8 @@ int metrics_start(const char *listen)
         yk_error("metrics: loop init failed: %s", uv_strerror(rc));
         return rc;
     }
-    rc = yk_http_server_start(&metrics_http, &metrics_loop, listen, &metrics_limits,
-                              metrics_handle, NULL, NULL);
+    rc = yk_http_server_start(&metrics_http, &metrics_loop, listen, &metrics_limits, metrics_handle,
+                              NULL, NULL);
     if (rc == 0)
         rc = uv_async_init(&metrics_loop, &metrics_stop_async, metrics_on_stop);
     if (rc != 0) {

@@ -49,11 +49,11 @@ static int partitions_lock_call(worker *w, const char *fn, unsigned p)
 {
     char sql[80];
     snprintf(sql, sizeof sql, "SELECT %s(%d, %u)", fn, WORKER_LOCK_CLASS, p);
-    PGresult *r = PQexec(w->pg, sql);
-    int v = PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0)[0] == 't' : -1;
+    yk_pgres *r = yk_pgconn_run(w->pg, &(yk_pgconn_stmt){.sql = sql});
+    int v = yk_pgres_ok(r) && yk_pgres_rows(r) == 1 ? yk_pgres_bool(r, 0, 0) : -1;
     if (v < 0)
-        yk_error("%s(%u) failed: %s", fn, p, PQerrorMessage(w->pg));
-    PQclear(r);
+        yk_error("%s(%u) failed: %s", fn, p, yk_pgconn_error(w->pg));
+    yk_pgres_free(r);
     return v;
 }
 
@@ -62,22 +62,26 @@ static int partitions_lock_call(worker *w, const char *fn, unsigned p)
 static long long partitions_heartbeat(worker *w, long long *version)
 {
     int64_t now = partitions_now_ms();
-    redisAppendCommand(w->redis, "ZADD yk:workers %lld %s", (long long)now, w->id);
-    redisAppendCommand(w->redis, "ZREMRANGEBYSCORE yk:workers -inf %lld",
-                       (long long)(now - 3 * w->rebalance_ms));
-    redisAppendCommand(w->redis, "ZCARD yk:workers");
-    redisAppendCommand(w->redis, "GET yk:catalogue");
+    char score[24], old[32];
+    snprintf(score, sizeof score, "%lld", (long long)now);
+    snprintf(old, sizeof old, "%lld", (long long)(now - 3 * w->rebalance_ms));
+    if (yk_rconn_append(w->redis, 4, (const char *[]){"ZADD", "yk:workers", score, w->id}) != 0 ||
+        yk_rconn_append(w->redis, 4,
+                        (const char *[]){"ZREMRANGEBYSCORE", "yk:workers", "-inf", old}) != 0 ||
+        yk_rconn_append(w->redis, 2, (const char *[]){"ZCARD", "yk:workers"}) != 0 ||
+        yk_rconn_append(w->redis, 2, (const char *[]){"GET", "yk:catalogue"}) != 0)
+        return -1;
     long long n = -1;
     *version = 0;
     for (int i = 0; i < 4; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(w->redis, (void **)&r) != REDIS_OK)
-            return -1; /* the context is now unusable; the caller reconnects */
-        if (i == 2 && r->type == REDIS_REPLY_INTEGER)
-            n = r->integer;
-        if (i == 3 && r->type == REDIS_REPLY_STRING)
-            *version = atoll(r->str);
-        freeReplyObject(r);
+        yk_reply *r = yk_rconn_get(w->redis);
+        if (r == NULL)
+            return -1; /* the connection is now unusable; the caller reconnects */
+        if (i == 2 && yk_reply_is(r, YK_REPLY_INTEGER))
+            n = yk_reply_int(r);
+        if (i == 3 && yk_reply_is(r, YK_REPLY_STRING))
+            *version = atoll(yk_reply_str(r, NULL));
+        yk_rconn_free(r);
     }
     return n;
 }
@@ -136,19 +140,20 @@ worker_status partitions_rebalance(worker *w)
             w->parts[p].setup = true;
         }
     }
-    return PQstatus(w->pg) == CONNECTION_OK ? WORKER_OK : WORKER_PG_LOST;
+    return yk_pgconn_lost(w->pg) ? WORKER_PG_LOST : WORKER_OK;
 }
 
 worker_status partitions_setup(worker *w, unsigned p)
 {
     char key[32];
     partitions_key(p, key);
-    redisReply *r = redisCommand(w->redis, "XGROUP CREATE %s workers 0 MKSTREAM", key);
+    yk_reply *r = yk_rconn_command(
+        w->redis, 6, (const char *[]){"XGROUP", "CREATE", key, "workers", "0", "MKSTREAM"});
     if (r == NULL)
         return WORKER_REDIS_LOST;
-    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0)
-        yk_error("XGROUP CREATE %s: %s", key, r->str);
-    freeReplyObject(r);
+    if (yk_reply_error(r) && strncmp(yk_reply_error(r), "BUSYGROUP", 9) != 0)
+        yk_error("XGROUP CREATE %s: %s", key, yk_reply_error(r));
+    yk_rconn_free(r);
 
     w->parts[p].setup = false; /* a failure below is retried at the next tick */
     /* Min idle 0: whoever held these entries no longer owns p, so cannot commit them. JUSTID
@@ -156,19 +161,19 @@ worker_status partitions_setup(worker *w, unsigned p)
     char cursor[64] = "0-0";
     long long claimed = 0;
     do {
-        r = redisCommand(w->redis, "XAUTOCLAIM %s workers %s 0 %s COUNT 1000 JUSTID", key, w->id,
-                         cursor);
+        r = yk_rconn_command(w->redis, 9,
+                             (const char *[]){"XAUTOCLAIM", key, "workers", w->id, "0", cursor,
+                                              "COUNT", "1000", "JUSTID"});
         if (r == NULL)
             return WORKER_REDIS_LOST;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING) {
-            yk_error("XAUTOCLAIM %s: %s", key, r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
-            freeReplyObject(r);
+        if (yk_reply_count(r) < 2 || !yk_reply_is(yk_reply_at(r, 0), YK_REPLY_STRING)) {
+            yk_error("XAUTOCLAIM %s: %s", key, yk_reply_error(r) ? yk_reply_error(r) : "bad reply");
+            yk_rconn_free(r);
             return WORKER_OK; /* replay still answers our own pending entries */
         }
-        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-        claimed += (long long)r->element[1]->elements;
-        freeReplyObject(r);
+        snprintf(cursor, sizeof cursor, "%s", yk_reply_str(yk_reply_at(r, 0), NULL));
+        claimed += (long long)yk_reply_count(yk_reply_at(r, 1));
+        yk_rconn_free(r);
     } while (strcmp(cursor, "0-0") != 0);
     if (claimed)
         yk_info("claimed partition=%u entries=%lld", p, claimed);
@@ -177,12 +182,9 @@ worker_status partitions_setup(worker *w, unsigned p)
 
 void partitions_leave(worker *w)
 {
-    if (w->redis) {
-        redisReply *r = redisCommand(w->redis, "ZREM yk:workers %s", w->id);
-        freeReplyObject(r);
-    }
-    if (w->pg) {
-        PGresult *r = PQexec(w->pg, "SELECT pg_advisory_unlock_all()");
-        PQclear(r);
-    }
+    if (w->redis)
+        yk_rconn_free(yk_rconn_command(w->redis, 3, (const char *[]){"ZREM", "yk:workers", w->id}));
+    if (w->pg)
+        yk_pgres_free(
+            yk_pgconn_run(w->pg, &(yk_pgconn_stmt){.sql = "SELECT pg_advisory_unlock_all()"}));
 }

@@ -1,5 +1,5 @@
-/* persist: the worker's PostgreSQL statements (synchronous libpq, one session per worker).
- * Every PGresult is PQclear()ed here unless a function's comment hands it to the caller. */
+/* persist: the worker's PostgreSQL statements (one blocking yk_pgconn session per worker), their
+ * results turned into typed rows. Every yk_pgres is freed here or by the list that holds it. */
 #include "persist.h"
 
 #include <stdio.h>
@@ -60,9 +60,8 @@
 
 /* MATERIALIZED keeps b's status test out of the bookings scan, which must stay a lookup of the
  * skipped request ids in their unique index (not a scan of every active booking). */
-static const char INSERT_SQL[] =
-    INSERT_HEAD " ON CONFLICT (request_id) DO NOTHING" INSERT_COUNT
-    "), b AS MATERIALIZED ("
+static const char INSERT_SQL[] = INSERT_HEAD
+    " ON CONFLICT (request_id) DO NOTHING" INSERT_COUNT "), b AS MATERIALIZED ("
     " SELECT id, 'confirmed' AS status FROM ins"
     " UNION ALL"
     " SELECT o.id, o.status FROM bookings o"
@@ -73,10 +72,9 @@ static const char INSERT_SQL[] =
     " ON CONFLICT (booking_id, kind) DO NOTHING" INSERT_TAIL;
 
 static const char INSERT_NEW_SQL[] =
-    INSERT_HEAD INSERT_COUNT
-    "), mo AS ("
-    " INSERT INTO mail_outbox (booking_id, kind) SELECT id, 'confirmation' FROM ins ORDER BY id"
-    INSERT_TAIL;
+    INSERT_HEAD INSERT_COUNT "), mo AS ("
+                             " INSERT INTO mail_outbox (booking_id, kind) SELECT id, "
+                             "'confirmation' FROM ins ORDER BY id" INSERT_TAIL;
 
 /* One statement per cancellation batch. The conditions repeat the worker's decision, so a
  * booking whose state changed meanwhile (attendance marked, deadline passed) is left alone and
@@ -114,12 +112,10 @@ static const char CANCEL_SQL[] =
 /* Set when a statement failed with a class of error that retrying later may cure. */
 static bool persist_transient;
 
-/* Notes the SQLSTATE of a failed result (may be NULL) into state (6 bytes, "" when none). */
-static void persist_failed(const PGresult *r, char state[6])
+/* Notes a failure's SQLSTATE ("" when there is none: no result, connection trouble). */
+static void persist_failed(const char *st)
 {
-    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    snprintf(state, 6, "%s", st ? st : "");
-    if (st == NULL || strncmp(st, "08", 2) == 0 || strncmp(st, "53", 2) == 0 ||
+    if (*st == '\0' || strncmp(st, "08", 2) == 0 || strncmp(st, "53", 2) == 0 ||
         strncmp(st, "57", 2) == 0 || strncmp(st, "58", 2) == 0)
         persist_transient = true;
 }
@@ -131,56 +127,32 @@ bool persist_take_transient(void)
     return t;
 }
 
-PGconn *persist_connect(const char *conninfo, const char *appname)
+yk_pgconn *persist_connect(const char *conninfo, const char *appname)
 {
-    /* Our defaults come first so that anything in YOYAKU_PG overrides them (later wins). */
-    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *vals[] = {"5", appname, conninfo, NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
-    if (c == NULL || PQstatus(c) != CONNECTION_OK) {
-        yk_warn("pg connect failed: %s", c ? PQerrorMessage(c) : "out of memory");
-        PQfinish(c);
-        return NULL;
-    }
     /* A 201 promises the booking is durable: never let a server default weaken the commit. */
-    PGresult *r = PQexec(c, "SET synchronous_commit = on");
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
+    yk_pgconn *c = yk_pgconn_open(conninfo, appname, "SET synchronous_commit = on");
+    if (c == NULL)
+        return NULL;
     /* Prepared once per session: after a few runs PostgreSQL keeps a generic plan, which saves
      * planning the large write statements (several ms) at every batch. */
-    static const struct {
-        const char *name, *sql;
-    } stmts[] = {
-        {"yk_insert", INSERT_SQL}, {"yk_insert_new", INSERT_NEW_SQL}, {"yk_cancel", CANCEL_SQL}};
-    for (size_t i = 0; ok && i < sizeof stmts / sizeof stmts[0]; i++) {
-        r = PQprepare(c, stmts[i].name, stmts[i].sql, stmts[i].sql == CANCEL_SQL ? 1 : PERSIST_COLS,
-                      NULL);
-        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        PQclear(r);
-    }
-    if (!ok) {
-        yk_warn("pg session setup failed: %s", PQerrorMessage(c));
-        PQfinish(c);
+    if (yk_pgconn_prepare(c, "yk_insert", INSERT_SQL, PERSIST_COLS) != 0 ||
+        yk_pgconn_prepare(c, "yk_insert_new", INSERT_NEW_SQL, PERSIST_COLS) != 0 ||
+        yk_pgconn_prepare(c, "yk_cancel", CANCEL_SQL, 1) != 0) {
+        yk_pgconn_close(c);
         return NULL;
     }
     return c;
 }
 
-bool persist_lost(PGconn *c)
+/* Runs a parameterised query expecting rows; NULL (logged) on failure. Caller frees. */
+static yk_pgres *persist_query(yk_pgconn *c, const char *sql, int n, const char *const *params)
 {
-    return c == NULL || PQstatus(c) != CONNECTION_OK;
-}
-
-/* Runs a parameterised query expecting rows; NULL (logged) on failure. Caller PQclear()s. */
-static PGresult *persist_query(PGconn *c, const char *sql, int n, const char *const *params)
-{
-    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+    yk_pgres *r = yk_pgconn_run(c, &(yk_pgconn_stmt){.sql = sql, .n = n, .values = params});
+    if (yk_pgres_ok(r))
         return r;
-    char state[6];
-    persist_failed(r, state);
-    yk_error("pg query failed: sqlstate=%s %s", state, PQerrorMessage(c));
-    PQclear(r);
+    persist_failed(yk_pgres_sqlstate(r));
+    yk_error("pg query failed: sqlstate=%s %s", yk_pgres_sqlstate(r), yk_pgconn_error(c));
+    yk_pgres_free(r);
     return NULL;
 }
 
@@ -214,17 +186,17 @@ void persist_event_free(void *p)
 }
 
 /* Adds row i of r (id, capacity, booked, starts_at, ends_at) to e. NULL on out of memory. */
-static persist_slot *persist_slot_add(persist_event *e, PGresult *r, int i)
+static persist_slot *persist_slot_add(persist_event *e, const yk_pgres *r, int i)
 {
     persist_slot *s = calloc(1, sizeof *s);
     if (s == NULL)
         return NULL;
-    s->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-    s->capacity = atoi(PQgetvalue(r, i, 1));
-    s->booked = atoi(PQgetvalue(r, i, 2));
-    s->starts_at = strdup(PQgetvalue(r, i, 3));
-    s->ends_at = strdup(PQgetvalue(r, i, 4));
-    void **ref = s->starts_at && s->ends_at ? map_ref(&e->slots, PQgetvalue(r, i, 0)) : NULL;
+    s->id = yk_pgres_int(r, i, 0, 0);
+    s->capacity = (int)yk_pgres_int(r, i, 1, 0);
+    s->booked = (int)yk_pgres_int(r, i, 2, 0);
+    s->starts_at = strdup(yk_pgres_text(r, i, 3));
+    s->ends_at = strdup(yk_pgres_text(r, i, 4));
+    void **ref = s->starts_at && s->ends_at ? map_ref(&e->slots, yk_pgres_text(r, i, 0)) : NULL;
     if (ref == NULL) {
         persist_slot_free(s);
         return NULL;
@@ -242,33 +214,35 @@ static const char SLOT_COLUMNS[] =
 
 /* Loads the identity counts of a scope (campaign or single event) into a new map stored in
  * scopes under key. 0 or -1. */
-static int persist_counts_load(PGconn *c, map *scopes, const char *key, const char *campaign,
+static int persist_counts_load(yk_pgconn *c, map *scopes, const char *key, const char *campaign,
                                const char *event_id, map **out)
 {
-    PGresult *r = campaign
-        ? persist_query(c,
-                        "SELECT b.identity, count(*) FROM bookings b JOIN events e ON e.id = "
-                        "b.event_id WHERE e.campaign = $1 AND b.status IN ('confirmed', "
-                        "'attended') GROUP BY b.identity",
-                        1, &campaign)
-        : persist_query(c,
-                        "SELECT identity, count(*) FROM bookings WHERE event_id = $1 AND status "
-                        "IN ('confirmed', 'attended') GROUP BY identity",
-                        1, &event_id);
+    yk_pgres *r =
+        campaign
+            ? persist_query(c,
+                            "SELECT b.identity, count(*) FROM bookings b JOIN events e ON e.id = "
+                            "b.event_id WHERE e.campaign = $1 AND b.status IN ('confirmed', "
+                            "'attended') GROUP BY b.identity",
+                            1, &campaign)
+            : persist_query(
+                  c,
+                  "SELECT identity, count(*) FROM bookings WHERE event_id = $1 AND status "
+                  "IN ('confirmed', 'attended') GROUP BY identity",
+                  1, &event_id);
     if (r == NULL)
         return -1;
     /* Fill a private map first so that a failure never leaves half-counted state in scopes. */
     map *m = calloc(1, sizeof *m);
-    for (int i = 0; m && i < PQntuples(r); i++) {
-        void **v = map_ref(m, PQgetvalue(r, i, 0));
+    for (int i = 0; m && i < yk_pgres_rows(r); i++) {
+        void **v = map_ref(m, yk_pgres_text(r, i, 0));
         if (v == NULL) {
             persist_scope_free(m);
             m = NULL;
         } else {
-            *v = (void *)(intptr_t)atoi(PQgetvalue(r, i, 1));
+            *v = (void *)(intptr_t)yk_pgres_int(r, i, 1, 0);
         }
     }
-    PQclear(r);
+    yk_pgres_free(r);
     void **slot = m ? map_ref(scopes, key) : NULL;
     if (slot == NULL) {
         yk_error("out of memory loading identity counts");
@@ -280,43 +254,43 @@ static int persist_counts_load(PGconn *c, map *scopes, const char *key, const ch
     return 0;
 }
 
-int persist_event_load(PGconn *c, int64_t id, map *scopes, persist_event **out)
+int persist_event_load(yk_pgconn *c, int64_t id, map *scopes, persist_event **out)
 {
     char ids[24];
     snprintf(ids, sizeof ids, "%lld", (long long)id);
     const char *p1[] = {ids};
-    PGresult *r = persist_query(
+    yk_pgres *r = persist_query(
         c, "SELECT slug, timezone, per_person_limit, campaign FROM events WHERE id = $1", 1, p1);
     if (r == NULL)
         return -1;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
+    if (yk_pgres_rows(r) == 0) {
+        yk_pgres_free(r);
         return 0;
     }
     persist_event *e = calloc(1, sizeof *e);
     if (e == NULL)
         goto oom;
     e->id = id;
-    e->slug = strdup(PQgetvalue(r, 0, 0));
-    e->tz = strdup(PQgetvalue(r, 0, 1));
-    e->limit = atoi(PQgetvalue(r, 0, 2));
+    e->slug = strdup(yk_pgres_text(r, 0, 0));
+    e->tz = strdup(yk_pgres_text(r, 0, 1));
+    e->limit = (int)yk_pgres_int(r, 0, 2, 0);
     char key[300];
-    bool campaign = !PQgetisnull(r, 0, 3);
+    bool campaign = !yk_pgres_null(r, 0, 3);
     /* Campaign names longer than the key buffer would collide only with each other's prefixes:
      * refuse them rather than merge two campaigns' limits. */
     if ((size_t)snprintf(key, sizeof key, "%c:%s", campaign ? 'c' : 'e',
-                         campaign ? PQgetvalue(r, 0, 3) : ids) >= sizeof key) {
+                         campaign ? yk_pgres_text(r, 0, 3) : ids) >= sizeof key) {
         yk_error("event %s: campaign name too long", ids);
         goto fail;
     }
     if (e->slug == NULL || e->tz == NULL)
         goto oom;
     e->counts = map_get(scopes, key);
-    if (e->counts == NULL && persist_counts_load(c, scopes, key,
-                                                 campaign ? PQgetvalue(r, 0, 3) : NULL, ids,
-                                                 &e->counts) != 0)
+    if (e->counts == NULL &&
+        persist_counts_load(c, scopes, key, campaign ? yk_pgres_text(r, 0, 3) : NULL, ids,
+                            &e->counts) != 0)
         goto fail;
-    PQclear(r);
+    yk_pgres_free(r);
 
     const char *p2[] = {ids, e->tz};
     char sql[200];
@@ -324,21 +298,21 @@ int persist_event_load(PGconn *c, int64_t id, map *scopes, persist_event **out)
     r = persist_query(c, sql, 2, p2);
     if (r == NULL)
         goto fail;
-    for (int i = 0; i < PQntuples(r); i++)
+    for (int i = 0; i < yk_pgres_rows(r); i++)
         if (persist_slot_add(e, r, i) == NULL)
             goto oom;
-    PQclear(r);
+    yk_pgres_free(r);
     *out = e;
     return 1;
 oom:
     yk_error("out of memory loading event %s", ids);
 fail:
-    PQclear(r);
+    yk_pgres_free(r);
     persist_event_free(e);
     return -1;
 }
 
-int persist_slot_load(PGconn *c, persist_event *e, int64_t slot_id, persist_slot **out)
+int persist_slot_load(yk_pgconn *c, persist_event *e, int64_t slot_id, persist_slot **out)
 {
     char ids[24], sids[24];
     snprintf(ids, sizeof ids, "%lld", (long long)e->id);
@@ -346,66 +320,114 @@ int persist_slot_load(PGconn *c, persist_event *e, int64_t slot_id, persist_slot
     const char *p[] = {ids, e->tz, sids};
     char sql[200];
     snprintf(sql, sizeof sql, "%sWHERE event_id = $1 AND id = $3", SLOT_COLUMNS);
-    PGresult *r = persist_query(c, sql, 3, p);
+    yk_pgres *r = persist_query(c, sql, 3, p);
     if (r == NULL)
         return -1;
-    int found = PQntuples(r) == 1;
+    int found = yk_pgres_rows(r) == 1;
     if (found && (*out = persist_slot_add(e, r, 0)) == NULL)
         found = -1;
-    PQclear(r);
+    yk_pgres_free(r);
     return found;
 }
 
-PGresult *persist_lookup(PGconn *c, const char *const *rids, int n)
+void persist_bookings_list_free(persist_bookings_list *l)
 {
-    /* Request ids are validated hex, so the array literal needs no quoting. */
-    size_t len = 3 + (size_t)n * 33;
-    char *arr = malloc(len);
-    if (arr == NULL)
-        return NULL;
-    char *w = arr;
-    *w++ = '{';
-    for (int i = 0; i < n; i++) {
-        if (i)
-            *w++ = ',';
-        memcpy(w, rids[i], 32);
-        w += 32;
-    }
-    *w++ = '}';
-    *w = '\0';
-    const char *p[] = {arr};
-    PGresult *r = persist_query(
-        c,
-        "SELECT b.request_id, b.id, b.slot_id, b.status, b.email, b.fields::text, "
-        "yk_rfc3339(b.created_at, e.timezone), e.slug, yk_rfc3339(s.starts_at, e.timezone), "
-        "yk_rfc3339(s.ends_at, e.timezone) FROM bookings b JOIN events e ON e.id = b.event_id "
-        "JOIN slots s ON s.id = b.slot_id WHERE b.request_id = ANY($1::text[])",
-        1, p);
-    free(arr);
-    return r;
+    free(l->v);
+    yk_pgres_free(l->res);
+    *l = (persist_bookings_list){NULL, 0, NULL};
 }
 
-PGresult *persist_bookings(PGconn *c, const char *const *ids, int n)
+/* Runs sql with the array literal of items[0..n) (texts that need no quoting) as its parameter and
+ * types its rows with fill. 0 or -1. */
+static int persist_list(yk_pgconn *c, const char *sql, const char *const *items, int n,
+                        void (*fill)(const yk_pgres *, int, persist_booking *),
+                        persist_bookings_list *out)
 {
-    /* Ids are validated decimals, so the array literal needs no quoting. */
+    *out = (persist_bookings_list){NULL, 0, NULL};
     size_t len = 3;
     for (int i = 0; i < n; i++)
-        len += strlen(ids[i]) + 1;
+        len += strlen(items[i]) + 1;
     char *arr = malloc(len), *w = arr;
     if (arr == NULL)
-        return NULL;
+        return -1;
     *w++ = '{';
     for (int i = 0; i < n; i++) {
-        size_t l = strlen(ids[i]);
+        size_t l = strlen(items[i]);
         if (i)
             *w++ = ',';
-        memcpy(w, ids[i], l);
+        memcpy(w, items[i], l);
         w += l;
     }
     *w++ = '}';
     *w = '\0';
     const char *p[] = {arr};
-    PGresult *r = persist_query(
+    yk_pgres *r = persist_query(c, sql, 1, p);
+    free(arr);
+    if (r == NULL)
+        return -1;
+    int rows = yk_pgres_rows(r);
+    out->v = calloc((size_t)rows + 1, sizeof *out->v);
+    if (out->v == NULL) {
+        yk_pgres_free(r);
+        return -1;
+    }
+    out->res = r;
+    out->n = rows;
+    for (int i = 0; i < rows; i++) {
+        out->v[i] = (persist_booking){.request_id = "", .token_hash = "", .identity = ""};
+        fill(r, i, &out->v[i]);
+    }
+    return 0;
+}
+
+static void lookup_row(const yk_pgres *r, int i, persist_booking *b)
+{
+    b->request_id = yk_pgres_text(r, i, 0);
+    b->id = yk_pgres_text(r, i, 1);
+    b->slot_id = yk_pgres_text(r, i, 2);
+    b->status = yk_pgres_text(r, i, 3);
+    b->email = yk_pgres_text(r, i, 4);
+    b->fields = yk_pgres_text(r, i, 5);
+    b->created_at = yk_pgres_text(r, i, 6);
+    b->slug = yk_pgres_text(r, i, 7);
+    b->starts_at = yk_pgres_text(r, i, 8);
+    b->ends_at = yk_pgres_text(r, i, 9);
+}
+
+int persist_lookup(yk_pgconn *c, const char *const *rids, int n, persist_bookings_list *out)
+{
+    /* Request ids are validated hex, so the array literal needs no quoting. */
+    return persist_list(
+        c,
+        "SELECT b.request_id, b.id, b.slot_id, b.status, b.email, b.fields::text, "
+        "yk_rfc3339(b.created_at, e.timezone), e.slug, yk_rfc3339(s.starts_at, e.timezone), "
+        "yk_rfc3339(s.ends_at, e.timezone) FROM bookings b JOIN events e ON e.id = b.event_id "
+        "JOIN slots s ON s.id = b.slot_id WHERE b.request_id = ANY($1::text[])",
+        rids, n, lookup_row, out);
+}
+
+static void booking_row(const yk_pgres *r, int i, persist_booking *b)
+{
+    b->id = yk_pgres_text(r, i, 0);
+    b->event_id = yk_pgres_int(r, i, 1, 0);
+    b->slot_id = yk_pgres_text(r, i, 2);
+    b->slot = yk_pgres_int(r, i, 2, 0);
+    b->status = yk_pgres_text(r, i, 3);
+    b->token_hash = yk_pgres_text(r, i, 4);
+    b->identity = yk_pgres_text(r, i, 5);
+    b->email = yk_pgres_text(r, i, 6);
+    b->fields = yk_pgres_text(r, i, 7);
+    b->created_at = yk_pgres_text(r, i, 8);
+    b->slug = yk_pgres_text(r, i, 9);
+    b->starts_at = yk_pgres_text(r, i, 10);
+    b->ends_at = yk_pgres_text(r, i, 11);
+    b->closed = yk_pgres_bool(r, i, 12);
+}
+
+int persist_bookings(yk_pgconn *c, const char *const *ids, int n, persist_bookings_list *out)
+{
+    /* Ids are validated decimals, so the array literal needs no quoting. */
+    return persist_list(
         c,
         "SELECT b.id, b.event_id, b.slot_id, b.status, b.token_hash, b.identity, b.email, "
         "b.fields::text, yk_rfc3339(b.created_at, e.timezone), e.slug, "
@@ -413,9 +435,7 @@ PGresult *persist_bookings(PGconn *c, const char *const *ids, int n)
         "now() > s.starts_at - make_interval(hours => e.cancel_until_hours) "
         "FROM bookings b JOIN events e ON e.id = b.event_id JOIN slots s ON s.id = b.slot_id "
         "WHERE b.id = ANY($1::bigint[])",
-        1, p);
-    free(arr);
-    return r;
+        ids, n, booking_row, out);
 }
 
 /* Element type of each column (pg_type oids: text, int8, bool) and the binary array layout of
@@ -446,17 +466,17 @@ void persist_rows_reset(persist_rows *r, size_t max)
         yk_buf *b = &r->col[i];
         b->max = max;
         yk_buf_reset(b);
-        put_be(b, 1, 4);               /* one dimension */
-        put_be(b, 0, 4);               /* no NULLs */
+        put_be(b, 1, 4); /* one dimension */
+        put_be(b, 0, 4); /* no NULLs */
         put_be(b, rows_elem[i], 4);
-        put_be(b, 0, 4);               /* its size: set when sent */
-        put_be(b, 1, 4);               /* lower bound */
+        put_be(b, 0, 4); /* its size: set when sent */
+        put_be(b, 1, 4); /* lower bound */
     }
 }
 
-void persist_rows_add(persist_rows *r, const char *rid, int64_t ev, int64_t slot,
-                      const char *email, const char *ident, const char *fields, size_t fields_len,
-                      const char *th, bool limit_one)
+void persist_rows_add(persist_rows *r, const char *rid, int64_t ev, int64_t slot, const char *email,
+                      const char *ident, const char *fields, size_t fields_len, const char *th,
+                      bool limit_one)
 {
     rows_text(&r->col[0], rid, strlen(rid));
     put_be(&r->col[1], 8, 4);
@@ -501,92 +521,85 @@ static void rows_params(persist_rows *rows, const char *v[PERSIST_COLS], int len
     }
 }
 
-/* Reads the results of a pipeline of n statements and its sync. res[i] gets statement i's rows
- * (or stays NULL). 1 when every statement succeeded, else 0 with state set by the first failure.
- * Leaves pipeline mode whenever the connection is still usable. */
-static int persist_pipeline_results(PGconn *c, int n, PGresult **res, char state[6])
+void persist_written_free(persist_written *w)
 {
-    int ok = 1;
-    state[0] = '\0';
-    for (int i = 0; i < n; i++) {
-        PGresult *r = PQgetResult(c);
-        if (r == NULL) { /* connection trouble: nothing more will come */
-            persist_failed(NULL, state);
-            yk_warn("batch write: no result: %s", PQerrorMessage(c));
-            return 0;
-        }
-        if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-            res[i] = r;
-        } else {
-            if (ok && PQresultStatus(r) != PGRES_PIPELINE_ABORTED) {
-                persist_failed(r, state);
-                yk_warn("batch write statement %d failed: sqlstate=%s %s", i + 1, state,
-                        PQresultErrorMessage(r));
-            }
-            ok = 0;
-            PQclear(r);
-        }
-        while ((r = PQgetResult(c)) != NULL) /* the NULL that ends statement i's results */
-            PQclear(r);
-    }
-    PGresult *r = PQgetResult(c);
-    bool synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
-    PQclear(r);
-    if (!synced || PQexitPipelineMode(c) != 1) {
-        persist_failed(NULL, state);
-        return 0;
-    }
-    return ok;
+    free(w->cancelled);
+    free(w->inserted);
+    yk_pgres_free(w->res[0]);
+    yk_pgres_free(w->res[1]);
+    *w = (persist_written){0};
 }
 
-int persist_write(PGconn *c, const char *cancels, persist_rows *inserts, bool fresh,
-                  PGresult **cancelled, PGresult **inserted, char sqlstate[6])
+/* Types the results: cancel (one column, booking id) and insert (request_id, id, created_at). */
+static int persist_written_take(persist_written *w, yk_pgres *cancel, yk_pgres *insert)
 {
-    const char *insert = fresh ? "yk_insert_new" : "yk_insert";
+    w->res[0] = cancel;
+    w->res[1] = insert;
+    int nc = yk_pgres_rows(cancel), ni = yk_pgres_rows(insert);
+    w->cancelled = calloc((size_t)nc + 1, sizeof *w->cancelled);
+    w->inserted = calloc((size_t)ni + 1, sizeof *w->inserted);
+    if (w->cancelled == NULL || w->inserted == NULL)
+        return -1;
+    for (int i = 0; i < nc; i++)
+        w->cancelled[i] = yk_pgres_text(cancel, i, 0);
+    for (int i = 0; i < ni; i++)
+        w->inserted[i] = (persist_inserted){
+            yk_pgres_text(insert, i, 0), yk_pgres_text(insert, i, 1), yk_pgres_text(insert, i, 2)};
+    w->n_cancelled = nc;
+    w->n_inserted = ni;
+    return 0;
+}
+
+int persist_write(yk_pgconn *c, const char *cancels, persist_rows *inserts, bool fresh,
+                  persist_written *out, char sqlstate[6])
+{
     const char *pi[PERSIST_COLS];
     int li[PERSIST_COLS], fi[PERSIST_COLS];
+    *out = (persist_written){0};
+    sqlstate[0] = '\0';
     if (inserts && inserts->n == 0)
         inserts = NULL;
     if (cancels == NULL && inserts == NULL)
         return 0;
     if (inserts)
         rows_params(inserts, pi, li, fi);
-    *cancelled = *inserted = NULL;
-    sqlstate[0] = '\0';
+    yk_pgconn_stmt cs = {.name = "yk_cancel", .n = 1, .values = &cancels};
+    yk_pgconn_stmt is = {.name = fresh ? "yk_insert_new" : "yk_insert",
+                         .n = PERSIST_COLS,
+                         .values = pi,
+                         .lens = li,
+                         .formats = fi};
+    yk_pgres *res[2] = {NULL, NULL};
     if (cancels == NULL || inserts == NULL) {
-        PGresult *r = cancels ? PQexecPrepared(c, "yk_cancel", 1, &cancels, NULL, NULL, 0)
-                              : PQexecPrepared(c, insert, PERSIST_COLS, pi, li, fi, 0);
-        if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-            *(cancels ? cancelled : inserted) = r;
-            return 1;
+        yk_pgres *r = yk_pgconn_run(c, cancels ? &cs : &is);
+        if (!yk_pgres_ok(r)) {
+            snprintf(sqlstate, 6, "%s", yk_pgres_sqlstate(r));
+            persist_failed(sqlstate);
+            yk_warn("batch write failed: sqlstate=%s %s", sqlstate, yk_pgconn_error(c));
+            yk_pgres_free(r);
+            return yk_pgconn_lost(c) ? -1 : 0;
         }
-        persist_failed(r, sqlstate);
-        yk_warn("batch write failed: sqlstate=%s %s", sqlstate, PQerrorMessage(c));
-        PQclear(r);
-        return persist_lost(c) ? -1 : 0;
+        res[cancels ? 0 : 1] = r;
+    } else {
+        /* Cancellations first: the seats and per-person counts they free are what the bookings
+         * after them in the stream were decided with (the partial unique index checks row by
+         * row). Without BEGIN the pipeline is one implicit transaction up to its sync. Its results
+         * are small, so sending the (larger) insert while the server answers the cancel cannot
+         * deadlock. */
+        int ok = yk_pgconn_pipeline(c, (yk_pgconn_stmt[]){cs, is}, 2, res, sqlstate);
+        if (ok != 1) {
+            persist_failed(sqlstate);
+            return ok;
+        }
     }
-    /* Cancellations first: the seats and per-person counts they free are what the bookings after
-     * them in the stream were decided with (the partial unique index checks row by row). Without
-     * BEGIN the pipeline is one implicit transaction up to its sync. Its results are small, so
-     * sending the (larger) insert while the server answers the cancel cannot deadlock. */
-    PGresult *res[2] = {NULL, NULL};
-    int ok = PQenterPipelineMode(c) == 1 &&
-             PQsendQueryPrepared(c, "yk_cancel", 1, &cancels, NULL, NULL, 0) == 1 &&
-             PQsendQueryPrepared(c, insert, PERSIST_COLS, pi, li, fi, 0) == 1 &&
-             PQpipelineSync(c) == 1;
-    if (!ok) {
-        persist_failed(NULL, sqlstate);
-        yk_warn("batch write could not be sent: %s", PQerrorMessage(c));
-        /* A half-sent pipeline cannot be resumed: the caller must drop the session. */
-        return persist_lost(c) || PQpipelineStatus(c) != PQ_PIPELINE_OFF ? -1 : 0;
+    if (persist_written_take(out, res[0], res[1]) != 0) {
+        /* Committed, but the outcome cannot be read: the entries are left for a retry, which
+         * finds the bookings committed and answers from them. */
+        yk_error("out of memory reading the batch write's rows");
+        persist_written_free(out);
+        persist_transient = true;
+        *out = (persist_written){0};
+        return 1;
     }
-    ok = persist_pipeline_results(c, 2, res, sqlstate);
-    if (!ok) {
-        PQclear(res[0]);
-        PQclear(res[1]);
-        return persist_lost(c) || PQpipelineStatus(c) != PQ_PIPELINE_OFF ? -1 : 0;
-    }
-    *cancelled = res[0];
-    *inserted = res[1];
     return 1;
 }

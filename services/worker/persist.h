@@ -1,15 +1,14 @@
-/* persist: everything the worker asks PostgreSQL — the session, loading an event's seat and
- * per-person state, looking up committed bookings, and the batch write (cancellations, bookings
- * and their mail jobs in one transaction and one round trip). */
+/* persist: everything the worker asks PostgreSQL — the session, events' seat and per-person state,
+ * committed bookings as typed rows, and the batch write (one transaction, one round trip). */
 #ifndef PERSIST_H
 #define PERSIST_H
 
-#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "yk_buf.h"
 #include "map.h"
+#include "yk_buf.h"
+#include "yk_pgconn.h"
 
 /* A slot as the deciding worker sees it; times are preformatted in the event's time zone. */
 typedef struct {
@@ -30,39 +29,52 @@ typedef struct {
 } persist_event;
 
 /* Opens a session with synchronous_commit=on and the write statements prepared. NULL on failure
- * (logged). Caller PQfinish()es. */
-__attribute__((warn_unused_result)) PGconn *persist_connect(const char *conninfo,
-                                                            const char *appname);
-
-/* True when the session is gone: the caller must reconnect and forget every partition. */
-bool persist_lost(PGconn *c);
+ * (logged). Caller closes it (yk_pgconn_close). */
+__attribute__((warn_unused_result)) yk_pgconn *persist_connect(const char *conninfo,
+                                                               const char *appname);
 
 /* Loads event id with its slots and, if scopes lacks it, its identity counts (scopes: scope key →
  * map*, owned by the caller, freed with persist_scope_free). 1 = *out set (caller frees with
- * persist_event_free), 0 = no such event, -1 = error (check persist_lost). */
-__attribute__((warn_unused_result)) int persist_event_load(PGconn *c, int64_t id, map *scopes,
+ * persist_event_free), 0 = no such event, -1 = error (check yk_pgconn_lost). */
+__attribute__((warn_unused_result)) int persist_event_load(yk_pgconn *c, int64_t id, map *scopes,
                                                            persist_event **out);
 
 /* Adds slot_id to e if it belongs to e (slots created after e was loaded). 1 = added and *out set
  * (owned by e), 0 = not a slot of e, -1 = error. */
-__attribute__((warn_unused_result)) int persist_slot_load(PGconn *c, persist_event *e,
+__attribute__((warn_unused_result)) int persist_slot_load(yk_pgconn *c, persist_event *e,
                                                           int64_t slot_id, persist_slot **out);
 
 void persist_event_free(void *e);
 void persist_scope_free(void *counts);
 
-/* Committed bookings among request ids rids[0..n) (each 32 hex digits). Columns, all text:
- * request_id, id, slot_id, status, email, fields, created_at, slug, starts_at, ends_at.
- * NULL on error. Caller PQclear()s. */
-__attribute__((warn_unused_result)) PGresult *persist_lookup(PGconn *c, const char *const *rids,
-                                                             int n);
+/* A committed booking as the worker answers with it. Texts are borrowed from the list that holds
+ * the row; times are in the event's zone; fields is PostgreSQL's jsonb text. */
+typedef struct {
+    const char *id, *slot_id, *status, *email, *fields, *created_at, *slug, *starts_at, *ends_at;
+    const char *request_id;            /* persist_lookup only, else "" */
+    const char *token_hash, *identity; /* persist_bookings only, else "" */
+    int64_t event_id, slot;            /* persist_bookings only, else 0 */
+    bool closed; /* persist_bookings: now() is past the slot start minus cancel_until_hours */
+} persist_booking;
 
-/* The bookings with ids ids[0..n) (positive decimals), for deciding cancellations. Columns, all
- * text: id, event_id, slot_id, status, token_hash, identity, email, fields, created_at, slug,
- * starts_at, ends_at (times in the event's zone), closed ("t" when now() is past the slot start
- * minus the event's cancel_until_hours). NULL on error. Caller PQclear()s. */
-__attribute__((warn_unused_result)) PGresult *persist_bookings(PGconn *c, const char *const *ids,
-                                                               int n);
+/* Rows of one query: v[0..n) borrow their texts from res. */
+typedef struct {
+    persist_booking *v; /* owned */
+    int n;
+    yk_pgres *res; /* owned */
+} persist_bookings_list;
+
+void persist_bookings_list_free(persist_bookings_list *l);
+
+/* Committed bookings among request ids rids[0..n) (each 32 hex digits). 0 and *out set (the
+ * caller frees it), or -1 on error (check yk_pgconn_lost). */
+__attribute__((warn_unused_result)) int persist_lookup(yk_pgconn *c, const char *const *rids, int n,
+                                                       persist_bookings_list *out);
+
+/* The bookings with ids ids[0..n) (positive decimals), for deciding cancellations. As
+ * persist_lookup. */
+__attribute__((warn_unused_result)) int persist_bookings(yk_pgconn *c, const char *const *ids,
+                                                         int n, persist_bookings_list *out);
 
 /* The bookings of one insert, column by column, as PostgreSQL binary arrays: the insert
  * statement's eight parameters (request id, event, slot, e-mail, identity, fields, token hash,
@@ -86,6 +98,22 @@ bool persist_rows_failed(const persist_rows *r);
 /* Gives the columns' memory back (r stays usable). */
 void persist_rows_free(persist_rows *r);
 
+/* A booking inserted by persist_write (texts borrowed from its persist_written). */
+typedef struct {
+    const char *request_id, *id, *created_at; /* created_at in the event's zone */
+} persist_inserted;
+
+/* What persist_write committed; persist_written_free releases it (also when zeroed). */
+typedef struct {
+    const char **cancelled; /* ids of the bookings cancelled now */
+    int n_cancelled;
+    persist_inserted *inserted; /* bookings inserted now */
+    int n_inserted;
+    yk_pgres *res[2]; /* own the texts */
+} persist_written;
+
+void persist_written_free(persist_written *w);
+
 /* One transaction, one round trip (a libpq pipeline when both are given):
  * cancels (NULL = none), a JSON array of {"bid","ev","th"}: each booking that is still confirmed,
  *   belongs to event ev, has token hash th and may still be cancelled becomes cancelled, frees its
@@ -99,15 +127,12 @@ void persist_rows_free(persist_rows *r);
  *   of being skipped — write it again with fresh false.
  * pg_notify('yk_outbox', '') is raised once per statement that wrote a mail job (delivered at
  * commit).
- * 1 = committed: *cancelled (one text column: id of each booking cancelled now) and *inserted
- * (request_id, id, created_at in the event's zone, of each booking inserted now) are set for the
- * parts that were given, and the caller PQclear()s them. 0 = refused, nothing committed, sqlstate
- * set ("" when there is none). -1 = the session is lost or unusable: the caller must drop it
- * (PQfinish) even if PQstatus still says OK. */
-__attribute__((warn_unused_result)) int persist_write(PGconn *c, const char *cancels,
+ * 1 = committed: *out holds what was cancelled and inserted now (the caller frees it with
+ * persist_written_free). 0 = refused, nothing committed, sqlstate set ("" when there is none).
+ * -1 = the session is lost or unusable: the caller must close it even if it still looks up. */
+__attribute__((warn_unused_result)) int persist_write(yk_pgconn *c, const char *cancels,
                                                       persist_rows *inserts, bool fresh,
-                                                      PGresult **cancelled, PGresult **inserted,
-                                                      char sqlstate[6]);
+                                                      persist_written *out, char sqlstate[6]);
 
 /* True when a statement failed since the previous call with an error that time may cure (SQLSTATE
  * class 08 connection, 53 insufficient resources, 57 operator intervention, 58 system error):

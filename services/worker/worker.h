@@ -3,13 +3,13 @@
 #ifndef WORKER_H
 #define WORKER_H
 
-#include <hiredis/hiredis.h>
-#include <libpq-fe.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "map.h"
+#include "yk_pgconn.h"
+#include "yk_rconn.h"
 
 /* What a step that talks to Redis or PostgreSQL reports to the main loop. */
 typedef enum {
@@ -33,9 +33,9 @@ typedef struct {
     const char *pg_conninfo, *redis_addr;
     int64_t partitions, batch_max, ttl, rebalance_ms;
     /* connections: NULL while down; main (re)connects them */
-    redisContext *redis;
-    PGconn *pg;
-    worker_part *parts; /* [partitions] */
+    yk_rconn *redis;
+    yk_pgconn *pg;
+    worker_part *parts;          /* [partitions] */
     long long catalogue_version; /* yk:catalogue at the last tick; a change drops the caches */
 } worker;
 

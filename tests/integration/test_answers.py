@@ -18,7 +18,7 @@ import uuid
 from ykstack import Client, binary, email, entry_fields, free_port, wait_until, xadd_entry
 
 WAIT_S = 5          # YOYAKU_WAIT_MS of the test stack (the default)
-HOLD = WAIT_S + 10  # at most: the deadline plus the margin of answer_hold_s (services/worker/batch.c)
+HOLD = WAIT_S + 10  # at most: the deadline plus the margin of answer_hold_s (services/worker/answer.c)
 TTL = 86400         # YOYAKU_RESULT_TTL default
 
 

@@ -98,5 +98,9 @@ def test_kill9_worker_holding_unacked_entries(stack, make_event):
     assert int(stack.redis("GET", done_key)) == done0 + N
 
     # new requests keep working, and the stack gets its second worker back
-    stack.start_worker()
+    w = stack.start_worker()
     assert ev.reserve().status == 409
+    # up before the test ends: a SIGTERM from the session's teardown while the loader is still
+    # starting the binary (its first tens of ms, before main) would end it with status -15
+    wait_until(lambda: stack.redis("ZSCORE", "yk:workers", w.worker_id) is not None, 15, 0.05,
+               what="the new worker's heartbeat")

@@ -1,0 +1,191 @@
+/* Unit suite for services/worker/decode.c: stream entries (header field and separate fields) read
+ * into entries; malformed ones answered 500 or only acked; streams of other partitions skipped.
+ * Replies are built by hiredis's own reader from RESP text, as the worker receives them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "answer.h"
+#include "decode.h"
+
+#define RID "0123456789abcdef0123456789abcdef"
+#define TOKEN "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
+#define TH "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+static char resp[8192];
+static size_t resp_len;
+
+static void add(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    resp_len += (size_t)vsnprintf(resp + resp_len, sizeof resp - resp_len, fmt, ap);
+    va_end(ap);
+}
+
+static void bulk(const char *s)
+{
+    add("$%zu\r\n%s\r\n", strlen(s), s);
+}
+
+/* One entry [sid, [k, v, …]] of argc/2 pairs. */
+static void entry_resp(const char *sid, int argc, const char *const *kv)
+{
+    add("*2\r\n");
+    bulk(sid);
+    add("*%d\r\n", argc);
+    for (int i = 0; i < argc; i++)
+        bulk(kv[i]);
+}
+
+static redisReply *parse(void)
+{
+    redisReader *r = redisReaderCreate();
+    assert_int_equal(redisReaderFeed(r, resp, resp_len), REDIS_OK);
+    void *reply = NULL;
+    assert_int_equal(redisReaderGetReply(r, &reply), REDIS_OK);
+    assert_non_null(reply);
+    redisReaderFree(r);
+    resp_len = 0;
+    return reply;
+}
+
+static entry decode_one(int argc, const char *const *kv, redisReply **keep)
+{
+    entry_resp("5-0", argc, kv);
+    *keep = parse();
+    entry en = {0};
+    decode_entry(&en, 2, (const yk_reply *)*keep);
+    return en;
+}
+
+static void reserve_with_header(void **state)
+{
+    (void)state;
+    const char *kv[] = {
+        "h",      "id=" RID " ing=ing-1 t=reserve ev=3 slot=17 dl=1700000000000 x=y",
+        "email",  "zoe@example.org",
+        "ident",  "zoe@example.org",
+        "tok",    TOKEN,
+        "fields", "{\"a\":\"b\"}"};
+    redisReply *r;
+    entry en = decode_one(10, kv, &r);
+    assert_int_equal(en.st, ENTRY_NEW);
+    assert_int_equal(en.p, 2);
+    assert_string_equal(en.sid, "5-0");
+    assert_string_equal(en.rid, RID);
+    assert_string_equal(en.ing, "ing-1");
+    assert_false(en.cancel);
+    assert_int_equal(en.ev, 3);
+    assert_int_equal(en.slot, 17);
+    assert_int_equal(en.dl, 1700000000000);
+    assert_int_equal(en.fields_len, 9);
+    assert_null(en.idem);
+    freeReplyObject(r);
+}
+
+static void cancel_entry(void **state)
+{
+    (void)state;
+    const char *kv[] = {"id", RID, "ing", "i", "t", "cancel", "ev", "3", "booking", "42", "th", TH};
+    redisReply *r;
+    entry en = decode_one(12, kv, &r);
+    assert_int_equal(en.st, ENTRY_NEW);
+    assert_true(en.cancel);
+    assert_int_equal(en.booking, 42);
+    assert_string_equal(en.booking_s, "42");
+    freeReplyObject(r);
+}
+
+static void malformed(void **state)
+{
+    (void)state;
+    answer_reset();
+    redisReply *r;
+    /* no token */
+    const char *a[] = {"id",   RID, "ing",   "i", "t",     "reserve", "ev",     "3",
+                       "slot", "1", "email", "e", "ident", "e",       "fields", "{}"};
+    entry en = decode_one(16, a, &r);
+    assert_int_equal(en.st, ENTRY_ANSWER);
+    assert_int_equal(en.code, 500);
+    freeReplyObject(r);
+    /* a cancel whose token hash is not hex */
+    const char *b[] = {"id", RID, "ing", "i", "t", "cancel", "ev", "3", "booking", "42", "th", "x"};
+    en = decode_one(12, b, &r);
+    assert_int_equal(en.code, 500);
+    freeReplyObject(r);
+    /* an unknown type */
+    const char *c[] = {"id", RID, "ing", "i", "t", "waitlist"};
+    en = decode_one(6, c, &r);
+    assert_int_equal(en.code, 500);
+    freeReplyObject(r);
+    /* no valid request id: nobody to answer, only acked */
+    const char *d[] = {"id", "XYZ", "t", "reserve"};
+    en = decode_one(4, d, &r);
+    assert_int_equal(en.st, ENTRY_ACK);
+    assert_string_equal(en.sid, "5-0");
+    freeReplyObject(r);
+    /* fields the ingress would never write: the entry's own 500, not a refused batch */
+    const char *e[] = {"id", RID,     "ing", "i",     "t", "reserve", "ev",  "3",      "slot",
+                       "1",  "email", "e",   "ident", "e", "tok",     TOKEN, "fields", "{\"a\":[1]}"};
+    en = decode_one(18, e, &r);
+    assert_int_equal(en.code, 500);
+    freeReplyObject(r);
+}
+
+/* A pending entry deleted from the stream comes back as [id, nil]: only acked. */
+static void deleted_entry(void **state)
+{
+    (void)state;
+    add("*2\r\n");
+    bulk("7-1");
+    add("$-1\r\n");
+    redisReply *r = parse();
+    entry en = {0};
+    decode_entry(&en, 0, (const yk_reply *)r);
+    assert_int_equal(en.st, ENTRY_ACK);
+    assert_string_equal(en.sid, "7-1");
+    freeReplyObject(r);
+}
+
+static void streams(void **state)
+{
+    (void)state;
+    const char *kv[] = {"id", RID, "ing", "i", "t", "cancel", "ev", "3", "booking", "42", "th", TH};
+    add("*2\r\n*2\r\n");
+    bulk("yk:req:{1}");
+    add("*2\r\n");
+    entry_resp("1-0", 12, kv);
+    entry_resp("1-1", 12, kv);
+    add("*2\r\n");
+    bulk("yk:req:{9}"); /* not a partition of a 4-partition deployment */
+    add("*1\r\n");
+    entry_resp("2-0", 12, kv);
+    redisReply *r = parse();
+    assert_int_equal(decode_count((const yk_reply *)r), 3);
+    entry v[3] = {{0}};
+    assert_int_equal(decode_streams(v, (const yk_reply *)r, 4), 2);
+    assert_int_equal(v[0].p, 1);
+    assert_string_equal(v[1].sid, "1-1");
+    assert_int_equal(v[1].st, ENTRY_NEW);
+    freeReplyObject(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(reserve_with_header),
+        cmocka_unit_test(cancel_entry),
+        cmocka_unit_test(malformed),
+        cmocka_unit_test(deleted_entry),
+        cmocka_unit_test(streams),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
