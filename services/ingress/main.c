@@ -70,7 +70,7 @@ static void handle(yk_http_req *req, void *ud)
         int ok = req->path[1] == 'h' || ready();
         req->route = req->path[1] == 'h' ? "healthz" : "readyz"; /* literals: metrics keep them */
         if (req->method != YK_M_GET)
-            yk_http_respond_error(req, 405, "method_not_allowed", "Use GET.");
+            yk_http_respond_not_allowed(req, "GET, HEAD");
         else if (ok)
             yk_http_respond(req, 200, "application/json", NULL, "{\"status\":\"ok\"}", 15);
         else
@@ -80,7 +80,7 @@ static void handle(yk_http_req *req, void *ud)
     if (strcmp(req->path, "/metrics") == 0) {
         req->route = "metrics";
         if (req->method != YK_M_GET)
-            yk_http_respond_error(req, 405, "method_not_allowed", "Use GET.");
+            yk_http_respond_not_allowed(req, "GET, HEAD");
         else
             metrics_handle(req);
         return;

@@ -544,7 +544,10 @@ void routes_admin(yk_http_req *req, char **segs, int n)
         return;
     }
     if (req->method != want) {
-        yk_http_respond_error(req, 405, "method_not_allowed", "This method is not allowed here.");
+        yk_http_respond_not_allowed(req, action == A_EVENT_LIST || action == A_EVENT_CREATE
+                                             ? "GET, HEAD, POST"
+                                         : want == YK_M_GET ? "GET, HEAD"
+                                                            : "POST");
         return;
     }
     const char *auth = req->headers[YK_HDR_AUTHORIZATION];

@@ -84,7 +84,7 @@ void routes_bookings(yk_http_req *req, char **segs, int n)
     }
     req->route = cancel ? "booking_cancel" : "booking";
     if (req->method != (cancel ? YK_M_POST : YK_M_GET)) {
-        yk_http_respond_error(req, 405, "method_not_allowed", "This method is not allowed here.");
+        yk_http_respond_not_allowed(req, cancel ? "POST" : "GET, HEAD");
         return;
     }
     const char *token = req->headers[YK_HDR_BOOKING_TOKEN];

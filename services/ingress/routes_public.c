@@ -376,6 +376,7 @@ static void request_status(yk_http_req *req, const char *request_id)
 void routes_public(yk_http_req *req, char **segs, int n)
 {
     int get = req->method == YK_M_GET, post = req->method == YK_M_POST;
+    const char *allow = "GET, HEAD";
     if (n == 1 && strcmp(segs[0], "events") == 0) {
         req->route = "events";
         if (!get)
@@ -403,6 +404,7 @@ void routes_public(yk_http_req *req, char **segs, int n)
         }
         if (n == 3 && strcmp(segs[2], "reservations") == 0) {
             req->route = "reserve";
+            allow = "POST";
             if (!post)
                 goto method;
             if (event_visible(req, e))
@@ -420,5 +422,5 @@ void routes_public(yk_http_req *req, char **segs, int n)
     yk_http_respond_error(req, 404, "not_found", "No such route.");
     return;
 method:
-    yk_http_respond_error(req, 405, "method_not_allowed", "This method is not allowed here.");
+    yk_http_respond_not_allowed(req, allow);
 }

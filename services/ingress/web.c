@@ -134,7 +134,7 @@ int web_handle(yk_http_req *req)
         return 1;
     }
     if (req->method != YK_M_GET && req->method != YK_M_HEAD) {
-        yk_http_respond_error(req, 405, "method_not_allowed", "Use GET.");
+        yk_http_respond_not_allowed(req, "GET, HEAD");
         return 1;
     }
     /* The pages use only their own scripts and styles and talk only to this origin; no-referrer

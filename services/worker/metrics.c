@@ -69,7 +69,7 @@ static void metrics_handle(yk_http_req *req, void *ud)
     if (!health && strcmp(req->path, "/metrics") != 0) {
         yk_http_respond_error(req, 404, "not_found", "No such route.");
     } else if (req->method != YK_M_GET && req->method != YK_M_HEAD) {
-        yk_http_respond_error(req, 405, "method_not_allowed", "Use GET.");
+        yk_http_respond_not_allowed(req, "GET, HEAD");
     } else if (health) {
         yk_http_respond(req, 200, "application/json", NULL, "{\"status\":\"ok\"}", 15);
     } else {
