@@ -1,4 +1,4 @@
-/* Unit suite for services/worker/yk_buf.c: string escaping (checked against jansson's own output),
+/* Unit suite for common/yk_buf.c: string escaping (checked against jansson's own output),
  * integers, the hard cap and its failure behaviour, compacting, and the check of `fields` texts. */
 #include <setjmp.h>
 #include <stdarg.h>
