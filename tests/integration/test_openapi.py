@@ -268,3 +268,11 @@ def test_position_one_is_next(spec):
     assert pos["minimum"] == 1
     pending = resolve(spec, {"$ref": "#/components/schemas/Pending"})
     assert resolve(spec, pending["properties"]["position"]) is pos
+
+
+def test_pending_has_estimated_wait(spec):
+    """Contract v1.1 §2: the 202 and a pending request status carry estimated_wait_seconds."""
+    pending = resolve(spec, {"$ref": "#/components/schemas/Pending"})
+    assert {"request_id", "status", "position", "estimated_wait_seconds"} <= set(pending["required"])
+    state = resolve(spec, {"$ref": "#/components/schemas/RequestState"})["oneOf"][0]
+    assert {"status", "position", "estimated_wait_seconds"} <= set(state["required"])
