@@ -52,8 +52,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
 import ykstack  # noqa: E402
-from ykstack import (PG_BIN, PYTHON, ROOT, Client, Proc, Redis, binary, free_port,  # noqa: E402
-                     parse_token, partition_of, wait_until)
+from ykstack import (ROOT, Proc, Redis, binary, free_port, partition_of,  # noqa: E402
+                     wait_until)
 
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -173,122 +173,30 @@ def busy_fraction(seconds=1.0):
 # the stack
 
 
-class BenchStack:
-    """Redis, PostgreSQL, yoyakuctl migrate + token, 1 ingress, N workers (and optionally the
-    notifier with the SMTP sink), configured like deploy/local/run."""
+class BenchStack(ykstack.Stack):
+    """The integration tests' stack (ykstack.Stack, the one starter) configured like
+    deploy/local/run: Redis with the shipped redis.conf, PostgreSQL with initdb's defaults and
+    synchronous_commit=on, fsync=on; 1 ingress, N workers; the notifier with the SMTP sink only
+    with RUSH_NOTIFIER=1; RUSH_WRAP_INGRESS / RUSH_WRAP_WORKER wrap the services."""
 
     def __init__(self, tmp, n_workers=2, notifier=False):
-        self.dir = tmp
-        self.logs = tmp / "logs"
-        self.logs.mkdir(exist_ok=True)
-        self.n_workers = n_workers
-        self.with_notifier = notifier
-        self.procs = []
-        self.workers = []
-        self.pg_user = "postgres" if os.geteuid() == 0 else None
-        self.partitions = 16
-
-    def spawn(self, name, argv, env=None, user=None):
-        if env is None:
-            env = dict(os.environ, YK_TEST_STACK=str(self.dir))
-        p = Proc(name, argv, self.logs / (name + ".log"), env=env, user=user, cwd=str(self.dir))
-        self.procs.append(p)
-        return p
+        super().__init__(n_workers=n_workers, partitions=16, dir=tmp,
+                         pg_settings={"synchronous_commit": "on", "fsync": "on"}, pg_durable=True,
+                         smtp=notifier, notifier=notifier, rebalance_ms=None,
+                         wrap_ingress=os.environ.get("RUSH_WRAP_INGRESS", "").split(),
+                         wrap_worker=os.environ.get("RUSH_WRAP_WORKER", "").split(),
+                         ingress_id="rush-ingress", client_timeout=60, log_level="info")
 
     def start(self):
-        for b in ("yoyaku-ingress", "yoyaku-worker", "yoyakuctl"):
-            if not os.access(binary(b), os.X_OK):
-                raise SystemExit("rush: binary not built: %s" % binary(b))
-        # Redis as deploy/local/run starts it: the shipped deploy/local/redis.conf
-        self.redis_port = free_port()
-        rdir = self.dir / "redis"
-        rdir.mkdir()
-        self.redis_proc = self.spawn("redis", [
-            "redis-server", ROOT / "deploy/local/redis.conf", "--port", self.redis_port, "--bind",
-            "127.0.0.1", "--dir", rdir, "--protected-mode", "yes"])
-        self.redis = Redis(self.redis_port)
-        wait_until(self._redis_up, 20, what="redis")
-        # PostgreSQL as deploy/local/run starts it: initdb defaults, synchronous_commit=on
-        self.pg_port = free_port()
-        self.pg_data = self.dir / "pg"
-        self.pg_sock = self.dir / "pgsock"
-        for d in (self.pg_data, self.pg_sock):
-            d.mkdir(mode=0o700)
-            if self.pg_user:
-                shutil.chown(d, self.pg_user, self.pg_user)
-        r = subprocess.run([PG_BIN / "initdb", "-D", self.pg_data, "-U", "postgres", "--auth=trust",
-                            "-E", "UTF8", "--no-locale"], user=self.pg_user, capture_output=True,
-                           text=True, cwd=str(self.dir))
-        if r.returncode != 0:
-            raise SystemExit("rush: initdb failed:\n" + r.stdout + r.stderr)
-        self.pg_proc = self.spawn("postgres", [
-            PG_BIN / "postgres", "-D", self.pg_data, "-p", self.pg_port, "-k", self.pg_sock,
-            "-c", "listen_addresses=", "-c", "synchronous_commit=on", "-c", "fsync=on"],
-            user=self.pg_user)
-        wait_until(lambda: self.psql_ok(), 60, 0.1, what="postgresql")
-        self.psql("CREATE DATABASE yoyaku", db="postgres")
-        self.pg_conninfo = "host=%s port=%d dbname=yoyaku user=postgres" % (self.pg_sock, self.pg_port)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("YOYAKU_")}
-        self.env.update({"YOYAKU_PG": self.pg_conninfo,
-                         "YOYAKU_REDIS": "127.0.0.1:%d" % self.redis_port,
-                         "YOYAKU_PARTITIONS": str(self.partitions),
-                         "YOYAKU_TOKEN_KEY": os.urandom(32).hex(),
-                         "YOYAKU_LOG_LEVEL": "info",
-                         "YK_TEST_STACK": str(self.dir)})
-        self.ctl("migrate")
-        self.admin_token = parse_token(self.ctl("token", "create", "--name", "rush").stdout)
-        self.http_port = free_port()
-        env = dict(self.env, YOYAKU_LISTEN="127.0.0.1:%d" % self.http_port,
-                   YOYAKU_INGRESS_ID="rush-ingress",
-                   YOYAKU_PG=self.pg_conninfo + " application_name=ingress")
-        wrap = os.environ.get("RUSH_WRAP_INGRESS", "").split()   # e.g. valgrind --tool=callgrind
-        self.ingress = self.spawn("ingress", wrap + [binary("yoyaku-ingress")], env)
-        for _ in range(self.n_workers):
-            self.start_worker()
-        self.notifier = None
-        if self.with_notifier and os.access(binary("yoyaku-notifier"), os.X_OK):
-            self.smtp_port = free_port()
-            (self.dir / "mail").mkdir()
-            self.spawn("smtp", [PYTHON, ROOT / "deploy/local/smtp_sink.py", "--port", self.smtp_port,
-                                "--dir", self.dir / "mail"])
-            env = dict(self.env, YOYAKU_SMTP_URL="smtp://127.0.0.1:%d" % self.smtp_port,
-                       YOYAKU_PUBLIC_URL="http://127.0.0.1:%d" % self.http_port,
-                       YOYAKU_METRICS_LISTEN="127.0.0.1:%d" % free_port())
-            self.notifier = self.spawn("notifier", [binary("yoyaku-notifier")], env)
-        self.client = Client("127.0.0.1", self.http_port, self.admin_token, timeout=60)
-        wait_until(self._ready, 60, 0.1, what="GET /readyz")
+        try:
+            super().start()
+        except (ykstack.StartError, TimeoutError) as e:
+            raise SystemExit("rush: the stack did not start: %s" % e)
         self.wait_owned()
         return self
 
-    def start_worker(self):
-        n = len(self.workers) + 1
-        wid = "worker-%d" % n
-        port = free_port()
-        env = dict(self.env, YOYAKU_WORKER_ID=wid, YOYAKU_METRICS_LISTEN="127.0.0.1:%d" % port,
-                   YOYAKU_PG=self.pg_conninfo + " application_name=" + wid)
-        wrap = os.environ.get("RUSH_WRAP_WORKER", "").split()
-        p = self.spawn(wid, wrap + [binary("yoyaku-worker")], env)
-        p.metrics_port = port
-        self.workers.append(p)
-        return p
-
-    def live_workers(self):
-        return [w for w in self.workers if w.alive()]
-
-    def _redis_up(self):
-        try:
-            return self.redis("PING") == "PONG"
-        except OSError:
-            return False
-
-    def _ready(self):
-        for p in self.procs:
-            if not p.alive():
-                raise SystemExit("rush: %s exited:\n%s" % (p.name, p.log_text()[-3000:]))
-        try:
-            return self.client.get("/readyz").status == 200
-        except OSError:
-            return False
+    def wait_partitions_owned(self, timeout=60):
+        pass   # wait_owned waits for more: the partitions spread evenly
 
     def owners(self):
         rows = self.psql("SELECT a.application_name, count(*) FROM pg_locks l JOIN pg_stat_activity a"
@@ -308,33 +216,15 @@ class BenchStack:
         wait_until(ok, timeout, 0.2, what="partitions spread over %d workers" % n)
         return self.owners()
 
-    def psql_ok(self):
-        if not self.pg_proc.alive():
-            raise SystemExit("rush: postgres exited:\n" + self.pg_proc.log_text()[-3000:])
-        r = subprocess.run(["psql", "-h", str(self.pg_sock), "-p", str(self.pg_port), "-U", "postgres",
-                            "-d", "postgres", "-Atc", "SELECT 1"], capture_output=True, text=True)
-        return r.returncode == 0
-
-    def psql(self, sql, db="yoyaku"):
-        r = subprocess.run(["psql", "-h", str(self.pg_sock), "-p", str(self.pg_port), "-U", "postgres",
-                            "-d", db, "-X", "-At", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                           capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            raise RuntimeError("psql failed: %s\n%s" % (sql, r.stderr))
-        return [line.split("\x1f") for line in r.stdout.splitlines() if line != ""]
+    def psql(self, sql, db="yoyaku", timeout=300):
+        try:
+            return super().psql(sql, db, timeout)
+        except AssertionError as e:
+            raise RuntimeError(str(e))
 
     def scalar(self, sql, db="yoyaku"):
         rows = self.psql(sql, db)
         return rows[0][0] if rows else None
-
-    def ctl(self, *args, env=None):
-        r = subprocess.run([str(binary("yoyakuctl"))] + list(args), env=env or self.env,
-                           capture_output=True, text=True, timeout=120)
-        with open(self.logs / "yoyakuctl.log", "a") as f:
-            f.write("$ yoyakuctl %s -> %d\n%s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
-        if r.returncode != 0:
-            raise SystemExit("rush: yoyakuctl %s failed:\n%s%s" % (" ".join(args), r.stdout, r.stderr))
-        return r
 
     def components(self):
         """{component: pid} whose process trees are accounted."""
@@ -344,33 +234,6 @@ class BenchStack:
         if self.notifier and self.notifier.alive():
             c["notifier"] = self.notifier.pid
         return c
-
-    def stop(self):
-        """Services first, PostgreSQL last; {name: exit status}."""
-        infra = ("smtp", "redis", "postgres")
-        order = [p for p in reversed(self.procs) if p.name not in infra]
-        order += [p for n in infra for p in self.procs if p.name == n]
-        res = {}
-        for p in order:
-            if p.alive():
-                res[p.name] = p.stop(signal.SIGINT if p.name == "postgres" else signal.SIGTERM)
-        if hasattr(self, "redis"):
-            self.redis.close()
-        if hasattr(self, "client"):
-            self.client.close()
-        return res
-
-    def leftovers(self):
-        left = []
-        for _ in range(50):
-            left = ykstack.processes_of(self.dir, "YK_TEST_STACK")
-            left += [(p.pid, p.name) for p in self.procs if p.alive()]
-            if (self.pg_data / "postmaster.pid").exists():
-                left.append((None, "postmaster.pid"))
-            if not left:
-                break
-            time.sleep(0.1)
-        return left
 
 
 # ---------------------------------------------------------------------------------------------------

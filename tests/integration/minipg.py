@@ -4,12 +4,11 @@ stopped and started again on the same port and data."""
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
-from ykstack import PG_BIN, Proc, binary, free_port, wait_until
+from ykstack import PgServer, Proc, binary
 
 
 class MiniPg:
@@ -17,49 +16,34 @@ class MiniPg:
         self.dir = Path(tempfile.mkdtemp(prefix=prefix))
         os.chmod(self.dir, 0o755)
         (self.dir / "logs").mkdir()
-        self.user = "postgres" if os.geteuid() == 0 else None
-        self.data, self.sock = self.dir / "pg", self.dir / "pgsock"
-        self.port = free_port()
-        self.proc = None
+        # the one PostgreSQL starter (ykstack.PgServer), with a larger cache for the mail benchmark
+        self.server = PgServer(self.dir, self._spawn, {"shared_buffers": "128MB"})
+        self.user = self.server.user
+        self.data, self.sock, self.port = self.server.data, self.server.sock, self.server.port
+
+    def _spawn(self, name, argv, user=None, cwd=None):
+        return Proc(name, argv, self.dir / "logs" / (name + ".log"), user=user, cwd=cwd)
+
+    @property
+    def proc(self):
+        return self.server.proc
 
     @property
     def conninfo(self):
-        return "host=%s port=%d dbname=yoyaku user=postgres" % (self.sock, self.port)
+        return self.server.conninfo
 
     def start(self):
         fresh = not self.data.exists()
+        self.server.start()
         if fresh:
-            for d in (self.data, self.sock):
-                d.mkdir(mode=0o700)
-                if self.user:
-                    shutil.chown(d, self.user, self.user)
-            subprocess.run([PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust",
-                            "-E", "UTF8", "--no-locale", "--no-sync"], user=self.user, cwd=self.dir,
-                           check=True, capture_output=True)
-        self.proc = Proc("postgres", [PG_BIN / "postgres", "-D", self.data, "-p", self.port, "-k",
-                                      self.sock, "-c", "listen_addresses=", "-c",
-                                      "shared_buffers=128MB"],
-                         self.dir / "logs/postgres.log", user=self.user, cwd=self.dir)
-        wait_until(self._up, 30, 0.1, what="postgresql")
-        if fresh:
-            self.psql("CREATE DATABASE yoyaku", "postgres")
             env = {k: v for k, v in os.environ.items() if not k.startswith("YOYAKU_")}
             env["YOYAKU_PG"] = self.conninfo
             subprocess.run([str(binary("yoyakuctl")), "migrate"], env=env, check=True,
                            capture_output=True)
         return self
 
-    def _up(self):
-        if not self.proc.alive():
-            raise RuntimeError("postgres exited:\n" + self.proc.log_text()[-3000:])
-        try:
-            return self.psql("SELECT 1", "postgres") == "1"
-        except RuntimeError:
-            return False
-
     def stop(self):
-        if self.proc is not None:
-            self.proc.stop(signal.SIGINT)
+        self.server.stop()
 
     def psql(self, sql, db="yoyaku"):
         """The output of sql (unaligned, tuples only, quiet); raises RuntimeError on failure."""

@@ -341,25 +341,120 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
-class Stack:
-    """Redis + PostgreSQL + SMTP sink + yoyakuctl migrate/token + 1 ingress + N workers."""
+# The test settings of PostgreSQL: fsync off (these tests check logic, not durability across power
+# loss; keeps 2 cores fast), room for every test's sessions, a small cache.
+TEST_PG_SETTINGS = {"fsync": os.environ.get("YOYAKU_TEST_FSYNC", "off"), "max_connections": "200",
+                    "shared_buffers": "64MB"}
 
-    def __init__(self, n_workers=2, partitions=PARTITIONS, wait_ms=None, extra_env=None):
+
+class PgServer:
+    """A throwaway PostgreSQL 15 under dir (data in dir/pg, Unix socket in dir/pgsock, no TCP) on a
+    free port, with a database `yoyaku`. start() again after stop() reuses the port and the data.
+    spawn(name, argv, user=, cwd=) starts a Proc (the owner's, so its logs and leftover checks see
+    it). settings: `-c` options; durable: initdb syncs its files (off for tests)."""
+
+    def __init__(self, dir, spawn, settings=None, durable=False):
+        self.dir = Path(dir)
+        self.spawn = spawn
+        self.settings = dict(TEST_PG_SETTINGS if settings is None else settings)
+        self.durable = durable
+        self.user = _run_as()
+        self.data, self.sock = self.dir / "pg", self.dir / "pgsock"
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def conninfo(self):
+        return "host=%s port=%d dbname=yoyaku user=postgres" % (self.sock, self.port)
+
+    def start(self, timeout=60):
+        fresh = not self.data.exists()
+        if fresh:
+            for d in (self.data, self.sock):
+                d.mkdir(mode=0o700)
+                if self.user:
+                    shutil.chown(d, self.user, self.user)
+            r = subprocess.run([PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust",
+                                "-E", "UTF8", "--no-locale"] + ([] if self.durable else ["--no-sync"]),
+                               user=self.user, capture_output=True, text=True, cwd=self.dir)
+            if r.returncode != 0:
+                raise StartError("initdb failed:\n" + r.stdout + r.stderr)
+        argv = [PG_BIN / "postgres", "-D", self.data, "-p", self.port, "-k", self.sock,
+                "-c", "listen_addresses="]
+        for k, v in self.settings.items():
+            argv += ["-c", "%s=%s" % (k, v)]
+        self.proc = self.spawn("postgres", argv, user=self.user, cwd=self.dir)
+        wait_until(self._up, timeout, 0.1, what="postgresql")
+        if fresh:
+            self.psql("CREATE DATABASE yoyaku", "postgres")
+        return self
+
+    def _up(self):
+        if not self.proc.alive():
+            raise StartError("postgres exited:\n" + self.proc.log_text()[-3000:])
+        try:
+            return self.psql("SELECT 1", "postgres") == [["1"]]
+        except AssertionError:
+            return False
+
+    def psql(self, sql, db="yoyaku", timeout=60):
+        """Rows of a query as lists of strings (NULL = ''); AssertionError on failure."""
+        r = subprocess.run(["psql", "-h", str(self.sock), "-p", str(self.port), "-U", "postgres",
+                            "-d", db, "-X", "-At", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                           capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise AssertionError("psql failed: %s\n%s" % (sql, r.stderr))
+        return [line.split("\x1f") for line in r.stdout.splitlines() if line != ""]
+
+    def stop(self, sig=signal.SIGINT):
+        """Fast shutdown (SIGINT); the exit status."""
+        return self.proc.stop(sig) if self.proc is not None else None
+
+
+class Stack:
+    """Redis + PostgreSQL + SMTP sink + yoyakuctl migrate/token + 1 ingress + N workers (+ the
+    notifier when built): the one way the integration tests, tests/browser and tests/bench/rush
+    start a throwaway stack. The defaults are the tests'; tests/bench/rush passes its own (durable
+    PostgreSQL as shipped, no SMTP sink unless the notifier runs, wrappers for profilers).
+
+    dir: an existing directory to use (default: a new temporary one). pg_settings: PostgreSQL `-c`
+    settings replacing TEST_PG_SETTINGS; pg_durable: initdb syncs. smtp / notifier: start the SMTP
+    sink / the notifier. rebalance_ms: the workers' YOYAKU_REBALANCE_MS (None: their default).
+    wrap_ingress / wrap_worker: argv prefixes (e.g. valgrind). ingress_id: its YOYAKU_INGRESS_ID.
+    client_timeout: seconds for stack.client."""
+
+    def __init__(self, n_workers=2, partitions=PARTITIONS, wait_ms=None, extra_env=None, dir=None,
+                 pg_settings=None, pg_durable=False, smtp=True, notifier=True,
+                 rebalance_ms=os.environ.get("YOYAKU_TEST_REBALANCE_MS", "500"),
+                 wrap_ingress=(), wrap_worker=(), ingress_id="ingress-1", client_timeout=30,
+                 log_level=os.environ.get("YOYAKU_TEST_LOG_LEVEL", "info")):
         self.n_workers = n_workers
         self.partitions = partitions
         self.wait_ms = wait_ms
         self.extra_env = extra_env or {}
+        self.pg_settings = pg_settings
+        self.pg_durable = pg_durable
+        self.with_smtp = smtp
+        self.with_notifier = notifier
+        self.rebalance_ms = rebalance_ms
+        self.wrap_ingress = list(wrap_ingress)
+        self.wrap_worker = list(wrap_worker)
+        self.ingress_id = ingress_id
+        self.client_timeout = client_timeout
+        self.log_level = log_level
         self.procs = []          # every Proc started, in start order
         self.reported = set()    # names of procs whose sanitizer report a test already failed on
         self.workers = []        # live and dead worker Procs
         self._worker_seq = 0
-        self.dir = Path(tempfile.mkdtemp(prefix="yoyaku-it-"))
+        self.dir = Path(dir) if dir is not None else Path(tempfile.mkdtemp(prefix="yoyaku-it-"))
         os.chmod(self.dir, 0o755)  # user postgres must reach its data and socket dirs
         self.logs = self.dir / "logs"
-        self.logs.mkdir()
+        self.logs.mkdir(exist_ok=True)
         self.mail = self.dir / "mail"
-        self.mail.mkdir()
+        self.mail.mkdir(exist_ok=True)
         self.pg_user = _run_as()
+        self.pg = None
+        self.notifier = None
 
     # -- start -------------------------------------------------------------------------------------
 
@@ -367,10 +462,10 @@ class Stack:
         for b in ("yoyaku-ingress", "yoyaku-worker", "yoyakuctl"):
             if not os.access(binary(b), os.X_OK):
                 raise StartError("binary not built: %s (YOYAKU_BUILD_DIR=%s)" % (binary(b), build_dir()))
-        self._start_redis()
-        self._start_pg()
-        self._start_smtp()
-        self.pg_conninfo = "host=%s port=%d dbname=yoyaku user=postgres" % (self.pg_sock, self.pg_port)
+        self.start_redis()
+        self.start_postgres()
+        if self.with_smtp:
+            self.start_smtp()
         self.env = self._base_env()
         self.ctl("migrate")
         out = self.ctl("token", "create", "--name", "test").stdout
@@ -379,63 +474,53 @@ class Stack:
         self.ingress = self.start_ingress()
         for _ in range(self.n_workers):
             self.start_worker()
-        self.client = Client("127.0.0.1", self.http_port, self.admin_token)
-        self.notifier = None
-        if os.access(binary("yoyaku-notifier"), os.X_OK):
+        self.client = Client("127.0.0.1", self.http_port, self.admin_token, self.client_timeout)
+        if self.with_notifier and self.with_smtp and os.access(binary("yoyaku-notifier"), os.X_OK):
             self.notifier = self._spawn("notifier", [binary("yoyaku-notifier")], self.notifier_env())
         self.wait_ready()
         self.wait_partitions_owned()
         return self
 
-    def _start_redis(self):
-        self.redis_port = free_port()
-        rdir = self.dir / "redis"
-        rdir.mkdir()
-        self._spawn("redis", ["redis-server", ROOT / "deploy/local/redis.conf", "--port",
-                              self.redis_port, "--bind", "127.0.0.1", "--dir", rdir,
-                              "--protected-mode", "no"])
-        self.redis = Redis(self.redis_port)
-        wait_until(lambda: self._ping_redis(), 20, what="redis")
+    def start_redis(self):
+        """Starts Redis with the shipped deploy/local/redis.conf (AOF on); again after it stopped:
+        the same port and directory, so it reloads its AOF."""
+        if not hasattr(self, "redis_port"):
+            self.redis_port = free_port()
+            (self.dir / "redis").mkdir()
+            self.redis = Redis(self.redis_port)
+        self.redis_proc = self._spawn("redis", ["redis-server", ROOT / "deploy/local/redis.conf",
+                                                "--port", self.redis_port, "--bind", "127.0.0.1",
+                                                "--dir", self.dir / "redis", "--protected-mode", "no"])
+        wait_until(self._ping_redis, 20, what="redis")
+        return self.redis_proc
 
     def _ping_redis(self):
+        if not self.redis_proc.alive():
+            raise StartError("redis exited:\n" + self.redis_proc.log_text()[-3000:])
         try:
             return self.redis("PING") == "PONG"
         except (OSError, RedisError):
             return False
 
-    def _start_pg(self):
-        self.pg_port = free_port()
-        self.pg_data = self.dir / "pg"
-        self.pg_sock = self.dir / "pgsock"
-        for d in (self.pg_data, self.pg_sock):
-            d.mkdir(mode=0o700)
-            if self.pg_user:
-                shutil.chown(d, self.pg_user, self.pg_user)
-        r = subprocess.run([PG_BIN / "initdb", "-D", self.pg_data, "-U", "postgres", "--auth=trust",
-                            "-E", "UTF8", "--no-locale", "--no-sync"],
-                           user=self.pg_user, capture_output=True, text=True, cwd=self.dir)
-        if r.returncode != 0:
-            raise StartError("initdb failed:\n" + r.stdout + r.stderr)
-        # fsync off: these tests check logic, not durability across power loss; keeps 2 cores fast.
-        fsync = os.environ.get("YOYAKU_TEST_FSYNC", "off")
-        self._spawn("postgres", [PG_BIN / "postgres", "-D", self.pg_data, "-p", self.pg_port,
-                                 "-k", self.pg_sock, "-c", "listen_addresses=", "-c", "fsync=" + fsync,
-                                 "-c", "max_connections=200", "-c", "shared_buffers=64MB"],
-                    user=self.pg_user, cwd=self.dir)
-        wait_until(lambda: self._psql_ok(), 30, 0.1, what="postgresql")
-        self.psql("CREATE DATABASE yoyaku", db="postgres")
+    def start_postgres(self):
+        """Starts PostgreSQL (a PgServer); again after it stopped: the same port and data."""
+        if self.pg is None:
+            self.pg = PgServer(self.dir, self._spawn, self.pg_settings, self.pg_durable)
+            self.pg_port, self.pg_data, self.pg_sock = self.pg.port, self.pg.data, self.pg.sock
+            self.pg_conninfo = self.pg.conninfo
+        self.pg.start()
+        self.pg_proc = self.pg.proc
+        return self.pg_proc
 
-    def _psql_ok(self):
-        if not self.by_name("postgres").alive():
-            raise StartError("postgres exited:\n" + self.by_name("postgres").log_text())
-        r = subprocess.run(["psql", "-h", self.pg_sock, "-p", str(self.pg_port), "-U", "postgres",
-                            "-d", "postgres", "-Atc", "SELECT 1"], capture_output=True, text=True)
-        return r.returncode == 0
+    def start_smtp(self):
+        """Starts deploy/local/smtp_sink.py, which writes each mail to dir/mail."""
+        if not hasattr(self, "smtp_port"):
+            self.smtp_port = free_port()
+        return self._spawn("smtp", [PYTHON, ROOT / "deploy/local/smtp_sink.py", "--port", self.smtp_port,
+                                    "--dir", self.mail])
 
-    def _start_smtp(self):
-        self.smtp_port = free_port()
-        self._spawn("smtp", [PYTHON, ROOT / "deploy/local/smtp_sink.py", "--port", self.smtp_port,
-                             "--dir", self.mail])
+    # the names these had before
+    _start_redis, _start_pg, _start_smtp = start_redis, start_postgres, start_smtp
 
     def _base_env(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("YOYAKU_")}
@@ -445,7 +530,7 @@ class Stack:
             "YOYAKU_PARTITIONS": str(self.partitions),
             "YOYAKU_TOKEN_KEY": os.urandom(32).hex(),
             "YK_TEST_STACK": str(self.dir),   # marks the processes of this stack (leftover check)
-            "YOYAKU_LOG_LEVEL": os.environ.get("YOYAKU_TEST_LOG_LEVEL", "info"),
+            "YOYAKU_LOG_LEVEL": self.log_level,
             "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1:fast_unwind_on_malloc=0"),
             # keep serving after a UBSan report: the test that caused it fails on the log line
             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=0",
@@ -472,7 +557,7 @@ class Stack:
 
     def ctl(self, *args, check=True):
         r = subprocess.run([str(binary("yoyakuctl"))] + list(args), env=self.env,
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=120)
         with open(self.logs / "yoyakuctl.log", "a") as f:
             f.write("$ yoyakuctl %s -> %d\n%s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
         if check and r.returncode != 0:
@@ -482,23 +567,28 @@ class Stack:
 
     def start_ingress(self):
         env = dict(self.env)
-        env.update({"YOYAKU_LISTEN": "127.0.0.1:%d" % self.http_port, "YOYAKU_INGRESS_ID": "ingress-1",
-                    "YOYAKU_PG": self.pg_conninfo + " application_name=ingress-1"})
+        env.update({"YOYAKU_LISTEN": "127.0.0.1:%d" % self.http_port,
+                    "YOYAKU_INGRESS_ID": self.ingress_id,
+                    "YOYAKU_PG": self.pg_conninfo + " application_name=" + self.ingress_id})
         if self.wait_ms is not None:
             env["YOYAKU_WAIT_MS"] = str(self.wait_ms)
-        return self._spawn("ingress", [binary("yoyaku-ingress")], env)
+        return self._spawn("ingress", self.wrap_ingress + [binary("yoyaku-ingress")], env)
 
     def start_worker(self):
-        """Starts one more worker (id worker-N; its PostgreSQL application_name is the same)."""
+        """Starts one more worker (id worker-N; its PostgreSQL application_name is the same; its
+        metrics on p.metrics_port)."""
         self._worker_seq += 1
         wid = "worker-%d" % self._worker_seq
+        port = free_port()
         env = dict(self.env)
         env.update({"YOYAKU_WORKER_ID": wid,
                     "YOYAKU_PG": self.pg_conninfo + " application_name=" + wid,
-                    "YOYAKU_REBALANCE_MS": os.environ.get("YOYAKU_TEST_REBALANCE_MS", "500"),
-                    "YOYAKU_METRICS_LISTEN": "127.0.0.1:%d" % free_port()})
-        p = self._spawn(wid, [binary("yoyaku-worker")], env)
+                    "YOYAKU_METRICS_LISTEN": "127.0.0.1:%d" % port})
+        if self.rebalance_ms is not None:
+            env["YOYAKU_REBALANCE_MS"] = str(self.rebalance_ms)
+        p = self._spawn(wid, self.wrap_worker + [binary("yoyaku-worker")], env)
         p.worker_id = wid
+        p.metrics_port = port
         self.workers.append(p)
         return p
 
@@ -507,7 +597,8 @@ class Stack:
 
     def wait_ready(self, timeout=60):
         def ready():
-            for p in self.procs:
+            latest = {p.name: p for p in self.procs}.values()   # a restarted one replaces its old
+            for p in latest:
                 if not p.alive() and p.name in ("ingress", "redis", "postgres", "smtp") + tuple(
                         w.name for w in self.workers):
                     raise StartError("%s exited with %s:\n%s" % (p.name, p.popen.returncode,
@@ -536,14 +627,9 @@ class Stack:
 
     # -- queries -------------------------------------------------------------------------------------
 
-    def psql(self, sql, db="yoyaku"):
+    def psql(self, sql, db="yoyaku", timeout=60):
         """Rows of a query as lists of strings (NULL = '')."""
-        r = subprocess.run(["psql", "-h", str(self.pg_sock), "-p", str(self.pg_port), "-U", "postgres",
-                            "-d", db, "-X", "-At", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                           capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise AssertionError("psql failed: %s\n%s" % (sql, r.stderr))
-        return [line.split("\x1f") for line in r.stdout.splitlines() if line != ""]
+        return self.pg.psql(sql, db, timeout)
 
     def scalar(self, sql):
         rows = self.psql(sql)

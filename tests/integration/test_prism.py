@@ -1,0 +1,544 @@
+"""Stoplight Prism (npm @stoplight/prism-cli, pinned by tests/prism/package-lock.json) in proxy mode
+in front of the ingress, with --errors: every public and admin route of the contract that this
+codebase has goes through it, successes and refusals alike (404, 401, 400, 409, 413, 422, 202
+pending, 503), and no answer may violate proto/openapi.yaml (issue 9). A violation turns the answer
+into Prism's 500 application/problem+json and lists itself in `sl-violations`; Prism's log is kept
+in the stack's logs/prism.log and quoted on failure.
+
+Prism is installed with `npm ci` on first use (again only when the lock file changes); the test
+fails, never skips, when it cannot be. Runs on a stack of its own (one worker,
+YOYAKU_WAIT_MS=1000): it stops the worker for a 202 and Redis and PostgreSQL for a 503. Prism
+answers unknown paths and methods and a missing admin token itself, so those are checked against
+the ingress directly. Cases that fail because of a bug in the services are marked
+xfail(strict=True) with the bug in the reason: remove the marker with the fix."""
+
+import datetime
+import filecmp
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from ykstack import (ROOT, Client, Stack, email, free_port, rfc3339, slot_time, unique,
+                     wait_until)
+
+PRISM_DIR = ROOT / "tests" / "prism"
+SPEC = ROOT / "proto" / "openapi.yaml"
+WAIT_MS = 1000
+FIELDS = [{"name": "name", "label": {"ja": "氏名", "en": "Name"}, "type": "text", "required": True,
+           "max_length": 50},
+          {"name": "age", "label": "Age", "type": "number"}]
+
+
+def install_prism():
+    """tests/prism/node_modules/.bin/prism, installed with `npm ci` from the lock file when the lock
+    file changed since the last install (npm ci wipes node_modules)."""
+    prism = PRISM_DIR / "node_modules" / ".bin" / "prism"
+    stamp = PRISM_DIR / "node_modules" / ".yoyaku-lock"
+    lock = PRISM_DIR / "package-lock.json"
+    if prism.exists() and stamp.exists() and filecmp.cmp(lock, stamp, shallow=False):
+        return prism
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("npm is missing: Prism cannot be installed (Debian's nodejs brings npm; else "
+                    "apt-get install npm)", pytrace=False)
+    r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=PRISM_DIR,
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode != 0 or not prism.exists():
+        pytest.fail("npm ci in tests/prism failed (%d): Prism cannot be installed\n%s%s"
+                    % (r.returncode, r.stdout[-3000:], r.stderr[-3000:]), pytrace=False)
+    shutil.copyfile(lock, stamp)
+    return prism
+
+
+class Prism:
+    """prism proxy <spec> http://127.0.0.1:<ingress> --errors, and a client that talks through it."""
+
+    def __init__(self, stack, prism_bin, spec):
+        self.stack = stack
+        self.port = free_port()
+        self.log = stack.logs / "prism.log"
+        self.proc = stack._spawn("prism", [
+            prism_bin, "proxy", spec, "http://127.0.0.1:%d" % stack.http_port, "--errors",
+            # the refusals are deliberately bad requests: the ingress, not Prism, must refuse them
+            "--validate-request=false", "--cors=false", "-h", "127.0.0.1", "-p", self.port],
+            cwd=str(PRISM_DIR))
+        self.client = Client("127.0.0.1", self.port, stack.admin_token, timeout=30)
+
+        def up():
+            if not self.proc.alive():
+                raise AssertionError("prism exited:\n" + self.proc.log_text()[-3000:])
+            try:
+                return self.client.get("/healthz").status > 0
+            except OSError:
+                return False
+        wait_until(up, 120, 0.2, what="prism proxy listening")
+
+    def request(self, method, path, status, **kw):
+        """Sends a request through Prism; asserts the ingress answered `status` and Prism found no
+        violation. Returns the answer."""
+        mark = self.proc.log_size()
+        r = self.client.request(method, path, **kw)
+        violations = r.headers.get("sl-violations")
+        from_prism = r.headers.get("content-type", "").startswith("application/problem+json")
+        if r.status != status or violations or from_prism:
+            time.sleep(0.2)   # let Prism finish its log lines
+            log = [l for l in self.proc.log_text(mark).splitlines()
+                   if "Violation" in l or "error" in l or "warn" in l]
+            raise AssertionError("%s %s: want %d and no violation; got %r\nsl-violations: %s\n"
+                                 "prism log:\n%s" % (method, path, status, r, violations,
+                                                     "\n".join(log[-40:])))
+        return r
+
+    def get(self, path, status=200, **kw):
+        return self.request("GET", path, status, **kw)
+
+    def post(self, path, json_body=None, status=201, **kw):
+        return self.request("POST", path, status, json_body=json_body, **kw)
+
+
+@pytest.fixture(scope="module")
+def own():
+    s = Stack(n_workers=1, wait_ms=WAIT_MS, smtp=False, notifier=False)
+    try:
+        s.start()
+    except BaseException:
+        for p in reversed(s.procs):
+            p.stop()
+        s.cleanup()
+        raise
+    yield s
+    # a sanitizer report, a service that did not exit 0 on SIGTERM or a process left running fails
+    # the module (the session stack's checks do not see this stack)
+    problems = s.shutdown()
+    if not problems and not os.environ.get("YOYAKU_KEEP_TMP"):
+        s.cleanup()
+    assert not problems, "stack shutdown (files kept in %s):\n%s" % (s.dir, "\n".join(problems))
+
+
+@pytest.fixture(scope="module")
+def px(own):
+    p = Prism(own, install_prism(), SPEC)
+    yield p
+    p.client.close()
+    p.proc.stop()
+
+
+def new_event(own, capacities=(50,), day=30, slots=None, **extra):
+    """An event made directly at the ingress; returns (slug, [slot ids in start order])."""
+    slug = unique("px")
+    definition = {"slug": slug, "title": "プリズム " + slug, "fields": FIELDS}
+    definition.update(extra)
+    c = own.client
+    r = c.post("/v1/admin/events", definition, admin=True)
+    assert r.status == 201, r
+    if slots is None:
+        slots = []
+        for i, cap in enumerate(capacities):
+            start = slot_time(day, 9) + datetime.timedelta(hours=i)
+            slots.append({"starts_at": rfc3339(start),
+                          "ends_at": rfc3339(start + datetime.timedelta(minutes=30)), "capacity": cap})
+    if not slots:
+        return slug, []
+    r = c.post("/v1/admin/events/%s/slots" % slug, {"slots": slots}, admin=True)
+    assert r.status == 201, r
+    first = min(datetime.datetime.fromisoformat(s["starts_at"]) for s in slots).date()
+    path = "/v1/events/%s/slots?from=%s&to=%s" % (slug, first - datetime.timedelta(days=1),
+                                                   first + datetime.timedelta(days=2))
+    if extra.get("password"):
+        return slug, []
+    listed = wait_until(lambda: len(c.get(path).json.get("slots", [])) == len(slots) and c.get(path),
+                        10, 0.02, what="slots of %s listed" % slug)
+    return slug, [s["id"] for s in sorted(listed.json["slots"], key=lambda s: s["starts_at"])]
+
+
+def booking_body(slot_id, mail=None, **fields):
+    return {"slot_id": slot_id, "email": mail or email("px"), "fields": dict({"name": "予約 太郎"}, **fields)}
+
+
+@pytest.fixture(scope="module")
+def ev(own):
+    return new_event(own, capacities=(50, 1))
+
+
+# ---------------------------------------------------------------------------------------------------
+# operations
+
+
+def test_healthz(px):
+    px.get("/healthz")
+
+
+def test_readyz(px):
+    px.get("/readyz")
+
+
+def test_metrics(px):
+    r = px.get("/metrics")
+    assert b"yoyaku_http_requests_total" in r.body
+
+
+# ---------------------------------------------------------------------------------------------------
+# public
+
+
+def test_list_events(px, ev):
+    r = px.get("/v1/events")
+    assert ev[0] in [e["slug"] for e in r.json["events"]]
+
+
+def test_get_event(px, ev):
+    assert px.get("/v1/events/%s" % ev[0]).json["slug"] == ev[0]
+
+
+def test_get_unknown_event_404(px):
+    px.get("/v1/events/no-such-%s" % uuid.uuid4().hex[:8], 404)
+
+
+def test_slots(px, ev):
+    d = slot_time(30, 0).date()
+    r = px.get("/v1/events/%s/slots?from=%s&to=%s" % (ev[0], d, d + datetime.timedelta(days=1)))
+    assert [s["id"] for s in r.json["slots"]] == ev[1]
+    px.get("/v1/events/%s/slots" % ev[0])
+
+
+def test_slots_unknown_event_404(px):
+    px.get("/v1/events/no-such-%s/slots" % uuid.uuid4().hex[:8], 404)
+
+
+def test_slots_bad_query_422(px, ev):
+    r = px.get("/v1/events/%s/slots?from=yesterday" % ev[0], 422)
+    assert r.error == "invalid_fields"
+
+
+def test_secret_event_401(own, px):
+    slug, _ = new_event(own, password="open sesame")
+    for method, path, kw in (("GET", "/v1/events/%s" % slug, {}),
+                             ("GET", "/v1/events/%s/slots" % slug, {}),
+                             ("POST", "/v1/events/%s/reservations" % slug,
+                              {"json_body": booking_body("1")})):
+        r = px.request(method, path, 401, **kw)
+        assert r.error == "password_required" and r.json["secret"] is True, r
+
+
+def test_reserve_read_cancel(px, ev):
+    slug, (slot, _) = ev
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot, age=42))
+    bid, token = r.json["booking"]["id"], r.json["token"]
+    r = px.get("/v1/bookings/%s" % bid, headers={"X-Booking-Token": token})
+    assert r.json["booking"]["status"] == "confirmed"
+    px.get("/v1/bookings/%s" % bid, 404, headers={"X-Booking-Token": "A" * 43})
+    px.get("/v1/bookings/999999999", 404, headers={"X-Booking-Token": token})
+    r = px.post("/v1/bookings/%s/cancel" % bid, None, 200, headers={"X-Booking-Token": token})
+    assert r.json["booking"]["status"] == "cancelled"
+    px.post("/v1/bookings/%s/cancel" % bid, None, 404, headers={"X-Booking-Token": "A" * 43})
+
+
+def test_reserve_already_booked_409(px, ev):
+    slug, (slot, _) = ev
+    mail = email("twice")
+    px.post("/v1/events/%s/reservations" % slug, booking_body(slot, mail))
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot, mail), 409)
+    assert r.error == "already_booked"
+
+
+def test_reserve_slot_full_409(px, ev):
+    slug, (_, small) = ev
+    px.post("/v1/events/%s/reservations" % slug, booking_body(small))
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(small), 409)
+    assert r.error == "slot_full"
+
+
+def test_reserve_booking_closed_409(own, px):
+    past = rfc3339(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1))
+    slug, (slot,) = new_event(own, closes_at=past)
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot), 409)
+    assert r.error == "booking_closed" and "opens_at" in r.json
+
+
+@pytest.mark.xfail(strict=True, reason="code bug: the prerequisite is stored (routes_admin.c) but no "
+                   "service checks it: a booker without the prerequisite booking gets 201")
+def test_reserve_prerequisite_not_met_409(own, px, ev):
+    slug, (slot,) = new_event(own, day=60, prerequisite={"event": ev[0], "min_days": 0})
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot), 409)
+    assert r.error == "prerequisite_not_met"
+
+
+def test_reserve_idempotent_and_conflict_409(px, ev):
+    slug, (slot, _) = ev
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    body = booking_body(slot)
+    first = px.post("/v1/events/%s/reservations" % slug, body, headers=key)
+    again = px.post("/v1/events/%s/reservations" % slug, body, headers=key)
+    assert again.json["booking"]["id"] == first.json["booking"]["id"]
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot), 409, headers=key)
+    assert r.error == "idempotency_conflict"
+
+
+@pytest.mark.parametrize("fields,reason", [
+    ({}, "required"),
+    ({"name": "x" * 51}, "too_long"),
+    ({"name": "太郎", "age": "forty"}, "type"),
+    ({"name": "太郎", "bogus": "x"}, "unknown_field"),
+])
+def test_reserve_invalid_fields_422(px, ev, fields, reason):
+    body = {"slot_id": ev[1][0], "email": email("bad"), "fields": fields}
+    r = px.post("/v1/events/%s/reservations" % ev[0], body, 422)
+    assert r.error == "invalid_fields" and reason in [e["reason"] for e in r.json["errors"]], r
+
+
+def test_reserve_bad_email_422(px, ev):
+    r = px.post("/v1/events/%s/reservations" % ev[0], booking_body(ev[1][0], "not-an-address"), 422)
+    assert r.error == "invalid_fields"
+
+
+# Prism parses a JSON body itself and never answers one that does not parse (stoplightio/prism
+# issue 2664): the malformed bodies go as text/plain, which Prism passes on untouched and the
+# ingress parses all the same.
+NOT_JSON = {"Content-Type": "text/plain"}
+
+
+def test_reserve_malformed_json_400(px, ev):
+    for raw in ('{"slot_id": ', "not json", '{"slot_id": "1",}'):
+        r = px.request("POST", "/v1/events/%s/reservations" % ev[0], 400, body=raw, headers=NOT_JSON)
+        assert r.error == "malformed_json", (raw, r)
+
+
+def test_reserve_not_an_object_422(px, ev):
+    r = px.request("POST", "/v1/events/%s/reservations" % ev[0], 422, body="[]")
+    assert r.json["errors"] == [{"field": "body", "reason": "type"}], r
+
+
+def test_reserve_too_large_413(px, ev):
+    body = json.dumps(booking_body(ev[1][0], name="x" * (70 * 1024)))
+    r = px.request("POST", "/v1/events/%s/reservations" % ev[0], 413, body=body)
+    assert r.error == "too_large"
+
+
+def test_reserve_unknown_slot_404(px, ev):
+    px.post("/v1/events/%s/reservations" % ev[0], booking_body("999999999"), 404)
+
+
+def test_reserve_unknown_event_404(px):
+    px.post("/v1/events/no-such-%s/reservations" % uuid.uuid4().hex[:8], booking_body("1"), 404)
+
+
+def test_cancellation_closed_409(own, px):
+    start = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=3)).replace(
+        microsecond=0)
+    slug, (slot,) = new_event(own, slots=[{"starts_at": rfc3339(start), "capacity": 5,
+                                           "ends_at": rfc3339(start + datetime.timedelta(minutes=30))}])
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot))
+    r = px.post("/v1/bookings/%s/cancel" % r.json["booking"]["id"], None, 409,
+                headers={"X-Booking-Token": r.json["token"]})
+    assert r.error == "cancellation_closed"
+
+
+@pytest.mark.xfail(strict=True, reason="code bug (contract v1.1 §2): the 202 and a pending "
+                   "GET /v1/requests/{id} carry no estimated_wait_seconds (services/ingress submit/"
+                   "pending); remove this marker once they do")
+def test_pending_202_via_prism(own, px, ev):
+    slug, (slot, _) = ev
+    worker = own.live_workers()[0]
+    worker.signal(signal.SIGSTOP)
+    try:
+        r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot), 202)
+        px.get("/v1/requests/%s" % r.json["request_id"])
+    finally:
+        worker.signal(signal.SIGCONT)
+
+
+def test_pending_202_then_decided(own, px, ev):
+    """The 202 at the ingress (Location, position 1 = next; Prism refuses it for the missing
+    estimated_wait_seconds, see above), then its decided state through Prism."""
+    slug, (slot, _) = ev
+    worker = own.live_workers()[0]
+    worker.signal(signal.SIGSTOP)
+    try:
+        r = own.client.post("/v1/events/%s/reservations" % slug, booking_body(slot))
+        assert r.status == 202 and r.json["status"] == "pending", r
+        rid = r.json["request_id"]
+        assert r.headers["location"] == "/v1/requests/%s" % rid, r.headers
+        assert r.json["position"] >= 1, r
+    finally:
+        worker.signal(signal.SIGCONT)
+    final = wait_until(lambda: (lambda r: r.json["status"] != "pending" and r)(
+        px.get("/v1/requests/%s" % rid)), 30, 0.1, what="request decided")
+    assert final.json["status"] == "confirmed" and final.json["code"] == 201, final
+
+
+def test_request_unknown_404(px):
+    px.get("/v1/requests/%s" % uuid.uuid4().hex, 404)
+    px.get("/v1/requests/not-an-id", 404)
+
+
+# ---------------------------------------------------------------------------------------------------
+# admin
+
+
+def test_admin_create_event_and_refusals(px):
+    slug = unique("pxa")
+    definition = {"slug": slug, "title": "管理 " + slug, "fields": FIELDS, "venue": "市民会館"}
+    r = px.post("/v1/admin/events", definition, admin=True)
+    assert r.json["slug"] == slug and r.json["secret"] is False
+    r = px.post("/v1/admin/events", definition, 409, admin=True)
+    assert r.error == "slug_taken"
+    r = px.post("/v1/admin/events", {"slug": "Bad Slug!", "title": "x"}, 422, admin=True)
+    assert r.error == "invalid_fields"
+    r = px.post("/v1/admin/events", {"title": "no slug"}, 422, admin=True)
+    assert r.error == "invalid_fields"
+    r = px.request("POST", "/v1/admin/events", 400, body="{", admin=True, headers=NOT_JSON)
+    assert r.error == "malformed_json"
+    r = px.request("POST", "/v1/admin/events", 413, admin=True,
+                   body=json.dumps(dict(definition, description="x" * (70 * 1024))))
+    assert r.error == "too_large"
+
+
+@pytest.mark.parametrize("method,path", [
+    ("POST", "/v1/admin/events"), ("GET", "/v1/admin/events"), ("GET", "/v1/admin/events/demo"),
+    ("POST", "/v1/admin/events/demo/slots"), ("GET", "/v1/admin/events/demo/bookings"),
+    ("GET", "/v1/admin/queue"),
+])
+def test_admin_401(own, px, method, path):
+    """A wrong token through Prism; no token at all at the ingress directly (Prism answers a
+    request without the scheme's header itself)."""
+    kw = {"json_body": {"slug": unique("x"), "title": "x"}} if method == "POST" else {}
+    r = px.request(method, path, 401, headers={"Authorization": "Bearer wrong"}, **kw)
+    assert r.error == "unauthorized"
+    r = own.client.request(method, path, **kw)
+    assert r.status == 401 and r.error == "unauthorized", r
+
+
+def test_admin_list_and_get(px, ev):
+    r = px.get("/v1/admin/events", admin=True)
+    assert ev[0] in [e["slug"] for e in r.json["events"]]
+    assert px.get("/v1/admin/events/%s" % ev[0], admin=True).json["slug"] == ev[0]
+    px.get("/v1/admin/events/no-such-%s" % uuid.uuid4().hex[:8], 404, admin=True)
+
+
+def test_admin_add_slots(own, px):
+    slug, _ = new_event(own, capacities=())
+    start = slot_time(40, 9)
+    r = px.post("/v1/admin/events/%s/slots" % slug, {"slots": [{
+        "starts_at": rfc3339(start), "ends_at": rfc3339(start + datetime.timedelta(hours=1)),
+        "capacity": 10}]}, admin=True)
+    assert r.json == {"created": 1}
+    d = slot_time(50, 0).date()
+    r = px.post("/v1/admin/events/%s/slots" % slug, {"generate": {
+        "from": str(d), "to": str(d + datetime.timedelta(days=6)), "weekdays": [1, 3],
+        "times": ["10:00", "14:00"], "duration_min": 30, "capacity": 4}}, admin=True)
+    assert r.json == {"created": 4}
+    r = px.post("/v1/admin/events/%s/slots" % slug, {"slots": [{"starts_at": "soon"}]}, 422,
+                admin=True)
+    assert r.error == "invalid_fields"
+    px.post("/v1/admin/events/no-such-%s/slots" % uuid.uuid4().hex[:8], {"slots": [{
+        "starts_at": rfc3339(start), "ends_at": rfc3339(start + datetime.timedelta(hours=1)),
+        "capacity": 1}]}, 404, admin=True)
+
+
+def test_admin_bookings(own, px):
+    slug, (slot,) = new_event(own, day=45)
+    for _ in range(3):
+        px.post("/v1/events/%s/reservations" % slug, booking_body(slot))
+    r = px.get("/v1/admin/events/%s/bookings" % slug, admin=True)
+    assert len(r.json["bookings"]) == 3 and r.json["next_cursor"] is None
+    r = px.get("/v1/admin/events/%s/bookings?status=confirmed&limit=2" % slug, admin=True)
+    assert len(r.json["bookings"]) == 2 and r.json["next_cursor"]
+    r = px.get("/v1/admin/events/%s/bookings?limit=2&cursor=%s" % (slug, r.json["next_cursor"]),
+               admin=True)
+    assert len(r.json["bookings"]) == 1
+    px.get("/v1/admin/events/no-such-%s/bookings" % uuid.uuid4().hex[:8], 404, admin=True)
+
+
+@pytest.mark.parametrize("query", ["status=bogus", "limit=0", "limit=x", "cursor=%%%"])
+def test_admin_bookings_bad_query_422(px, ev, query):
+    r = px.get("/v1/admin/events/%s/bookings?%s" % (ev[0], query), 422, admin=True)
+    assert r.error == "invalid_fields"
+
+
+def test_admin_queue(own, px):
+    r = px.get("/v1/admin/queue", admin=True)
+    assert len(r.json["partitions"]) == own.partitions
+
+
+# ---------------------------------------------------------------------------------------------------
+# what Prism answers itself: checked at the ingress directly
+
+
+def test_unknown_route_404_direct(own):
+    for path in ("/v1/nothing", "/v1/events/x/y/z", "/v2/events"):
+        r = own.client.get(path)
+        assert r.status == 404 and r.error == "not_found" and r.json["message"], (path, r)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9 finding 4, code bug: 405 without Allow; every 405 of "
+                   "the ingress (main.c, routes_admin.c, routes_bookings.c, routes_public.c, web.c) "
+                   "calls yk_http_respond_error, not yk_http_respond_not_allowed (common/yk_http.h); "
+                   "remove this marker once they do")
+def test_method_not_allowed_405_has_allow_direct(own):
+    for method, path in (("DELETE", "/v1/events"), ("PUT", "/v1/admin/queue"),
+                         ("POST", "/healthz"), ("GET", "/v1/events/x/reservations")):
+        r = own.client.request(method, path)
+        assert r.status == 405 and r.error == "method_not_allowed", (method, path, r)
+        assert r.headers.get("allow"), (method, path, r.headers)
+
+
+def test_date_header_direct(own):
+    for path in ("/healthz", "/v1/events", "/v1/nothing"):
+        r = own.client.get(path)
+        assert "date" in r.headers, (path, r.headers)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 503: stores down (last: they stop Redis and PostgreSQL of this module's stack)
+
+
+class redis_stalled:
+    """Redis SIGSTOPped for the block; the Prism client gives up after 10 s rather than 30."""
+
+    def __init__(self, own, px):
+        self.own, self.px = own, px
+
+    def __enter__(self):
+        self.px.client.close()
+        self.px.client.timeout = 10
+        self.own.redis_proc.signal(signal.SIGSTOP)
+
+    def __exit__(self, *exc):
+        self.own.redis_proc.signal(signal.SIGCONT)
+        self.px.client.close()
+        self.px.client.timeout = 30
+        wait_until(lambda: self.own.client.get("/readyz").status == 200, 20, 0.2,
+                   what="ready again")
+
+
+def test_redis_stalled_reservation_503(own, px, ev):
+    with redis_stalled(own, px):
+        t0 = time.monotonic()
+        r = px.post("/v1/events/%s/reservations" % ev[0], booking_body(ev[1][0]), 503)
+        assert r.error == "unavailable" and r.headers.get("retry-after")
+        assert time.monotonic() - t0 < WAIT_MS / 1000 + 2
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9 finding 2, code bug: with Redis stalled /readyz stays "
+                   "200 (ready() in services/ingress/main.c asks yk_redis_ready, still the placeholder "
+                   "'connected', not a probe answered within the last second); remove this marker "
+                   "once yk_redis_ready is real (the clients helper's common/yk_redis.c)")
+def test_redis_stalled_readyz_503(own, px):
+    with redis_stalled(own, px):
+        time.sleep(1.5)
+        px.get("/readyz", 503)
+
+
+def test_postgres_down_503(own, px, ev):
+    r = px.post("/v1/events/%s/reservations" % ev[0], booking_body(ev[1][0]))
+    booking = r.json
+    assert own.pg_proc.stop(signal.SIGINT) == 0
+    r = px.get("/v1/bookings/%s" % booking["booking"]["id"], 503,
+               headers={"X-Booking-Token": booking["token"]})
+    assert r.error == "unavailable" and r.headers.get("retry-after")
