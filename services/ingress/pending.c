@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eta.h"
 #include "ingress.h"
 #include "yk_log.h"
 
@@ -62,10 +63,12 @@ void pending_redis_closing(void)
 
 void pending_respond(waiter *w)
 {
-    char body[160], hdr[96];
+    char body[200], hdr[96];
+    long long pos = w->position > 0 ? w->position : 1;
     int n = snprintf(body, sizeof body,
-                     "{\"request_id\":\"%s\",\"status\":\"pending\",\"position\":%lld}", w->id,
-                     w->position > 0 ? w->position : 1);
+                     "{\"request_id\":\"%s\",\"status\":\"pending\",\"position\":%lld,"
+                     "\"estimated_wait_seconds\":%lld}",
+                     w->id, pos, eta_seconds(w->partition, pos));
     snprintf(hdr, sizeof hdr, "Location: /v1/requests/%s\r\n", w->id);
     yk_http_respond(w->req, 202, "application/json", hdr, body, (size_t)n);
 }
@@ -145,6 +148,8 @@ void pending_owed_send(void)
 
 static void set_position(waiter *w)
 {
+    if (w->seq > 0 && w->done >= 0)
+        eta_observe(w->partition, w->done, uv_now(ingress.loop));
     w->position = w->seq > 0 && w->done >= 0 ? w->seq - w->done : 1;
 }
 

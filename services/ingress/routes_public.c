@@ -9,6 +9,7 @@
 
 #include "catalogue.h"
 #include "deadline.h"
+#include "eta.h"
 #include "ingress.h"
 #include "submit.h"
 #include "yk_jarena.h"
@@ -261,6 +262,7 @@ typedef struct {
     deadline_item dl;
     yk_http_req *req; /* NULL once answered 503 at the deadline */
     long long seq;
+    unsigned partition;
 } status_ctx;
 
 /* Redis did not answer within the wait (stalled): 503 now; the reply, when it comes, frees c. */
@@ -291,10 +293,14 @@ static void status_done_cb(yk_redis_op *op, yk_reply *reply)
         ingress_respond_unavailable(c->req);
     } else {
         const char *v = yk_reply_is(reply, YK_REPLY_STRING) ? yk_reply_str(reply, NULL) : NULL;
-        long long pos = c->seq - (v ? atoll(v) : 0);
+        long long done = v ? atoll(v) : 0, pos = c->seq - done;
+        if (pos < 1)
+            pos = 1;
+        eta_observe(c->partition, done, uv_now(ingress.loop));
         ingress_respond_json(c->req, 200,
-                             json_pack("{s:s,s:I}", "status", "pending", "position",
-                                       (json_int_t)(pos > 0 ? pos : 1)),
+                             json_pack("{s:s,s:I,s:I}", "status", "pending", "position",
+                                       (json_int_t)pos, "estimated_wait_seconds",
+                                       (json_int_t)eta_seconds(c->partition, pos)),
                              NULL);
     }
     free(c);
@@ -322,6 +328,7 @@ static void status_res_cb(yk_redis_op *op, yk_reply *reply)
     if (code == 0 && body) {
         json_int_t p = json_integer_value(json_object_get(body, "p"));
         c->seq = json_integer_value(json_object_get(body, "seq"));
+        c->partition = p >= 0 ? (unsigned)p : 0;
         json_decref(body);
         c->op.cb = status_done_cb;
         if (deadline_add(&c->dl, deadline_wait_ms(), status_expired) != 0) {

@@ -130,6 +130,8 @@ def test_202_keeps_marker_then_answer_and_positions_count(stack, make_event):
             seqs.append(marker["seq"])
             assert stack.redis("TTL", "yk:res:" + rid) > HOLD
             assert r.json["position"] == max(marker["seq"] - d0, 1), (r.json, marker, d0)
+            # the line is 1, 2, 3 deep: next is decided now, the rest within seconds
+            assert r.json["estimated_wait_seconds"] == (0 if r.json["position"] == 1 else 1), r
         assert seqs == sorted(seqs) and len(set(seqs)) == 3, seqs
         positions = []
         for rid, seq in zip(rids, seqs):
@@ -137,6 +139,8 @@ def test_202_keeps_marker_then_answer_and_positions_count(stack, make_event):
             assert q.status == 200 and q.json["status"] == "pending", q
             assert q.json["position"] == max(seq - done(stack, ev.partition), 1), q
             positions.append(q.json["position"])
+            assert isinstance(q.json["estimated_wait_seconds"], int), q
+            assert q.json["estimated_wait_seconds"] >= 0, q
         assert positions == [positions[0], positions[0] + 1, positions[0] + 2], positions
     for c in clients:
         c.close()

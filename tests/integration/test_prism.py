@@ -339,9 +339,6 @@ def test_cancellation_closed_409(own, px):
     assert r.error == "cancellation_closed"
 
 
-@pytest.mark.xfail(strict=True, reason="code bug (contract v1.1 §2): the 202 and a pending "
-                   "GET /v1/requests/{id} carry no estimated_wait_seconds (services/ingress submit/"
-                   "pending); remove this marker once they do")
 def test_pending_202_via_prism(own, px, ev):
     slug, (slot, _) = ev
     worker = own.live_workers()[0]
@@ -476,10 +473,6 @@ def test_unknown_route_404_direct(own):
         assert r.status == 404 and r.error == "not_found" and r.json["message"], (path, r)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 4, code bug: 405 without Allow; every 405 of "
-                   "the ingress (main.c, routes_admin.c, routes_bookings.c, routes_public.c, web.c) "
-                   "calls yk_http_respond_error, not yk_http_respond_not_allowed (common/yk_http.h); "
-                   "remove this marker once they do")
 def test_method_not_allowed_405_has_allow_direct(own):
     for method, path in (("DELETE", "/v1/events"), ("PUT", "/v1/admin/queue"),
                          ("POST", "/healthz"), ("GET", "/v1/events/x/reservations")):
