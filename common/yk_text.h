@@ -23,7 +23,8 @@ char *yk_text_nfkc(const char *s);
  * "Foo@Example.COM" gives "foo@example.com". NULL if s is not valid UTF-8. */
 char *yk_text_identity(const char *s);
 
-/* NFKC then trim; what the ingress stores for e-mail, tel, number and date values. NULL if invalid. */
+/* NFKC then trim; what the ingress stores for e-mail, tel, number and date values. NULL if invalid.
+ */
 char *yk_text_clean(const char *s);
 
 /* Writes v in decimal at p (at most 20 bytes, no NUL); returns the end. For hot paths where

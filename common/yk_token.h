@@ -1,4 +1,5 @@
-/* yk_token: random ids and secrets (libsodium). Every output is written into the caller's buffer. */
+/* yk_token: random ids and secrets (libsodium). Every output is written into the caller's buffer.
+ */
 #ifndef YK_TOKEN_H
 #define YK_TOKEN_H
 

@@ -28,14 +28,19 @@ static yk_family s_consumers =
 static const char *booking_result(int status)
 {
     switch (status) {
-    case 201: return "confirmed";
-    case 202: return "pending";
-    case 409: return "refused";
+    case 201:
+        return "confirmed";
+    case 202:
+        return "pending";
+    case 409:
+        return "refused";
     case 400:
     case 404:
     case 413:
-    case 422: return "invalid";
-    default: return "unavailable";
+    case 422:
+        return "invalid";
+    default:
+        return "unavailable";
     }
 }
 

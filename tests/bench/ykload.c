@@ -24,16 +24,16 @@ typedef struct conn {
     uv_write_t write;
     uv_timer_t follow_timer;
     llhttp_t parser;
-    int open;             /* connected and not closed */
-    int busy;             /* a request (or a follow-up poll) is in flight */
-    int following;        /* polling a 202's Location */
-    long n;               /* number of the request in flight */
-    uint64_t started_ns;  /* its scheduled start */
+    int open;            /* connected and not closed */
+    int busy;            /* a request (or a follow-up poll) is in flight */
+    int following;       /* polling a 202's Location */
+    long n;              /* number of the request in flight */
+    uint64_t started_ns; /* its scheduled start */
     char location[160];
     char hdr_name[32];
     size_t hdr_len;
     int hdr_is_location;
-    char body[64];        /* first bytes of a poll answer, to see "pending" */
+    char body[64]; /* first bytes of a poll answer, to see "pending" */
     size_t body_len;
     struct conn *next_idle;
     char out[4096];
@@ -47,14 +47,14 @@ static struct {
     const char *host, *path, *method, *body_tpl, *extra_header;
     int port, nconn, idle;
     long total, sent, answered, first_answered, errors, connect_errors, polls;
-    double rate;          /* requests per second; 0 = as fast as possible */
-    int follow;           /* poll 202 answers until decided */
-    int follow_ms;        /* poll interval */
+    double rate;   /* requests per second; 0 = as fast as possible */
+    int follow;    /* poll 202 answers until decided */
+    int follow_ms; /* poll interval */
     uint64_t t0, t_last_first, t_last;
     long status[600], first_status[600];
-    uint64_t last_ns[600];  /* when the last final answer of each status came */
+    uint64_t last_ns[600]; /* when the last final answer of each status came */
     double *lat_ms, *first_ms;
-    short *lat_status;    /* final status of lat_ms[i] */
+    short *lat_status; /* final status of lat_ms[i] */
     conn *conns, *idle_head;
     variant *variants;
     size_t nvariants;
@@ -121,11 +121,10 @@ static void write_cb(uv_write_t *w, int status)
 static void send_raw(conn *c, const char *method, const char *path, const char *body)
 {
     size_t bl = body ? strlen(body) : 0;
-    int n = snprintf(c->out, sizeof c->out,
-                     "%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %zu\r\n%s%s\r\n%s", method,
-                     path, g.host, body ? "Content-Type: application/json\r\n" : "", bl,
-                     g.extra_header ? g.extra_header : "", g.extra_header ? "\r\n" : "",
-                     body ? body : "");
+    int n = snprintf(
+        c->out, sizeof c->out, "%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %zu\r\n%s%s\r\n%s",
+        method, path, g.host, body ? "Content-Type: application/json\r\n" : "", bl,
+        g.extra_header ? g.extra_header : "", g.extra_header ? "\r\n" : "", body ? body : "");
     if (n < 0 || (size_t)n >= sizeof c->out) {
         fprintf(stderr, "ykload: request too long\n");
         exit(2);
@@ -461,20 +460,34 @@ int main(int argc, char **argv)
         if (v == NULL)
             usage();
         i++;
-        if (strcmp(a, "-h") == 0) g.host = v;
-        else if (strcmp(a, "-p") == 0) g.port = atoi(v);
-        else if (strcmp(a, "-u") == 0) g.path = v;
-        else if (strcmp(a, "-m") == 0) g.method = v;
-        else if (strcmp(a, "-b") == 0) g.body_tpl = v;
-        else if (strcmp(a, "-V") == 0) vfile = v;
-        else if (strcmp(a, "-c") == 0) g.nconn = atoi(v);
-        else if (strcmp(a, "-n") == 0) g.total = atol(v);
-        else if (strcmp(a, "-r") == 0) g.rate = atof(v);
-        else if (strcmp(a, "-H") == 0) g.extra_header = v;
-        else if (strcmp(a, "-F") == 0) g.follow_ms = atoi(v);
-        else if (strcmp(a, "-t") == 0) timeout_s = atoi(v);
-        else if (strcmp(a, "-i") == 0) idle_seconds = atoi(v), g.idle = 1;
-        else usage();
+        if (strcmp(a, "-h") == 0)
+            g.host = v;
+        else if (strcmp(a, "-p") == 0)
+            g.port = atoi(v);
+        else if (strcmp(a, "-u") == 0)
+            g.path = v;
+        else if (strcmp(a, "-m") == 0)
+            g.method = v;
+        else if (strcmp(a, "-b") == 0)
+            g.body_tpl = v;
+        else if (strcmp(a, "-V") == 0)
+            vfile = v;
+        else if (strcmp(a, "-c") == 0)
+            g.nconn = atoi(v);
+        else if (strcmp(a, "-n") == 0)
+            g.total = atol(v);
+        else if (strcmp(a, "-r") == 0)
+            g.rate = atof(v);
+        else if (strcmp(a, "-H") == 0)
+            g.extra_header = v;
+        else if (strcmp(a, "-F") == 0)
+            g.follow_ms = atoi(v);
+        else if (strcmp(a, "-t") == 0)
+            timeout_s = atoi(v);
+        else if (strcmp(a, "-i") == 0)
+            idle_seconds = atoi(v), g.idle = 1;
+        else
+            usage();
     }
     if (g.nconn <= 0 || g.total <= 0)
         usage();
@@ -562,7 +575,8 @@ int main(int argc, char **argv)
     printf(",\"status\":");
     print_status(g.status);
     printf(",\"first\":{\"answered\":%ld,\"seconds\":%.4f,\"rps\":%.1f,\"latency_ms\":",
-           g.first_answered, first_secs, first_secs > 0 ? (double)g.first_answered / first_secs : 0.0);
+           g.first_answered, first_secs,
+           first_secs > 0 ? (double)g.first_answered / first_secs : 0.0);
     print_latency(g.first_ms, nf);
     printf(",\"status\":");
     print_status(g.first_status);

@@ -116,7 +116,10 @@ static void decimal(void **state)
     static const struct {
         unsigned long long v;
         const char *want;
-    } cases[] = {{0, "0"}, {9, "9"}, {10, "10"}, {1796026689149ULL, "1796026689149"},
+    } cases[] = {{0, "0"},
+                 {9, "9"},
+                 {10, "10"},
+                 {1796026689149ULL, "1796026689149"},
                  {18446744073709551615ULL, "18446744073709551615"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char buf[24];

@@ -133,8 +133,9 @@ static void malformed(void **state)
     assert_string_equal(en.sid, "5-0");
     freeReplyObject(r);
     /* fields the ingress would never write: the entry's own 500, not a refused batch */
-    const char *e[] = {"id", RID,     "ing", "i",     "t", "reserve", "ev",  "3",      "slot",
-                       "1",  "email", "e",   "ident", "e", "tok",     TOKEN, "fields", "{\"a\":[1]}"};
+    const char *e[] = {"id",    RID, "ing",  "i",   "t",      "reserve",
+                       "ev",    "3", "slot", "1",   "email",  "e",
+                       "ident", "e", "tok",  TOKEN, "fields", "{\"a\":[1]}"};
     en = decode_one(18, e, &r);
     assert_int_equal(en.code, 500);
     freeReplyObject(r);
