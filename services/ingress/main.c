@@ -106,8 +106,8 @@ void ingress_respond_unavailable(yk_http_req *req)
 
 static int ready(void)
 {
-    return yk_redis_connected(ingress.redis) && yk_redis_connected(ingress.sub) &&
-           yk_pg_connected(ingress.pg) && catalogue_loaded();
+    return yk_redis_ready(ingress.redis) && yk_redis_ready(ingress.sub) &&
+           yk_pg_ready(ingress.pg) && catalogue_loaded();
 }
 
 static void handle(yk_http_req *req, void *ud)
