@@ -50,6 +50,18 @@ def readyz(stack):
         return None
 
 
+def notifier_readyz(stack):
+    """The notifier's /readyz status (it serves it on YOYAKU_METRICS_LISTEN), None if no answer."""
+    host, port = stack.notifier.env["YOYAKU_METRICS_LISTEN"].rsplit(":", 1)
+    c = ykstack.Client(host, int(port), timeout=2)
+    try:
+        return c.get("/readyz").status
+    except OSError:
+        return None
+    finally:
+        c.close()
+
+
 def start_redis(stack):
     """Starts Redis again on its port and directory: it loads its AOF."""
     stack._spawn("redis", ["redis-server", ROOT / "deploy/local/redis.conf", "--port",
@@ -143,6 +155,8 @@ def test_postgres_restarted_readyz_back_quickly(stack, make_event):
     wait_until(lambda: readyz(stack) == 200, 5, 0.05, what="/readyz 200")
     stop_pg(stack)
     wait_until(lambda: readyz(stack) == 503, 3, 0.05, what="/readyz 503 with PostgreSQL down")
+    if stack.notifier is not None:
+        wait_until(lambda: notifier_readyz(stack) == 503, 3, 0.05, what="notifier /readyz 503")
     t1 = time.monotonic()
     assert status(stack, "/healthz", timeout=2) == 200
     assert time.monotonic() - t1 < 0.5
@@ -151,6 +165,8 @@ def test_postgres_restarted_readyz_back_quickly(stack, make_event):
     wait_until(lambda: readyz(stack) == 200, 10, 0.05, what="/readyz 200 after the restart")
     took = time.monotonic() - t0
     assert took < 3, "/readyz 200 only %.1f s after PostgreSQL accepted connections" % took
+    if stack.notifier is not None:         # its one session (queries and LISTEN) is back too
+        wait_until(lambda: notifier_readyz(stack) == 200, 3, 0.05, what="notifier /readyz 200")
     ev = make_event(capacities=[5])      # the admin routes use the new session
     book_until_201(ev, 10)
 
