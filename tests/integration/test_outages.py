@@ -163,6 +163,7 @@ def test_redis_stopped_readyz_503_then_back(stack, make_event):
 
 def test_postgres_restarted_readyz_back_quickly(stack, make_event):
     wait_until(lambda: readyz(stack) == 200, 5, 0.05, what="/readyz 200")
+    listened = stack.notifier.log_text().count("outbox listening") if stack.notifier else 0
     stop_pg(stack)
     wait_until(lambda: readyz(stack) == 503, 3, 0.05, what="/readyz 503 with PostgreSQL down")
     if stack.notifier is not None:
@@ -177,6 +178,8 @@ def test_postgres_restarted_readyz_back_quickly(stack, make_event):
     assert took < 3, "/readyz 200 only %.1f s after PostgreSQL accepted connections" % took
     if stack.notifier is not None:         # its one session (queries and LISTEN) is back too
         wait_until(lambda: notifier_readyz(stack) == 200, 3, 0.05, what="notifier /readyz 200")
+        wait_until(lambda: stack.notifier.log_text().count("outbox listening") > listened, 3, 0.05,
+                   what="the notifier LISTENing again on its new session")
     ev = make_event(capacities=[5])      # the admin routes use the new session
     book_until_201(ev, 10)
 
