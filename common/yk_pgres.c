@@ -16,9 +16,20 @@ int yk_pgres_rows(const yk_pgres *res)
     return res && PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;
 }
 
+int yk_pgres_cols(const yk_pgres *res)
+{
+    return res && PQresultStatus(res) == PGRES_TUPLES_OK ? PQnfields(res) : 0;
+}
+
+int64_t yk_pgres_affected(const yk_pgres *res)
+{
+    const char *s = res ? PQcmdTuples((yk_pgres *)res) : "";
+    return *s ? (int64_t)strtoll(s, NULL, 10) : 0;
+}
+
 bool yk_pgres_null(const yk_pgres *res, int row, int col)
 {
-    return row < 0 || row >= yk_pgres_rows(res) || col < 0 || col >= PQnfields(res) ||
+    return row < 0 || row >= yk_pgres_rows(res) || col < 0 || col >= yk_pgres_cols(res) ||
            PQgetisnull(res, row, col);
 }
 

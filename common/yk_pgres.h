@@ -16,6 +16,10 @@ typedef struct pg_result yk_pgres; /* opaque outside common/ */
 /* True for a statement that succeeded (with or without rows). */
 bool yk_pgres_ok(const yk_pgres *res);
 int yk_pgres_rows(const yk_pgres *res);
+/* The number of columns of a result with rows, else 0. */
+int yk_pgres_cols(const yk_pgres *res);
+/* The rows an INSERT, UPDATE, DELETE… affected (or a SELECT returned), 0 when unknown. */
+int64_t yk_pgres_affected(const yk_pgres *res);
 bool yk_pgres_null(const yk_pgres *res, int row, int col);
 /* The text of a value ("" for NULL), borrowed from res. */
 const char *yk_pgres_text(const yk_pgres *res, int row, int col);

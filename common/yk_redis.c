@@ -1,5 +1,5 @@
-/* yk_redis: owns the redisAsyncContext, its event hooks on libuv, its reconnect timer, and the
- * per-command trampoline.
+/* yk_redis: owns the redisAsyncContext, its event hooks on libuv, the retry and probe timers, the
+ * queue of commands to fail from the loop, and the per-command trampoline.
  * The context is never freed inside its own callbacks: hiredis frees it after disconnects. */
 #include "yk_redis.h"
 
@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "yk_addr.h"
 #include "yk_log.h"
@@ -20,6 +21,17 @@ struct yk_redis {
     int closing;
     uv_timer_t retry;
     uint64_t retry_ms;
+    uv_timer_t probe;         /* every YK_REDIS_PROBE_MS while open */
+    uint64_t connect_started; /* uv_now() of the connect in progress */
+    uint64_t probe_sent;      /* uv_now() of the unanswered probe, when probing */
+    uint64_t answered;        /* uv_now() of the last answered probe */
+    int probing;
+    int answered_once; /* since the last connect */
+    int failing;       /* the last connect failed: further failures log quietly */
+    uv_idle_t fail;    /* runs the callbacks of commands that could not be sent */
+    yk_redis_op **failed;
+    size_t nfailed, failed_cap;
+    int handles; /* not yet closed: r is freed when this reaches 0 */
     char host[256];
     int port; /* 0: host is a unix socket path */
     yk_redis_on_connect on_connect;
@@ -29,6 +41,7 @@ struct yk_redis {
 };
 
 static void redis_connect(yk_redis *r);
+static void redis_drop(yk_redis *r, const char *why);
 
 /* hiredis's event hooks, in place of its adapters/libuv.h: that one restarts the poll handle for
  * every command queued and every read, and in libuv each restart is an epoll_ctl DEL at once and
@@ -48,8 +61,18 @@ typedef struct {
 static void events_poll_cb(uv_poll_t *h, int status, int events)
 {
     redis_events *e = h->data;
-    if (status != 0)
+    if (status != 0) {
+        /* libuv reports POLLERR (a refused connect, a reset) as an error and stops the handle:
+         * hiredis would never hear of it, so the context is dropped here and a retry scheduled. */
+        if (e->ac) {
+            int err = 0;
+            socklen_t len = sizeof err;
+            if (getsockopt(e->ac->c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err == 0)
+                err = -status;
+            redis_drop(e->ac->data, strerror(err));
+        }
         return;
+    }
     if (e->ac && (events & UV_READABLE))
         redisAsyncHandleRead(e->ac);
     if (e->ac && (events & UV_WRITABLE)) /* the read may have freed the context */
@@ -150,31 +173,145 @@ static void redis_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
         op->cb(op, reply);
 }
 
+/* ---- commands that could not be sent: failed from the loop, never inside the submitting call */
+
+static void redis_fail_cb(uv_idle_t *h)
+{
+    yk_redis *r = h->data;
+    uv_idle_stop(h);
+    /* Only what is queued now: a callback that submits again while disconnected is failed on the
+     * next iteration, so a caller retrying at once cannot starve the loop. */
+    yk_redis_op **ops = r->failed;
+    size_t n = r->nfailed;
+    r->failed = NULL;
+    r->nfailed = r->failed_cap = 0;
+    for (size_t i = 0; i < n; i++)
+        ops[i]->cb(ops[i], NULL);
+    free(ops);
+}
+
+static void redis_fail_later(yk_redis *r, yk_redis_op *op)
+{
+    if (op == NULL || op->cb == NULL)
+        return;
+    if (r->nfailed == r->failed_cap) {
+        size_t cap = r->failed_cap ? 2 * r->failed_cap : 16;
+        yk_redis_op **f = realloc(r->failed, cap * sizeof *f);
+        if (f == NULL) { /* the callback must run once: late and inline beats never */
+            yk_error("redis: out of memory deferring a failed command; failing it inline");
+            op->cb(op, NULL);
+            return;
+        }
+        r->failed = f;
+        r->failed_cap = cap;
+    }
+    r->failed[r->nfailed++] = op;
+    if (!r->closing)
+        uv_idle_start(&r->fail, redis_fail_cb);
+}
+
+/* ---- connection lifecycle */
+
 static void redis_retry_cb(uv_timer_t *t)
 {
     redis_connect(t->data);
+}
+
+/* Logged once per outage, not once per retry. */
+static void redis_connect_failed(yk_redis *r, const char *why)
+{
+    if (!r->failing)
+        yk_warn("redis connect failed addr=%s:%d err=\"%s\"", r->host, r->port, why);
+    else
+        yk_debug("redis still unreachable addr=%s:%d err=\"%s\"", r->host, r->port, why);
+    r->failing = 1;
 }
 
 static void redis_lost(yk_redis *r)
 {
     r->ac = NULL;
     r->connected = 0;
+    r->probing = 0;
     if (!r->closing)
         uv_timer_start(&r->retry, redis_retry_cb, r->retry_ms, 0);
+}
+
+/* Drops the context now, connected or still connecting: hiredis runs every pending callback with
+ * NULL, then (if it was connected) the disconnect callback; a retry follows. Not for use inside
+ * a hiredis callback (hiredis would defer the free). */
+static void redis_drop(yk_redis *r, const char *why)
+{
+    redisAsyncContext *ac = r->ac;
+    if (ac == NULL)
+        return;
+    if (r->connected)
+        yk_warn("redis connection dropped addr=%s:%d err=\"%s\"", r->host, r->port, why);
+    else
+        redis_connect_failed(r, why);
+    r->connected = 0; /* commands submitted from the NULL callbacks are failed from the loop */
+    redisAsyncFree(ac);
+    redis_lost(r); /* again if the disconnect callback ran: restarting the timer is harmless */
+}
+
+static void redis_probe_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    yk_redis *r = privdata;
+    if (reply == NULL || r->ac != ac)
+        return; /* the connection went: redis_lost cleared probing */
+    r->probing = 0;
+    r->answered = uv_now(r->loop);
+    r->answered_once = 1;
+}
+
+static void redis_probe_send(yk_redis *r)
+{
+    /* hiredis 0.14 routes replies on a subscribed connection by channel name: a PING's answer
+     * there would never reach its callback, a SUBSCRIBE's does. */
+    const char *cmd =
+        (r->ac->c.flags & REDIS_SUBSCRIBED) ? "SUBSCRIBE " YK_REDIS_PROBE_CHANNEL : "PING";
+    if (redisAsyncCommand(r->ac, redis_probe_reply_cb, r, cmd) == REDIS_OK) {
+        r->probing = 1;
+        r->probe_sent = uv_now(r->loop);
+    }
+}
+
+static void redis_probe_cb(uv_timer_t *t)
+{
+    yk_redis *r = t->data;
+    uint64_t now = uv_now(r->loop);
+    if (r->ac == NULL)
+        return;
+    if (!r->connected) {
+        if (now - r->connect_started >= YK_REDIS_CONNECT_MS)
+            redis_drop(r, "connect timed out");
+        return;
+    }
+    if (!r->probing) {
+        redis_probe_send(r);
+    } else if (now - r->probe_sent >= YK_REDIS_STALL_MS) {
+        char why[64];
+        snprintf(why, sizeof why, "no answer to the health probe for %llu ms",
+                 (unsigned long long)(now - r->probe_sent));
+        redis_drop(r, why);
+    }
 }
 
 static void redis_connect_cb(const redisAsyncContext *ac, int status)
 {
     yk_redis *r = ac->data;
     if (status != REDIS_OK) {
-        yk_warn("redis connect failed addr=%s:%d err=\"%s\"", r->host, r->port, ac->errstr);
+        redis_connect_failed(r, ac->errstr);
         redis_lost(r); /* hiredis frees ac after this callback */
         return;
     }
     r->connected = 1;
+    r->answered_once = 0;
+    r->failing = 0;
     yk_info("redis connected addr=%s:%d", r->host, r->port);
     if (r->on_connect)
         r->on_connect(r, r->ud);
+    if (r->connected && r->ac == ac) /* after on_connect: a SUBSCRIBE there changes the probe */
+        redis_probe_send(r);
 }
 
 static void redis_disconnect_cb(const redisAsyncContext *ac, int status)
@@ -182,16 +319,17 @@ static void redis_disconnect_cb(const redisAsyncContext *ac, int status)
     yk_redis *r = ac->data;
     if (status != REDIS_OK)
         yk_warn("redis connection lost addr=%s:%d err=\"%s\"", r->host, r->port, ac->errstr);
-    redis_lost(r);
+    if (r->ac == ac)
+        redis_lost(r);
 }
 
 static void redis_connect(yk_redis *r)
 {
-    redisAsyncContext *ac = r->port ? redisAsyncConnect(r->host, r->port)
-                                    : redisAsyncConnectUnix(r->host);
+    r->connect_started = uv_now(r->loop);
+    redisAsyncContext *ac =
+        r->port ? redisAsyncConnect(r->host, r->port) : redisAsyncConnectUnix(r->host);
     if (ac == NULL || ac->err) {
-        yk_warn("redis connect failed addr=%s:%d err=\"%s\"", r->host, r->port,
-                ac ? ac->errstr : "out of memory");
+        redis_connect_failed(r, ac ? ac->errstr : "out of memory");
         if (ac)
             redisAsyncFree(ac);
         redis_lost(r);
@@ -203,9 +341,9 @@ static void redis_connect(yk_redis *r)
         redis_lost(r);
         return;
     }
+    r->ac = ac;
     redisAsyncSetConnectCallback(ac, redis_connect_cb);
     redisAsyncSetDisconnectCallback(ac, redis_disconnect_cb);
-    r->ac = ac;
 }
 
 int yk_redis_open(yk_redis **out, uv_loop_t *loop, const char *addr, uint64_t retry_ms,
@@ -228,7 +366,11 @@ int yk_redis_open(yk_redis **out, uv_loop_t *loop, const char *addr, uint64_t re
     snprintf(r->host, sizeof r->host, "%s", a.host);
     r->port = a.port;
     uv_timer_init(loop, &r->retry);
-    r->retry.data = r;
+    uv_timer_init(loop, &r->probe);
+    uv_idle_init(loop, &r->fail);
+    r->retry.data = r->probe.data = r->fail.data = r;
+    r->handles = 3;
+    uv_timer_start(&r->probe, redis_probe_cb, YK_REDIS_PROBE_MS, YK_REDIS_PROBE_MS);
     redis_connect(r);
     *out = r;
     return 0;
@@ -237,6 +379,9 @@ int yk_redis_open(yk_redis **out, uv_loop_t *loop, const char *addr, uint64_t re
 static void redis_closed_cb(uv_handle_t *h)
 {
     yk_redis *r = h->data;
+    if (--r->handles > 0)
+        return;
+    free(r->failed);
     free(r->fmt);
     free(r);
 }
@@ -244,15 +389,25 @@ static void redis_closed_cb(uv_handle_t *h)
 void yk_redis_close(yk_redis *r)
 {
     r->closing = 1;
+    r->connected = 0;
     if (r->ac)
         redisAsyncFree(r->ac); /* runs pending callbacks with NULL and disconnect_cb now */
     r->ac = NULL;
+    while (r->nfailed > 0) /* including what those callbacks submitted */
+        redis_fail_cb(&r->fail);
     uv_close((uv_handle_t *)&r->retry, redis_closed_cb);
+    uv_close((uv_handle_t *)&r->probe, redis_closed_cb);
+    uv_close((uv_handle_t *)&r->fail, redis_closed_cb);
 }
 
 int yk_redis_connected(const yk_redis *r)
 {
     return r->connected;
+}
+
+int yk_redis_ready(const yk_redis *r)
+{
+    return r->connected && r->answered_once && uv_now(r->loop) - r->answered <= YK_REDIS_READY_MS;
 }
 
 /* Writes prefix, v in decimal and CRLF at p; returns the end. */
@@ -295,10 +450,8 @@ static size_t redis_encode(yk_redis *r, int argc, const char **argv, const size_
 void yk_redis_argv(yk_redis *r, yk_redis_op *op, int argc, const char **argv, const size_t *argvlen)
 {
     size_t len = r->connected ? redis_encode(r, argc, argv, argvlen) : 0;
-    if (len == 0 || redisAsyncFormattedCommand(r->ac, redis_reply_cb, op, r->fmt, len) != REDIS_OK) {
-        if (op != NULL && op->cb != NULL)
-            op->cb(op, NULL);
-    }
+    if (len == 0 || redisAsyncFormattedCommand(r->ac, redis_reply_cb, op, r->fmt, len) != REDIS_OK)
+        redis_fail_later(r, op);
 }
 
 void yk_redis_cmd(yk_redis *r, yk_redis_op *op, const char *fmt, ...)
@@ -307,11 +460,6 @@ void yk_redis_cmd(yk_redis *r, yk_redis_op *op, const char *fmt, ...)
     va_start(ap, fmt);
     int rc = r->connected ? redisvAsyncCommand(r->ac, redis_reply_cb, op, fmt, ap) : REDIS_ERR;
     va_end(ap);
-    if (rc != REDIS_OK && op != NULL && op->cb != NULL)
-        op->cb(op, NULL);
-}
-
-int yk_redis_ready(const yk_redis *r)
-{
-    return yk_redis_connected(r); /* placeholder until the health probe lands */
+    if (rc != REDIS_OK)
+        redis_fail_later(r, op);
 }

@@ -1,5 +1,6 @@
-/* yk_redis: one hiredis async connection on a libuv loop that reconnects by itself.
- * Every submitted command's callback runs exactly once: with the reply, or with NULL. */
+/* yk_redis: one hiredis async connection on a libuv loop that reconnects by itself and watches the
+ * server's health. Every submitted command's callback runs exactly once: with the reply, or NULL.
+ */
 #ifndef YK_REDIS_H
 #define YK_REDIS_H
 
@@ -12,10 +13,28 @@
 
 typedef struct yk_redis yk_redis;
 
+/* Health, all driven by the owner's loop (no thread):
+ * - a probe (PING, or SUBSCRIBE YK_REDIS_PROBE_CHANNEL on a subscribed connection, where hiredis
+ *   0.14 cannot route a PING's answer) is sent at connect and every YK_REDIS_PROBE_MS;
+ * - ready = connected and a probe answered within the last YK_REDIS_READY_MS;
+ * - a probe unanswered for YK_REDIS_STALL_MS (a stopped or hung server) drops the connection:
+ *   every pending callback then gets NULL at once and reconnection starts. So no command waits
+ *   longer than about YK_REDIS_STALL_MS + YK_REDIS_PROBE_MS for its answer or its NULL; a command
+ *   slower than that on a healthy server (a long script) is failed the same way;
+ * - a connect that has not completed within YK_REDIS_CONNECT_MS is abandoned and retried. */
+#define YK_REDIS_PROBE_MS 250
+#define YK_REDIS_READY_MS 1000
+#define YK_REDIS_STALL_MS 1500
+#define YK_REDIS_CONNECT_MS 1000
+#define YK_REDIS_PROBE_CHANNEL "yk:probe"
+
 /* A command's completion, embedded by the caller in its own state (no allocation per command).
  * reply is owned by hiredis and valid only during the callback; NULL means the command could not
- * be sent or the connection failed before its reply. For a SUBSCRIBE the callback runs once per
- * message for as long as the connection lives, then once with NULL. */
+ * be sent or the connection failed (or was dropped as stalled) before its reply. For a SUBSCRIBE
+ * the callback runs once per message for as long as the connection lives, then once with NULL.
+ * The callback never runs inside the yk_redis_argv/yk_redis_cmd call that submitted it: a command
+ * that cannot be sent is failed from the loop, at the latest on its next iteration. The same op
+ * may be submitted again (even from its own callback) and then gets one callback per submission. */
 typedef struct yk_redis_op yk_redis_op;
 struct yk_redis_op {
     void (*cb)(yk_redis_op *op, yk_reply *reply);
@@ -25,20 +44,23 @@ struct yk_redis_op {
 typedef void (*yk_redis_on_connect)(yk_redis *r, void *ud);
 
 /* addr: as yk_addr_parse reads it (default port 6379); -1 when it is malformed. Connection is
- * attempted at once and, after a failure or loss, again every retry_ms. The caller owns the result;
- * release with yk_redis_close. */
+ * attempted at once and, after a failure (refused, timed out, stalled, lost), again after retry_ms,
+ * for as long as r is open. The caller owns the result; release with yk_redis_close. */
 __attribute__((warn_unused_result)) int yk_redis_open(yk_redis **out, uv_loop_t *loop,
                                                       const char *addr, uint64_t retry_ms,
                                                       yk_redis_on_connect on_connect, void *ud);
-/* Disconnects (pending callbacks get NULL) and frees once every handle is closed. */
+/* Disconnects: every pending callback (sent or waiting to be failed) runs with NULL before this
+ * returns; r is freed once its handles are closed (the loop must run). Submitting after close is
+ * not allowed, except from those callbacks (the command then fails at once, still with NULL). */
 void yk_redis_close(yk_redis *r);
 int yk_redis_connected(const yk_redis *r);
-/* True when connected and the server answered a health probe within the last second. */
+/* True when connected and the server answered a probe within the last YK_REDIS_READY_MS. */
 int yk_redis_ready(const yk_redis *r);
 
-/* Submits one command given as argv (lengths in argvlen, or NULL for NUL-terminated strings).
- * op may be NULL for fire-and-forget. When not connected op->cb(op, NULL) runs before return. */
-void yk_redis_argv(yk_redis *r, yk_redis_op *op, int argc, const char **argv, const size_t *argvlen);
+/* Submits one command given as argv (lengths in argvlen, or NULL for NUL-terminated strings);
+ * argv is copied before return. op may be NULL for fire-and-forget. */
+void yk_redis_argv(yk_redis *r, yk_redis_op *op, int argc, const char **argv,
+                   const size_t *argvlen);
 /* printf-style (hiredis format: %s, %b with pointer+length, %d…) variant of yk_redis_argv. */
 void yk_redis_cmd(yk_redis *r, yk_redis_op *op, const char *fmt, ...);
 

@@ -10,13 +10,20 @@ yk_reply_kind yk_reply_type(const yk_reply *r)
     if (r == NULL)
         return YK_REPLY_NONE;
     switch (r->type) {
-    case REDIS_REPLY_STRING: return YK_REPLY_STRING;
-    case REDIS_REPLY_ARRAY: return YK_REPLY_ARRAY;
-    case REDIS_REPLY_INTEGER: return YK_REPLY_INTEGER;
-    case REDIS_REPLY_NIL: return YK_REPLY_NIL;
-    case REDIS_REPLY_STATUS: return YK_REPLY_STATUS;
-    case REDIS_REPLY_ERROR: return YK_REPLY_ERROR;
-    default: return YK_REPLY_NONE;
+    case REDIS_REPLY_STRING:
+        return YK_REPLY_STRING;
+    case REDIS_REPLY_ARRAY:
+        return YK_REPLY_ARRAY;
+    case REDIS_REPLY_INTEGER:
+        return YK_REPLY_INTEGER;
+    case REDIS_REPLY_NIL:
+        return YK_REPLY_NIL;
+    case REDIS_REPLY_STATUS:
+        return YK_REPLY_STATUS;
+    case REDIS_REPLY_ERROR:
+        return YK_REPLY_ERROR;
+    default:
+        return YK_REPLY_NONE;
     }
 }
 

@@ -1,15 +1,14 @@
 /* yoyakuctl: operator commands — applying the SQL migrations in proto/sql and creating admin
- * tokens. Synchronous libpq; every PGresult is PQclear()ed where it is read. */
+ * tokens. A blocking session (yk_pg_sync); every yk_pgres is freed where it is read. */
 #include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
 #include "yk_config.h"
 #include "yk_log.h"
+#include "yk_pg.h"
 #include "yk_settings.h"
 #include "yk_text.h"
 #include "yk_token.h"
@@ -24,13 +23,15 @@ static const char USAGE[] =
 
 static const char *pg_conninfo, *sql_dir, *log_level;
 
-static PGconn *ctl_connect(void)
+#define CONNECT_MS 10000
+
+static yk_pg_sync *ctl_connect(void)
 {
-    PGconn *c = PQconnectdb(pg_conninfo);
-    if (PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "yoyakuctl: cannot connect to PostgreSQL (YOYAKU_PG=%s): %s", pg_conninfo,
-                PQerrorMessage(c));
-        PQfinish(c);
+    yk_pg_sync *c;
+    char err[512];
+    if (yk_pg_sync_open(&c, pg_conninfo, CONNECT_MS, err, sizeof err) != 0) {
+        fprintf(stderr, "yoyakuctl: cannot connect to PostgreSQL (YOYAKU_PG=%s): %s\n", pg_conninfo,
+                err);
         return NULL;
     }
     return c;
@@ -38,17 +39,15 @@ static PGconn *ctl_connect(void)
 
 /* Runs sql (several statements allowed when n == 0) with n text parameters. 0 on success, else
  * prints the server's message prefixed with what and returns -1. */
-__attribute__((warn_unused_result)) static int ctl_exec(PGconn *c, const char *what,
-                                                        const char *sql, int n,
-                                                        const char *const *params)
+__attribute__((warn_unused_result)) static int
+ctl_exec(yk_pg_sync *c, const char *what, const char *sql, int n, const char *const *params)
 {
-    PGresult *r = n ? PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0) : PQexec(c, sql);
-    ExecStatusType st = PQresultStatus(r);
-    PQclear(r);
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-        return 0;
-    fprintf(stderr, "yoyakuctl: %s: %s", what, PQerrorMessage(c));
-    return -1;
+    yk_pgres *r = yk_pg_exec_sync(c, sql, n, params);
+    int ok = yk_pgres_ok(r);
+    if (!ok)
+        fprintf(stderr, "yoyakuctl: %s: %s", what, yk_pgres_error(r));
+    yk_pgres_free(r);
+    return ok ? 0 : -1;
 }
 
 /* Only NNNN_name.sql files are migrations; anything else in the directory is ignored. */
@@ -84,21 +83,19 @@ static char *read_file(const char *path)
 
 /* Applies one migration file and records it in the same transaction, so a failure leaves
  * neither half a schema nor a record of it. 1 applied, 0 already applied, -1 failed. */
-static int migrate_one(PGconn *c, const char *name)
+static int migrate_one(yk_pg_sync *c, const char *name)
 {
     char version[256], path[4096];
     snprintf(version, sizeof version, "%.*s", (int)(strlen(name) - 4), name);
     snprintf(path, sizeof path, "%s/%s", sql_dir, name);
     const char *p[] = {version};
-    PGresult *r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
-                               p, NULL, NULL, 0);
-    int done = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) > 0 : -1;
-    PQclear(r);
-    if (done != 0) {
-        if (done < 0)
-            fprintf(stderr, "yoyakuctl: reading schema_migrations: %s", PQerrorMessage(c));
+    yk_pgres *r = yk_pg_exec_sync(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, p);
+    int done = yk_pgres_ok(r) ? yk_pgres_rows(r) > 0 : -1;
+    if (done < 0)
+        fprintf(stderr, "yoyakuctl: reading schema_migrations: %s", yk_pgres_error(r));
+    yk_pgres_free(r);
+    if (done != 0)
         return done < 0 ? -1 : 0;
-    }
     char *sql = read_file(path);
     if (sql == NULL) {
         fprintf(stderr, "yoyakuctl: cannot read %s\n", path);
@@ -112,10 +109,8 @@ static int migrate_one(PGconn *c, const char *name)
                       "INSERT INTO schema_migrations (version) VALUES ($1)", 1, p);
     if (rc == 0)
         rc = ctl_exec(c, "COMMIT", "COMMIT", 0, NULL);
-    if (rc != 0) {
-        PGresult *rb = PQexec(c, "ROLLBACK");
-        PQclear(rb);
-    }
+    if (rc != 0)
+        yk_pgres_free(yk_pg_exec_sync(c, "ROLLBACK", 0, NULL));
     free(sql);
     return rc == 0 ? 1 : -1;
 }
@@ -128,7 +123,7 @@ static int cmd_migrate(void)
         fprintf(stderr, "yoyakuctl: cannot list YOYAKU_SQL_DIR=%s: %m\n", sql_dir);
         return 1;
     }
-    PGconn *c = ctl_connect();
+    yk_pg_sync *c = ctl_connect();
     int rc = c ? 0 : -1, applied = 0;
     /* The lock makes concurrent migrates queue up; the second then finds everything recorded. */
     if (rc == 0)
@@ -153,7 +148,7 @@ static int cmd_migrate(void)
     free(list);
     if (rc == 0 && applied == 0)
         printf("schema up to date (%d migrations)\n", n);
-    PQfinish(c); /* also releases the advisory lock */
+    yk_pg_sync_close(c); /* also releases the advisory lock */
     return rc == 0 ? 0 : 1;
 }
 
@@ -166,13 +161,13 @@ static int cmd_token_create(const char *name)
     char tok[YK_TOKEN_LEN + 1], hash[YK_HASH_HEX_LEN + 1];
     yk_token_new(tok);
     yk_token_sha256_hex(tok, strlen(tok), hash);
-    PGconn *c = ctl_connect();
+    yk_pg_sync *c = ctl_connect();
     if (c == NULL)
         return 1;
     const char *p[] = {name, hash};
     int rc = ctl_exec(c, "storing the token",
                       "INSERT INTO admin_tokens (name, token_hash) VALUES ($1, $2)", 2, p);
-    PQfinish(c);
+    yk_pg_sync_close(c);
     if (rc != 0)
         return 1;
     printf("%s\n", tok); /* the only copy: only its hash is stored */
@@ -188,8 +183,8 @@ int main(int argc, char **argv)
                      "directory of the NNNN_*.sql migrations"),
     };
     /* Global options go to yk_config_main; everything else is the command and its arguments. */
-    char **opts = calloc((size_t)argc + 1, sizeof *opts), **cmd = calloc((size_t)argc + 1,
-                                                                          sizeof *cmd);
+    char **opts = calloc((size_t)argc + 1, sizeof *opts),
+         **cmd = calloc((size_t)argc + 1, sizeof *cmd);
     if (opts == NULL || cmd == NULL)
         return 1;
     int nopts = 0, ncmd = 0;
@@ -224,8 +219,8 @@ int main(int argc, char **argv)
         else
             fprintf(stderr, "yoyakuctl: token create needs --name NAME (non-empty UTF-8)\n");
     } else {
-        fprintf(stderr, "yoyakuctl: %s%s\n%s\n",
-                ncmd ? "unknown command: " : "missing command", ncmd ? cmd[0] : "", USAGE);
+        fprintf(stderr, "yoyakuctl: %s%s\n%s\n", ncmd ? "unknown command: " : "missing command",
+                ncmd ? cmd[0] : "", USAGE);
     }
     free(opts);
     free(cmd);

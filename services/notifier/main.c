@@ -204,7 +204,7 @@ static void sent_cb(void *ud, smtp_status st, const char *error)
 static void start(mail_job *job)
 {
     /* A send must end before the lease does, or a second notifier may send it meanwhile.
-     * (The loop's cached time may be behind after a blocking connect: refresh it.) */
+     * (The loop's cached time may be behind after a long render of many jobs: refresh it.) */
     uv_update_time(n.loop);
     if (uv_now(n.loop) + (uint64_t)cfg.smtp_timeout_ms + 1000 > job->lease_end_ms) {
         release(job, "lease too short to start sending");
@@ -336,7 +336,7 @@ static void http_cb(yk_http_req *req, void *ud)
         yk_http_respond(req, 200, "text/plain; charset=utf-8", NULL, "ok\n", 3);
     } else if (strcmp(p, "/readyz") == 0) {
         req->route = "readyz";
-        int ok = outbox_connected(n.ob);
+        int ok = outbox_ready(n.ob);
         yk_http_respond(req, ok ? 200 : 503, "text/plain; charset=utf-8", NULL,
                         ok ? "ready\n" : "postgresql unreachable\n", ok ? 6 : 23);
     } else if (strcmp(p, "/metrics") == 0) {
@@ -427,6 +427,7 @@ static void shutdown_now(void)
     smtp_close(n.smtp);
     n.smtp = NULL;
     outbox_close(n.ob);
+    n.ob = NULL;
     if (n.http)
         yk_http_server_close(n.http);
     uv_close((uv_handle_t *)&n.poll, NULL);

@@ -1,9 +1,8 @@
-/* outbox: owns the query session (yk_pg), the LISTEN session (its PGconn, uv_poll and retry
- * timer) and the outcomes waiting to be written. Every SQL statement the notifier runs is here. */
+/* outbox: owns the PostgreSQL session (yk_pg: queries and LISTEN yk_outbox) and the outcomes
+ * waiting to be written. Every SQL statement the notifier runs is here. */
 #include "outbox.h"
 
 #include <jansson.h>
-#include <libpq-fe.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,22 +11,15 @@
 #include "yk_log.h"
 #include "yk_pg.h"
 
-#define LISTEN_RETRY_MS 1000
-
 struct outbox {
     uv_loop_t *loop;
     yk_pg *pg;
-    char *conninfo;
     int64_t lease_s, max_attempts;
     const outbox_callbacks *cb;
     void *ud;
 
-    /* yk_pg_query may fail a query inside the call itself (a failed connect): every state flag is
-     * set before the call, and a claim failing that way is reported by the return value only. */
     yk_pg_op claim_op;
     int claiming;
-    int claim_submitting;
-    int claim_failed_early;
 
     yk_pg_op mark_op;
     json_t *results; /* outcomes not yet sent: [{id, attempt, result, delay_ms, error}] */
@@ -37,10 +29,6 @@ struct outbox {
     int counting;
     long long pending;
 
-    PGconn *lconn;     /* LISTEN yk_outbox; NULL while disconnected */
-    uv_poll_t *lpoll;  /* heap: may outlive lconn while closing */
-    uv_timer_t lretry; /* reconnects the LISTEN session; its close callback frees o */
-    int lfailing;      /* the last connect failed: retries log quietly */
     int closing;
 };
 
@@ -103,7 +91,7 @@ void job_set_error(mail_job *job, const char *text)
     "   THEN (((s.starts_at AT TIME ZONE e.timezone)::date - p.days::int) + p.at::time)"           \
     "    AT TIME ZONE e.timezone END AS due) r"                                                    \
     " WHERE c.kind = 'confirmation' AND c.status IN ('sent', 'dead') AND b.status = 'confirmed'"   \
-    "  AND r.due > b.created_at AND r.due < s.starts_at AND s.starts_at > now()"                 \
+    "  AND r.due > b.created_at AND r.due < s.starts_at AND s.starts_at > now()"                   \
     " ORDER BY b.id ON CONFLICT (booking_id, kind) DO NOTHING"
 
 /* ---- claiming */
@@ -176,7 +164,7 @@ enum {
 };
 
 /* Copies row r into a new job whose strings share one allocation. */
-static mail_job *job_from_row(PGresult *res, int r)
+static mail_job *job_from_row(const yk_pgres *res, int r)
 {
     static const int text_cols[] = {
         C_KIND, C_REQUEST,     C_EMAIL,     C_NAME,         C_TITLE,     C_VENUE,  C_TZ,
@@ -184,7 +172,7 @@ static mail_job *job_from_row(PGresult *res, int r)
     enum { NT = sizeof text_cols / sizeof text_cols[0] };
     size_t total = 0;
     for (int i = 0; i < NT; i++)
-        total += (size_t)PQgetlength(res, r, text_cols[i]) + 1;
+        total += strlen(yk_pgres_text(res, r, text_cols[i])) + 1;
     mail_job *job = calloc(1, sizeof *job);
     char *buf = job ? malloc(total) : NULL;
     if (buf == NULL) {
@@ -195,16 +183,16 @@ static mail_job *job_from_row(PGresult *res, int r)
     const char *s[C_COUNT] = {0};
     for (int i = 0; i < NT; i++) {
         int c = text_cols[i];
-        size_t n = (size_t)PQgetlength(res, r, c);
-        memcpy(buf, PQgetvalue(res, r, c), n);
-        buf[n] = '\0';
-        s[c] = PQgetisnull(res, r, c) ? NULL : buf;
+        const char *v = yk_pgres_text(res, r, c);
+        size_t n = strlen(v);
+        memcpy(buf, v, n + 1);
+        s[c] = yk_pgres_null(res, r, c) ? NULL : buf;
         buf += n + 1;
     }
-    job->id = strtoll(PQgetvalue(res, r, C_ID), NULL, 10);
-    job->attempt = atoi(PQgetvalue(res, r, C_ATTEMPTS));
+    job->id = yk_pgres_int(res, r, C_ID, 0);
+    job->attempt = (int)yk_pgres_int(res, r, C_ATTEMPTS, 0);
     job->b = (mail_booking){
-        .booking_id = strtoll(PQgetvalue(res, r, C_BOOKING), NULL, 10),
+        .booking_id = yk_pgres_int(res, r, C_BOOKING, 0),
         .kind = s[C_KIND],
         .lang = s[C_LANG],
         .request_id = s[C_REQUEST],
@@ -218,38 +206,34 @@ static mail_job *job_from_row(PGresult *res, int r)
         .cancel_local = s[C_CANCEL_LOCAL],
         .starts_at = s[C_STARTS_AT],
         .ends_at = s[C_ENDS_AT],
-        .starts_epoch = strtoll(PQgetvalue(res, r, C_STARTS_EPOCH), NULL, 10),
-        .ends_epoch = strtoll(PQgetvalue(res, r, C_ENDS_EPOCH), NULL, 10),
-        .stamp_epoch = strtoll(PQgetvalue(res, r, C_STAMP), NULL, 10),
+        .starts_epoch = yk_pgres_int(res, r, C_STARTS_EPOCH, 0),
+        .ends_epoch = yk_pgres_int(res, r, C_ENDS_EPOCH, 0),
+        .stamp_epoch = yk_pgres_int(res, r, C_STAMP, 0),
     };
-    const char *status = PQgetvalue(res, r, C_STATUS);
+    const char *status = yk_pgres_text(res, r, C_STATUS);
     job->result = strcmp(status, "cancelled") == 0 ? MAIL_CANCELLED
                   : strcmp(status, "dead") == 0    ? MAIL_DEAD
                                                    : MAIL_RETRY;
     if (job->result == MAIL_DEAD)
-        job_set_error(job, PQgetvalue(res, r, C_LAST_ERROR));
+        job_set_error(job, yk_pgres_text(res, r, C_LAST_ERROR));
     return job;
 }
 
-static void claim_cb(yk_pg_op *op, PGresult *res)
+static void claim_cb(yk_pg_op *op, yk_pgres *res)
 {
     outbox *o = (outbox *)((char *)op - offsetof(outbox, claim_op));
     o->claiming = 0;
-    if (o->claim_submitting) {
-        o->claim_failed_early = 1;
-        return;
-    }
     if (o->closing)
         return;
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != C_COUNT) {
+    if (!yk_pgres_ok(res) || yk_pgres_cols(res) != C_COUNT) {
         if (res)
-            yk_warn("outbox claim failed err=\"%s\"", PQresultErrorMessage(res));
+            yk_warn("outbox claim failed err=\"%s\"", yk_pgres_error(res));
         o->cb->claimed(o->ud, NULL, 0, 0);
         return;
     }
     /* The rows are ours now; one we cannot hold in memory comes back when its lease lapses. */
     mail_job *head = NULL, **tail = &head;
-    int n = PQntuples(res);
+    int n = yk_pgres_rows(res);
     for (int r = 0; r < n; r++) {
         mail_job *job = job_from_row(res, r);
         if (job == NULL) {
@@ -272,15 +256,9 @@ int outbox_claim(outbox *o, int limit)
     snprintf(p_max, sizeof p_max, "%lld", (long long)o->max_attempts);
     const char *params[] = {p_limit, p_lease, p_max};
     o->claim_op.cb = claim_cb;
-    o->claiming = 1;
-    o->claim_submitting = 1;
-    o->claim_failed_early = 0;
-    int rc = yk_pg_query(o->pg, &o->claim_op, sql_claim, 3, params);
-    o->claim_submitting = 0;
-    if (rc != 0 || o->claim_failed_early) {
-        o->claiming = 0;
+    if (yk_pg_query(o->pg, &o->claim_op, sql_claim, 3, params) != 0)
         return -1;
-    }
+    o->claiming = 1; /* claim_cb runs later, from the loop */
     return 0;
 }
 
@@ -304,12 +282,12 @@ static const char sql_mark[] =
     " RETURNING o.booking_id, o.kind, o.status"
     ") " REMINDER_INSERT;
 
-static void mark_cb(yk_pg_op *op, PGresult *res)
+static void mark_cb(yk_pg_op *op, yk_pgres *res)
 {
     outbox *o = (outbox *)((char *)op - offsetof(outbox, mark_op));
     json_t *batch = o->writing;
     o->writing = NULL;
-    if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+    if (yk_pgres_ok(res)) {
         json_decref(batch);
         if (!o->closing) {
             outbox_flush(o);
@@ -318,7 +296,7 @@ static void mark_cb(yk_pg_op *op, PGresult *res)
         return;
     }
     if (res)
-        yk_warn("outbox outcome write failed err=\"%s\"", PQresultErrorMessage(res));
+        yk_warn("outbox outcome write failed err=\"%s\"", yk_pgres_error(res));
     /* Keep them: the next flush (a poll tick) writes them together with newer ones. */
     json_array_extend(batch, o->results);
     json_decref(o->results);
@@ -349,13 +327,11 @@ void outbox_flush(outbox *o)
     }
     const char *params[] = {text};
     o->mark_op.cb = mark_cb;
-    o->writing = o->results; /* mark_cb puts it back if the write fails, even at once */
-    o->results = next;
-    if (yk_pg_query(o->pg, &o->mark_op, sql_mark, 1, params) != 0) {
-        json_array_extend(o->writing, o->results);
-        json_decref(o->results);
-        o->results = o->writing;
-        o->writing = NULL;
+    if (yk_pg_query(o->pg, &o->mark_op, sql_mark, 1, params) == 0) {
+        o->writing = o->results; /* mark_cb, later, puts it back if the write fails */
+        o->results = next;
+    } else {
+        json_decref(next);
     }
     free(text);
 }
@@ -367,12 +343,12 @@ int outbox_idle(const outbox *o)
 
 /* ---- pending count */
 
-static void count_cb(yk_pg_op *op, PGresult *res)
+static void count_cb(yk_pg_op *op, yk_pgres *res)
 {
     outbox *o = (outbox *)((char *)op - offsetof(outbox, count_op));
     o->counting = 0;
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-        o->pending = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    if (yk_pgres_rows(res) == 1)
+        o->pending = yk_pgres_int(res, 0, 0, o->pending);
     if (!o->closing)
         o->cb->progress(o->ud);
 }
@@ -382,10 +358,9 @@ void outbox_refresh_pending(outbox *o)
     if (o->counting || o->closing)
         return;
     o->count_op.cb = count_cb;
-    o->counting = 1;
     if (yk_pg_query(o->pg, &o->count_op,
-                    "SELECT count(*) FROM mail_outbox WHERE status = 'pending'", 0, NULL) != 0)
-        o->counting = 0;
+                    "SELECT count(*) FROM mail_outbox WHERE status = 'pending'", 0, NULL) == 0)
+        o->counting = 1;
 }
 
 long long outbox_pending(const outbox *o)
@@ -398,93 +373,20 @@ int outbox_connected(const outbox *o)
     return yk_pg_connected(o->pg);
 }
 
-/* ---- LISTEN yk_outbox */
-
-static void listen_connect(outbox *o);
-
-static void lretry_cb(uv_timer_t *t)
+int outbox_ready(const outbox *o)
 {
-    listen_connect(t->data);
+    return yk_pg_ready(o->pg);
 }
 
-static void lpoll_closed_cb(uv_handle_t *h)
-{
-    free(h);
-}
+/* ---- LISTEN yk_outbox (yk_pg LISTENs again on each new connection) */
 
-static void listen_drop(outbox *o, const char *why)
+static void notify_cb(void *ud, const char *channel, const char *payload)
 {
-    if (why && !o->lfailing) /* once per outage, not once per retry */
-        yk_warn("outbox listen session lost err=\"%s\"", why);
-    else if (why)
-        yk_debug("outbox listen session still down err=\"%s\"", why);
-    o->lfailing = why != NULL;
-    if (o->lpoll) {
-        uv_close((uv_handle_t *)o->lpoll, lpoll_closed_cb);
-        o->lpoll = NULL;
-    }
-    if (o->lconn) {
-        PQfinish(o->lconn);
-        o->lconn = NULL;
-    }
+    outbox *o = ud;
+    if (payload == NULL) /* (re)listening: what was sent meanwhile was missed, look anyway */
+        yk_info("outbox listening channel=%s", channel);
     if (!o->closing)
-        uv_timer_start(&o->lretry, lretry_cb, LISTEN_RETRY_MS, 0);
-}
-
-static void lpoll_cb(uv_poll_t *h, int status, int events)
-{
-    outbox *o = h->data;
-    if (status < 0 || !PQconsumeInput(o->lconn)) {
-        char why[256];
-        snprintf(why, sizeof why, "%s",
-                 status < 0 ? uv_strerror(status) : PQerrorMessage(o->lconn));
-        why[strcspn(why, "\n")] = '\0';
-        listen_drop(o, why);
-        return;
-    }
-    int any = 0;
-    PGnotify *n;
-    while ((n = PQnotifies(o->lconn)) != NULL) {
-        PQfreemem(n);
-        any = 1;
-    }
-    if (PQstatus(o->lconn) == CONNECTION_BAD) {
-        listen_drop(o, "connection closed");
-        any = 1; /* reconnecting may miss notifications: look anyway */
-    }
-    if (any)
         o->cb->notified(o->ud);
-}
-
-/* Blocking connect, like yk_pg's: PostgreSQL is on loopback or a local socket. */
-static void listen_connect(outbox *o)
-{
-    o->lconn = PQconnectdb(o->conninfo);
-    PGresult *r = NULL;
-    if (PQstatus(o->lconn) == CONNECTION_OK)
-        r = PQexec(o->lconn, "LISTEN yk_outbox");
-    if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
-        char why[256];
-        snprintf(why, sizeof why, "%s", PQerrorMessage(o->lconn));
-        why[strcspn(why, "\n")] = '\0';
-        PQclear(r);
-        listen_drop(o, why);
-        return;
-    }
-    PQclear(r);
-    o->lfailing = 0;
-    PQsetnonblocking(o->lconn, 1);
-    o->lpoll = malloc(sizeof *o->lpoll);
-    if (o->lpoll == NULL || uv_poll_init(o->loop, o->lpoll, PQsocket(o->lconn)) != 0) {
-        free(o->lpoll);
-        o->lpoll = NULL;
-        listen_drop(o, "cannot poll the socket");
-        return;
-    }
-    o->lpoll->data = o;
-    uv_poll_start(o->lpoll, UV_READABLE, lpoll_cb);
-    yk_info("outbox listening channel=yk_outbox");
-    o->cb->notified(o->ud);
 }
 
 /* ---- lifecycle */
@@ -501,36 +403,30 @@ int outbox_open(outbox **out, uv_loop_t *loop, const outbox_config *cfg, const o
     o->cb = cb;
     o->ud = ud;
     o->pending = -1;
-    o->conninfo = strdup(cfg->conninfo);
     o->results = json_array();
-    if (o->conninfo == NULL || o->results == NULL ||
-        yk_pg_open(&o->pg, loop, cfg->conninfo, 1000) != 0) {
-        free(o->conninfo);
+    if (o->results == NULL || yk_pg_open(&o->pg, loop, cfg->conninfo, 1000) != 0) {
         json_decref(o->results);
         free(o);
         return -1;
     }
-    uv_timer_init(loop, &o->lretry);
-    o->lretry.data = o;
-    uv_timer_start(&o->lretry, lretry_cb, 0, 0);
+    /* A claim (up to YOYAKU_MAIL_BATCH rows with their bookings) may take longer than the
+     * default bound; a stalled server still fails it within seconds. */
+    yk_pg_set_timeouts(o->pg, 0, 10000);
+    if (yk_pg_listen(o->pg, "yk_outbox", notify_cb, o) != 0) {
+        yk_pg_close(o->pg);
+        json_decref(o->results);
+        free(o);
+        return -1;
+    }
     *out = o;
     return 0;
-}
-
-static void outbox_closed_cb(uv_handle_t *h)
-{
-    outbox *o = h->data;
-    json_decref(o->results);
-    json_decref(o->writing);
-    free(o->conninfo);
-    free(o);
 }
 
 void outbox_close(outbox *o)
 {
     o->closing = 1;
-    yk_pg_close(o->pg); /* fails what is queued: the callbacks above see closing */
-    listen_drop(o, NULL);
-    uv_timer_stop(&o->lretry);
-    uv_close((uv_handle_t *)&o->lretry, outbox_closed_cb);
+    yk_pg_close(o->pg); /* fails what is queued now: the callbacks above see closing */
+    json_decref(o->results);
+    json_decref(o->writing);
+    free(o);
 }

@@ -29,7 +29,8 @@ typedef struct {
     int64_t max_attempts; /* a row claimed this often without an outcome is dead */
 } outbox_config;
 
-/* conninfo is copied; cb and ud are borrowed and must outlive o. Connects lazily. */
+/* conninfo is copied; cb and ud are borrowed and must outlive o. Connects at once, from the
+ * loop, and LISTENs yk_outbox. Every callback runs from the loop, never inside an outbox_* call. */
 __attribute__((warn_unused_result)) int outbox_open(outbox **out, uv_loop_t *loop,
                                                     const outbox_config *cfg,
                                                     const outbox_callbacks *cb, void *ud);
@@ -56,9 +57,12 @@ void outbox_refresh_pending(outbox *o);
 long long outbox_pending(const outbox *o);
 
 int outbox_connected(const outbox *o);
+/* Connected and PostgreSQL answered within the last second (yk_pg_ready). */
+int outbox_ready(const outbox *o);
 
-/* Stops listening and closes both sessions; outcomes not yet written are dropped (their rows are
- * claimed again when the lease lapses). Frees o once its handles have closed. */
+/* Stops listening and closes the session; outcomes not yet written are dropped (their rows are
+ * claimed again when the lease lapses). No callback runs after this call, not even for a claim
+ * in flight (its rows come back when their lease lapses); o is freed before it returns. */
 void outbox_close(outbox *o);
 
 #endif
