@@ -2,6 +2,7 @@
  * handle that moves the queue from the loop, the FIFO of queued queries and the LISTEN channels. */
 #include "yk_pg.h"
 
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

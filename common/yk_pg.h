@@ -4,7 +4,6 @@
 #ifndef YK_PG_H
 #define YK_PG_H
 
-#include <libpq-fe.h> /* until every service reads results through yk_pgres.h */
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>

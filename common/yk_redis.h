@@ -4,7 +4,6 @@
 #ifndef YK_REDIS_H
 #define YK_REDIS_H
 
-#include <hiredis/hiredis.h> /* until every service reads replies through yk_reply.h */
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>

@@ -1,5 +1,5 @@
-/* yk_reply: the accessors over hiredis's redisReply; the only file besides yk_redis.c that reads
- * one. */
+/* yk_reply: the accessors over hiredis's redisReply, which only common/ reads (yk_redis hands
+ * replies out, yk_rconn builds them in its arena). */
 #include "yk_reply.h"
 
 #include <hiredis/hiredis.h>

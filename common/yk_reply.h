@@ -1,6 +1,7 @@
 /* yk_reply: typed read access to a Redis reply, so that no hiredis type leaves common/.
  * A yk_reply is hiredis's reply object seen through these accessors only; it is owned by whoever
- * handed it out (yk_redis: valid during the callback) and never freed here. */
+ * handed it out (yk_redis: valid during the callback; yk_rconn: until its arena is reused) and
+ * never freed here. */
 #ifndef YK_REPLY_H
 #define YK_REPLY_H
 
