@@ -161,22 +161,23 @@ static void event_created_cb(yk_pg_op *op, yk_pgres *res)
         announce_catalogue(c, event_in_effect);
         return;
     }
-    json_t *errors = json_array();
+    json_t *errors = json_array(); /* stolen by ingress_respond_invalid, else released here */
     if (yk_pgres_ok(res)) { /* no row: the WHERE found no prerequisite event of that slug */
         ingress_add_error(errors, "prerequisite.event", "unknown_option");
         ingress_respond_invalid(c->req, errors, NOT_VALID);
-    } else if (strcmp(state, "23505") == 0) {
-        yk_http_respond_error(c->req, 409, "slug_taken", "An event with this slug exists.");
     } else if (strncmp(state, "22", 2) == 0) {
         ingress_add_error(errors, "definition", "type");
         ingress_respond_invalid(c->req, errors, NOT_VALID);
     } else {
-        if (res)
-            yk_error("create event failed: %s", yk_pgres_error(res));
-        ingress_respond_unavailable(c->req);
-    }
-    if (json_array_size(errors) == 0)
         json_decref(errors);
+        if (strcmp(state, "23505") == 0) {
+            yk_http_respond_error(c->req, 409, "slug_taken", "An event with this slug exists.");
+        } else {
+            if (res)
+                yk_error("create event failed: %s", yk_pgres_error(res));
+            ingress_respond_unavailable(c->req);
+        }
+    }
     ctx_free(c);
 }
 

@@ -518,10 +518,6 @@ def test_redis_stalled_reservation_503(own, px, ev):
         assert time.monotonic() - t0 < WAIT_MS / 1000 + 2
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 2, code bug: with Redis stalled /readyz stays "
-                   "200 (ready() in services/ingress/main.c asks yk_redis_ready, still the placeholder "
-                   "'connected', not a probe answered within the last second); remove this marker "
-                   "once yk_redis_ready is real (the clients helper's common/yk_redis.c)")
 def test_redis_stalled_readyz_503(own, px):
     with redis_stalled(own, px):
         time.sleep(1.5)

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import ykstack
-from ykstack import PG_BIN, ROOT, Stack, wait_until
+from ykstack import Stack, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -64,19 +64,11 @@ def notifier_readyz(stack):
 
 def start_redis(stack):
     """Starts Redis again on its port and directory: it loads its AOF."""
-    stack._spawn("redis", ["redis-server", ROOT / "deploy/local/redis.conf", "--port",
-                           stack.redis_port, "--bind", "127.0.0.1", "--dir", stack.dir / "redis",
-                           "--protected-mode", "no"])
-    wait_until(stack._ping_redis, 20, 0.05, what="redis back")
+    stack.start_redis()
 
 
 def start_pg(stack):
-    fsync = os.environ.get("YOYAKU_TEST_FSYNC", "off")
-    stack._spawn("postgres", [PG_BIN / "postgres", "-D", stack.pg_data, "-p", stack.pg_port,
-                              "-k", stack.pg_sock, "-c", "listen_addresses=", "-c", "fsync=" + fsync,
-                              "-c", "max_connections=200", "-c", "shared_buffers=64MB"],
-                 user=stack.pg_user, cwd=stack.dir)
-    wait_until(stack._psql_ok, 30, 0.05, what="postgresql back")
+    stack.start_postgres()  # waits until it answers
 
 
 def stop_pg(stack):

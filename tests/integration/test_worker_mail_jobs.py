@@ -439,7 +439,7 @@ def test_bad_fields_text_answered_500_alone(stack, make_event):
     ev = make_event(capacities=[20])
     owner = owner_of(stack, ev.partition)
     mark = owner.log_size()
-    bad_texts = ['{"name":"X"', '{"name":"\\u0000"}', '{"name":"\\ud800"}', '{"name":1}',
+    bad_texts = ['{"name":"X"', '{"name":"\\u0000"}', '{"name":"\\ud800"}', '{"name":1.5}',
                  '{"name":{"a":"b"}}', '{"name":"a","name":"b"}', '["X"]', '{"name":"a\tb"}',
                  b'{"name":"\xff"}', '{"name":"X"} {}', '',
                  '{"name":"X",\n"ok":true}']   # a line break: answers travel one per line
