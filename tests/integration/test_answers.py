@@ -107,17 +107,22 @@ def test_201_leaves_no_marker_and_a_short_lived_answer(stack, make_event):
     assert q.json["booking"] == r.json["booking"], q
 
 
+def line_up(stack, p):
+    """Other tests add entries to the streams by hand, without INCR yk:seq: their partition's done
+    count can have passed its seq, and every position would read 1. Lines the counters up."""
+    seq_key = "yk:seq:{%d}" % p
+    d = done(stack, p)
+    if int(stack.redis("GET", seq_key) or 0) < d:
+        stack.redis("SET", seq_key, str(d))
+
+
 def test_202_keeps_marker_then_answer_and_positions_count(stack, make_event):
     ev = make_event(capacities=[10])
     assert ev.reserve().status == 201
     mails = [email("q%d" % i) for i in range(3)]
     clients = [Client("127.0.0.1", stack.http_port) for _ in mails]
+    line_up(stack, ev.partition)
     d0 = done(stack, ev.partition)
-    # Other tests add entries to the streams by hand, without INCR yk:seq: their partition's done
-    # count can have passed its seq, and positions would all read 1. Line the counters up.
-    seq_key = "yk:seq:{%d}" % ev.partition
-    if int(stack.redis("GET", seq_key) or 0) < d0:
-        stack.redis("SET", seq_key, str(d0))
     with Stopped(stack, ev.partition):
         futs = []
         for c, m in zip(clients, mails):                   # one after the other: ordered seq
@@ -509,6 +514,7 @@ def test_a_retried_key_tells_the_position_of_its_request(stack, make_event):
     key = "pos-" + uuid.uuid4().hex
     mails = [email("posa"), email("posb")]
     clients = [Client("127.0.0.1", stack.http_port) for _ in range(3)]
+    line_up(stack, ev.partition)
     with Stopped(stack, ev.partition):
         before = int(stack.redis("GET", "yk:seq:{%d}" % ev.partition) or 0) - done(stack, ev.partition)
         fa = in_background(lambda: ev.reserve(client=clients[0], mail=mails[0]))
