@@ -162,7 +162,7 @@ static void event_created_cb(yk_pg_op *op, yk_pgres *res)
         return;
     }
     json_t *errors = json_array(); /* stolen by ingress_respond_invalid, else released here */
-    if (yk_pgres_ok(res)) { /* no row: the WHERE found no prerequisite event of that slug */
+    if (yk_pgres_ok(res)) {        /* no row: the WHERE found no prerequisite event of that slug */
         ingress_add_error(errors, "prerequisite.event", "unknown_option");
         ingress_respond_invalid(c->req, errors, NOT_VALID);
     } else if (strncmp(state, "22", 2) == 0) {
