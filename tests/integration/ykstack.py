@@ -555,8 +555,9 @@ class Stack:
     def by_name(self, name):
         return [p for p in self.procs if p.name == name][-1]
 
-    def ctl(self, *args, check=True):
-        r = subprocess.run([str(binary("yoyakuctl"))] + list(args), env=self.env,
+    def ctl(self, *args, check=True, env=None):
+        """Runs yoyakuctl with the stack's environment (or env)."""
+        r = subprocess.run([str(binary("yoyakuctl"))] + list(args), env=env or self.env,
                            capture_output=True, text=True, timeout=120)
         with open(self.logs / "yoyakuctl.log", "a") as f:
             f.write("$ yoyakuctl %s -> %d\n%s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
