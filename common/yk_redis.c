@@ -11,6 +11,7 @@
 
 #include "yk_addr.h"
 #include "yk_log.h"
+#include "yk_resp.h"
 #include "yk_settings.h"
 #include "yk_text.h"
 
@@ -36,8 +37,7 @@ struct yk_redis {
     int port; /* 0: host is a unix socket path */
     yk_redis_on_connect on_connect;
     void *ud;
-    char *fmt; /* reusable buffer for yk_redis_argv's RESP encoding */
-    size_t fmt_cap;
+    yk_buf fmt; /* reused by yk_redis_argv's RESP encoding */
 };
 
 static void redis_connect(yk_redis *r);
@@ -353,6 +353,7 @@ int yk_redis_open(yk_redis **out, uv_loop_t *loop, const char *addr, uint64_t re
     if (r == NULL)
         return -1;
     r->loop = loop;
+    r->fmt = (yk_buf)YK_BUF_INIT(64u << 20); /* far above any command: bodies are 64 KiB at most */
     r->retry_ms = retry_ms;
     r->on_connect = on_connect;
     r->ud = ud;
@@ -382,7 +383,7 @@ static void redis_closed_cb(uv_handle_t *h)
     if (--r->handles > 0)
         return;
     free(r->failed);
-    free(r->fmt);
+    yk_buf_free(&r->fmt);
     free(r);
 }
 
@@ -410,47 +411,15 @@ int yk_redis_ready(const yk_redis *r)
     return r->connected && r->answered_once && uv_now(r->loop) - r->answered <= YK_REDIS_READY_MS;
 }
 
-/* Writes prefix, v in decimal and CRLF at p; returns the end. */
-static char *put_header(char *p, char prefix, size_t v)
-{
-    *p++ = prefix;
-    p = yk_text_decimal(p, v);
-    *p++ = '\r';
-    *p++ = '\n';
-    return p;
-}
-
-/* Encodes argv as a RESP array into r->fmt. hiredis's own encoder (sdscatfmt per argument) was
- * a sixth of the ingress's instructions per reservation. Returns the length, 0 on failure. */
-static size_t redis_encode(yk_redis *r, int argc, const char **argv, const size_t *argvlen)
-{
-    size_t need = 16;
-    for (int i = 0; i < argc; i++)
-        need += 24 + (argvlen ? argvlen[i] : strlen(argv[i]));
-    if (need > r->fmt_cap) {
-        char *f = realloc(r->fmt, need);
-        if (f == NULL)
-            return 0;
-        r->fmt = f;
-        r->fmt_cap = need;
-    }
-    char *p = r->fmt;
-    p = put_header(p, '*', (size_t)argc);
-    for (int i = 0; i < argc; i++) {
-        size_t n = argvlen ? argvlen[i] : strlen(argv[i]);
-        p = put_header(p, '$', n);
-        memcpy(p, argv[i], n);
-        p += n;
-        *p++ = '\r';
-        *p++ = '\n';
-    }
-    return (size_t)(p - r->fmt);
-}
-
 void yk_redis_argv(yk_redis *r, yk_redis_op *op, int argc, const char **argv, const size_t *argvlen)
 {
-    size_t len = r->connected ? redis_encode(r, argc, argv, argvlen) : 0;
-    if (len == 0 || redisAsyncFormattedCommand(r->ac, redis_reply_cb, op, r->fmt, len) != REDIS_OK)
+    /* by yk_resp into a reused buffer: hiredis's own encoder (sdscatfmt per argument) was a sixth
+     * of the ingress's instructions per reservation */
+    yk_buf_reset(&r->fmt);
+    if (r->connected)
+        yk_resp_cmd(&r->fmt, argc, argv, argvlen);
+    if (!r->connected || r->fmt.failed ||
+        redisAsyncFormattedCommand(r->ac, redis_reply_cb, op, r->fmt.p, r->fmt.len) != REDIS_OK)
         redis_fail_later(r, op);
 }
 
