@@ -138,37 +138,13 @@ static const char sql_claim[] =
     "FROM claimed c JOIN bookings b ON b.id = c.booking_id JOIN slots s ON s.id = b.slot_id"
     "  JOIN events e ON e.id = b.event_id ORDER BY c.id";
 
-enum {
-    C_ID,
-    C_KIND,
-    C_STATUS,
-    C_ATTEMPTS,
-    C_BOOKING,
-    C_STAMP,
-    C_REQUEST,
-    C_EMAIL,
-    C_NAME,
-    C_TITLE,
-    C_VENUE,
-    C_TZ,
-    C_LANG,
-    C_START_LOCAL,
-    C_END_LOCAL,
-    C_CANCEL_LOCAL,
-    C_STARTS_AT,
-    C_ENDS_AT,
-    C_STARTS_EPOCH,
-    C_ENDS_EPOCH,
-    C_LAST_ERROR,
-    C_COUNT
-};
-
-/* Copies row r into a new job whose strings share one allocation. */
-static mail_job *job_from_row(const yk_pgres *res, int r)
+mail_job *outbox_job_from_row(const yk_pgres *res, int r)
 {
     static const int text_cols[] = {
-        C_KIND, C_REQUEST,     C_EMAIL,     C_NAME,         C_TITLE,     C_VENUE,  C_TZ,
-        C_LANG, C_START_LOCAL, C_END_LOCAL, C_CANCEL_LOCAL, C_STARTS_AT, C_ENDS_AT};
+        OUTBOX_COL_KIND,        OUTBOX_COL_REQUEST,   OUTBOX_COL_EMAIL,        OUTBOX_COL_NAME,
+        OUTBOX_COL_TITLE,       OUTBOX_COL_VENUE,     OUTBOX_COL_TZ,           OUTBOX_COL_LANG,
+        OUTBOX_COL_START_LOCAL, OUTBOX_COL_END_LOCAL, OUTBOX_COL_CANCEL_LOCAL, OUTBOX_COL_STARTS_AT,
+        OUTBOX_COL_ENDS_AT};
     enum { NT = sizeof text_cols / sizeof text_cols[0] };
     size_t total = 0;
     for (int i = 0; i < NT; i++)
@@ -180,7 +156,7 @@ static mail_job *job_from_row(const yk_pgres *res, int r)
         return NULL;
     }
     job->strings = buf;
-    const char *s[C_COUNT] = {0};
+    const char *s[OUTBOX_COL_COUNT] = {0};
     for (int i = 0; i < NT; i++) {
         int c = text_cols[i];
         const char *v = yk_pgres_text(res, r, c);
@@ -189,33 +165,33 @@ static mail_job *job_from_row(const yk_pgres *res, int r)
         s[c] = yk_pgres_null(res, r, c) ? NULL : buf;
         buf += n + 1;
     }
-    job->id = yk_pgres_int(res, r, C_ID, 0);
-    job->attempt = (int)yk_pgres_int(res, r, C_ATTEMPTS, 0);
+    job->id = yk_pgres_int(res, r, OUTBOX_COL_ID, 0);
+    job->attempt = (int)yk_pgres_int(res, r, OUTBOX_COL_ATTEMPTS, 0);
     job->b = (mail_booking){
-        .booking_id = yk_pgres_int(res, r, C_BOOKING, 0),
-        .kind = s[C_KIND],
-        .lang = s[C_LANG],
-        .request_id = s[C_REQUEST],
-        .email = s[C_EMAIL],
-        .name = s[C_NAME],
-        .title = s[C_TITLE],
-        .venue = s[C_VENUE],
-        .timezone = s[C_TZ],
-        .start_local = s[C_START_LOCAL],
-        .end_local = s[C_END_LOCAL],
-        .cancel_local = s[C_CANCEL_LOCAL],
-        .starts_at = s[C_STARTS_AT],
-        .ends_at = s[C_ENDS_AT],
-        .starts_epoch = yk_pgres_int(res, r, C_STARTS_EPOCH, 0),
-        .ends_epoch = yk_pgres_int(res, r, C_ENDS_EPOCH, 0),
-        .stamp_epoch = yk_pgres_int(res, r, C_STAMP, 0),
+        .booking_id = yk_pgres_int(res, r, OUTBOX_COL_BOOKING, 0),
+        .kind = s[OUTBOX_COL_KIND],
+        .lang = s[OUTBOX_COL_LANG],
+        .request_id = s[OUTBOX_COL_REQUEST],
+        .email = s[OUTBOX_COL_EMAIL],
+        .name = s[OUTBOX_COL_NAME],
+        .title = s[OUTBOX_COL_TITLE],
+        .venue = s[OUTBOX_COL_VENUE],
+        .timezone = s[OUTBOX_COL_TZ],
+        .start_local = s[OUTBOX_COL_START_LOCAL],
+        .end_local = s[OUTBOX_COL_END_LOCAL],
+        .cancel_local = s[OUTBOX_COL_CANCEL_LOCAL],
+        .starts_at = s[OUTBOX_COL_STARTS_AT],
+        .ends_at = s[OUTBOX_COL_ENDS_AT],
+        .starts_epoch = yk_pgres_int(res, r, OUTBOX_COL_STARTS_EPOCH, 0),
+        .ends_epoch = yk_pgres_int(res, r, OUTBOX_COL_ENDS_EPOCH, 0),
+        .stamp_epoch = yk_pgres_int(res, r, OUTBOX_COL_STAMP, 0),
     };
-    const char *status = yk_pgres_text(res, r, C_STATUS);
+    const char *status = yk_pgres_text(res, r, OUTBOX_COL_STATUS);
     job->result = strcmp(status, "cancelled") == 0 ? MAIL_CANCELLED
                   : strcmp(status, "dead") == 0    ? MAIL_DEAD
                                                    : MAIL_RETRY;
     if (job->result == MAIL_DEAD)
-        job_set_error(job, yk_pgres_text(res, r, C_LAST_ERROR));
+        job_set_error(job, yk_pgres_text(res, r, OUTBOX_COL_LAST_ERROR));
     return job;
 }
 
@@ -225,7 +201,7 @@ static void claim_cb(yk_pg_op *op, yk_pgres *res)
     o->claiming = 0;
     if (o->closing)
         return;
-    if (!yk_pgres_ok(res) || yk_pgres_cols(res) != C_COUNT) {
+    if (!yk_pgres_ok(res) || yk_pgres_cols(res) != OUTBOX_COL_COUNT) {
         if (res)
             yk_warn("outbox claim failed err=\"%s\"", yk_pgres_error(res));
         o->cb->claimed(o->ud, NULL, 0, 0);
@@ -235,7 +211,7 @@ static void claim_cb(yk_pg_op *op, yk_pgres *res)
     mail_job *head = NULL, **tail = &head;
     int n = yk_pgres_rows(res);
     for (int r = 0; r < n; r++) {
-        mail_job *job = job_from_row(res, r);
+        mail_job *job = outbox_job_from_row(res, r);
         if (job == NULL) {
             yk_error("out of memory holding a claimed mail; it is retried after its lease");
             continue;

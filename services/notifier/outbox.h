@@ -7,8 +7,40 @@
 #include <uv.h>
 
 #include "notifier.h"
+#include "yk_pgres.h"
 
 typedef struct outbox outbox;
+
+/* The columns of the claim statement, in order: what outbox_job_from_row reads. */
+typedef enum {
+    OUTBOX_COL_ID,
+    OUTBOX_COL_KIND,
+    OUTBOX_COL_STATUS,
+    OUTBOX_COL_ATTEMPTS,
+    OUTBOX_COL_BOOKING,
+    OUTBOX_COL_STAMP,
+    OUTBOX_COL_REQUEST,
+    OUTBOX_COL_EMAIL,
+    OUTBOX_COL_NAME,
+    OUTBOX_COL_TITLE,
+    OUTBOX_COL_VENUE,
+    OUTBOX_COL_TZ,
+    OUTBOX_COL_LANG,
+    OUTBOX_COL_START_LOCAL,
+    OUTBOX_COL_END_LOCAL,
+    OUTBOX_COL_CANCEL_LOCAL,
+    OUTBOX_COL_STARTS_AT,
+    OUTBOX_COL_ENDS_AT,
+    OUTBOX_COL_STARTS_EPOCH,
+    OUTBOX_COL_ENDS_EPOCH,
+    OUTBOX_COL_LAST_ERROR,
+    OUTBOX_COL_COUNT
+} outbox_col;
+
+/* A new job from row r of a claim's result (columns as above; strings copied into one allocation
+ * the job owns, NULL values kept as NULL pointers, status cancelled/dead settled in result). NULL
+ * when memory runs out. The caller frees it with job_free. */
+__attribute__((warn_unused_result)) mail_job *outbox_job_from_row(const yk_pgres *res, int r);
 
 typedef struct {
     /* A claim finished. jobs is a list the receiver owns (job_free each). A job whose result is
