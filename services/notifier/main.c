@@ -230,6 +230,10 @@ static void start(mail_job *job)
 /* ---- the pump: start queued sends, claim more when the queue runs low, write outcomes */
 
 static void shutdown_now(void);
+static void drain_cb(uv_timer_t *t);
+
+/* Stopping: how long outcomes may still wait for PostgreSQL once no send is in flight. */
+#define LAST_CHANCE_MS 5000
 
 static void shutdown_cb(uv_timer_t *t)
 {
@@ -262,9 +266,17 @@ static void pump(void)
         }
     }
     outbox_flush(n.ob);
-    /* Closed from the loop, not from inside whichever libpq or libcurl callback got us here. */
-    if (n.stopping && !n.claiming && smtp_in_flight(n.smtp) == 0 && outbox_idle(n.ob))
-        uv_timer_start(&n.drain, shutdown_cb, 0, 0);
+    if (n.stopping && !n.claiming && smtp_in_flight(n.smtp) == 0) {
+        /* Closed from the loop, not from inside whichever libpq or libcurl callback got us here. */
+        if (outbox_idle(n.ob)) {
+            uv_timer_start(&n.drain, shutdown_cb, 0, 0);
+        } else if (n.drain_fires == 0) {
+            /* Nothing left to send, only outcomes to write (PostgreSQL may be down): the drain
+             * time is for sends, so go straight to the last chance. */
+            n.drain_fires = 1;
+            uv_timer_start(&n.drain, drain_cb, LAST_CHANCE_MS, 0);
+        }
+    }
 }
 
 static void claimed_cb(void *ud, mail_job *jobs, int rows, int ok)
@@ -392,7 +404,7 @@ static void drain_cb(uv_timer_t *t)
         n.aborting = 1;
         smtp_abort_all(n.smtp);
         n.aborting = 0;
-        uv_timer_start(&n.drain, drain_cb, 5000, 0); /* last chance to write the outcomes */
+        uv_timer_start(&n.drain, drain_cb, LAST_CHANCE_MS, 0);
         pump();
         return;
     }

@@ -4,12 +4,11 @@ per-test helpers (fresh events, bookings, queue snapshots). Binaries come from $
 (default build/). Service logs of a failed test are attached to its report."""
 
 import datetime
-import os
 
 import pytest
 
 import ykstack
-from ykstack import Stack, email, rfc3339, slot_time, unique, wait_until
+from ykstack import own_stack, email, rfc3339, slot_time, unique, wait_until
 
 _stack = None
 
@@ -17,23 +16,10 @@ _stack = None
 @pytest.fixture(scope="session")
 def stack():
     global _stack
-    s = Stack()
-    try:
-        s.start()
-    except BaseException:
-        for p in reversed(s.procs):
-            p.stop()
-        logs = "\n".join("== %s ==\n%s" % (p.name, p.log_text()[-3000:]) for p in s.procs)
-        s.cleanup()
-        raise RuntimeError("could not start the stack; logs:\n" + logs)
-    _stack = s
-    yield s
-    _stack = None
-    problems = [] if getattr(s, "checked", False) else s.shutdown()
-    if not problems and not os.environ.get("YOYAKU_KEEP_TMP"):
-        s.cleanup()
-    if problems:
-        raise AssertionError("stack shutdown (files kept in %s):\n%s" % (s.dir, "\n".join(problems)))
+    for s in own_stack():
+        _stack = s
+        yield s
+        _stack = None
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ that exists (issue 9 findings 2 and 3). Runs on a stack of its own: it stops Red
 PostgreSQL."""
 
 import contextlib
-import os
 import datetime
 import signal
 import threading
@@ -14,7 +13,7 @@ import uuid
 
 import pytest
 
-from ykstack import (Client, Stack, binary, email, free_port, partition_of, rfc3339, slot_time,
+from ykstack import (Client, own_stack, binary, email, free_port, partition_of, rfc3339, slot_time,
                      wait_until)
 
 WAIT_MS = 1500
@@ -22,18 +21,7 @@ WAIT_MS = 1500
 
 @pytest.fixture(scope="module")
 def own():
-    s = Stack(n_workers=1, wait_ms=WAIT_MS)
-    try:
-        s.start()
-    except BaseException:
-        for p in reversed(s.procs):
-            p.stop()
-        s.cleanup()
-        raise
-    yield s
-    s.stop()
-    if not os.environ.get("YOYAKU_KEEP_TMP"):
-        s.cleanup()
+    yield from own_stack(n_workers=1, wait_ms=WAIT_MS)
 
 
 def make_event(s, capacity=20):

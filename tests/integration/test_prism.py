@@ -15,7 +15,6 @@ xfail(strict=True) with the bug in the reason: remove the marker with the fix.""
 import datetime
 import filecmp
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -24,7 +23,7 @@ import uuid
 
 import pytest
 
-from ykstack import (ROOT, Client, Stack, email, free_port, rfc3339, slot_time, unique,
+from ykstack import (ROOT, Client, own_stack, email, free_port, rfc3339, slot_time, unique,
                      wait_until)
 
 PRISM_DIR = ROOT / "tests" / "prism"
@@ -104,21 +103,7 @@ class Prism:
 
 @pytest.fixture(scope="module")
 def own():
-    s = Stack(n_workers=1, wait_ms=WAIT_MS, smtp=False, notifier=False)
-    try:
-        s.start()
-    except BaseException:
-        for p in reversed(s.procs):
-            p.stop()
-        s.cleanup()
-        raise
-    yield s
-    # a sanitizer report, a service that did not exit 0 on SIGTERM or a process left running fails
-    # the module (the session stack's checks do not see this stack)
-    problems = s.shutdown()
-    if not problems and not os.environ.get("YOYAKU_KEEP_TMP"):
-        s.cleanup()
-    assert not problems, "stack shutdown (files kept in %s):\n%s" % (s.dir, "\n".join(problems))
+    yield from own_stack(n_workers=1, wait_ms=WAIT_MS, smtp=False, notifier=False)
 
 
 @pytest.fixture(scope="module")

@@ -13,25 +13,13 @@ import time
 import pytest
 
 import ykstack
-from ykstack import Stack, wait_until
+from ykstack import own_stack, wait_until
 
 
 @pytest.fixture(scope="module")
 def stack():
     """Overrides the session stack for this module (make_event uses it too)."""
-    s = Stack(n_workers=1)
-    try:
-        s.start()
-    except BaseException:
-        for p in reversed(s.procs):
-            p.stop()
-        s.cleanup()
-        raise
-    yield s
-    problems = s.shutdown()
-    if not problems and not os.environ.get("YOYAKU_KEEP_TMP"):
-        s.cleanup()
-    assert not problems, "stack shutdown (files kept in %s):\n%s" % (s.dir, "\n".join(problems))
+    yield from own_stack(n_workers=1)
 
 
 def status(stack, path, timeout=5, admin=False):

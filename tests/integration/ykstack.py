@@ -858,3 +858,26 @@ def run_parallel(stack, fn, items, threads=50):
     finally:
         for c in clients:
             c.close()
+
+
+def own_stack(**kw):
+    """A stack of a module's own, for pytest fixtures: `yield from own_stack(n_workers=1)`. Started
+    (logs quoted when it cannot start), yielded, then shut down: a sanitizer report, a service
+    that did not exit 0 on SIGTERM or a process left running fails the module; files are kept
+    then, or with YOYAKU_KEEP_TMP."""
+    s = Stack(**kw)
+    try:
+        s.start()
+    except BaseException:
+        for p in reversed(s.procs):
+            p.stop()
+        logs = "\n".join("== %s ==\n%s" % (p.name, p.log_text()[-3000:]) for p in s.procs)
+        s.cleanup()
+        raise RuntimeError("could not start the stack; logs:\n" + logs)
+    yield s
+    problems = [] if getattr(s, "checked", False) else s.shutdown()
+    if not problems and not os.environ.get("YOYAKU_KEEP_TMP"):
+        s.cleanup()
+    if problems:
+        raise AssertionError("stack shutdown (files kept in %s):\n%s" % (s.dir, "\n".join(problems)))
+
