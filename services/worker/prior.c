@@ -42,6 +42,17 @@ void prior_remove(map *h, const char *ident, int64_t start)
     }
 }
 
+void prior_attend(map *h, const char *ident, int64_t start)
+{
+    prior_list *l = h ? map_get(h, ident) : NULL;
+    for (int i = 0; l && i < l->n; i++) {
+        if (l->v[i].start == start && !l->v[i].attended) {
+            l->v[i].attended = true;
+            return;
+        }
+    }
+}
+
 bool prior_met(const map *h, const char *ident, int64_t start, int min_days, bool attended)
 {
     const prior_list *l = h ? map_get(h, ident) : NULL;

@@ -25,6 +25,10 @@ __attribute__((warn_unused_result)) int prior_add(map *h, const char *ident, int
 /* Removes one active booking of ident starting at start (a cancellation); nothing if absent. */
 void prior_remove(map *h, const char *ident, int64_t start);
 
+/* Marks one confirmed booking of ident starting at start attended (for the attendance decided by
+ * the worker); nothing if absent. */
+void prior_attend(map *h, const char *ident, int64_t start);
+
 /* True when ident holds, in h, an active booking (attended where attended is required) whose
  * slot starts at least min_days days before start. h NULL: false. */
 bool prior_met(const map *h, const char *ident, int64_t start, int min_days, bool attended);

@@ -475,10 +475,12 @@ static void prerequisite_in_memory(void **state)
                                      "booking needs an attended booking of the prerequisite event, "
                                      "early enough before this slot.\"}");
     assert_int_equal(w[1].st, ENTRY_ACCEPT);
+    prior_attend(&hist, "fresh", T10 - 28 * DAY); /* attendance decided by this worker */
+    assert_true(prior_met(&hist, "fresh", T10, 28, true));
 
     /* A dose 1 cancelled in memory no longer counts. */
-    prior_remove(&hist, "fresh", T10 - 28 * DAY);
-    assert_false(prior_met(&hist, "fresh", T10, 28, false));
+    prior_remove(&hist, "x", T10 - 7 * DAY);
+    assert_false(prior_met(&hist, "x", T10, 7, false));
     map_clear(&hist, prior_list_free);
     map_clear(&scopes, NULL);
     fixture_free(&d1);
