@@ -487,6 +487,42 @@ static void prerequisite_in_memory(void **state)
     fixture_free(&d2);
 }
 
+/* A dose 1 cancelled in the batch no longer admits the dose 2 after it (event 1's history is in
+ * the partition's scopes, as persist_event_load leaves it when event 2 depends on it). */
+static void cancel_updates_history(void **state)
+{
+    (void)state;
+    map scopes = MAP_INIT, hist = MAP_INIT;
+    fixture d1, d2;
+    fixture_init(&d1, 1, 1);
+    fixture_init(&d2, 2, 1);
+    d1.e.scopes = d2.e.scopes = &scopes;
+    snprintf(d1.e.hist_key, sizeof d1.e.hist_key, "h:1");
+    snprintf(d2.e.hist_key, sizeof d2.e.hist_key, "h:2");
+    void **ref = map_ref(&scopes, "h:1");
+    assert_non_null(ref);
+    *ref = &hist;
+    d2.e.pre = 1;
+    d2.e.prior = &hist;
+    d1.s10.booked = 1;
+    set_count(&d1.counts, "x", 1);
+    assert_int_equal(prior_add(&hist, "x", d1.s10.start, false), 0);
+    persist_booking rows[] = {row("7", 1, 10, "confirmed", "x", false)};
+    entry v[] = {cancel(0, 1, "7", hash_ok), reserve(1, &d2.e, &d2.s11, "x")};
+    decide_bookings bk;
+    bookings(&bk, v, 2, rows, 1);
+    resolve(&v[0], &bk, &d1);
+    decide_cancel(&v[0], &bk);
+    decide_reserve(&v[1]);
+    assert_int_equal(v[0].st, ENTRY_CANCEL);
+    assert_string_equal(v[1].result, "prerequisite_not_met");
+    decide_bookings_free(&bk);
+    map_clear(&hist, prior_list_free);
+    map_clear(&scopes, NULL);
+    fixture_free(&d1);
+    fixture_free(&d2);
+}
+
 /* Booking window, decided by the worker too: before opens_at (with it), after closes_at (null). */
 static void booking_window(void **state)
 {
@@ -530,6 +566,7 @@ int main(void)
         cmocka_unit_test_setup(failures_counted, setup),
         cmocka_unit_test_setup(prerequisite_in_memory, setup),
         cmocka_unit_test_setup(booking_window, setup),
+        cmocka_unit_test_setup(cancel_updates_history, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
