@@ -39,7 +39,9 @@ typedef struct {
 /* One row of each query, as the loader read it; strings are borrowed for the call only. */
 typedef struct {
     int64_t id;
-    const char *slug, *fields_json, *campaign, *event_json; /* campaign "" when none */
+    /* campaign: the partition key (events.partition_key: campaign, else the prerequisite's key,
+     * else the slug); "" stands for the slug */
+    const char *slug, *fields_json, *campaign, *event_json;
     int per_person_limit;
     bool published, secret;
     int64_t opens_at, closes_at;

@@ -7,7 +7,8 @@
 #include "yk_log.h"
 
 static const char sql_events[] =
-    "SELECT e.id, e.slug, e.fields::text, e.per_person_limit, coalesce(e.campaign, ''),"
+    "SELECT e.id, e.slug, e.fields::text, e.per_person_limit,"
+    " coalesce(e.partition_key, e.campaign, e.slug)," /* the partition key (proto/sql/0007) */
     " e.published, e.password_hash IS NOT NULL,"
     " coalesce(extract(epoch FROM e.opens_at)::bigint, 0),"
     " coalesce(extract(epoch FROM e.closes_at)::bigint, 0),"
@@ -42,7 +43,7 @@ static void events_cb(yk_pg_op *op, yk_pgres *res)
             .slug = yk_pgres_text(res, i, 1),
             .fields_json = yk_pgres_text(res, i, 2),
             .per_person_limit = (int)yk_pgres_int(res, i, 3, 1),
-            .campaign = yk_pgres_text(res, i, 4),
+            .campaign = yk_pgres_text(res, i, 4), /* the partition key, see sql_events */
             .published = yk_pgres_bool(res, i, 5),
             .secret = yk_pgres_bool(res, i, 6),
             .opens_at = yk_pgres_int(res, i, 7, 0),

@@ -182,14 +182,19 @@ static void event_created_cb(yk_pg_op *op, yk_pgres *res)
 }
 
 /* The prerequisite must name an event that exists: checked by the database, which knows even when
- * this ingress's catalogue is behind. */
+ * this ingress's catalogue is behind. partition_key (proto/sql/0007): the campaign, else the
+ * prerequisite's key, else the slug; an event whose campaign differs from its prerequisite's key
+ * would be decided away from its prerequisite, so it is refused like an unknown prerequisite. */
 static const char sql_event_insert[] =
-    "INSERT INTO events (slug, title, description, venue, timezone, lang, fields, password_hash,"
+    "WITH pre AS (SELECT coalesce(p.partition_key, p.campaign, p.slug) AS k FROM events p"
+    " WHERE p.slug = $11::jsonb->>'event')"
+    " INSERT INTO events (slug, title, description, venue, timezone, lang, fields, password_hash,"
     " per_person_limit, campaign, prerequisite, opens_at, closes_at, cancel_until_hours,"
-    " reminder, published) SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::int, $10,"
-    " $11::jsonb, $12::timestamptz, $13::timestamptz, $14::int, $15::jsonb, $16::boolean"
+    " reminder, published, partition_key) SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::int,"
+    " $10, $11::jsonb, $12::timestamptz, $13::timestamptz, $14::int, $15::jsonb, $16::boolean,"
+    " coalesce($10, (SELECT k FROM pre), $1)"
     " WHERE $11::jsonb IS NULL OR EXISTS"
-    " (SELECT 1 FROM events p WHERE p.slug = $11::jsonb->>'event') RETURNING id";
+    " (SELECT 1 FROM pre WHERE $10::text IS NULL OR pre.k = $10) RETURNING id";
 
 static json_t *load_body(admin_ctx *c, const char *message)
 {

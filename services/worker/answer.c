@@ -62,6 +62,22 @@ void answer_refuse(entry *en, int code, const char *error, const char *message)
     en->result = error;
 }
 
+void answer_closed(entry *en, const char *opens_at)
+{
+    yk_buf *b = &answer_bodies;
+    size_t at = b->len;
+    yk_buf_adds(b, "{\"error\":\"booking_closed\",\"message\":");
+    yk_buf_str(b, "Bookings for this event are not open.");
+    yk_buf_adds(b, ",\"opens_at\":");
+    if (opens_at)
+        yk_buf_str(b, opens_at);
+    else
+        yk_buf_adds(b, "null");
+    yk_buf_addc(b, '}');
+    answer_end(en, 409, at);
+    en->result = "booking_closed";
+}
+
 /* Appends the booking object of every answer to b (keys in the order of the contract). fields is
  * JSON object text: checked by yk_buf_fields_ok (copied as it is) or, when from_db, PostgreSQL's
  * jsonb output (written compact, as jansson would; "" stands for {}). */

@@ -74,8 +74,10 @@ static void commit_take_cancelled(entry *v, size_t n, const persist_written *wr)
             *ref = (void *)1;
     }
     for (size_t i = 0; i < n; i++)
-        if (v[i].st == ENTRY_CANCEL && map_get(&ids, v[i].booking_s))
+        if (v[i].st == ENTRY_CANCEL && map_get(&ids, v[i].booking_s)) {
             v[i].committed = true;
+            v[i].cascade = wr->cascaded;
+        }
     map_clear(&ids, NULL);
 }
 
@@ -231,6 +233,9 @@ void commit_settle(entry *v, size_t n, const decide_bookings *bk, bool *stale)
                 en->st = ENTRY_RETRY;
                 continue;
             }
+            /* Dependent bookings were cancelled in PostgreSQL only: their seats, counts and
+             * the history are reread before the partition decides again. */
+            stale[en->p] |= en->cascade;
             answer_cancelled(en, &bk->rows.v[en->row]);
             en->result = en->effect ? "cancelled" : "already_cancelled";
             if (en->effect)

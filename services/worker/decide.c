@@ -5,8 +5,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "answer.h"
+#include "prior.h"
 #include "yk_log.h"
 #include "yk_token.h"
 
@@ -83,6 +85,20 @@ void decide_reserve(entry *en)
         answer_refuse(en, 404, "not_found", "Not found.");
         return;
     }
+    persist_event *e = en->e;
+    time_t now = time(NULL);
+    if ((e->opens && now < e->opens) || (e->closes && now >= e->closes)) {
+        answer_closed(en, e->opens && now < e->opens ? e->opens_at : NULL);
+        return;
+    }
+    if (e->pre && !prior_met(e->prior, en->ident, en->s->start, e->pre_days, e->pre_attended)) {
+        answer_refuse(en, 409, "prerequisite_not_met",
+                      e->pre_attended ? "This booking needs an attended booking of the "
+                                        "prerequisite event, early enough before this slot."
+                                      : "This booking needs a booking of the prerequisite "
+                                        "event, early enough before this slot.");
+        return;
+    }
     en->touched = true;
     if (en->s->booked >= en->s->capacity) {
         answer_refuse(en, 409, "slot_full", "This slot is full.");
@@ -96,6 +112,12 @@ void decide_reserve(entry *en)
     if ((intptr_t)*count >= en->e->limit) {
         answer_refuse(en, 409, "already_booked",
                       "You already hold the maximum number of bookings for this event.");
+        return;
+    }
+    /* An event of the partition depends on this one: it sees this booking at once. */
+    map *hist = e->scopes ? map_get(e->scopes, e->hist_key) : NULL;
+    if (hist && prior_add(hist, en->ident, en->s->start, false) != 0) {
+        en->st = ENTRY_RETRY;
         return;
     }
     en->s->booked++;
@@ -143,6 +165,8 @@ void decide_cancel(entry *en, decide_bookings *bk)
         *count = (void *)((intptr_t)*count - 1);
     if (en->s->booked > 0)
         en->s->booked--;
+    if (en->e->scopes)
+        prior_remove(map_get(en->e->scopes, en->e->hist_key), b->identity, en->s->start);
     en->touched = true;
     en->effect = true;
     bk->gone[row] = true;

@@ -38,6 +38,7 @@ typedef struct {
     bool touched;       /* decided against s: publish its seats */
     bool effect;        /* ENTRY_CANCEL: this entry frees the seat (not an earlier one) */
     bool committed;     /* ENTRY_CANCEL: the booking is cancelled in PostgreSQL now */
+    bool cascade;       /* ENTRY_CANCEL: dependent bookings were cancelled with it: reread */
     int row;            /* cancel: row of its booking in the batch's booking rows, or -1 */
     const char *result; /* yoyaku_bookings_total label: a literal */
     int code;           /* ENTRY_ANSWER: HTTP status */

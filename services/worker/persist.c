@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prior.h"
 #include "yk_log.h"
 
 /* One statement: the bookings, the slot counters and the confirmation mail jobs, in two forms
@@ -82,7 +83,7 @@ static const char INSERT_NEW_SQL[] =
  * while this runs is not seen by rem; the notifier's claim finds the booking cancelled and never
  * sends it. */
 static const char CANCEL_SQL[] =
-    "WITH r AS ("
+    "WITH RECURSIVE r AS ("
     " SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(bid bigint, ev bigint, th text)"
     "), upd AS ("
     " UPDATE bookings b SET status = 'cancelled', updated_at = now()"
@@ -90,24 +91,41 @@ static const char CANCEL_SQL[] =
     " WHERE b.id = r.bid AND b.event_id = r.ev AND b.token_hash = r.th"
     "  AND b.status = 'confirmed' AND s.id = b.slot_id AND e.id = b.event_id"
     "  AND now() <= s.starts_at - make_interval(hours => e.cancel_until_hours)"
+    " RETURNING b.id, b.slot_id, b.identity, b.event_id"
+    /* The events that depend on a cancelled booking's event, at any depth (bounded: a cycle
+     * made by editing prerequisites must not loop), with the identity that loses them. */
+    "), chain AS ("
+    " SELECT e.slug, u.identity, 0 AS depth FROM upd u JOIN events e ON e.id = u.event_id"
+    " UNION ALL"
+    " SELECT d.slug, c.identity, c.depth + 1 FROM chain c"
+    "  JOIN events d ON d.prerequisite->>'event' = c.slug WHERE c.depth < 8"
+    /* Their bookings go too, whatever their deadline: no deadline keeps a dose 2 without dose 1.
+     * The same snapshot still sees upd's rows confirmed: they are left out by id. */
+    "), dep AS ("
+    " UPDATE bookings b SET status = 'cancelled', updated_at = now()"
+    " FROM chain c, events e"
+    " WHERE c.depth > 0 AND e.slug = c.slug AND b.event_id = e.id AND b.identity = c.identity"
+    "  AND b.status = 'confirmed' AND b.id NOT IN (SELECT id FROM upd)"
     " RETURNING b.id, b.slot_id"
+    "), gone AS (SELECT id, slot_id FROM upd UNION ALL SELECT id, slot_id FROM dep"
     "), seats AS ("
     " UPDATE slots s SET booked = s.booked - c.n"
-    " FROM (SELECT slot_id, count(*)::int AS n FROM upd GROUP BY slot_id) c"
+    " FROM (SELECT slot_id, count(*)::int AS n FROM gone GROUP BY slot_id) c"
     " WHERE s.id = c.slot_id"
     "), rem AS ("
-    " UPDATE mail_outbox m SET status = 'cancelled' FROM upd"
-    " WHERE m.booking_id = upd.id AND m.kind = 'reminder' AND m.status = 'pending'"
+    " UPDATE mail_outbox m SET status = 'cancelled' FROM gone"
+    " WHERE m.booking_id = gone.id AND m.kind = 'reminder' AND m.status = 'pending'"
     "), mo AS ("
-    " INSERT INTO mail_outbox (booking_id, kind) SELECT id, 'cancellation' FROM upd ORDER BY id"
+    " INSERT INTO mail_outbox (booking_id, kind) SELECT id, 'cancellation' FROM gone ORDER BY id"
     " ON CONFLICT (booking_id, kind) DO NOTHING"
     " RETURNING booking_id"
     /* one notification per statement, read once as in INSERT_SQL */
     "), nt AS ("
     " SELECT count(pg_notify('yk_outbox', '')) AS n FROM (SELECT FROM mo LIMIT 1) m"
     ")"
+    /* second column: some dependent booking was cancelled too (the worker then rereads) */
     " SELECT x.* FROM nt CROSS JOIN LATERAL ("
-    "  SELECT id::text FROM upd WHERE nt.n >= 0 OFFSET 0) x";
+    "  SELECT id::text, EXISTS (SELECT 1 FROM dep) FROM upd WHERE nt.n >= 0 OFFSET 0) x";
 
 /* Set when a statement failed with a class of error that retrying later may cure. */
 static bool persist_transient;
@@ -156,11 +174,19 @@ static yk_pgres *persist_query(yk_pgconn *c, const char *sql, int n, const char 
     return NULL;
 }
 
-void persist_scope_free(void *counts)
+/* A scope map: identity counts (values are integers) or an event's history (values are
+ * prior_list*); the map comes first, so a scope is used as a map*. */
+typedef struct {
+    map m;
+    bool hist;
+} persist_scope;
+
+void persist_scope_free(void *p)
 {
-    if (counts) {
-        map_clear(counts, NULL);
-        free(counts);
+    persist_scope *sc = p;
+    if (sc) {
+        map_clear(&sc->m, sc->hist ? prior_list_free : NULL);
+        free(sc);
     }
 }
 
@@ -181,6 +207,7 @@ void persist_event_free(void *p)
         map_clear(&e->slots, persist_slot_free);
         free(e->slug);
         free(e->tz);
+        free(e->opens_at);
         free(e);
     }
 }
@@ -196,6 +223,7 @@ static persist_slot *persist_slot_add(persist_event *e, const yk_pgres *r, int i
     s->booked = (int)yk_pgres_int(r, i, 2, 0);
     s->starts_at = strdup(yk_pgres_text(r, i, 3));
     s->ends_at = strdup(yk_pgres_text(r, i, 4));
+    s->start = yk_pgres_int(r, i, 5, 0);
     void **ref = s->starts_at && s->ends_at ? map_ref(&e->slots, yk_pgres_text(r, i, 0)) : NULL;
     if (ref == NULL) {
         persist_slot_free(s);
@@ -210,7 +238,8 @@ static persist_slot *persist_slot_add(persist_event *e, const yk_pgres *r, int i
 }
 
 static const char SLOT_COLUMNS[] =
-    "SELECT id, capacity, booked, yk_rfc3339(starts_at, $2), yk_rfc3339(ends_at, $2) FROM slots ";
+    "SELECT id, capacity, booked, yk_rfc3339(starts_at, $2), yk_rfc3339(ends_at, $2),"
+    " extract(epoch FROM starts_at)::bigint FROM slots ";
 
 /* Loads the identity counts of a scope (campaign or single event) into a new map stored in
  * scopes under key. 0 or -1. */
@@ -232,7 +261,8 @@ static int persist_counts_load(yk_pgconn *c, map *scopes, const char *key, const
     if (r == NULL)
         return -1;
     /* Fill a private map first so that a failure never leaves half-counted state in scopes. */
-    map *m = calloc(1, sizeof *m);
+    persist_scope *sc = calloc(1, sizeof *sc);
+    map *m = sc ? &sc->m : NULL;
     for (int i = 0; m && i < yk_pgres_rows(r); i++) {
         void **v = map_ref(m, yk_pgres_text(r, i, 0));
         if (v == NULL) {
@@ -254,13 +284,58 @@ static int persist_counts_load(yk_pgconn *c, map *scopes, const char *key, const
     return 0;
 }
 
+/* Loads the history of event pre (its active bookings per identity) into scopes under key, for
+ * the prerequisite check of the events that depend on it. 0 or -1. */
+static int persist_prior_load(yk_pgconn *c, map *scopes, const char *key, int64_t pre, map **out)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)pre);
+    const char *p1[] = {ids};
+    yk_pgres *r = persist_query(c,
+                                "SELECT b.identity, extract(epoch FROM s.starts_at)::bigint,"
+                                " b.status = 'attended' FROM bookings b JOIN slots s ON s.id ="
+                                " b.slot_id WHERE b.event_id = $1 AND b.status IN ('confirmed',"
+                                " 'attended')",
+                                1, p1);
+    if (r == NULL)
+        return -1;
+    persist_scope *sc = calloc(1, sizeof *sc);
+    if (sc)
+        sc->hist = true;
+    for (int i = 0; sc && i < yk_pgres_rows(r); i++) {
+        if (prior_add(&sc->m, yk_pgres_text(r, i, 0), yk_pgres_int(r, i, 1, 0),
+                      yk_pgres_bool(r, i, 2)) != 0) {
+            persist_scope_free(sc);
+            sc = NULL;
+        }
+    }
+    yk_pgres_free(r);
+    void **slot = sc ? map_ref(scopes, key) : NULL;
+    if (slot == NULL) {
+        yk_error("out of memory loading a prerequisite's bookings");
+        persist_scope_free(sc);
+        return -1;
+    }
+    *slot = sc;
+    *out = &sc->m;
+    return 0;
+}
+
 int persist_event_load(yk_pgconn *c, int64_t id, map *scopes, persist_event **out)
 {
     char ids[24];
     snprintf(ids, sizeof ids, "%lld", (long long)id);
     const char *p1[] = {ids};
     yk_pgres *r = persist_query(
-        c, "SELECT slug, timezone, per_person_limit, campaign FROM events WHERE id = $1", 1, p1);
+        c,
+        "SELECT e.slug, e.timezone, e.per_person_limit, e.campaign,"
+        " coalesce(extract(epoch FROM e.opens_at)::bigint, 0),"
+        " coalesce(extract(epoch FROM e.closes_at)::bigint, 0), yk_rfc3339(e.opens_at, e.timezone),"
+        " CASE WHEN e.prerequisite IS NULL THEN 0 ELSE coalesce(p.id, -1) END,"
+        " coalesce((e.prerequisite->>'min_days')::int, 0),"
+        " coalesce((e.prerequisite->>'require_attended')::boolean, false)"
+        " FROM events e LEFT JOIN events p ON p.slug = e.prerequisite->>'event' WHERE e.id = $1",
+        1, p1);
     if (r == NULL)
         return -1;
     if (yk_pgres_rows(r) == 0) {
@@ -283,8 +358,21 @@ int persist_event_load(yk_pgconn *c, int64_t id, map *scopes, persist_event **ou
         yk_error("event %s: campaign name too long", ids);
         goto fail;
     }
-    if (e->slug == NULL || e->tz == NULL)
+    e->opens = yk_pgres_int(r, 0, 4, 0);
+    e->closes = yk_pgres_int(r, 0, 5, 0);
+    e->opens_at = yk_pgres_null(r, 0, 6) ? NULL : strdup(yk_pgres_text(r, 0, 6));
+    e->pre = yk_pgres_int(r, 0, 7, 0);
+    e->pre_days = (int)yk_pgres_int(r, 0, 8, 0);
+    e->pre_attended = yk_pgres_bool(r, 0, 9);
+    e->scopes = scopes;
+    snprintf(e->hist_key, sizeof e->hist_key, "h:%lld", (long long)id);
+    if (e->slug == NULL || e->tz == NULL || (e->opens_at == NULL && !yk_pgres_null(r, 0, 6)))
         goto oom;
+    char pre_key[24];
+    snprintf(pre_key, sizeof pre_key, "h:%lld", (long long)e->pre);
+    if (e->pre > 0 && (e->prior = map_get(scopes, pre_key)) == NULL &&
+        persist_prior_load(c, scopes, pre_key, e->pre, &e->prior) != 0)
+        goto fail;
     e->counts = map_get(scopes, key);
     if (e->counts == NULL &&
         persist_counts_load(c, scopes, key, campaign ? yk_pgres_text(r, 0, 3) : NULL, ids,
@@ -540,8 +628,10 @@ static int persist_written_take(persist_written *w, yk_pgres *cancel, yk_pgres *
     w->inserted = calloc((size_t)ni + 1, sizeof *w->inserted);
     if (w->cancelled == NULL || w->inserted == NULL)
         return -1;
-    for (int i = 0; i < nc; i++)
+    for (int i = 0; i < nc; i++) {
         w->cancelled[i] = yk_pgres_text(cancel, i, 0);
+        w->cascaded |= yk_pgres_bool(cancel, i, 1);
+    }
     for (int i = 0; i < ni; i++)
         w->inserted[i] = (persist_inserted){
             yk_pgres_text(insert, i, 0), yk_pgres_text(insert, i, 1), yk_pgres_text(insert, i, 2)};

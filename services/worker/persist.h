@@ -15,6 +15,7 @@ typedef struct {
     int64_t id;
     int capacity, booked;
     char *starts_at, *ends_at; /* owned */
+    int64_t start;             /* starts_at as Unix seconds, for the prerequisite's min_days */
 } persist_slot;
 
 /* An event's decision state. counts is borrowed from the partition's scope map: events of one
@@ -26,6 +27,21 @@ typedef struct {
     int limit;       /* per_person_limit */
     map slots;       /* slot id (decimal) → persist_slot*, owned */
     map *counts;     /* identity → (void *)(intptr_t) active bookings; owned by the scope map */
+    /* Booking window: Unix seconds, 0 = none; opens_at: the RFC 3339 text for booking_closed
+     * (owned, NULL when there is no opens_at). */
+    int64_t opens, closes;
+    char *opens_at;
+    /* Prerequisite: pre = its event's id (0 none, -1 names an event that no longer exists),
+     * prior = that event's history (identity → prior_list*, borrowed from the scope map, shared
+     * with the prerequisite event, which shares this partition). */
+    int64_t pre;
+    int pre_days;
+    bool pre_attended;
+    map *prior;
+    /* This event's own history, when an event of the partition depends on it (else NULL): what
+     * this worker decides here is written to it. Found through scopes, which outlives e. */
+    map *scopes;       /* the partition's scope map (borrowed) */
+    char hist_key[24]; /* "h:<id>" */
 } persist_event;
 
 /* Opens a session with synchronous_commit=on and the write statements prepared. NULL on failure
@@ -33,8 +49,9 @@ typedef struct {
 __attribute__((warn_unused_result)) yk_pgconn *persist_connect(const char *conninfo,
                                                                const char *appname);
 
-/* Loads event id with its slots and, if scopes lacks it, its identity counts (scopes: scope key →
- * map*, owned by the caller, freed with persist_scope_free). 1 = *out set (caller frees with
+/* Loads event id with its slots and, if scopes lacks it, its identity counts and, when it has a
+ * prerequisite, the prerequisite event's history (scopes: scope key → map*, owned by the caller,
+ * freed with persist_scope_free). 1 = *out set (caller frees with
  * persist_event_free), 0 = no such event, -1 = error (check yk_pgconn_lost). */
 __attribute__((warn_unused_result)) int persist_event_load(yk_pgconn *c, int64_t id, map *scopes,
                                                            persist_event **out);
@@ -107,6 +124,7 @@ typedef struct {
 typedef struct {
     const char **cancelled; /* ids of the bookings cancelled now */
     int n_cancelled;
+    bool cascaded; /* bookings depending on those (dose 2 of a dose 1) were cancelled too */
     persist_inserted *inserted; /* bookings inserted now */
     int n_inserted;
     yk_pgres *res[2]; /* own the texts */
@@ -117,7 +135,9 @@ void persist_written_free(persist_written *w);
 /* One transaction, one round trip (a libpq pipeline when both are given):
  * cancels (NULL = none), a JSON array of {"bid","ev","th"}: each booking that is still confirmed,
  *   belongs to event ev, has token hash th and may still be cancelled becomes cancelled, frees its
- *   seat, has its pending reminder cancelled and gets a cancellation mail job;
+ *   seat, has its pending reminder cancelled and gets a cancellation mail job; so does every
+ *   confirmed booking of the same identity in an event whose prerequisite (at any depth) is the
+ *   cancelled booking's event;
  * inserts (NULL or no rows = none): the bookings are inserted (request ids already present are
  *   skipped) and added to their slots' booked counters; every confirmed booking of these request
  *   ids gets its confirmation mail job (at most one, ever; the notifier writes the reminder job

@@ -77,7 +77,8 @@ class Event:
         self.slots = slots                      # list of slot dicts from the public API, by start
         self.slot_ids = [s["id"] for s in slots]
         self.id = int(stack.scalar("SELECT id FROM events WHERE slug = '%s'" % slug))
-        key = definition.get("campaign") or slug
+        key = stack.scalar("SELECT coalesce(partition_key, campaign, slug) FROM events "
+                           "WHERE slug = '%s'" % slug)     # proto/sql/0007
         self.partition = ykstack.partition_of(key, stack.partitions)
 
     def body(self, slot_id=None, mail=None, fields=None):

@@ -246,8 +246,6 @@ def test_reserve_booking_closed_409(own, px):
     assert r.error == "booking_closed" and "opens_at" in r.json
 
 
-@pytest.mark.xfail(strict=True, reason="code bug: the prerequisite is stored (routes_admin.c) but no "
-                   "service checks it: a booker without the prerequisite booking gets 201")
 def test_reserve_prerequisite_not_met_409(own, px, ev):
     slug, (slot,) = new_event(own, day=60, prerequisite={"event": ev[0], "min_days": 0})
     r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot), 409)

@@ -75,7 +75,8 @@ def fnv1a32(s):
 
 
 def partition_of(key, n=PARTITIONS):
-    """common/yk_partition.h: the stream of an event is fnv1a32(campaign or slug) mod P."""
+    """common/yk_partition.h: the stream of an event is fnv1a32(events.partition_key) mod P (the
+    campaign, else the prerequisite's key, else the slug)."""
     return fnv1a32(key) % n
 
 

@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "answer.h"
 #include "decide.h"
+#include "prior.h"
 #include "yk_token.h"
 
 /* Linked with -Wl,--wrap=malloc,--wrap=calloc: fail_malloc = k (fail_calloc = k) makes the k-th
@@ -35,6 +37,8 @@ void *__wrap_calloc(size_t n, size_t size)
 }
 
 #define TOKEN "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ" /* 43 characters */
+#define T10 INT64_C(1893492000)                             /* 2030-01-01T10:00:00Z */
+#define DAY INT64_C(86400)
 
 /* One event with slots 10 (capacity 2) and 11 (capacity 1), limit 1, counts in *counts. */
 typedef struct {
@@ -51,8 +55,8 @@ static void fixture_init(fixture *f, int64_t id, int limit)
     f->e.tz = "UTC";
     f->e.limit = limit;
     f->e.counts = &f->counts;
-    f->s10 = (persist_slot){10, 2, 0, "2030-01-01T10:00:00Z", "2030-01-01T11:00:00Z"};
-    f->s11 = (persist_slot){11, 1, 0, "2030-01-01T11:00:00Z", "2030-01-01T12:00:00Z"};
+    f->s10 = (persist_slot){10, 2, 0, "2030-01-01T10:00:00Z", "2030-01-01T11:00:00Z", T10};
+    f->s11 = (persist_slot){11, 1, 0, "2030-01-01T11:00:00Z", "2030-01-01T12:00:00Z", T10 + 3600};
 }
 
 static void fixture_free(fixture *f)
@@ -424,6 +428,129 @@ static void failures_counted(void **state)
     map_clear(&parts[0].failures, NULL);
 }
 
+/* Dose series (issue 10): dose 2 (event 2, min_days 28) is decided against dose 1's history
+ * (event 1) in memory; a dose 1 booked or cancelled in the batch counts at once. */
+static void prerequisite_in_memory(void **state)
+{
+    (void)state;
+    map scopes = MAP_INIT, hist = MAP_INIT;
+    fixture d1, d2;
+    fixture_init(&d1, 1, 5);
+    fixture_init(&d2, 2, 5);
+    d1.e.scopes = d2.e.scopes = &scopes;
+    snprintf(d1.e.hist_key, sizeof d1.e.hist_key, "h:1");
+    snprintf(d2.e.hist_key, sizeof d2.e.hist_key, "h:2");
+    void **ref = map_ref(&scopes, "h:1");
+    assert_non_null(ref);
+    *ref = &hist;
+    d2.e.pre = 1;
+    d2.e.pre_days = 28;
+    d2.e.prior = &hist;
+    persist_slot early = {12, 5, 0, "2029-12-25T10:00:00Z", "2029-12-25T11:00:00Z", T10 - 7 * DAY};
+    persist_slot month = {13, 5, 0, "2029-12-04T10:00:00Z", "2029-12-04T11:00:00Z", T10 - 28 * DAY};
+    assert_int_equal(prior_add(&hist, "late", T10 - 7 * DAY, false), 0);
+    entry v[5] = {reserve(0, &d2.e, &d2.s10, "none"), reserve(1, &d2.e, &d2.s10, "late"),
+                  reserve(2, &d1.e, &month, "fresh"), reserve(3, &d2.e, &d2.s10, "fresh"),
+                  reserve(4, &d1.e, &early, "x")};
+    for (int i = 0; i < 5; i++)
+        decide_reserve(&v[i]);
+    assert_int_equal(v[0].code, 409);
+    assert_string_equal(v[0].result, "prerequisite_not_met");
+    assert_int_equal(v[1].code, 409); /* dose 1 only 7 days before */
+    assert_string_equal(v[1].result, "prerequisite_not_met");
+    assert_int_equal(v[2].st, ENTRY_ACCEPT); /* dose 1, 28 days before, in this batch */
+    assert_int_equal(v[3].st, ENTRY_ACCEPT); /* so dose 2 follows */
+    assert_int_equal(d2.s10.booked, 1);
+    assert_int_equal(count_of(&d2.counts, "none"), 0);
+    assert_true(prior_met(&hist, "x", T10, 7, false));
+
+    /* require_attended: a confirmed dose 1 is not enough, an attended one is. */
+    d2.e.pre_attended = true;
+    assert_int_equal(prior_add(&hist, "came", T10 - 30 * DAY, true), 0);
+    entry w[2] = {reserve(5, &d2.e, &d2.s11, "fresh"), reserve(6, &d2.e, &d2.s11, "came")};
+    decide_reserve(&w[0]);
+    decide_reserve(&w[1]);
+    assert_string_equal(w[0].result, "prerequisite_not_met");
+    assert_string_equal(body(&w[0]), "{\"error\":\"prerequisite_not_met\",\"message\":\"This "
+                                     "booking needs an attended booking of the prerequisite event, "
+                                     "early enough before this slot.\"}");
+    assert_int_equal(w[1].st, ENTRY_ACCEPT);
+    prior_attend(&hist, "fresh", T10 - 28 * DAY); /* attendance decided by this worker */
+    assert_true(prior_met(&hist, "fresh", T10, 28, true));
+
+    /* A dose 1 cancelled in memory no longer counts. */
+    prior_remove(&hist, "x", T10 - 7 * DAY);
+    assert_false(prior_met(&hist, "x", T10, 7, false));
+    map_clear(&hist, prior_list_free);
+    map_clear(&scopes, NULL);
+    fixture_free(&d1);
+    fixture_free(&d2);
+}
+
+/* A dose 1 cancelled in the batch no longer admits the dose 2 after it (event 1's history is in
+ * the partition's scopes, as persist_event_load leaves it when event 2 depends on it). */
+static void cancel_updates_history(void **state)
+{
+    (void)state;
+    map scopes = MAP_INIT, hist = MAP_INIT;
+    fixture d1, d2;
+    fixture_init(&d1, 1, 1);
+    fixture_init(&d2, 2, 1);
+    d1.e.scopes = d2.e.scopes = &scopes;
+    snprintf(d1.e.hist_key, sizeof d1.e.hist_key, "h:1");
+    snprintf(d2.e.hist_key, sizeof d2.e.hist_key, "h:2");
+    void **ref = map_ref(&scopes, "h:1");
+    assert_non_null(ref);
+    *ref = &hist;
+    d2.e.pre = 1;
+    d2.e.prior = &hist;
+    d1.s10.booked = 1;
+    set_count(&d1.counts, "x", 1);
+    assert_int_equal(prior_add(&hist, "x", d1.s10.start, false), 0);
+    persist_booking rows[] = {row("7", 1, 10, "confirmed", "x", false)};
+    entry v[] = {cancel(0, 1, "7", hash_ok), reserve(1, &d2.e, &d2.s11, "x")};
+    decide_bookings bk;
+    bookings(&bk, v, 2, rows, 1);
+    resolve(&v[0], &bk, &d1);
+    decide_cancel(&v[0], &bk);
+    decide_reserve(&v[1]);
+    assert_int_equal(v[0].st, ENTRY_CANCEL);
+    assert_string_equal(v[1].result, "prerequisite_not_met");
+    decide_bookings_free(&bk);
+    map_clear(&hist, prior_list_free);
+    map_clear(&scopes, NULL);
+    fixture_free(&d1);
+    fixture_free(&d2);
+}
+
+/* Booking window, decided by the worker too: before opens_at (with it), after closes_at (null). */
+static void booking_window(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, 1, 5);
+    int64_t now = (int64_t)time(NULL);
+    f.e.opens = now + 3600;
+    f.e.opens_at = "2030-01-01T09:00:00+09:00";
+    entry v[3] = {reserve(0, &f.e, &f.s10, "x"), reserve(1, &f.e, &f.s10, "y"),
+                  reserve(2, &f.e, &f.s10, "z")};
+    decide_reserve(&v[0]);
+    assert_int_equal(v[0].code, 409);
+    assert_string_equal(body(&v[0]), "{\"error\":\"booking_closed\",\"message\":\"Bookings for "
+                                     "this event are not open.\",\"opens_at\":\"2030-01-01T09:00:"
+                                     "00+09:00\"}");
+    f.e.opens = now - 3600;
+    f.e.closes = now - 1;
+    decide_reserve(&v[1]);
+    assert_string_equal(body(&v[1]), "{\"error\":\"booking_closed\",\"message\":\"Bookings for "
+                                     "this event are not open.\",\"opens_at\":null}");
+    f.e.closes = now + 3600;
+    decide_reserve(&v[2]);
+    assert_int_equal(v[2].st, ENTRY_ACCEPT);
+    assert_int_equal(f.s10.booked, 1);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -437,6 +564,9 @@ int main(void)
         cmocka_unit_test_setup(cancel_rows_missing, setup),
         cmocka_unit_test_setup(answers_from_committed_rows, setup),
         cmocka_unit_test_setup(failures_counted, setup),
+        cmocka_unit_test_setup(prerequisite_in_memory, setup),
+        cmocka_unit_test_setup(booking_window, setup),
+        cmocka_unit_test_setup(cancel_updates_history, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
