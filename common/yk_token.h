@@ -32,7 +32,7 @@ void yk_token_for_request(const unsigned char key[YK_TOKEN_KEY_BYTES], const cha
  * first 30 bits of HMAC-SHA256(key, "checkin:" + id) in Crockford base32 (0-9 A-Z without I L O
  * U), so a code is derived wherever a booking is shown and never stored, and cannot be made
  * without the key. id is a booking id (1 to 19 decimal digits); out receives "" for any other. */
-#define YK_CHECKIN_CODE_MAX 31 /* "YK1-" + 19 digits + "-" + 6, without the NUL */
+#define YK_CHECKIN_CODE_MAX 30 /* "YK1-" + 19 digits + "-" + 6, without the NUL */
 void yk_token_checkin_code(const unsigned char key[YK_TOKEN_KEY_BYTES], const char *id,
                            char out[YK_CHECKIN_CODE_MAX + 1]);
 /* 1 when code is the check-in code of its booking (compared in constant time, letters of any
