@@ -1,7 +1,7 @@
 """PATCH /v1/admin/events/{slug} (in effect for the next reservation, at the ingress and at the
 deciding worker), checkin_code on every booking (format, stable across reads, in the 201, derived
-from the server key), GET /v1/bookings/{id}/qr.svg (decoded with zbarimg when zbar-tools and
-librsvg2-bin are installed; always its structure), GET /v1/admin/bookings/{id} (contract §2)."""
+from the server key), GET /v1/bookings/{id}/qr.svg (its structure, and decoded by zbarimg after
+rsvg-convert), GET /v1/admin/bookings/{id} (contract §2)."""
 
 import datetime
 import hashlib
@@ -212,14 +212,18 @@ def test_qr_svg(api, stack, make_event):
     # HEAD works where GET does
     r2 = api.request("HEAD", "/v1/bookings/%s/qr.svg" % b["id"], headers={"X-Booking-Token": token})
     assert r2.status == 200 and not r2.body
-    if shutil.which("rsvg-convert") and shutil.which("zbarimg"):
-        with tempfile.TemporaryDirectory() as d:
-            open(d + "/q.svg", "wb").write(r.body)
-            subprocess.run(["rsvg-convert", "-w", "330", "-o", d + "/q.png", d + "/q.svg"],
-                           check=True, timeout=30)
-            out = subprocess.run(["zbarimg", "-q", "--raw", d + "/q.png"], capture_output=True,
-                                 text=True, timeout=30)
-            assert out.stdout.strip() == b["checkin_code"], out
+    # decoded as a phone would read it: rendered (librsvg2-bin), then scanned (zbar-tools), both in
+    # deploy/local/packages.txt
+    missing = [t for t in ("rsvg-convert", "zbarimg") if shutil.which(t) is None]
+    assert not missing, "install zbar-tools and librsvg2-bin (deploy/local/packages.txt): %s" % (
+        missing,)
+    with tempfile.TemporaryDirectory() as d:
+        open(d + "/q.svg", "wb").write(r.body)
+        subprocess.run(["rsvg-convert", "-w", "330", "-o", d + "/q.png", d + "/q.svg"],
+                       check=True, timeout=30)
+        out = subprocess.run(["zbarimg", "-q", "--raw", d + "/q.png"], capture_output=True,
+                             text=True, timeout=30)
+        assert out.stdout.strip() == b["checkin_code"], out
 
 
 def test_qr_svg_404(api, make_event):
