@@ -3,6 +3,7 @@
 
 #include <sodium.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -80,4 +81,56 @@ void yk_token_for_request(const unsigned char key[YK_TOKEN_KEY_BYTES], const cha
     crypto_generichash(h, sizeof h, (const unsigned char *)request_id, strlen(request_id), key,
                        YK_TOKEN_KEY_BYTES);
     sodium_bin2base64(out, YK_TOKEN_LEN + 1, h, sizeof h, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+static const char yk_token_crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+static int yk_token_is_id(const char *id)
+{
+    size_t n = strlen(id);
+    return n >= 1 && n <= 19 && strspn(id, "0123456789") == n;
+}
+
+void yk_token_checkin_code(const unsigned char key[YK_TOKEN_KEY_BYTES], const char *id,
+                           char out[YK_CHECKIN_CODE_MAX + 1])
+{
+    out[0] = '\0';
+    if (!yk_token_is_id(id))
+        return;
+    char msg[8 + 20];
+    int len = snprintf(msg, sizeof msg, "checkin:%s", id);
+    unsigned char h[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, key, YK_TOKEN_KEY_BYTES);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg, (unsigned long long)len);
+    crypto_auth_hmacsha256_final(&st, h);
+    uint32_t v = ((uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3]) >> 2;
+    char sig[7];
+    for (int i = 0; i < 6; i++)
+        sig[i] = yk_token_crockford[(v >> (25 - 5 * i)) & 31];
+    sig[6] = '\0';
+    snprintf(out, YK_CHECKIN_CODE_MAX + 1, "YK1-%s-%s", id, sig);
+}
+
+int yk_token_checkin_parse(const unsigned char key[YK_TOKEN_KEY_BYTES], const char *code,
+                           char id[20])
+{
+    char given[YK_CHECKIN_CODE_MAX + 1], want[YK_CHECKIN_CODE_MAX + 1];
+    size_t n = strlen(code);
+    id[0] = '\0';
+    if (n < 4 + 1 + 1 + 6 || n > YK_CHECKIN_CODE_MAX)
+        return 0;
+    for (size_t i = 0; i <= n; i++) /* a code read aloud or typed may come in lower case */
+        given[i] = code[i] >= 'a' && code[i] <= 'z' ? (char)(code[i] - 'a' + 'A') : code[i];
+    size_t idlen = n - 4 - 7;
+    if (memcmp(given, "YK1-", 4) != 0 || given[4 + idlen] != '-')
+        return 0;
+    char digits[20];
+    memcpy(digits, given + 4, idlen);
+    digits[idlen] = '\0';
+    yk_token_checkin_code(key, digits, want);
+    if (want[0] == '\0' || !yk_token_equal(given, want))
+        return 0;
+    memcpy(id, digits, idlen + 1);
+    return 1;
 }

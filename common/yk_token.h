@@ -28,6 +28,17 @@ __attribute__((warn_unused_result)) int yk_token_key_parse(const char *hex,
  * Deterministic, so the notifier can rebuild it for the cancel link and no table stores it. */
 void yk_token_for_request(const unsigned char key[YK_TOKEN_KEY_BYTES], const char *request_id,
                           char out[YK_TOKEN_LEN + 1]);
+/* A booking's check-in code, "YK1-<id>-<6 characters>" (contract §2): the characters are the
+ * first 30 bits of HMAC-SHA256(key, "checkin:" + id) in Crockford base32 (0-9 A-Z without I L O
+ * U), so a code is derived wherever a booking is shown and never stored, and cannot be made
+ * without the key. id is a booking id (1 to 19 decimal digits); out receives "" for any other. */
+#define YK_CHECKIN_CODE_MAX 30 /* "YK1-" + 19 digits + "-" + 6, without the NUL */
+void yk_token_checkin_code(const unsigned char key[YK_TOKEN_KEY_BYTES], const char *id,
+                           char out[YK_CHECKIN_CODE_MAX + 1]);
+/* 1 when code is the check-in code of its booking (compared in constant time, letters of any
+ * case), with the booking id copied into id; else 0 and id "". */
+int yk_token_checkin_parse(const unsigned char key[YK_TOKEN_KEY_BYTES], const char *code,
+                           char id[20]);
 /* Hex SHA-256 of data[0..len). */
 void yk_token_sha256_hex(const void *data, size_t len, char out[YK_HASH_HEX_LEN + 1]);
 /* Constant-time comparison of two NUL-terminated strings of equal length; 1 if equal. */

@@ -273,6 +273,62 @@ void definition_free(definition *out)
     memset(out, 0, sizeof *out);
 }
 
+/* RFC 7396 on objects: into target (owned), each key of patch; 0 or -1 (memory). */
+static int definition_merge_into(json_t *target, json_t *patch)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach(patch, key, val)
+    {
+        json_t *cur = json_object_get(target, key);
+        if (json_is_null(val)) {
+            json_object_del(target, key);
+        } else if (json_is_object(val) && json_is_object(cur)) {
+            if (definition_merge_into(cur, val) != 0)
+                return -1;
+        } else if (json_object_set_new(target, key, json_deep_copy(val)) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Two JSON strings or nulls/absences naming the same value (absent and null alike). */
+static bool definition_same(json_t *a, json_t *b)
+{
+    if (a == NULL || json_is_null(a))
+        return b == NULL || json_is_null(b);
+    return b != NULL && json_equal(a, b);
+}
+
+json_t *definition_merge(json_t *current, json_t *patch, json_t *errors)
+{
+    size_t before = json_array_size(errors);
+    json_t *slug = json_object_get(current, "slug");
+    if (json_object_get(patch, "slug") && !definition_same(json_object_get(patch, "slug"), slug))
+        definition_error(errors, "slug", "pattern");
+    json_t *campaign = json_object_get(patch, "campaign");
+    if (campaign && !definition_same(campaign, json_object_get(current, "campaign")))
+        definition_error(errors, "campaign", "pattern");
+    if (json_object_get(patch, "password"))
+        definition_error(errors, "password", "unknown_field");
+    json_t *pre = json_object_get(patch, "prerequisite");
+    if (json_is_object(pre) && definition_same(json_object_get(pre, "event"), slug))
+        definition_error(errors, "prerequisite.event", "pattern");
+    if (json_array_size(errors) > before)
+        return NULL;
+    json_t *merged = json_deep_copy(current);
+    if (merged == NULL)
+        return NULL;
+    json_object_del(merged, "id");
+    json_object_del(merged, "secret");
+    if (definition_merge_into(merged, patch) != 0) {
+        json_decref(merged);
+        return NULL;
+    }
+    return merged;
+}
+
 /* Writes "{a,b,…}" of arr's items (1..48, each passing check) into out; 0, or -1 when one fails. */
 static int definition_pg_array(json_t *arr, char *out, size_t outlen, bool (*check)(json_t *))
 {

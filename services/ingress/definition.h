@@ -37,6 +37,17 @@ __attribute__((warn_unused_result)) int definition_check(json_t *def, json_t *er
 /* Frees what out owns and empties it; safe on an empty one. */
 void definition_free(definition *out);
 
+/* The definition a PATCH asks for: current (borrowed; the event as the admin API shows it) with
+ * patch (borrowed object) merged in as RFC 7396 says (a null removes the key, so the default
+ * applies again; objects such as reminder merge key by key; arrays such as fields are replaced).
+ * The keys only the server sets (id, secret) are dropped. Refused, with an error appended to
+ * errors: slug other than the current one (slug pattern: an event keeps its links), campaign
+ * changed (campaign pattern: the campaign picks the event's partition, and requests already
+ * queued would be decided by another writer), password (password unknown_field: not changeable
+ * here yet), prerequisite naming the event itself (prerequisite.event pattern). Returns the merged
+ * object (a new reference) for definition_check, or NULL (out of memory, or an error appended). */
+json_t *definition_merge(json_t *current, json_t *patch, json_t *errors);
+
 /* A checked slot generator (contract §2 "generate"); strings borrowed from the object checked. */
 typedef struct {
     const char *from, *to;  /* YYYY-MM-DD */

@@ -48,6 +48,11 @@ void ingress_respond_unavailable(yk_http_req *req);
 __attribute__((warn_unused_result)) int ingress_respond_stored(yk_http_req *req, const char *v,
                                                                size_t len);
 
+/* Adds "checkin_code" (yk_token_checkin_code of its "id", with this ingress's token key) to a
+ * booking object (borrowed), last as the contract lists it. -1 when it has no usable id or memory
+ * ran out. */
+__attribute__((warn_unused_result)) int ingress_booking_checkin(json_t *booking);
+
 /* The booking JSON of contract §2 for row b (joined with slots s and events e), as text. */
 #define INGRESS_BOOKING_JSON                                                                       \
     "json_build_object('id', b.id::text, 'event', e.slug, 'slot_id', b.slot_id::text,"             \

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ingress.h"
+#include "yk_token.h"
 
 void ingress_respond_json(yk_http_req *req, int status, json_t *json, const char *extra_headers)
 {
@@ -67,4 +68,14 @@ void ingress_respond_unavailable(yk_http_req *req)
         "{\"error\":\"unavailable\",\"message\":\"The service is busy or a backend is down; "
         "try again shortly.\"}";
     yk_http_respond(req, 503, "application/json", "Retry-After: 1\r\n", body, sizeof body - 1);
+}
+
+int ingress_booking_checkin(json_t *booking)
+{
+    char code[YK_CHECKIN_CODE_MAX + 1];
+    const char *id = json_string_value(json_object_get(booking, "id"));
+    if (id == NULL)
+        return -1;
+    yk_token_checkin_code(ingress.token_key, id, code);
+    return code[0] ? json_object_set_new(booking, "checkin_code", json_string(code)) : -1;
 }

@@ -1,4 +1,5 @@
-/* routes_admin: staff routes behind `Authorization: Bearer <token>` — events, slots, bookings.
+/* routes_admin: staff routes behind `Authorization: Bearer <token>` — events (create, change),
+ * slots, bookings (lists, one by id).
  * Each request owns one admin_ctx for its PostgreSQL round trips; the token is checked first. */
 #include <sodium.h>
 #include <stddef.h>
@@ -17,8 +18,10 @@ typedef enum {
     A_EVENT_CREATE,
     A_EVENT_LIST,
     A_EVENT_GET,
+    A_EVENT_PATCH,
     A_SLOTS_ADD,
     A_BOOKINGS,
+    A_BOOKING_GET,
     A_QUEUE
 } admin_action;
 
@@ -149,8 +152,8 @@ static void event_in_effect(admin_ctx *c, int ok)
     cat_event *e = catalogue_event(c->slug);
     if (!ok || e == NULL)
         respond_not_in_effect(c->req);
-    else
-        ingress_respond_json(c->req, 201, catalogue_event_json(e, true), NULL);
+    else /* c->limit: the status, 201 created or 200 changed */
+        ingress_respond_json(c->req, c->limit, catalogue_event_json(e, true), NULL);
 }
 
 static void event_created_cb(yk_pg_op *op, yk_pgres *res)
@@ -162,7 +165,10 @@ static void event_created_cb(yk_pg_op *op, yk_pgres *res)
         return;
     }
     json_t *errors = json_array(); /* stolen by ingress_respond_invalid, else released here */
-    if (yk_pgres_ok(res)) {        /* no row: the WHERE found no prerequisite event of that slug */
+    if (yk_pgres_ok(res) && c->action == A_EVENT_PATCH && c->argv[10] == NULL) {
+        json_decref(errors);
+        yk_http_respond_error(c->req, 404, "not_found", "No such event."); /* deleted meanwhile */
+    } else if (yk_pgres_ok(res)) { /* no row: the WHERE found no prerequisite event of that slug */
         ingress_add_error(errors, "prerequisite.event", "unknown_option");
         ingress_respond_invalid(c->req, errors, NOT_VALID);
     } else if (strncmp(state, "22", 2) == 0) {
@@ -195,6 +201,20 @@ static const char sql_event_insert[] =
     " coalesce($10, (SELECT k FROM pre), $1)"
     " WHERE $11::jsonb IS NULL OR EXISTS"
     " (SELECT 1 FROM pre WHERE $10::text IS NULL OR pre.k = $10) RETURNING id";
+
+/* The same parameters; the slug names the event and cannot change (nor its partition key: a new
+ * prerequisite must live in the event's partition, else it is refused like an unknown one), a
+ * password hash only replaces the stored one when given. Committed before the catalogue version
+ * moves, so a worker that sees the new version reads the new row. */
+static const char sql_event_update[] =
+    "UPDATE events e SET title = $2, description = $3, venue = $4, timezone = $5, lang = $6,"
+    " fields = $7::jsonb, password_hash = coalesce($8, e.password_hash),"
+    " per_person_limit = $9::int, campaign = $10, prerequisite = $11::jsonb,"
+    " opens_at = $12::timestamptz, closes_at = $13::timestamptz, cancel_until_hours = $14::int,"
+    " reminder = $15::jsonb, published = $16::boolean WHERE e.slug = $1 AND ($11::jsonb IS NULL"
+    " OR EXISTS (SELECT 1 FROM events p WHERE p.slug = $11::jsonb->>'event' AND p.slug <> $1"
+    " AND coalesce(p.partition_key, p.campaign, p.slug) = e.partition_key))"
+    " RETURNING id";
 
 static json_t *load_body(admin_ctx *c, const char *message)
 {
@@ -249,14 +269,28 @@ static int event_params(admin_ctx *c, definition *d)
     return 0;
 }
 
-static void event_create(admin_ctx *c)
+/* POST (e NULL): the body is the definition; PATCH: the body merged into e's (definition_merge). */
+static void event_write(admin_ctx *c, cat_event *e)
 {
     json_t *def = load_body(c, NOT_VALID);
+    json_t *errors = json_array();
+    if (def && e) {
+        json_t *patch = def;
+        def = definition_merge(e->json, patch, errors);
+        json_decref(patch);
+        if (def == NULL && json_array_size(errors) > 0) {
+            ingress_respond_invalid(c->req, errors, NOT_VALID);
+            ctx_free(c);
+            return;
+        }
+        if (def == NULL)
+            ingress_respond_unavailable(c->req);
+    }
     if (def == NULL) {
+        json_decref(errors);
         ctx_free(c);
         return;
     }
-    json_t *errors = json_array();
     definition d;
     int problems = definition_check(def, errors, &d);
     if (problems > 0) {
@@ -270,7 +304,9 @@ static void event_create(admin_ctx *c)
     definition_free(&d);
     json_decref(def); /* after event_params: d borrows its strings */
     c->op.cb = event_created_cb;
-    if (rc != 0 || yk_pg_query(ingress.pg, &c->op, sql_event_insert, c->argc, c->argv) != 0) {
+    c->limit = e ? 200 : 201;
+    if (rc != 0 || yk_pg_query(ingress.pg, &c->op, e ? sql_event_update : sql_event_insert, c->argc,
+                               c->argv) != 0) {
         ingress_respond_unavailable(c->req);
         ctx_free(c);
     }
@@ -394,6 +430,8 @@ static void bookings_cb(yk_pg_op *op, yk_pgres *res)
         json_t *fields = e ? yk_fieldset_present(&e->fields, json_object_get(b, "fields")) : NULL;
         if (fields) /* jsonb keeps its own key order: show the definition's, values typed */
             json_object_set_new(b, "fields", fields);
+        if (ingress_booking_checkin(b) != 0)
+            yk_warn("booking %s: no check-in code", yk_pgres_text(res, i, 0));
         json_array_append_new(list, b);
     }
     json_t *next = n > c->limit ? json_string(yk_pgres_text(res, shown - 1, 0)) : json_null();
@@ -449,6 +487,49 @@ static void bookings_list(admin_ctx *c, cat_event *e)
     }
 }
 
+static const char sql_booking_by_id[] =
+    "SELECT b.event_id, " INGRESS_BOOKING_JSON INGRESS_BOOKING_FROM " WHERE b.id = $1::bigint";
+
+static void booking_cb(yk_pg_op *op, yk_pgres *res)
+{
+    admin_ctx *c = (admin_ctx *)op;
+    cat_event *e = yk_pgres_ok(res) && yk_pgres_rows(res) == 1
+                       ? catalogue_event_by_id(yk_pgres_int(res, 0, 0, 0))
+                       : NULL;
+    if (yk_pgres_ok(res) && yk_pgres_rows(res) == 0) {
+        yk_http_respond_error(c->req, 404, "not_found", "No such booking.");
+    } else if (e == NULL) { /* the store failed, or the catalogue is behind the row */
+        ingress_respond_unavailable(c->req);
+    } else {
+        json_t *b = json_loads(yk_pgres_text(res, 0, 1), 0, NULL);
+        json_t *fields = b ? catalogue_booking_fields(e, json_object_get(b, "fields")) : NULL;
+        if (fields == NULL || json_object_set_new(b, "fields", fields) != 0 ||
+            ingress_booking_checkin(b) != 0) {
+            json_decref(b);
+            b = NULL;
+        }
+        ingress_respond_json(c->req, 200, b ? json_pack("{s:o}", "booking", b) : NULL, NULL);
+    }
+    ctx_free(c);
+}
+
+/* The check-in desk types the number printed on a confirmation: digits only, else 404. */
+static void booking_get(admin_ctx *c)
+{
+    size_t n = strlen(c->slug);
+    if (n == 0 || n > 18 || strspn(c->slug, "0123456789") != n) {
+        yk_http_respond_error(c->req, 404, "not_found", "No such booking.");
+        ctx_free(c);
+        return;
+    }
+    param_text(c, c->slug);
+    c->op.cb = booking_cb;
+    if (c->argv[0] == NULL || yk_pg_query(ingress.pg, &c->op, sql_booking_by_id, 1, c->argv) != 0) {
+        ingress_respond_unavailable(c->req);
+        ctx_free(c);
+    }
+}
+
 static void queue_cb(void *ud, int ok, const queue_partition *parts, int n)
 {
     admin_ctx *c = ud;
@@ -471,8 +552,8 @@ static void queue_cb(void *ud, int ok, const queue_partition *parts, int n)
 
 static void admin_run(admin_ctx *c)
 {
-    int needs_event =
-        c->action != A_EVENT_CREATE && c->action != A_EVENT_LIST && c->action != A_QUEUE;
+    int needs_event = c->action != A_EVENT_CREATE && c->action != A_EVENT_LIST &&
+                      c->action != A_QUEUE && c->action != A_BOOKING_GET;
     cat_event *e = needs_event ? catalogue_event(c->slug) : NULL;
     if (needs_event && e == NULL) {
         yk_http_respond_error(c->req, 404, "not_found", "No such event.");
@@ -481,7 +562,13 @@ static void admin_run(admin_ctx *c)
     }
     switch (c->action) {
     case A_EVENT_CREATE:
-        event_create(c);
+        event_write(c, NULL);
+        return;
+    case A_EVENT_PATCH:
+        event_write(c, e);
+        return;
+    case A_BOOKING_GET:
+        booking_get(c);
         return;
     case A_EVENT_LIST: {
         json_t *list = json_array();
@@ -537,8 +624,12 @@ void routes_admin(yk_http_req *req, char **segs, int n)
         want = req->method == YK_M_POST ? YK_M_POST : YK_M_GET;
         req->route = "admin_events";
     } else if (n == 3 && strcmp(segs[1], "events") == 0) {
-        action = A_EVENT_GET, want = YK_M_GET;
+        action = req->method == YK_M_PATCH ? A_EVENT_PATCH : A_EVENT_GET;
+        want = req->method == YK_M_PATCH ? YK_M_PATCH : YK_M_GET;
         req->route = "admin_event";
+    } else if (n == 3 && strcmp(segs[1], "bookings") == 0) {
+        action = A_BOOKING_GET, want = YK_M_GET;
+        req->route = "admin_booking";
     } else if (n == 4 && strcmp(segs[1], "events") == 0 && strcmp(segs[3], "slots") == 0) {
         action = A_SLOTS_ADD, want = YK_M_POST;
         req->route = "admin_slots";
@@ -550,10 +641,11 @@ void routes_admin(yk_http_req *req, char **segs, int n)
         return;
     }
     if (req->method != want) {
-        yk_http_respond_not_allowed(req, action == A_EVENT_LIST || action == A_EVENT_CREATE
-                                             ? "GET, HEAD, POST"
-                                         : want == YK_M_GET ? "GET, HEAD"
-                                                            : "POST");
+        yk_http_respond_not_allowed(
+            req, action == A_EVENT_LIST || action == A_EVENT_CREATE ? "GET, HEAD, POST"
+                 : action == A_EVENT_GET || action == A_EVENT_PATCH ? "GET, HEAD, PATCH"
+                 : want == YK_M_GET                                 ? "GET, HEAD"
+                                                                    : "POST");
         return;
     }
     const char *auth = req->headers[YK_HDR_AUTHORIZATION];

@@ -1,4 +1,5 @@
-/* routes_bookings: a booker's own booking — read it, cancel it — behind X-Booking-Token.
+/* routes_bookings: a booker's own booking — read it, its check-in QR code, cancel it — behind
+ * X-Booking-Token.
  * An unknown id and a wrong token both answer 404, so ids cannot be probed. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,12 +8,15 @@
 #include "catalogue.h"
 #include "ingress.h"
 #include "submit.h"
+#include "yk_qr.h"
 #include "yk_token.h"
+
+typedef enum { B_READ, B_QR, B_CANCEL } booking_action;
 
 typedef struct {
     yk_pg_op op;
     yk_http_req *req;
-    int cancel;
+    booking_action action;
     char id[24];
     char token_hash[YK_HASH_HEX_LEN + 1];
 } booking_ctx;
@@ -28,11 +32,26 @@ static void respond_booking(yk_http_req *req, const cat_event *e, const char *bo
 {
     json_t *b = json_loads(booking_json, 0, NULL);
     json_t *fields = b ? catalogue_booking_fields(e, json_object_get(b, "fields")) : NULL;
-    if (fields == NULL || json_object_set_new(b, "fields", fields) != 0) {
+    if (fields == NULL || json_object_set_new(b, "fields", fields) != 0 ||
+        ingress_booking_checkin(b) != 0) {
         json_decref(b);
         b = NULL;
     }
     ingress_respond_json(req, 200, b ? json_pack("{s:o}", "booking", b) : NULL, NULL);
+}
+
+/* The booking's check-in code as a QR code (SVG, about 2 KiB). */
+static void respond_qr(yk_http_req *req, const char *id)
+{
+    char code[YK_CHECKIN_CODE_MAX + 1];
+    yk_buf svg = YK_BUF_INIT(64 * 1024);
+    yk_token_checkin_code(ingress.token_key, id, code);
+    if (code[0] == '\0' || yk_qr_svg(&svg, code) != 0)
+        yk_http_respond_error(req, 500, "internal", "The QR code could not be drawn.");
+    else
+        yk_http_respond(req, 200, "image/svg+xml", "Cache-Control: private, max-age=3600\r\n",
+                        svg.p, svg.len);
+    yk_buf_free(&svg);
 }
 
 static void looked_up_cb(yk_pg_op *op, yk_pgres *res)
@@ -52,7 +71,12 @@ static void looked_up_cb(yk_pg_op *op, yk_pgres *res)
         goto done;
     }
     const char *status = yk_pgres_text(res, 0, 2);
-    if (!c->cancel || strcmp(status, "cancelled") == 0) { /* cancelling twice: same answer */
+    if (c->action == B_QR) {
+        respond_qr(c->req, c->id);
+        goto done;
+    }
+    if (c->action == B_READ ||
+        strcmp(status, "cancelled") == 0) { /* cancelling twice: same answer */
         respond_booking(c->req, e, yk_pgres_text(res, 0, 0));
         goto done;
     }
@@ -78,11 +102,12 @@ void routes_bookings(yk_http_req *req, char **segs, int n)
 {
     /* segs[0] == "bookings" */
     int cancel = n == 3 && strcmp(segs[2], "cancel") == 0;
-    if (n != 2 && !cancel) {
+    int qr = n == 3 && strcmp(segs[2], "qr.svg") == 0;
+    if (n != 2 && !cancel && !qr) {
         yk_http_respond_error(req, 404, "not_found", "No such route.");
         return;
     }
-    req->route = cancel ? "booking_cancel" : "booking";
+    req->route = cancel ? "booking_cancel" : qr ? "booking_qr" : "booking";
     if (req->method != (cancel ? YK_M_POST : YK_M_GET)) {
         yk_http_respond_not_allowed(req, cancel ? "POST" : "GET, HEAD");
         return;
@@ -99,7 +124,7 @@ void routes_bookings(yk_http_req *req, char **segs, int n)
         return;
     }
     c->req = req;
-    c->cancel = cancel;
+    c->action = cancel ? B_CANCEL : qr ? B_QR : B_READ;
     memcpy(c->id, segs[1], idlen + 1);
     yk_token_sha256_hex(token, strlen(token), c->token_hash);
     const char *params[] = {c->id, c->token_hash};

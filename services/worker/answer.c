@@ -12,6 +12,7 @@
 #include "yk_log.h"
 #include "yk_rconn.h"
 #include "yk_resp.h"
+#include "yk_token.h"
 
 /* Every answer body of a batch, each followed by '\0' (entries keep offsets, as the buffer moves
  * when it grows); the answer pipeline; the message being built for one PUBLISH. Reused from batch
@@ -21,6 +22,13 @@
 static yk_buf answer_bodies = YK_BUF_INIT(ANSWER_TEXT_MAX);
 static yk_buf answer_cmds = YK_BUF_INIT(ANSWER_TEXT_MAX);
 static yk_buf answer_msg = YK_BUF_INIT(ANSWER_TEXT_MAX);
+
+static unsigned char answer_key[YK_TOKEN_KEY_BYTES];
+
+void answer_set_key(const unsigned char key[32])
+{
+    memcpy(answer_key, key, sizeof answer_key);
+}
 
 void answer_reset(void)
 {
@@ -78,7 +86,8 @@ void answer_closed(entry *en, const char *opens_at)
     en->result = "booking_closed";
 }
 
-/* Appends the booking object of every answer to b (keys in the order of the contract). fields is
+/* Appends the booking object of every answer to b (keys in the order of the contract, the
+ * check-in code derived from the id, never stored). fields is
  * JSON object text: checked by yk_buf_fields_ok (copied as it is) or, when from_db, PostgreSQL's
  * jsonb output (written compact, as jansson would; "" stands for {}). */
 static void booking_obj(yk_buf *b, const char *id, const char *slug, const char *slot_id,
@@ -108,6 +117,10 @@ static void booking_obj(yk_buf *b, const char *id, const char *slug, const char 
         yk_buf_adds(b, "{}");
     yk_buf_adds(b, ",\"created_at\":");
     yk_buf_str(b, created);
+    char code[YK_CHECKIN_CODE_MAX + 1];
+    yk_token_checkin_code(answer_key, id, code);
+    yk_buf_adds(b, ",\"checkin_code\":");
+    yk_buf_str(b, code);
     yk_buf_addc(b, '}');
 }
 

@@ -10,6 +10,10 @@
 #include "worker.h"
 #include "yk_buf.h"
 
+/* The server key (YOYAKU_TOKEN_KEY) every booking's checkin_code is derived with (copied). Until
+ * set, all zero bytes. */
+void answer_set_key(const unsigned char key[32]);
+
 /* Empties the body buffer for a new batch (every body_at of the previous batch is void). */
 void answer_reset(void);
 

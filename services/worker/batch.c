@@ -222,6 +222,27 @@ static worker_status batch_run(worker *w, const yk_reply *streams, bool replay)
     return st;
 }
 
+/* An admin change (PATCH of an event: its limit, its window) must hold for every request sent
+ * after its answer. The ingress bumps yk:catalogue before answering, so a version read after
+ * XREADGROUP returned an entry is at least the one of that entry's time: if it moved, the cached
+ * events are dropped now, before deciding, and reloaded from PostgreSQL (which has the change),
+ * instead of at the next tick. One GET per batch read. */
+static worker_status batch_catalogue(worker *w)
+{
+    yk_reply *r = yk_rconn_command(w->redis, 2, (const char *[]){"GET", "yk:catalogue"});
+    if (r == NULL)
+        return WORKER_REDIS_LOST;
+    long long version = yk_reply_is(r, YK_REPLY_STRING) ? atoll(yk_reply_str(r, NULL)) : 0;
+    yk_rconn_free(r);
+    if (version != w->catalogue_version) {
+        w->catalogue_version = version;
+        for (unsigned p = 0; p < w->partitions; p++)
+            if (w->parts[p].owned)
+                partitions_forget(w, p);
+    }
+    return WORKER_OK;
+}
+
 worker_status batch_read(worker *w)
 {
     /* argv: XREADGROUP GROUP workers <id> COUNT <n> BLOCK 100 STREAMS keys… ids… */
@@ -255,7 +276,9 @@ worker_status batch_read(worker *w)
         if (strncmp(yk_reply_error(r), "NOGROUP", 7) == 0)
             partitions_resetup_all(w); /* the stream vanished (Redis lost its data) */
     } else if (yk_reply_is(r, YK_REPLY_ARRAY)) {
-        st = batch_run(w, r, false);
+        st = batch_catalogue(w);
+        if (st == WORKER_OK)
+            st = batch_run(w, r, false);
     }
 out:
     free(argv);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "answer.h"
 #include "batch.h"
 #include "metrics.h"
 #include "partitions.h"
@@ -57,7 +58,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a dead Redis or PostgreSQL socket is an error, not a signal */
-    static const char *log_level, *metrics_listen, *pg, *redis, *worker_id;
+    static const char *log_level, *metrics_listen, *pg, *redis, *token_key, *worker_id;
     static int64_t batch_max, partitions, rebalance_ms, ttl;
     const yk_cf_entry table[] = {
         YK_CF_INTEGER("YOYAKU_BATCH_MAX", &batch_max, "1000", 1, 100000,
@@ -71,6 +72,7 @@ int main(int argc, char **argv)
                       "heartbeat and rebalance period"),
         YK_CF_SHARED(yk_setting_redis, &redis),
         YK_CF_SHARED(yk_setting_result_ttl, &ttl),
+        YK_CF_SHARED(yk_setting_token_key, &token_key),
         YK_CF_STRING("YOYAKU_WORKER_ID", &worker_id, "",
                      "consumer name; empty = <host>-<pid>, fresh at every start"),
     };
@@ -100,6 +102,11 @@ int main(int argc, char **argv)
         yk_error("libsodium init failed");
         return 1;
     }
+    /* The answers' check-in codes: the ingress and the notifier derive the same ones. */
+    unsigned char key[YK_TOKEN_KEY_BYTES];
+    if (yk_token_key_parse(token_key, key) > 0)
+        yk_warn("YOYAKU_TOKEN_KEY is empty: using the development key");
+    answer_set_key(key);
 
     worker w = {.id = id,
                 .pg_conninfo = pg,

@@ -12,7 +12,7 @@ import pytest
 from ykstack import JST, email, rfc3339, slot_time, unique, wait_until
 
 BOOKING_KEYS = {"id", "event", "slot_id", "starts_at", "ends_at", "status", "email", "fields",
-                "created_at"}
+                "created_at", "checkin_code"}
 RFC3339_JST = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+09:00$")
 
 

@@ -17,6 +17,7 @@ ROUTES = [
     ("post", "/v1/events/{slug}/reservations"),
     ("get", "/v1/requests/{request_id}"),
     ("get", "/v1/bookings/{id}"),
+    ("get", "/v1/bookings/{id}/qr.svg"),
     ("post", "/v1/bookings/{id}/cancel"),
     ("post", "/v1/bookings/{id}/review"),
     ("post", "/v1/admin/events"),

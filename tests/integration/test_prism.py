@@ -382,12 +382,12 @@ def test_admin_create_event_and_refusals(px):
 @pytest.mark.parametrize("method,path", [
     ("POST", "/v1/admin/events"), ("GET", "/v1/admin/events"), ("GET", "/v1/admin/events/demo"),
     ("POST", "/v1/admin/events/demo/slots"), ("GET", "/v1/admin/events/demo/bookings"),
-    ("GET", "/v1/admin/queue"),
+    ("GET", "/v1/admin/queue"), ("PATCH", "/v1/admin/events/demo"), ("GET", "/v1/admin/bookings/1"),
 ])
 def test_admin_401(own, px, method, path):
     """A wrong token through Prism; no token at all at the ingress directly (Prism answers a
     request without the scheme's header itself)."""
-    kw = {"json_body": {"slug": unique("x"), "title": "x"}} if method == "POST" else {}
+    kw = {"json_body": {"slug": unique("x"), "title": "x"}} if method in ("POST", "PATCH") else {}
     r = px.request(method, path, 401, headers={"Authorization": "Bearer wrong"}, **kw)
     assert r.error == "unauthorized"
     r = own.client.request(method, path, **kw)
@@ -439,6 +439,36 @@ def test_admin_bookings(own, px):
 def test_admin_bookings_bad_query_422(px, ev, query):
     r = px.get("/v1/admin/events/%s/bookings?%s" % (ev[0], query), 422, admin=True)
     assert r.error == "invalid_fields"
+
+
+def test_admin_patch_event(own, px):
+    slug, _ = new_event(own, capacities=())
+    r = px.request("PATCH", "/v1/admin/events/%s" % slug, 200, json_body={"per_person_limit": 3},
+                   admin=True)
+    assert r.json["per_person_limit"] == 3 and r.json["slug"] == slug
+    r = px.request("PATCH", "/v1/admin/events/%s" % slug, 422,
+                   json_body={"slug": "other-slug", "per_person_limit": 0}, admin=True)
+    assert r.error == "invalid_fields"
+    r = px.request("PATCH", "/v1/admin/events/%s" % slug, 400, body="{", admin=True,
+                   headers=NOT_JSON)
+    assert r.error == "malformed_json"
+    r = px.request("PATCH", "/v1/admin/events/no-such-%s" % uuid.uuid4().hex[:8], 404,
+                   json_body={"title": "x"}, admin=True)
+    assert r.error == "not_found"
+
+
+def test_admin_booking_and_qr(px, ev):
+    slug, (slot, _) = ev
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot))
+    b, token = r.json["booking"], r.json["token"]
+    assert b["checkin_code"].startswith("YK1-%s-" % b["id"])
+    r = px.get("/v1/admin/bookings/%s" % b["id"], admin=True)
+    assert r.json["booking"]["checkin_code"] == b["checkin_code"]
+    px.get("/v1/admin/bookings/999999999", 404, admin=True)
+    r = px.get("/v1/bookings/%s/qr.svg" % b["id"], headers={"X-Booking-Token": token})
+    assert r.headers["content-type"].startswith("image/svg+xml") and b"<path" in r.body
+    px.get("/v1/bookings/%s/qr.svg" % b["id"], 404, headers={"X-Booking-Token": "A" * 43})
+    px.get("/v1/bookings/999999999/qr.svg", 404, headers={"X-Booking-Token": token})
 
 
 def test_admin_queue(own, px):

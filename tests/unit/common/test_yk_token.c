@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -106,12 +107,71 @@ static void equal(void **state)
     assert_int_equal(yk_token_equal("", "a"), 0);
 }
 
+/* Vectors computed independently (Python's hmac) for the key 00 01 … 1f. */
+static void checkin_code_vectors(void **state)
+{
+    unsigned char key[YK_TOKEN_KEY_BYTES], other[YK_TOKEN_KEY_BYTES];
+    char c[YK_CHECKIN_CODE_MAX + 1], d[YK_CHECKIN_CODE_MAX + 1];
+    for (int i = 0; i < YK_TOKEN_KEY_BYTES; i++)
+        key[i] = (unsigned char)i, other[i] = (unsigned char)(i + 1);
+    yk_token_checkin_code(key, "1", c);
+    assert_string_equal(c, "YK1-1-EGFBE2");
+    yk_token_checkin_code(key, "42", c);
+    assert_string_equal(c, "YK1-42-NDXEJH");
+    yk_token_checkin_code(key, "123456789012345678", c);
+    assert_string_equal(c, "YK1-123456789012345678-J4X01X");
+    yk_token_checkin_code(key, "1234567890123456789", c);
+    assert_int_equal(strlen(c), YK_CHECKIN_CODE_MAX);
+    /* Stable for one key, different under another: the key is what makes it unguessable. */
+    yk_token_checkin_code(key, "42", d);
+    assert_string_equal(d, "YK1-42-NDXEJH");
+    yk_token_checkin_code(other, "42", d);
+    assert_string_not_equal(d, "YK1-42-NDXEJH");
+    /* Only booking ids. */
+    const char *bad[] = {"", "-1", "1a", "12345678901234567890", "1 "};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        yk_token_checkin_code(key, bad[i], c);
+        assert_string_equal(c, "");
+    }
+    /* Crockford's alphabet: no I, L, O, U. */
+    for (int i = 1; i < 2000; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "%d", i);
+        yk_token_checkin_code(key, id, c);
+        assert_int_equal(strcspn(strrchr(c, '-') + 1, "ILOU"), 6);
+    }
+}
+
+static void checkin_code_parse(void **state)
+{
+    unsigned char key[YK_TOKEN_KEY_BYTES], other[YK_TOKEN_KEY_BYTES];
+    char id[20];
+    for (int i = 0; i < YK_TOKEN_KEY_BYTES; i++)
+        key[i] = (unsigned char)i, other[i] = (unsigned char)(i + 1);
+    assert_int_equal(yk_token_checkin_parse(key, "YK1-42-NDXEJH", id), 1);
+    assert_string_equal(id, "42");
+    assert_int_equal(yk_token_checkin_parse(key, "yk1-42-ndxejh", id), 1);
+    assert_string_equal(id, "42");
+    const char *bad[] = {
+        "YK1-42-NDXEJJ",  "YK1-43-NDXEJH", "YK2-42-NDXEJH", "YK1-42NDXEJH", "YK1--NDXEJH", "42", "",
+        "YK1-42-NDXEJH-", "YK1-4x-NDXEJH"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(yk_token_checkin_parse(key, bad[i], id), 0);
+        assert_string_equal(id, "");
+    }
+    assert_int_equal(yk_token_checkin_parse(other, "YK1-42-NDXEJH", id), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(token_shape), cmocka_unit_test(request_id_shape),
-        cmocka_unit_test(unique),      cmocka_unit_test(sha256_vectors),
+        cmocka_unit_test(token_shape),
+        cmocka_unit_test(request_id_shape),
+        cmocka_unit_test(unique),
+        cmocka_unit_test(sha256_vectors),
         cmocka_unit_test(equal),
+        cmocka_unit_test(checkin_code_vectors),
+        cmocka_unit_test(checkin_code_parse),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -261,6 +261,64 @@ static void query_parameters(void **state)
     assert_false(definition_cursor("-1"));
 }
 
+/* The event as the admin API shows it, the way catalogue_sql builds it. */
+#define CURRENT                                                                                    \
+    "{\"id\":\"7\",\"slug\":\"dose-1\",\"title\":\"Dose "                                          \
+    "1\",\"description\":\"\",\"venue\":\"Hall\","                                                 \
+    "\"timezone\":\"Asia/Tokyo\",\"lang\":\"ja\",\"fields\":[{\"name\":\"n\",\"type\":\"text\"}]," \
+    "\"per_person_limit\":1,\"campaign\":\"c1\",\"prerequisite\":null,"                            \
+    "\"opens_at\":\"2030-01-01T09:00:00+09:00\",\"closes_at\":null,\"cancel_until_hours\":24,"     \
+    "\"reminder\":{\"at\":\"10:00\",\"days_before\":1},\"published\":true,\"secret\":false}"
+
+/* Merges patch into CURRENT; want_errors "" = merged and checked as a definition. */
+static json_t *merge(const char *patch, const char *want_errors)
+{
+    json_t *cur = load(CURRENT), *p = load(patch), *errors = json_array();
+    char buf[2048];
+    json_t *m = definition_merge(cur, p, errors);
+    definition d;
+    if (m && definition_check(m, errors, &d) == 0)
+        definition_free(&d);
+    assert_string_equal(errors_str(errors, buf, sizeof buf), want_errors);
+    json_decref(cur);
+    json_decref(p);
+    json_decref(errors);
+    return m;
+}
+
+static void patch_merge(void **state)
+{
+    json_t *m =
+        merge("{\"per_person_limit\":2,\"opens_at\":null,\"reminder\":{\"at\":\"09:30\"}}", "");
+    assert_int_equal(json_integer_value(json_object_get(m, "per_person_limit")), 2);
+    assert_null(json_object_get(m, "opens_at")); /* null removes: no window start */
+    assert_null(json_object_get(m, "id"));
+    assert_null(json_object_get(m, "secret"));
+    json_t *rem = json_object_get(m, "reminder"); /* merged key by key */
+    assert_string_equal(json_string_value(json_object_get(rem, "at")), "09:30");
+    assert_int_equal(json_integer_value(json_object_get(rem, "days_before")), 1);
+    assert_string_equal(json_string_value(json_object_get(m, "title")), "Dose 1");
+    json_decref(m);
+    /* same slug and campaign may be repeated */
+    json_decref(merge("{\"slug\":\"dose-1\",\"campaign\":\"c1\",\"title\":\"New\"}", ""));
+    json_decref(merge("{\"fields\":[]}", ""));
+}
+
+static void patch_refusals(void **state)
+{
+    assert_null(merge("{\"slug\":\"other\"}", "slug=pattern"));
+    assert_null(merge("{\"slug\":null}", "slug=pattern"));
+    assert_null(merge("{\"campaign\":\"c2\"}", "campaign=pattern"));
+    assert_null(merge("{\"campaign\":null}", "campaign=pattern"));
+    assert_null(merge("{\"password\":\"x\"}", "password=unknown_field"));
+    assert_null(merge("{\"prerequisite\":{\"event\":\"dose-1\"}}", "prerequisite.event=pattern"));
+    /* the merged definition is checked as a whole */
+    json_decref(
+        merge("{\"per_person_limit\":0,\"title\":null,\"colour\":\"red\",\"id\":\"8\"}",
+              "colour=unknown_field,id=unknown_field,title=required,per_person_limit=type"));
+    json_decref(merge("{\"opens_at\":\"tomorrow\"}", "opens_at=pattern"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +332,8 @@ int main(void)
         cmocka_unit_test(slot_lists),
         cmocka_unit_test(generators),
         cmocka_unit_test(query_parameters),
+        cmocka_unit_test(patch_merge),
+        cmocka_unit_test(patch_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,6 +43,10 @@ static entry answered(int i, unsigned p, const char *sid, const char *ing)
 static int setup(void **state)
 {
     (void)state;
+    unsigned char key[32];
+    for (int i = 0; i < 32; i++)
+        key[i] = (unsigned char)i; /* the key of test_yk_token's check-in vectors */
+    answer_set_key(key);
     answer_reset();
     return 0;
 }
@@ -74,21 +78,24 @@ static void texts(void **state)
                         "\"starts_at\":\"2030-01-01T10:00:00+09:00\",\"ends_at\":\"2030-01-01T11:"
                         "00:00+09:00\",\"status\":\"confirmed\",\"email\":\"zoe@example.org\","
                         "\"fields\":{\"n\": \"1\", \"ok\":true},\"created_at\":\"2029-12-01T09:00:"
-                        "00+09:00\"},\"token\":\"" TOKEN "\"}");
+                        "00+09:00\",\"checkin_code\":\"YK1-55-Y3RM7Z\"},\"token\":\"" TOKEN "\"}");
     assert_int_equal(v[1].code, 409);
     assert_string_equal(v[1].result, "slot_full");
     assert_string_equal(v[1].body, "{\"error\":\"slot_full\",\"message\":\"This slot is full.\"}");
     assert_int_equal(v[2].code, 201);
-    assert_string_equal(v[2].body, "{\"booking\":{\"id\":\"56\",\"event\":\"rush\",\"slot_id\":"
-                                   "\"17\",\"starts_at\":\"s\",\"ends_at\":\"e\",\"status\":"
-                                   "\"confirmed\",\"email\":\"a\\\"b@x.org\",\"fields\":{},"
-                                   "\"created_at\":\"c\"},\"token\":\"" TOKEN "\"}");
+    assert_string_equal(
+        v[2].body,
+        "{\"booking\":{\"id\":\"56\",\"event\":\"rush\",\"slot_id\":"
+        "\"17\",\"starts_at\":\"s\",\"ends_at\":\"e\",\"status\":"
+        "\"confirmed\",\"email\":\"a\\\"b@x.org\",\"fields\":{},"
+        "\"created_at\":\"c\",\"checkin_code\":\"YK1-56-C7506Y\"},\"token\":\"" TOKEN "\"}");
     assert_int_equal(v[3].code, 200);
     /* jsonb's text is written compact, and the status is cancelled whatever the row said */
-    assert_string_equal(v[3].body, "{\"booking\":{\"id\":\"56\",\"event\":\"rush\",\"slot_id\":"
-                                   "\"17\",\"starts_at\":\"s\",\"ends_at\":\"e\",\"status\":"
-                                   "\"cancelled\",\"email\":\"a\\\"b@x.org\",\"fields\":{\"a\":"
-                                   "\"x y\",\"b\":true},\"created_at\":\"c\"}}");
+    assert_string_equal(
+        v[3].body, "{\"booking\":{\"id\":\"56\",\"event\":\"rush\",\"slot_id\":"
+                   "\"17\",\"starts_at\":\"s\",\"ends_at\":\"e\",\"status\":"
+                   "\"cancelled\",\"email\":\"a\\\"b@x.org\",\"fields\":{\"a\":"
+                   "\"x y\",\"b\":true},\"created_at\":\"c\",\"checkin_code\":\"YK1-56-C7506Y\"}}");
 }
 
 static void hold(void **state)

@@ -166,6 +166,10 @@ static const char *body(entry *en)
 static int setup(void **state)
 {
     (void)state;
+    unsigned char key[32];
+    for (int i = 0; i < 32; i++)
+        key[i] = (unsigned char)i; /* the key of test_yk_token's check-in vectors */
+    answer_set_key(key);
     answer_reset();
     yk_token_sha256_hex(TOKEN, strlen(TOKEN), hash_ok);
     yk_token_sha256_hex("other", 5, hash_bad);
@@ -299,7 +303,8 @@ static void cancellations(void **state)
                         "{\"booking\":{\"id\":\"12\",\"event\":\"rush\",\"slot_id\":\"10\","
                         "\"starts_at\":\"2030-01-01T10:00:00Z\",\"ends_at\":\"2030-01-01T11:00:"
                         "00Z\",\"status\":\"cancelled\",\"email\":\"a@example.org\",\"fields\":{"
-                        "\"a\":\"b\"},\"created_at\":\"2029-12-01T00:00:00Z\"}}");
+                        "\"a\":\"b\"},\"created_at\":\"2029-12-01T00:00:00Z\",\"checkin_code\":"
+                        "\"YK1-12-AW511G\"}}");
     decide_bookings_free(&bk);
     fixture_free(&f);
 }
@@ -406,8 +411,8 @@ static void answers_from_committed_rows(void **state)
                         "{\"booking\":{\"id\":\"41\",\"event\":\"rush\",\"slot_id\":\"10\","
                         "\"starts_at\":\"2030-01-01T10:00:00Z\",\"ends_at\":\"2030-01-01T11:00:"
                         "00Z\",\"status\":\"confirmed\",\"email\":\"a@example.org\",\"fields\":{"
-                        "\"a\":\"b\"},\"created_at\":\"2029-12-01T00:00:00Z\"},\"token\":\"" TOKEN
-                        "\"}");
+                        "\"a\":\"b\"},\"created_at\":\"2029-12-01T00:00:00Z\",\"checkin_code\":"
+                        "\"YK1-41-AP60CN\"},\"token\":\"" TOKEN "\"}");
     assert_non_null(strstr(v[2].body, "\"status\":\"cancelled\""));
     fixture_free(&f);
 }
