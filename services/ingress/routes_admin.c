@@ -1,6 +1,5 @@
 /* routes_admin: staff routes behind `Authorization: Bearer <token>` — events, slots, bookings.
  * Each request owns one admin_ctx for its PostgreSQL round trips; the token is checked first. */
-#include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include "definition.h"
 #include "ingress.h"
 #include "queue.h"
+#include "secret.h"
 #include "yk_log.h"
 #include "yk_token.h"
 
@@ -206,19 +206,10 @@ static json_t *load_body(admin_ctx *c, const char *message)
     return body;
 }
 
-/* Fills c's 16 INSERT parameters from a checked definition; 0, or -1 when out of memory. */
+/* Fills c's 16 INSERT parameters from a checked definition, all but the password hash ($8, NULL
+ * until event_hashed sets it); 0, or -1 when out of memory. */
 static int event_params(admin_ctx *c, definition *d)
 {
-    char *pw_hash = NULL;
-    if (d->password && d->password[0]) {
-        pw_hash = malloc(crypto_pwhash_STRBYTES);
-        if (pw_hash == NULL || crypto_pwhash_str(pw_hash, d->password, strlen(d->password),
-                                                 crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                                 crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
-            free(pw_hash);
-            return -1;
-        }
-    }
     snprintf(c->slug, sizeof c->slug, "%s", d->slug);
     param_text(c, d->slug);
     param_text(c, d->title);
@@ -227,7 +218,7 @@ static int event_params(admin_ctx *c, definition *d)
     param_text(c, d->timezone ? d->timezone : "Asia/Tokyo");
     param_text(c, d->lang ? d->lang : "ja");
     param_owned(c, d->fields_json);
-    param_owned(c, pw_hash);
+    c->argv[c->argc++] = NULL; /* password_hash */
     param_int(c, 0, d->per_person_limit);
     param_text(c, d->campaign);
     param_owned(c, d->prerequisite_json);
@@ -241,6 +232,31 @@ static int event_params(admin_ctx *c, definition *d)
         if (c->argv[i] == NULL && i != 7 && i != 9 && i != 10 && i != 11 && i != 12)
             return -1; /* a strdup failed: only the optional ones may be NULL */
     return 0;
+}
+
+static void event_insert(admin_ctx *c)
+{
+    c->op.cb = event_created_cb;
+    if (yk_pg_query(ingress.pg, &c->op, sql_event_insert, c->argc, c->argv) != 0) {
+        ingress_respond_unavailable(c->req);
+        ctx_free(c);
+    }
+}
+
+/* The password's argon2id hash, made on a pool thread (secret.h): the loop serves meanwhile. */
+static void event_hashed(void *ud, const char *hash)
+{
+    admin_ctx *c = ud;
+    char *copy = hash ? strdup(hash) : NULL;
+    if (copy == NULL) {
+        ingress_respond_unavailable(c->req);
+        ctx_free(c);
+        return;
+    }
+    param_owned(c, copy);
+    c->argc--; /* param_owned appended it; it belongs in $8 */
+    c->argv[7] = copy;
+    event_insert(c);
 }
 
 static void event_create(admin_ctx *c)
@@ -261,12 +277,16 @@ static void event_create(admin_ctx *c)
     }
     json_decref(errors);
     int rc = problems < 0 ? -1 : event_params(c, &d);
+    int secret = rc == 0 && d.password && d.password[0];
+    if (secret) /* 503 when the hashing cap is reached: a flood of creations waits its turn */
+        rc = secret_hash_start(d.password, event_hashed, c);
     definition_free(&d);
-    json_decref(def); /* after event_params: d borrows its strings */
-    c->op.cb = event_created_cb;
-    if (rc != 0 || yk_pg_query(ingress.pg, &c->op, sql_event_insert, c->argc, c->argv) != 0) {
+    json_decref(def); /* after event_params and secret_hash_start: d borrows its strings */
+    if (rc != 0) {
         ingress_respond_unavailable(c->req);
         ctx_free(c);
+    } else if (!secret) {
+        event_insert(c);
     }
 }
 
