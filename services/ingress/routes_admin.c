@@ -52,14 +52,20 @@ static void ctx_free(admin_ctx *c)
     free(c);
 }
 
-/* Appends an owned string parameter (may be NULL = SQL NULL). */
-static void param_owned(admin_ctx *c, char *s)
+/* c takes s (may be NULL): it is freed with c. */
+static void keep(admin_ctx *c, char *s)
 {
     for (size_t i = 0; i < sizeof c->owned / sizeof c->owned[0]; i++)
         if (c->owned[i] == NULL) {
             c->owned[i] = s;
             break;
         }
+}
+
+/* Appends an owned string parameter (may be NULL = SQL NULL). */
+static void param_owned(admin_ctx *c, char *s)
+{
+    keep(c, s);
     c->argv[c->argc++] = s;
 }
 
@@ -253,9 +259,8 @@ static void event_hashed(void *ud, const char *hash)
         ctx_free(c);
         return;
     }
-    param_owned(c, copy);
-    c->argc--; /* param_owned appended it; it belongs in $8 */
-    c->argv[7] = copy;
+    keep(c, copy);
+    c->argv[7] = copy; /* $8 */
     event_insert(c);
 }
 

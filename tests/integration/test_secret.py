@@ -171,12 +171,13 @@ def test_unlock_refusals(api, make_event):
     assert r.status == 400 and r.error == "malformed_json", r
     for body, field, reason in (({}, "password", "required"), ({"password": ""}, "password", "required"),
                                 ({"password": 7}, "password", "type"),
-                                ({"password": "a\u0000b"}, "password", "pattern"),
                                 ({"password": PASSWORD, "x": 1}, "x", "unknown_field"),
                                 ([], "body", "type")):
         r = api.post(path, body)
         assert r.status == 422 and r.error == "invalid_fields", (body, r)
         assert {"field": field, "reason": reason} in r.json["errors"], (body, r)
+    r = api.post(path, {"password": "a\u0000b"})   # jansson refuses a NUL: never cut short
+    assert r.status == 400 and r.error == "malformed_json", r
     r = api.post(path, {"password": "x" * 5000})
     assert r.status == 401 and r.error == "wrong_password", r
     r = api.get(path)
