@@ -248,7 +248,7 @@ def test_unlock_refusals(own, px):
     slug, _ = new_event(own, password="open sesame")
     path = "/v1/events/%s/unlock" % slug
     assert px.post(path, {}, 422).error == "invalid_fields"
-    assert px.request("POST", path, 400, body="{nope").error == "malformed_json"
+    assert px.request("POST", path, 400, body="{nope", headers=NOT_JSON).error == "malformed_json"
     px.post("/v1/events/no-such-%s/unlock" % uuid.uuid4().hex[:8], {"password": "x"}, 404)
 
 
