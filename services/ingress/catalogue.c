@@ -44,6 +44,7 @@ static size_t nfresh, fresh_cap;
 static void event_free(cat_event *e)
 {
     free(e->slug);
+    free(e->password_hash);
     json_decref(e->json);
     yk_fieldset_free(&e->fields);
     free(e->slots);
@@ -187,7 +188,9 @@ void catalogue_load_event(const cat_event_row *row)
     json_decref(defs);
     json_decref(errors);
     e->json = json_loads(row->event_json, 0, NULL);
-    if (rc != 0 || e->slug == NULL || e->json == NULL) {
+    e->password_hash = row->password_hash ? strdup(row->password_hash) : NULL;
+    if (rc != 0 || e->slug == NULL || e->json == NULL ||
+        (row->password_hash && e->password_hash == NULL)) {
         /* skipped, logged: one bad row must not hide the others */
         yk_error("catalogue: event %s has an invalid definition", row->slug);
         event_free(e);
@@ -196,7 +199,7 @@ void catalogue_load_event(const cat_event_row *row)
     e->per_person_limit = row->per_person_limit;
     e->partition = yk_partition_of(row->campaign[0] ? row->campaign : e->slug, n_partitions);
     e->published = row->published;
-    e->secret = row->secret;
+    e->secret = row->secret || e->password_hash != NULL;
     e->opens_at = row->opens_at;
     e->closes_at = row->closes_at;
     building.nevents++;

@@ -29,6 +29,7 @@ typedef struct {
     yk_fieldset fields;
     int per_person_limit;
     bool published, secret;
+    char *password_hash;         /* owned argon2id string of a secret event; NULL otherwise */
     int64_t opens_at, closes_at; /* Unix seconds; 0 = unbounded */
     unsigned partition;
     cat_slot **slots; /* borrowed from the slot table, ordered by starts_at */
@@ -42,6 +43,7 @@ typedef struct {
     /* campaign: the partition key (events.partition_key: campaign, else the prerequisite's key,
      * else the slug); "" stands for the slug */
     const char *slug, *fields_json, *campaign, *event_json;
+    const char *password_hash; /* NULL when not secret */
     int per_person_limit;
     bool published, secret;
     int64_t opens_at, closes_at;

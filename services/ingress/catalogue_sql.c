@@ -18,7 +18,8 @@ static const char sql_events[] =
     "  'prerequisite', e.prerequisite, 'opens_at', yk_rfc3339(e.opens_at, e.timezone),"
     "  'closes_at', yk_rfc3339(e.closes_at, e.timezone),"
     "  'cancel_until_hours', e.cancel_until_hours, 'reminder', e.reminder,"
-    "  'published', e.published, 'secret', e.password_hash IS NOT NULL)::text"
+    "  'published', e.published, 'secret', e.password_hash IS NOT NULL)::text,"
+    " e.password_hash"
     " FROM events e ORDER BY e.id";
 
 static const char sql_slots[] =
@@ -49,6 +50,7 @@ static void events_cb(yk_pg_op *op, yk_pgres *res)
             .opens_at = yk_pgres_int(res, i, 7, 0),
             .closes_at = yk_pgres_int(res, i, 8, 0),
             .event_json = yk_pgres_text(res, i, 9),
+            .password_hash = yk_pgres_null(res, i, 10) ? NULL : yk_pgres_text(res, i, 10),
         };
         catalogue_load_event(&row);
     }

@@ -310,8 +310,6 @@ json_t *definition_merge(json_t *current, json_t *patch, json_t *errors)
     json_t *campaign = json_object_get(patch, "campaign");
     if (campaign && !definition_same(campaign, json_object_get(current, "campaign")))
         definition_error(errors, "campaign", "pattern");
-    if (json_object_get(patch, "password"))
-        definition_error(errors, "password", "unknown_field");
     json_t *pre = json_object_get(patch, "prerequisite");
     if (json_is_object(pre) && definition_same(json_object_get(pre, "event"), slug))
         definition_error(errors, "prerequisite.event", "pattern");

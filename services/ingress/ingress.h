@@ -18,6 +18,7 @@ typedef struct {
         *web_dir;
     unsigned char token_key[32]; /* parsed YOYAKU_TOKEN_KEY */
     int64_t partitions, wait_ms, result_ttl;
+    int64_t access_ttl, pwhash_concurrency, rate_unlock, rate_loopback; /* secret events */
     char ingress_id[96];
     /* connections */
     uv_loop_t *loop;

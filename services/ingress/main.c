@@ -13,6 +13,7 @@
 #include "deadline.h"
 #include "ingress.h"
 #include "metrics.h"
+#include "routes_secret.h"
 #include "submit.h"
 #include "web.h"
 #include "yk_config.h"
@@ -24,12 +25,22 @@
 ingress_state ingress;
 
 static const yk_cf_entry config[] = {
+    YK_CF_INTEGER("YOYAKU_ACCESS_TTL", &ingress.access_ttl, "43200", 60, 30 * 86400,
+                  "seconds an access token of a secret event (POST …/unlock) stays valid"),
     YK_CF_STRING("YOYAKU_INGRESS_ID", &ingress.ingress_id_cfg, "",
                  "name of this ingress process (reply channel); default <hostname>-<pid>"),
     YK_CF_STRING("YOYAKU_LISTEN", &ingress.listen, "127.0.0.1:8080", "HTTP listen address"),
     YK_CF_SHARED(yk_setting_log_level, &ingress.log_level),
     YK_CF_SHARED(yk_setting_partitions, &ingress.partitions),
     YK_CF_SHARED(yk_setting_pg, &ingress.pg_conninfo),
+    YK_CF_INTEGER("YOYAKU_PWHASH_CONCURRENCY", &ingress.pwhash_concurrency, "2", 1, 64,
+                  "password hashes (argon2id, 19 MiB each) computed at once; 4 times as many wait, "
+                  "more get 503"),
+    YK_CF_INTEGER("YOYAKU_RATE_LOOPBACK", &ingress.rate_loopback, "0", 0, 1,
+                  "1: rate limits apply to loopback clients too (by default one machine may rush)"),
+    YK_CF_INTEGER("YOYAKU_RATE_UNLOCK", &ingress.rate_unlock, "10", 0, 64,
+                  "wrong passwords a minute per client address before unlock answers 429; 0: no "
+                  "limit"),
     YK_CF_SHARED(yk_setting_redis, &ingress.redis_addr),
     YK_CF_SHARED(yk_setting_result_ttl, &ingress.result_ttl),
     YK_CF_SHARED(yk_setting_token_key, &ingress.token_key_hex),
@@ -178,6 +189,7 @@ int main(int argc, char **argv)
     }
     ingress.loop = uv_default_loop();
     catalogue_init(catalogue_sql_start, (unsigned)ingress.partitions);
+    routes_secret_init();
     if (yk_pg_open(&ingress.pg, ingress.loop, ingress.pg_conninfo, 1000) != 0 ||
         yk_redis_open(&ingress.redis, ingress.loop, ingress.redis_addr, 500, submit_on_connect,
                       NULL) != 0 ||

@@ -1,7 +1,6 @@
 /* routes_admin: staff routes behind `Authorization: Bearer <token>` — events (create, change),
  * slots, bookings (lists, one by id).
  * Each request owns one admin_ctx for its PostgreSQL round trips; the token is checked first. */
-#include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include "definition.h"
 #include "ingress.h"
 #include "queue.h"
+#include "secret.h"
 #include "yk_log.h"
 #include "yk_token.h"
 
@@ -55,14 +55,20 @@ static void ctx_free(admin_ctx *c)
     free(c);
 }
 
-/* Appends an owned string parameter (may be NULL = SQL NULL). */
-static void param_owned(admin_ctx *c, char *s)
+/* c takes s (may be NULL): it is freed with c. */
+static void keep(admin_ctx *c, char *s)
 {
     for (size_t i = 0; i < sizeof c->owned / sizeof c->owned[0]; i++)
         if (c->owned[i] == NULL) {
             c->owned[i] = s;
             break;
         }
+}
+
+/* Appends an owned string parameter (may be NULL = SQL NULL). */
+static void param_owned(admin_ctx *c, char *s)
+{
+    keep(c, s);
     c->argv[c->argc++] = s;
 }
 
@@ -232,19 +238,10 @@ static json_t *load_body(admin_ctx *c, const char *message)
     return body;
 }
 
-/* Fills c's 16 INSERT parameters from a checked definition; 0, or -1 when out of memory. */
+/* Fills c's 16 INSERT parameters from a checked definition, all but the password hash ($8, NULL
+ * until event_hashed sets it); 0, or -1 when out of memory. */
 static int event_params(admin_ctx *c, definition *d)
 {
-    char *pw_hash = NULL;
-    if (d->password && d->password[0]) {
-        pw_hash = malloc(crypto_pwhash_STRBYTES);
-        if (pw_hash == NULL || crypto_pwhash_str(pw_hash, d->password, strlen(d->password),
-                                                 crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                                 crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
-            free(pw_hash);
-            return -1;
-        }
-    }
     snprintf(c->slug, sizeof c->slug, "%s", d->slug);
     param_text(c, d->slug);
     param_text(c, d->title);
@@ -253,7 +250,7 @@ static int event_params(admin_ctx *c, definition *d)
     param_text(c, d->timezone ? d->timezone : "Asia/Tokyo");
     param_text(c, d->lang ? d->lang : "ja");
     param_owned(c, d->fields_json);
-    param_owned(c, pw_hash);
+    c->argv[c->argc++] = NULL; /* password_hash */
     param_int(c, 0, d->per_person_limit);
     param_text(c, d->campaign);
     param_owned(c, d->prerequisite_json);
@@ -267,6 +264,32 @@ static int event_params(admin_ctx *c, definition *d)
         if (c->argv[i] == NULL && i != 7 && i != 9 && i != 10 && i != 11 && i != 12)
             return -1; /* a strdup failed: only the optional ones may be NULL */
     return 0;
+}
+
+/* Stores the event: insert (c->limit 201) or update (200), with every parameter in c->argv. */
+static void event_store(admin_ctx *c)
+{
+    c->op.cb = event_created_cb;
+    if (yk_pg_query(ingress.pg, &c->op, c->limit == 200 ? sql_event_update : sql_event_insert,
+                    c->argc, c->argv) != 0) {
+        ingress_respond_unavailable(c->req);
+        ctx_free(c);
+    }
+}
+
+/* The password's argon2id hash, made on a pool thread (secret.h): the loop serves meanwhile. */
+static void event_hashed(void *ud, const char *hash)
+{
+    admin_ctx *c = ud;
+    char *copy = hash ? strdup(hash) : NULL;
+    if (copy == NULL) {
+        ingress_respond_unavailable(c->req);
+        ctx_free(c);
+        return;
+    }
+    keep(c, copy);
+    c->argv[7] = copy; /* $8 */
+    event_store(c);
 }
 
 /* POST (e NULL): the body is the definition; PATCH: the body merged into e's (definition_merge). */
@@ -301,14 +324,17 @@ static void event_write(admin_ctx *c, cat_event *e)
     }
     json_decref(errors);
     int rc = problems < 0 ? -1 : event_params(c, &d);
-    definition_free(&d);
-    json_decref(def); /* after event_params: d borrows its strings */
-    c->op.cb = event_created_cb;
     c->limit = e ? 200 : 201;
-    if (rc != 0 || yk_pg_query(ingress.pg, &c->op, e ? sql_event_update : sql_event_insert, c->argc,
-                               c->argv) != 0) {
+    int secret = rc == 0 && d.password && d.password[0];
+    if (secret) /* 503 when the hashing cap is reached: a flood of creations waits its turn */
+        rc = secret_hash_start(d.password, event_hashed, c);
+    definition_free(&d);
+    json_decref(def); /* after event_params and secret_hash_start: d borrows its strings */
+    if (rc != 0) {
         ingress_respond_unavailable(c->req);
         ctx_free(c);
+    } else if (!secret) {
+        event_store(c);
     }
 }
 

@@ -11,6 +11,7 @@
 #include "deadline.h"
 #include "eta.h"
 #include "ingress.h"
+#include "routes_secret.h"
 #include "submit.h"
 #include "yk_jarena.h"
 #include "yk_text.h"
@@ -37,16 +38,7 @@ static int event_visible(yk_http_req *req, cat_event *e)
         yk_http_respond_error(req, 404, "not_found", "No such event.");
         return 0;
     }
-    if (e->secret) { /* access tokens come with the unlock route; until then nobody gets in */
-        json_t *title = json_object_get(e->json, "title");
-        ingress_respond_json(req, 401,
-                             json_pack("{s:s,s:s,s:s,s:O,s:b}", "error", "password_required",
-                                       "message", "This event is protected by a password.", "slug",
-                                       e->slug, "title", title, "secret", 1),
-                             NULL);
-        return 0;
-    }
-    return 1;
+    return routes_secret_allowed(req, e);
 }
 
 static void list_events(yk_http_req *req)
@@ -407,6 +399,14 @@ void routes_public(yk_http_req *req, char **segs, int n)
                 goto method;
             if (event_visible(req, e))
                 list_slots(req, e);
+            return;
+        }
+        if (n == 3 && strcmp(segs[2], "unlock") == 0) {
+            req->route = "unlock";
+            allow = "POST";
+            if (!post)
+                goto method;
+            routes_secret_unlock(req, e);
             return;
         }
         if (n == 3 && strcmp(segs[2], "reservations") == 0) {

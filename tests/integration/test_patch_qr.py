@@ -96,7 +96,7 @@ def test_patch_merges_and_shows_everywhere(api, make_event):
     ({"colour": "red"}, "colour", "unknown_field"),
     ({"slug": "another-slug"}, "slug", "pattern"),
     ({"campaign": "elsewhere"}, "campaign", "pattern"),
-    ({"password": "secret"}, "password", "unknown_field"),
+    ({"password": 7}, "password", "type"),
     ({"fields": [{"name": "Bad Name", "type": "text"}]}, None, None),
     ({"prerequisite": {"event": "no-such-event-xyz"}}, "prerequisite.event", "unknown_option"),
 ])

@@ -23,8 +23,8 @@ import uuid
 
 import pytest
 
-from ykstack import (ROOT, Client, own_stack, email, free_port, rfc3339, slot_time, unique,
-                     wait_until)
+from ykstack import (ROOT, Client, Stack, binary, email, free_port, own_stack, rfc3339, slot_time,
+                     unique, wait_until)
 
 PRISM_DIR = ROOT / "tests" / "prism"
 SPEC = ROOT / "proto" / "openapi.yaml"
@@ -58,12 +58,13 @@ def install_prism():
 class Prism:
     """prism proxy <spec> http://127.0.0.1:<ingress> --errors, and a client that talks through it."""
 
-    def __init__(self, stack, prism_bin, spec):
+    def __init__(self, stack, prism_bin, spec, upstream_port=None, name="prism"):
         self.stack = stack
         self.port = free_port()
-        self.log = stack.logs / "prism.log"
-        self.proc = stack._spawn("prism", [
-            prism_bin, "proxy", spec, "http://127.0.0.1:%d" % stack.http_port, "--errors",
+        self.log = stack.logs / (name + ".log")
+        self.proc = stack._spawn(name, [
+            prism_bin, "proxy", spec, "http://127.0.0.1:%d" % (upstream_port or stack.http_port),
+            "--errors",
             # the refusals are deliberately bad requests: the ingress, not Prism, must refuse them
             "--validate-request=false", "--cors=false", "-h", "127.0.0.1", "-p", self.port],
             cwd=str(PRISM_DIR))
@@ -209,6 +210,65 @@ def test_secret_event_401(own, px):
                               {"json_body": booking_body("1")})):
         r = px.request(method, path, 401, **kw)
         assert r.error == "password_required" and r.json["secret"] is True, r
+
+
+def test_unlock_wrong_password_401(own, px):
+    slug, _ = new_event(own, password="open sesame")
+    r = px.post("/v1/events/%s/unlock" % slug, {"password": "nope"}, 401)
+    assert r.error == "wrong_password", r
+
+
+def test_unlock_200_and_the_token_opens_every_route(own, px):
+    slug, _ = new_event(own, capacities=(5,), password="open sesame")
+    r = px.post("/v1/events/%s/unlock" % slug, {"password": "open sesame"}, 200)
+    assert r.json["expires_in"] > 0, r
+    h = {"X-Access-Token": r.json["access_token"]}
+    assert px.get("/v1/events/%s" % slug, headers=h).json["secret"] is True
+    slots = px.get("/v1/events/%s/slots" % slug, headers=h).json["slots"]
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slots[0]["id"]), 201, headers=h)
+    assert r.json["booking"]["event"] == slug
+
+
+def test_unlock_refusals(own, px):
+    slug, _ = new_event(own, password="open sesame")
+    path = "/v1/events/%s/unlock" % slug
+    assert px.post(path, {}, 422).error == "invalid_fields"
+    assert px.request("POST", path, 400, body="{nope", headers=NOT_JSON).error == "malformed_json"
+    px.post("/v1/events/no-such-%s/unlock" % uuid.uuid4().hex[:8], {"password": "x"}, 404)
+
+
+def test_unlock_429(own):
+    """The 11th wrong password a minute: through a Prism of its own in front of an ingress whose
+    limits apply to loopback (YOYAKU_RATE_LOOPBACK=1, YOYAKU_RATE_UNLOCK=2 to be quick)."""
+    slug, _ = new_event(own, password="open sesame")
+    port = free_port()
+    env = dict(own.env, YOYAKU_LISTEN="127.0.0.1:%d" % port, YOYAKU_INGRESS_ID="ingress-px-rate",
+               YOYAKU_RATE_LOOPBACK="1", YOYAKU_RATE_UNLOCK="2")
+    ing = own._spawn("ingress-px-rate", [binary("yoyaku-ingress")], env)
+    p = None
+    try:
+        direct = Client("127.0.0.1", port)
+        wait_until(lambda: _answers(direct, "/v1/events/%s" % slug) == 401, 30, 0.1,
+                   what="second ingress ready")
+        direct.close()
+        p = Prism(own, install_prism(), SPEC, upstream_port=port, name="prism-rate")
+        path = "/v1/events/%s/unlock" % slug
+        for _ in range(2):
+            p.post(path, {"password": "nope"}, 401)
+        r = p.post(path, {"password": "nope"}, 429)
+        assert r.error == "rate_limited" and 1 <= int(r.headers["retry-after"]) <= 60, r
+    finally:
+        if p is not None:
+            p.client.close()
+            p.proc.stop()
+        ing.stop()
+
+
+def _answers(client, path):
+    try:
+        return client.get(path).status
+    except OSError:
+        return 0
 
 
 def test_reserve_read_cancel(px, ev):
