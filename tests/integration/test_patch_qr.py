@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from ykstack import email, rfc3339, unique, wait_until
+from ykstack import email, rfc3339
 
 CODE = re.compile(r"^YK1-(\d+)-([0-9A-HJKMNP-TV-Z]{6})$")
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -23,7 +23,7 @@ import uuid
 
 import pytest
 
-from ykstack import (ROOT, Client, Stack, binary, email, free_port, own_stack, rfc3339, slot_time,
+from ykstack import (ROOT, Client, binary, email, free_port, own_stack, rfc3339, slot_time,
                      unique, wait_until)
 
 PRISM_DIR = ROOT / "tests" / "prism"
