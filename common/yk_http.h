@@ -125,6 +125,10 @@ void yk_http_stream_wait(yk_http_req *req, size_t low, yk_http_drain_cb cb, void
  * what is queued, then serves the next request or closes. */
 void yk_http_stream_end(yk_http_req *req);
 
+/* Ends a stream that cannot be completed (its source failed): the connection closes without the
+ * last chunk, so the client sees an unfinished transfer, not a short body. Releases req. */
+void yk_http_stream_abort(yk_http_req *req);
+
 /* Formats t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110 §5.6.7) into out
  * and NUL-terminates it; returns its length, 29. Every response's Date header is this, formatted
  * once per second per server. */

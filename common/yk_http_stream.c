@@ -134,3 +134,12 @@ void yk_http_stream_end(yk_http_req *req)
     }
     yk_httpi_unref(c);
 }
+
+void yk_http_stream_abort(yk_http_req *req)
+{
+    yk_http_conn *c = req->conn;
+    c->drain = NULL;
+    c->streaming = 0;
+    yk_httpi_close(c);
+    yk_httpi_unref(c);
+}
