@@ -217,6 +217,11 @@ static void handler(yk_http_req *req, void *ud)
         free(out);
     } else if (strcmp(req->path, "/stream") == 0) {
         stream_start(req);
+    } else if (strcmp(req->path, "/stream-abort") == 0) {
+        /* a source that fails after the head: the transfer is cut, not ended */
+        yk_http_stream_begin(req, 200, "text/csv", NULL);
+        assert_int_equal(yk_http_stream_write(req, "part", 4), 0);
+        yk_http_stream_abort(req);
     } else if (strcmp(req->path, "/get-only") == 0) {
         /* a router that knows only GET: HEAD must reach it as GET */
         if (req->method == YK_M_GET)
@@ -1788,6 +1793,28 @@ static void stream_head(void **state)
     finish();
 }
 
+/* An aborted stream: head and what was written arrive, then the connection closes without the
+ * last chunk, so the client knows the body is incomplete. */
+static void stream_abort(void **state)
+{
+    start(NULL);
+    client *c = cl_open();
+    cl_sends(c, "GET /stream-abort HTTP/1.1\r\nHost: t\r\n\r\n");
+    uint64_t end = now_ms() + WAIT_MS;
+    while (!c->eof && now_ms() < end) {
+        cl_fill(c);
+        pump();
+    }
+    assert_true(c->eof);
+    char *body = strstr(c->buf, "\r\n\r\n");
+    assert_non_null(body);
+    assert_non_null(strstr(c->buf, "\r\nTransfer-Encoding: chunked\r\n"));
+    /* the written chunk, maybe (the close may drop it), but never the last chunk */
+    assert_null(strstr(body + 4, "0\r\n\r\n"));
+    cl_close(c);
+    finish();
+}
+
 /* A client that goes away in the middle: the waiting producer is called back, its next write
  * fails, it ends, and every handle closes (finish checks). */
 static void stream_client_gone(void **state)
@@ -1878,6 +1905,7 @@ int main(void)
         cmocka_unit_test(stream_http10),
         cmocka_unit_test(stream_head),
         cmocka_unit_test(stream_client_gone),
+        cmocka_unit_test(stream_abort),
         cmocka_unit_test(methods),
         cmocka_unit_test(head_has_no_body),
         cmocka_unit_test(pipelined),
