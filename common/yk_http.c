@@ -647,7 +647,9 @@ void yk_http_server_close(yk_http_server *srv)
     srv->closing = 1;
     for (yk_http_conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
-        if (c->state == CONN_IDLE || c->state == CONN_READING)
+        /* a stream may wait on a client that never reads: it is cut (its producer hears of it
+         * through the drain callback or a failed write) so that stopping never waits on one */
+        if (c->state == CONN_IDLE || c->state == CONN_READING || c->streaming)
             yk_httpi_close(c);
     }
     uv_close((uv_handle_t *)&srv->listener, server_listener_closed_cb);

@@ -1793,6 +1793,22 @@ static void stream_head(void **state)
     finish();
 }
 
+/* The server closes (the ingress stops) while a stream waits for a client that does not read:
+ * the stream is cut and every handle closes, instead of the process waiting for that client. */
+static void stream_server_close(void **state)
+{
+    start(NULL);
+    client *c = cl_open_buf(4096);
+    cl_sends(c, "GET /stream?n=100000&k=1000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_handled(1);
+    pump_for(100);
+    assert_false(S.ended);
+    finish(); /* closes the server and asserts that the loop ends */
+    assert_true(S.ended);
+    assert_true(S.gone);
+    cl_close(c);
+}
+
 /* An aborted stream: head and what was written arrive, then the connection closes without the
  * last chunk, so the client knows the body is incomplete. */
 static void stream_abort(void **state)
@@ -1906,6 +1922,7 @@ int main(void)
         cmocka_unit_test(stream_head),
         cmocka_unit_test(stream_client_gone),
         cmocka_unit_test(stream_abort),
+        cmocka_unit_test(stream_server_close),
         cmocka_unit_test(methods),
         cmocka_unit_test(head_has_no_body),
         cmocka_unit_test(pipelined),
