@@ -198,6 +198,17 @@ static void conn_timer_cb(uv_timer_t *t)
         }
         if (due - now < wait)
             wait = due - now;
+    } else if (c->streaming && c->in_flight) {
+        /* a stream's client that takes no byte for the idle timeout is cut (its producer hears
+         * of it): progress is the socket's write queue shrinking, since the last tick */
+        size_t q = c->tcp.write_queue_size;
+        if (q != c->stream_q) {
+            c->stream_q = q;
+            c->since = now;
+        } else if (now - c->since >= c->srv->lim.idle_timeout_ms) {
+            yk_httpi_close(c);
+            return;
+        }
     }
     uv_timer_start(t, conn_timer_cb, wait, 0);
 }

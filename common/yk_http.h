@@ -104,7 +104,9 @@ void yk_http_respond_not_allowed(yk_http_req *req, const char *allow);
  * as is, the connection closing to end it. To HEAD only the head goes out (writes are dropped).
  * Memory stays bounded by the producer: write copies into the connection's queue, and
  * yk_http_stream_queued says how much waits there; above a mark of its choice the producer stops
- * and calls yk_http_stream_wait, whose callback says when to go on. */
+ * and calls yk_http_stream_wait, whose callback says when to go on. A client that takes no byte
+ * of a stream for the idle timeout is disconnected (the producer hears of it as below), and so is
+ * every stream when the server closes. */
 typedef void (*yk_http_drain_cb)(yk_http_req *req, void *ud);
 
 /* Sends the head: status, content_type (e.g. "text/csv; charset=utf-8"), extra_headers as in

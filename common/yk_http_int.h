@@ -51,14 +51,15 @@ struct yk_http_conn {
      * ahead.p[ahead_off..ahead.len), at most srv->ahead_max. */
     yk_buf ahead;
     size_t ahead_off;
-    yk_buf out;    /* the part of a response that the socket did not take at once; while
-                    * streaming, the bytes in the socket's write in flight */
-    yk_buf pend;   /* streaming: bytes queued behind the write in flight */
-    int streaming; /* 1 from yk_http_stream_begin until its last byte is out */
-    int chunked;   /* the stream is sent in chunks (HTTP/1.1); else closed to end it */
-    int in_flight; /* a stream write is in the socket */
-    int ending;    /* yk_http_stream_end was called: finish once all is out */
-    size_t low;    /* yk_http_stream_wait's mark */
+    yk_buf out;      /* the part of a response that the socket did not take at once; while
+                      * streaming, the bytes in the socket's write in flight */
+    yk_buf pend;     /* streaming: bytes queued behind the write in flight */
+    int streaming;   /* 1 from yk_http_stream_begin until its last byte is out */
+    int chunked;     /* the stream is sent in chunks (HTTP/1.1); else closed to end it */
+    int in_flight;   /* a stream write is in the socket */
+    int ending;      /* yk_http_stream_end was called: finish once all is out */
+    size_t low;      /* yk_http_stream_wait's mark */
+    size_t stream_q; /* the socket's write queue at the timer's last look: progress (since) */
     yk_http_drain_cb drain;
     void *drain_ud;
     struct sockaddr_storage peer;

@@ -18,6 +18,7 @@ static void stream_write_cb(uv_write_t *w, int status)
         return;
     }
     yk_buf_reset(&c->out);
+    c->since = uv_now(c->srv->loop); /* progress: the stall timer starts over */
     stream_kick(c, 1);
 }
 
@@ -62,6 +63,8 @@ void yk_http_stream_begin(yk_http_req *req, int status, const char *content_type
         return; /* the client is gone: writes fail, end releases */
     c->streaming = 1;
     c->chunked = !c->http10;
+    c->since = uv_now(c->srv->loop);
+    c->stream_q = 0;
     /* HTTP/1.0 has no chunks: the end of the body is the end of the connection */
     int keep_alive = c->keep_alive && c->chunked && !c->srv->closing;
     c->keep_alive = keep_alive;

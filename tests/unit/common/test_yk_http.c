@@ -1809,6 +1809,35 @@ static void stream_server_close(void **state)
     cl_close(c);
 }
 
+/* A client that stops reading in the middle of a stream is cut once the socket has taken nothing
+ * for the idle timeout; one that reads is not. */
+static void stream_stalled_client(void **state)
+{
+    yk_http_limits lim = default_limits;
+    lim.idle_timeout_ms = 300;
+    lim.header_timeout_ms = 300;
+    start(&lim);
+    client *c = cl_open();
+    cl_sends(c, "GET /stream?n=100000&k=1000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_handled(1);
+    /* reading for a second, longer than the timeout: progress, so the stream goes on */
+    uint64_t until = now_ms() + 1000;
+    while (now_ms() < until) {
+        char buf[65536];
+        (void)recv(c->fd, buf, sizeof buf, 0); /* at most 64 KiB per 5 ms: 100 MB last longer */
+        pump_for(5);
+        assert_false(S.ended);
+    }
+    /* then nothing: cut once the buffers are full and the timeout has passed */
+    uint64_t t0 = now_ms(), end = t0 + WAIT_MS;
+    while (!S.ended && now_ms() < end)
+        pump();
+    assert_true(S.ended);
+    assert_true(S.gone);
+    cl_close(c);
+    finish();
+}
+
 /* An aborted stream: head and what was written arrive, then the connection closes without the
  * last chunk, so the client knows the body is incomplete. */
 static void stream_abort(void **state)
@@ -1923,6 +1952,7 @@ int main(void)
         cmocka_unit_test(stream_client_gone),
         cmocka_unit_test(stream_abort),
         cmocka_unit_test(stream_server_close),
+        cmocka_unit_test(stream_stalled_client),
         cmocka_unit_test(methods),
         cmocka_unit_test(head_has_no_body),
         cmocka_unit_test(pipelined),
