@@ -13,59 +13,9 @@
 
 #include "yk_buf.h"
 #include "yk_hparse.h"
+#include "yk_http_int.h"
 
-/* A response that the socket does not take at once waits in out[]: no answer is larger. */
-#define OUT_MAX ((size_t)1 << 30)
-
-enum { CONN_IDLE, CONN_READING, CONN_HANDLING, CONN_WRITING, CONN_CLOSING };
-
-struct yk_http_server {
-    uv_loop_t *loop;
-    uv_tcp_t listener;
-    yk_http_limits lim;
-    yk_http_handler handler;
-    yk_http_observer observer;
-    void *ud;
-    yk_http_conn *conns; /* doubly linked list of open connections */
-    int closing;         /* 1: closing, 2: listener closed too */
-    size_t nconns;       /* connections whose socket is not closed yet; they point at us */
-    size_t ahead_max;    /* bytes read ahead per connection before reading stops (back-pressure) */
-    uint64_t tick_ms;    /* the longest a connection's timer sleeps: min(header, idle) timeouts */
-    /* The Date header's value: formatted when the loop time reaches date_until, the end of the
-     * second it names, so the hot path formats it once per second, not once per answer. */
-    char date[30];
-    uint64_t date_until;
-    char readbuf[65536]; /* shared: the parser copies what it keeps into the connection */
-};
-
-struct yk_http_conn {
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    uv_write_t wreq;
-    yk_hparse hp;
-    yk_http_server *srv;
-    yk_http_conn *prev, *next;
-    int state;
-    int refs; /* 1 while handles are open + 1 while a handler holds the request */
-    int keep_alive;
-    int http10;       /* the request in flight is HTTP/1.0: keep-alive must be said */
-    int dispatching;  /* conn_parse is calling the handler: it parses what follows by itself */
-    int resume;       /* the timer fires at once to parse ahead[]: see conn_written */
-    int read_stopped; /* ahead[] is full: the socket is not read until it drains */
-    int peer_eof;     /* the client stopped sending; close once what it sent is answered */
-    uint64_t since;   /* uv_now() when the current IDLE or READING period began */
-    /* Bytes read while a request was in flight (pipelined, or sent before its answer was out):
-     * ahead.p[ahead_off..ahead.len), at most srv->ahead_max. */
-    yk_buf ahead;
-    size_t ahead_off;
-    yk_buf out; /* the part of a response that the socket did not take at once */
-    struct sockaddr_storage peer;
-    yk_http_req req;
-};
-
-static void conn_close(yk_http_conn *c);
-
-static const char *status_text(int status)
+const char *yk_httpi_status_text(int status)
 {
     switch (status) {
     case 200:
@@ -128,7 +78,7 @@ size_t yk_http_date(time_t t, char out[30])
 }
 
 /* The current Date value. uv_now is the loop's cached clock: no call per answer. */
-static const char *server_date(yk_http_server *srv)
+const char *yk_httpi_date(yk_http_server *srv)
 {
     uint64_t now = uv_now(srv->loop);
     if (now >= srv->date_until) {
@@ -159,13 +109,14 @@ static void conn_proceed(void *owner)
 
 static const yk_hparse_hooks conn_hooks = {conn_begin, conn_proceed};
 
-static void conn_unref(yk_http_conn *c)
+void yk_httpi_unref(yk_http_conn *c)
 {
     if (--c->refs > 0)
         return;
     yk_hparse_free(&c->hp);
     yk_buf_free(&c->ahead);
     yk_buf_free(&c->out);
+    yk_buf_free(&c->pend);
     free(c);
 }
 
@@ -179,13 +130,17 @@ static void conn_closed_cb(uv_handle_t *h)
 {
     yk_http_conn *c = h->data;
     if (h == (uv_handle_t *)&c->tcp) {
+        yk_http_drain_cb drain = c->drain;
+        c->drain = NULL;
+        if (drain) /* a stream's producer learns that its client is gone */
+            drain(&c->req, c->drain_ud);
         c->srv->nconns--;
         server_maybe_free(c->srv);
     }
-    conn_unref(c);
+    yk_httpi_unref(c);
 }
 
-static void conn_close(yk_http_conn *c)
+void yk_httpi_close(yk_http_conn *c)
 {
     if (c->state == CONN_CLOSING)
         return;
@@ -238,11 +193,22 @@ static void conn_timer_cb(uv_timer_t *t)
         uint64_t due = c->since + (c->state == CONN_IDLE ? c->srv->lim.idle_timeout_ms
                                                          : c->srv->lim.header_timeout_ms);
         if (now >= due) {
-            conn_close(c);
+            yk_httpi_close(c);
             return;
         }
         if (due - now < wait)
             wait = due - now;
+    } else if (c->streaming && c->in_flight) {
+        /* a stream's client that takes no byte for the idle timeout is cut (its producer hears
+         * of it): progress is the socket's write queue shrinking, since the last tick */
+        size_t q = c->tcp.write_queue_size;
+        if (q != c->stream_q) {
+            c->stream_q = q;
+            c->since = now;
+        } else if (now - c->since >= c->srv->lim.idle_timeout_ms) {
+            yk_httpi_close(c);
+            return;
+        }
     }
     uv_timer_start(t, conn_timer_cb, wait, 0);
 }
@@ -265,7 +231,7 @@ static void conn_settle(yk_http_conn *c)
     if (c->state != CONN_IDLE && c->state != CONN_READING)
         return;
     if (c->peer_eof && ahead_used(c) == 0) {
-        conn_close(c);
+        yk_httpi_close(c);
         return;
     }
     if (c->read_stopped && !c->peer_eof && ahead_used(c) < c->srv->ahead_max) {
@@ -277,10 +243,10 @@ static void conn_settle(yk_http_conn *c)
 /* The response is all in the socket. from_loop: called from a libuv callback of our own, where
  * parsing the next request (and so calling the handler) is safe; otherwise we are inside
  * yk_http_respond, whose caller does not expect the handler to run again under it. */
-static void conn_written(yk_http_conn *c, int from_loop)
+void yk_httpi_written(yk_http_conn *c, int from_loop)
 {
     if (!c->keep_alive || c->srv->closing) {
-        conn_close(c);
+        yk_httpi_close(c);
         return;
     }
     c->state = CONN_IDLE;
@@ -304,10 +270,10 @@ static void conn_write_cb(uv_write_t *w, int status)
     if (c->state == CONN_CLOSING)
         return;
     if (status != 0) {
-        conn_close(c);
+        yk_httpi_close(c);
         return;
     }
-    conn_written(c, 1);
+    yk_httpi_written(c, 1);
 }
 
 /* Appends s to the head at *n when it fits; returns 0, or -1 (the head stays incomplete). */
@@ -333,7 +299,7 @@ static void conn_send(yk_http_conn *c, int status, const char *ctype, const char
     char head[1024], num[24];
     size_t hn = 0;
     keep_alive = keep_alive && !c->srv->closing; /* and say so in the head */
-    const char *text = status_text(status);
+    const char *text = yk_httpi_status_text(status);
     if (ctype == NULL)
         ctype = "application/json";
     int nl = 0;
@@ -343,7 +309,7 @@ static void conn_send(yk_http_conn *c, int status, const char *ctype, const char
                     (char)('0' + status % 10)};
     if (HEAD_PUT("HTTP/1.1 ") || head_put(head, sizeof head, &hn, code, 3) || HEAD_PUT(" ") ||
         head_put(head, sizeof head, &hn, text, strlen(text)) || HEAD_PUT("\r\nDate: ") ||
-        head_put(head, sizeof head, &hn, server_date(c->srv), 29) ||
+        head_put(head, sizeof head, &hn, yk_httpi_date(c->srv), 29) ||
         HEAD_PUT("\r\nContent-Type: ") || head_put(head, sizeof head, &hn, ctype, strlen(ctype)) ||
         HEAD_PUT("\r\nContent-Length: ") ||
         head_put(head, sizeof head, &hn, num + sizeof num - nl, (size_t)nl) || HEAD_PUT("\r\n") ||
@@ -363,12 +329,12 @@ static void conn_send(yk_http_conn *c, int status, const char *ctype, const char
     uv_buf_t b[2] = {uv_buf_init(head, (unsigned)hn), uv_buf_init((char *)body, (unsigned)sent)};
     int w = uv_try_write((uv_stream_t *)&c->tcp, b, sent ? 2 : 1);
     if (w < 0 && w != UV_EAGAIN) {
-        conn_close(c);
+        yk_httpi_close(c);
         return;
     }
     size_t done = w > 0 ? (size_t)w : 0;
     if (done == hn + sent) {
-        conn_written(c, 0);
+        yk_httpi_written(c, 0);
         return;
     }
     yk_buf_reset(&c->out);
@@ -379,13 +345,13 @@ static void conn_send(yk_http_conn *c, int status, const char *ctype, const char
         yk_buf_add(&c->out, body + (done - hn), hn + sent - done);
     }
     if (c->out.failed) {
-        conn_close(c);
+        yk_httpi_close(c);
         return;
     }
     c->state = CONN_WRITING;
     uv_buf_t rest = uv_buf_init(c->out.p, (unsigned)c->out.len);
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &rest, 1, conn_write_cb) != 0)
-        conn_close(c);
+        yk_httpi_close(c);
 }
 
 static size_t put(char *out, size_t n, const char *s, size_t len)
@@ -511,7 +477,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread < 0) {
-        conn_close(c); /* EOF or error; a handler still holding the request keeps c alive */
+        yk_httpi_close(c); /* EOF or error; a handler still holding the request keeps c alive */
         return;
     }
     if (nread == 0)
@@ -520,7 +486,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (busy && !c->keep_alive)
             return; /* nothing after a request that closes the connection is parsed */
         if (ahead_append(c, buf->base, (size_t)nread) != 0) {
-            conn_close(c);
+            yk_httpi_close(c);
             return;
         }
         if (!busy)
@@ -532,7 +498,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     size_t rest = conn_parse(c, buf->base, (size_t)nread);
     if (rest > 0 && c->state != CONN_CLOSING) {
         if (ahead_append(c, buf->base + nread - rest, rest) != 0) {
-            conn_close(c);
+            yk_httpi_close(c);
             return;
         }
         conn_check_ahead(c);
@@ -547,7 +513,7 @@ void yk_http_respond(yk_http_req *req, int status, const char *content_type,
         c->srv->observer(req, status, c->srv->ud);
     if (c->state == CONN_HANDLING)
         conn_send(c, status, content_type, extra_headers, body, len, c->keep_alive);
-    conn_unref(c);
+    yk_httpi_unref(c);
 }
 
 void yk_http_respond_error(yk_http_req *req, int status, const char *code, const char *message)
@@ -589,6 +555,7 @@ static void server_accept_cb(uv_stream_t *l, int status)
     yk_hparse_init(&c->hp, &conn_hooks, c, srv->lim.max_header, srv->lim.max_body);
     c->ahead = (yk_buf)YK_BUF_INIT(srv->ahead_max);
     c->out = (yk_buf)YK_BUF_INIT(OUT_MAX);
+    c->pend = (yk_buf)YK_BUF_INIT(OUT_MAX);
     if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
         uv_close((uv_handle_t *)&c->timer, conn_closed_cb);
         uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
@@ -691,8 +658,10 @@ void yk_http_server_close(yk_http_server *srv)
     srv->closing = 1;
     for (yk_http_conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
-        if (c->state == CONN_IDLE || c->state == CONN_READING)
-            conn_close(c);
+        /* a stream may wait on a client that never reads: it is cut (its producer hears of it
+         * through the drain callback or a failed write) so that stopping never waits on one */
+        if (c->state == CONN_IDLE || c->state == CONN_READING || c->streaming)
+            yk_httpi_close(c);
     }
     uv_close((uv_handle_t *)&srv->listener, server_listener_closed_cb);
 }

@@ -97,6 +97,40 @@ void yk_http_respond_error(yk_http_req *req, int status, const char *code, const
  * since yk_http answers HEAD with the GET handler). */
 void yk_http_respond_not_allowed(yk_http_req *req, const char *allow);
 
+/* Streaming responses (a body made while it is sent, e.g. a CSV export of any size). Instead of
+ * yk_http_respond, the handler calls yk_http_stream_begin once, then yk_http_stream_write any
+ * number of times, then yk_http_stream_end exactly once; req stays valid until then. The body
+ * goes out in chunks (Transfer-Encoding: chunked) to an HTTP/1.1 client, and to an HTTP/1.0 one
+ * as is, the connection closing to end it. To HEAD only the head goes out (writes are dropped).
+ * Memory stays bounded by the producer: write copies into the connection's queue, and
+ * yk_http_stream_queued says how much waits there; above a mark of its choice the producer stops
+ * and calls yk_http_stream_wait, whose callback says when to go on. A client that takes no byte
+ * of a stream for the idle timeout is disconnected (the producer hears of it as below), and so is
+ * every stream when the server closes. */
+typedef void (*yk_http_drain_cb)(yk_http_req *req, void *ud);
+
+/* Sends the head: status, content_type (e.g. "text/csv; charset=utf-8"), extra_headers as in
+ * yk_http_respond, no Content-Length. */
+void yk_http_stream_begin(yk_http_req *req, int status, const char *content_type,
+                          const char *extra_headers);
+/* Queues data[0..len) (copied) as the next part of the body; len 0 does nothing. Returns 0, or -1
+ * when the client is gone or memory ran out (stop producing and call yk_http_stream_end). */
+__attribute__((warn_unused_result)) int yk_http_stream_write(yk_http_req *req, const void *data,
+                                                             size_t len);
+/* Bytes written but not yet taken by the socket. */
+size_t yk_http_stream_queued(const yk_http_req *req);
+/* Calls cb(req, ud) once, from the loop, when at most low bytes are queued, or when the client
+ * is gone (the next write then returns -1). Call it only while more than low bytes are queued;
+ * one wait at a time. */
+void yk_http_stream_wait(yk_http_req *req, size_t low, yk_http_drain_cb cb, void *ud);
+/* Ends the body (the last chunk) and releases req, as yk_http_respond does: the connection sends
+ * what is queued, then serves the next request or closes. */
+void yk_http_stream_end(yk_http_req *req);
+
+/* Ends a stream that cannot be completed (its source failed): the connection closes without the
+ * last chunk, so the client sees an unfinished transfer, not a short body. Releases req. */
+void yk_http_stream_abort(yk_http_req *req);
+
 /* Formats t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110 §5.6.7) into out
  * and NUL-terminates it; returns its length, 29. Every response's Date header is this, formatted
  * once per second per server. */

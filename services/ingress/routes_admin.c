@@ -8,6 +8,7 @@
 
 #include "catalogue.h"
 #include "definition.h"
+#include "export.h"
 #include "ingress.h"
 #include "queue.h"
 #include "secret.h"
@@ -22,6 +23,7 @@ typedef enum {
     A_SLOTS_ADD,
     A_BOOKINGS,
     A_BOOKING_GET,
+    A_BOOKINGS_CSV,
     A_QUEUE
 } admin_action;
 
@@ -614,6 +616,10 @@ static void admin_run(admin_ctx *c)
     case A_BOOKINGS:
         bookings_list(c, e);
         return;
+    case A_BOOKINGS_CSV:
+        export_bookings_csv(c->req, e->id_str, e->slug, e->json);
+        ctx_free(c);
+        return;
     case A_QUEUE:
         queue_collect(queue_cb, c);
         return;
@@ -662,6 +668,9 @@ void routes_admin(yk_http_req *req, char **segs, int n)
     } else if (n == 4 && strcmp(segs[1], "events") == 0 && strcmp(segs[3], "bookings") == 0) {
         action = A_BOOKINGS, want = YK_M_GET;
         req->route = "admin_bookings";
+    } else if (n == 4 && strcmp(segs[1], "events") == 0 && strcmp(segs[3], "bookings.csv") == 0) {
+        action = A_BOOKINGS_CSV, want = YK_M_GET;
+        req->route = "admin_bookings_csv";
     } else {
         yk_http_respond_error(req, 404, "not_found", "No such route.");
         return;

@@ -443,6 +443,7 @@ def test_admin_create_event_and_refusals(px):
     ("POST", "/v1/admin/events"), ("GET", "/v1/admin/events"), ("GET", "/v1/admin/events/demo"),
     ("POST", "/v1/admin/events/demo/slots"), ("GET", "/v1/admin/events/demo/bookings"),
     ("GET", "/v1/admin/queue"), ("PATCH", "/v1/admin/events/demo"), ("GET", "/v1/admin/bookings/1"),
+    ("GET", "/v1/admin/events/demo/bookings.csv"),
 ])
 def test_admin_401(own, px, method, path):
     """A wrong token through Prism; no token at all at the ingress directly (Prism answers a
@@ -529,6 +530,23 @@ def test_admin_booking_and_qr(px, ev):
     assert r.headers["content-type"].startswith("image/svg+xml") and b"<path" in r.body
     px.get("/v1/bookings/%s/qr.svg" % b["id"], 404, headers={"X-Booking-Token": "A" * 43})
     px.get("/v1/bookings/999999999/qr.svg", 404, headers={"X-Booking-Token": token})
+
+
+def test_admin_bookings_csv(own, px):
+    slug, (slot,) = new_event(own, day=46)
+    px.post("/v1/events/%s/reservations" % slug, booking_body(slot))
+    path = "/v1/admin/events/%s/bookings.csv" % slug
+    r = px.get(path, admin=True)
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"
+    assert r.body.startswith(b"\xef\xbb\xbf") and r.body.count(b"\r\n") == 2
+    r = px.get(path + "?lang=ja&encoding=cp932", admin=True)
+    assert r.headers["content-type"] == "text/csv; charset=Windows-31J"
+    # Prism passes the body on as UTF-8 text (CP932 bytes turn into U+FFFD): read it directly
+    r = own.client.get(path + "?lang=ja&encoding=cp932", admin=True)
+    assert r.body.decode("cp932").startswith("予約番号,")
+    for q in ("?lang=fr", "?encoding=latin1"):
+        assert px.get(path + q, 422, admin=True).error == "invalid_fields"
+    px.get("/v1/admin/events/no-such-%s/bookings.csv" % uuid.uuid4().hex[:8], 404, admin=True)
 
 
 def test_admin_queue(own, px):

@@ -128,6 +128,62 @@ static void echo(yk_http_req *req)
     free(out);
 }
 
+/* A streaming producer: query "n=N&k=K" gives N parts of K bytes ("%06d" then 'x's, the last
+ * byte '\n'). It stops once more than STREAM_MARK bytes are queued and goes on when the queue is
+ * down to half of it, as the CSV export does; S records what it saw. */
+#define STREAM_MARK 65536
+static struct {
+    int parts;         /* parts written so far */
+    size_t max_queued; /* the most bytes ever queued */
+    int gone;          /* a write failed: the client went away */
+    int ended;         /* yk_http_stream_end was called */
+} S;
+
+typedef struct {
+    int n, k, i;
+    char *part;
+} producer;
+
+static void stream_produce(yk_http_req *req, void *ud)
+{
+    producer *p = ud;
+    while (p->i < p->n) {
+        memset(p->part, 'x', (size_t)p->k);
+        char num[8];
+        snprintf(num, sizeof num, "%06d", p->i);
+        memcpy(p->part, num, 6);
+        p->part[p->k - 1] = '\n';
+        if (yk_http_stream_write(req, p->part, (size_t)p->k) != 0) {
+            S.gone = 1;
+            break;
+        }
+        S.parts = ++p->i;
+        size_t q = yk_http_stream_queued(req);
+        if (q > S.max_queued)
+            S.max_queued = q;
+        if (q > STREAM_MARK) {
+            yk_http_stream_wait(req, STREAM_MARK / 2, stream_produce, p);
+            return;
+        }
+    }
+    yk_http_stream_end(req);
+    S.ended = 1;
+    free(p->part);
+    free(p);
+}
+
+static void stream_start(yk_http_req *req)
+{
+    producer *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    assert_int_equal(sscanf(req->query, "n=%d&k=%d", &p->n, &p->k), 2);
+    p->part = malloc((size_t)p->k);
+    assert_non_null(p->part);
+    memset(&S, 0, sizeof S);
+    yk_http_stream_begin(req, 200, "text/csv; charset=utf-8", "X-Stream: 1\r\n");
+    stream_produce(req, p);
+}
+
 static void handler(yk_http_req *req, void *ud)
 {
     assert_ptr_equal(ud, &F);
@@ -159,6 +215,13 @@ static void handler(yk_http_req *req, void *ud)
         assert_true(k > 0 && (size_t)k < n);
         yk_http_respond(req, 200, "text/plain", NULL, out, n);
         free(out);
+    } else if (strcmp(req->path, "/stream") == 0) {
+        stream_start(req);
+    } else if (strcmp(req->path, "/stream-abort") == 0) {
+        /* a source that fails after the head: the transfer is cut, not ended */
+        yk_http_stream_begin(req, 200, "text/csv", NULL);
+        assert_int_equal(yk_http_stream_write(req, "part", 4), 0);
+        yk_http_stream_abort(req);
     } else if (strcmp(req->path, "/get-only") == 0) {
         /* a router that knows only GET: HEAD must reach it as GET */
         if (req->method == YK_M_GET)
@@ -1583,6 +1646,240 @@ static void http10_keep_alive(void **state)
     finish();
 }
 
+/* Reads a streamed response whole: its head, then a chunked body to its last chunk, or a body
+ * delimited by the connection's close. Returns the body (malloc'd, *len bytes) and copies the head
+ * into head[4096]. */
+static char *cl_stream(client *c, char *head, size_t *len, int head_request)
+{
+    uint64_t end = now_ms() + 10000;
+    char *e;
+    for (;;) {
+        cl_fill(c);
+        if (c->len && (e = strstr(c->buf, "\r\n\r\n")) != NULL)
+            break;
+        assert_false(c->eof);
+        assert_true(now_ms() < end);
+        pump();
+    }
+    size_t hlen = (size_t)(e - c->buf) + 4, off = hlen;
+    assert_true(hlen < 4096);
+    memcpy(head, c->buf, hlen);
+    head[hlen] = '\0';
+    int chunked = strcasestr(head, "\r\nTransfer-Encoding: chunked\r\n") != NULL;
+    char *body = malloc(1);
+    *len = 0;
+    if (head_request)
+        goto done;
+    for (;;) {
+        cl_fill(c);
+        if (chunked) {
+            /* take every whole chunk there is */
+            for (;;) {
+                char *crlf = memmem(c->buf + off, c->len - off, "\r\n", 2);
+                if (crlf == NULL)
+                    break;
+                size_t n = strtoull(c->buf + off, NULL, 16), at = (size_t)(crlf - c->buf) + 2;
+                if (c->len < at + n + 2)
+                    break;
+                assert_memory_equal(c->buf + at + n, "\r\n", 2);
+                if (n == 0) {
+                    off = at + 2;
+                    goto done;
+                }
+                body = realloc(body, *len + n + 1);
+                memcpy(body + *len, c->buf + at, n);
+                *len += n;
+                off = at + n + 2;
+            }
+        } else if (c->eof) {
+            body = realloc(body, c->len - off + 1);
+            memcpy(body, c->buf + off, c->len - off);
+            *len = c->len - off;
+            off = c->len;
+            goto done;
+        }
+        assert_false(chunked && c->eof);
+        assert_true(now_ms() < end);
+        pump();
+    }
+done:
+    memmove(c->buf, c->buf + off, c->len - off);
+    c->len -= off;
+    c->buf[c->len] = '\0';
+    body[*len] = '\0';
+    return body;
+}
+
+/* Checks a streamed body of n parts of k bytes. */
+static void check_parts(const char *body, size_t len, int n, int k)
+{
+    assert_int_equal(len, (size_t)n * (size_t)k);
+    for (int i = 0; i < n; i++) {
+        char num[8];
+        snprintf(num, sizeof num, "%06d", i);
+        assert_memory_equal(body + (size_t)i * (size_t)k, num, 6);
+        assert_int_equal(body[(size_t)i * (size_t)k + (size_t)k - 1], '\n');
+    }
+}
+
+/* HTTP/1.1: a streamed answer goes out in chunks; a client that does not read stops the producer
+ * once the mark is passed (memory stays bounded), reading lets it go on, and the connection
+ * serves the next request afterwards. */
+static void stream_chunked(void **state)
+{
+    start(NULL);
+    client *c = cl_open_buf(4096);
+    enum { N = 20000, K = 1000 }; /* 20 MB: more than the kernel buffers hold */
+    cl_sends(c, "GET /stream?n=20000&k=1000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_handled(1);
+    pump_for(200); /* the client reads nothing meanwhile */
+    assert_true(S.parts < N);
+    assert_false(S.ended);
+    assert_true(S.max_queued <= STREAM_MARK + K + 32);
+    char head[4096];
+    size_t len;
+    char *body = cl_stream(c, head, &len, 0);
+    assert_int_equal(strncmp(head, "HTTP/1.1 200 OK\r\n", 17), 0);
+    assert_non_null(strstr(head, "\r\nContent-Type: text/csv; charset=utf-8\r\n"));
+    assert_non_null(strstr(head, "\r\nX-Stream: 1\r\n"));
+    assert_non_null(strstr(head, "\r\nDate: "));
+    assert_null(strcasestr(head, "Content-Length"));
+    assert_null(strcasestr(head, "Connection:"));
+    check_parts(body, len, N, K);
+    free(body);
+    assert_true(S.ended);
+    assert_int_equal(S.parts, N);
+    assert_int_equal(F.last_status, 200);
+    /* kept alive: the next request is answered on the same connection */
+    cl_sends(c, "GET /after HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_response(c, 200, echo_text(YK_M_GET, "/after", "", ""));
+    cl_close(c);
+    finish();
+}
+
+/* HTTP/1.0 has no chunks: the body goes out as is and the close ends it. */
+static void stream_http10(void **state)
+{
+    start(NULL);
+    client *c = cl_open();
+    cl_sends(c, "GET /stream?n=50&k=300 HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\n\r\n");
+    char head[4096];
+    size_t len;
+    char *body = cl_stream(c, head, &len, 0);
+    assert_null(strcasestr(head, "Transfer-Encoding"));
+    assert_non_null(strstr(head, "\r\nConnection: close\r\n"));
+    check_parts(body, len, 50, 300);
+    free(body);
+    assert_true(c->eof);
+    cl_close(c);
+    finish();
+}
+
+/* HEAD of a streamed route: the head alone, then the connection goes on. */
+static void stream_head(void **state)
+{
+    start(NULL);
+    client *c = cl_open();
+    cl_sends(c, "HEAD /stream?n=50&k=300 HTTP/1.1\r\nHost: t\r\n\r\n");
+    char head[4096];
+    size_t len;
+    char *body = cl_stream(c, head, &len, 1);
+    free(body);
+    assert_non_null(strstr(head, "\r\nTransfer-Encoding: chunked\r\n"));
+    cl_sends(c, "GET /after HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_response(c, 200, echo_text(YK_M_GET, "/after", "", ""));
+    assert_int_equal(c->len, 0); /* not a byte of the HEAD's body came */
+    cl_close(c);
+    finish();
+}
+
+/* The server closes (the ingress stops) while a stream waits for a client that does not read:
+ * the stream is cut and every handle closes, instead of the process waiting for that client. */
+static void stream_server_close(void **state)
+{
+    start(NULL);
+    client *c = cl_open_buf(4096);
+    cl_sends(c, "GET /stream?n=100000&k=1000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_handled(1);
+    pump_for(100);
+    assert_false(S.ended);
+    finish(); /* closes the server and asserts that the loop ends */
+    assert_true(S.ended);
+    assert_true(S.gone);
+    cl_close(c);
+}
+
+/* A client that stops reading in the middle of a stream is cut once the socket has taken nothing
+ * for the idle timeout; one that reads is not. */
+static void stream_stalled_client(void **state)
+{
+    yk_http_limits lim = default_limits;
+    lim.idle_timeout_ms = 300;
+    lim.header_timeout_ms = 300;
+    start(&lim);
+    client *c = cl_open();
+    cl_sends(c, "GET /stream?n=100000&k=1000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_handled(1);
+    /* reading for a second, longer than the timeout: progress, so the stream goes on */
+    uint64_t until = now_ms() + 1000;
+    while (now_ms() < until) {
+        char buf[65536];
+        (void)recv(c->fd, buf, sizeof buf, 0); /* at most 64 KiB per 5 ms: 100 MB last longer */
+        pump_for(5);
+        assert_false(S.ended);
+    }
+    /* then nothing: cut once the buffers are full and the timeout has passed */
+    uint64_t t0 = now_ms(), end = t0 + WAIT_MS;
+    while (!S.ended && now_ms() < end)
+        pump();
+    assert_true(S.ended);
+    assert_true(S.gone);
+    cl_close(c);
+    finish();
+}
+
+/* An aborted stream: head and what was written arrive, then the connection closes without the
+ * last chunk, so the client knows the body is incomplete. */
+static void stream_abort(void **state)
+{
+    start(NULL);
+    client *c = cl_open();
+    cl_sends(c, "GET /stream-abort HTTP/1.1\r\nHost: t\r\n\r\n");
+    uint64_t end = now_ms() + WAIT_MS;
+    while (!c->eof && now_ms() < end) {
+        cl_fill(c);
+        pump();
+    }
+    assert_true(c->eof);
+    char *body = strstr(c->buf, "\r\n\r\n");
+    assert_non_null(body);
+    assert_non_null(strstr(c->buf, "\r\nTransfer-Encoding: chunked\r\n"));
+    /* the written chunk, maybe (the close may drop it), but never the last chunk */
+    assert_null(strstr(body + 4, "0\r\n\r\n"));
+    cl_close(c);
+    finish();
+}
+
+/* A client that goes away in the middle: the waiting producer is called back, its next write
+ * fails, it ends, and every handle closes (finish checks). */
+static void stream_client_gone(void **state)
+{
+    start(NULL);
+    client *c = cl_open_buf(4096);
+    cl_sends(c, "GET /stream?n=100000&k=1000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_handled(1);
+    pump_for(100);
+    assert_false(S.ended);
+    cl_close(c);
+    uint64_t end = now_ms() + WAIT_MS;
+    while (!S.ended && now_ms() < end)
+        pump();
+    assert_true(S.ended);
+    assert_true(S.gone);
+    assert_true(S.parts < 100000);
+    finish();
+}
+
 /* IMF-fixdate, the one format a sender may generate (RFC 9110 §5.6.7), with its example. */
 static void date_format(void **state)
 {
@@ -1649,6 +1946,13 @@ int main(void)
         cmocka_set_test_filter(getenv("YK_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(get_keep_alive),
+        cmocka_unit_test(stream_chunked),
+        cmocka_unit_test(stream_http10),
+        cmocka_unit_test(stream_head),
+        cmocka_unit_test(stream_client_gone),
+        cmocka_unit_test(stream_abort),
+        cmocka_unit_test(stream_server_close),
+        cmocka_unit_test(stream_stalled_client),
         cmocka_unit_test(methods),
         cmocka_unit_test(head_has_no_body),
         cmocka_unit_test(pipelined),
