@@ -20,7 +20,8 @@ static const char *cell(const char *s)
     export_cell(&b, s, strlen(s));
     assert_false(b.failed);
     assert_true(b.len < sizeof out);
-    memcpy(out, b.p, b.len);
+    if (b.len)
+        memcpy(out, b.p, b.len);
     out[b.len] = '\0';
     yk_buf_free(&b);
     return out;
