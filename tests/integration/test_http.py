@@ -111,7 +111,7 @@ def test_date_on_every_answer(stack, ev):
                 % ev.slug]:
         status, headers, _ = one(port, req)
         assert_date(headers)
-    w = stack.workers[0]
+    w = stack.live_workers()[0]
     status, headers, _ = one(port_of(w), "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
     assert status == 200
     assert_date(headers)
@@ -145,7 +145,7 @@ def test_head_wherever_get(stack, ev):
             assert s == 200, path
     finally:
         r.close()
-    w = stack.workers[0]
+    w = stack.live_workers()[0]
     status, headers, body = one(port_of(w), "HEAD /metrics HTTP/1.1\r\nHost: t\r\n\r\n", True)
     assert status == 200 and int(headers["content-length"][0]) > 0
     out = subprocess.run(["curl", "-sS", "-I", "-o", "/dev/null", "-w", "%{http_code}",
@@ -260,7 +260,7 @@ def test_405_has_allow(stack, ev, method, path, allowed):
 
 
 def test_405_has_allow_worker_metrics(stack):
-    status, headers, body = one(port_of(stack.workers[0]),
+    status, headers, body = one(port_of(stack.live_workers()[0]),
                                 "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
     assert status == 405, body
     assert {m.strip() for m in headers.get("allow", [""])[0].split(",")} == {"GET", "HEAD"}, headers
