@@ -64,6 +64,10 @@ void pending_redis_closing(void)
 void pending_respond(waiter *w)
 {
     char body[200], hdr[96];
+    /* seq and done as read so far (both read with the submit or at the deadline) */
+    if (w->seq > 0 && w->done >= 0)
+        eta_observe(w->partition, w->done, uv_now(ingress.loop));
+    w->position = w->seq > 0 && w->done >= 0 ? w->seq - w->done : 1;
     long long pos = w->position > 0 ? w->position : 1;
     int n = snprintf(body, sizeof body,
                      "{\"request_id\":\"%s\",\"status\":\"pending\",\"position\":%lld,"
@@ -71,6 +75,17 @@ void pending_respond(waiter *w)
                      w->id, pos, eta_seconds(w->partition, pos));
     snprintf(hdr, sizeof hdr, "Location: /v1/requests/%s\r\n", w->id);
     yk_http_respond(w->req, 202, "application/json", hdr, body, (size_t)n);
+}
+
+/* SET yk:res:<id> "0 {p, seq}" NX GET EX TTL: the pending marker, written at the deadline or,
+ * owed, at the next connection; op's callback gets the reply. */
+static void marker_set(yk_redis_op *op, const char *id, unsigned partition, long long seq)
+{
+    char key[48], val[80];
+    snprintf(key, sizeof key, "yk:res:%s", id);
+    snprintf(val, sizeof val, "0 {\"p\":%u,\"seq\":%lld}", partition, seq);
+    yk_redis_argv(ingress.redis, op, 7, (const char *[]){"SET", key, val, "NX", "GET", "EX", ttl_s},
+                  NULL);
 }
 
 static void arm(uv_timer_t *t, waiter_list *l, uv_timer_cb cb)
@@ -137,20 +152,9 @@ void pending_owed_send(void)
         yk_info("writing %zu pending markers owed since Redis was unreachable", owed_count);
     for (owed *o = list, *next; o; o = next) {
         next = o->next;
-        char key[48], val[80];
-        snprintf(key, sizeof key, "yk:res:%s", o->id);
-        snprintf(val, sizeof val, "0 {\"p\":%u,\"seq\":%lld}", o->partition, o->seq);
         o->op.cb = owed_reply_cb;
-        yk_redis_argv(ingress.redis, &o->op, 7,
-                      (const char *[]){"SET", key, val, "NX", "GET", "EX", ttl_s}, NULL);
+        marker_set(&o->op, o->id, o->partition, o->seq);
     }
-}
-
-static void set_position(waiter *w)
-{
-    if (w->seq > 0 && w->done >= 0)
-        eta_observe(w->partition, w->done, uv_now(ingress.loop));
-    w->position = w->seq > 0 && w->done >= 0 ? w->seq - w->done : 1;
 }
 
 /* The reply to the pending marker's SET NX GET: nil means the marker is stored (202); a final
@@ -159,7 +163,6 @@ static void set_position(waiter *w)
 static void mark_reply_cb(yk_redis_op *op, yk_reply *reply)
 {
     waiter *w = (waiter *)op;
-    set_position(w);
     if (reply == NULL && !redis_closed)
         owe_marker(w->id, w->partition, w->seq);
     if (w->state != W_ANSWERED) {
@@ -202,7 +205,6 @@ static void mark_pending(waiter *w)
         /* YOYAKU_WAIT_MS=0: 202 at once, with the position read at submit; the marker follows
          * (the worker keeps the answer of a request decided past its deadline for the TTL). */
         waiter_hash_unlink(w);
-        set_position(w);
         pending_respond(w);
         w->state = W_ANSWERED;
     } else {
@@ -214,18 +216,15 @@ static void mark_pending(waiter *w)
         mark_reply_cb(&w->op, NULL);
         return;
     }
-    char key[48], val[80];
+    char key[48];
     /* Read before the marker's reply on the same connection: the position is counted when the
      * booker is told it, and a request decided in time never pays for this read. */
     snprintf(key, sizeof key, "yk:done:{%u}", w->partition);
     w->op_done.cb = done_reply_cb;
     if (ingress.wait_ms > 0)
         yk_redis_argv(ingress.redis, &w->op_done, 2, (const char *[]){"GET", key}, NULL);
-    snprintf(key, sizeof key, "yk:res:%s", w->id);
-    snprintf(val, sizeof val, "0 {\"p\":%u,\"seq\":%lld}", w->partition, w->seq);
     w->op.cb = mark_reply_cb;
-    yk_redis_argv(ingress.redis, &w->op, 7,
-                  (const char *[]){"SET", key, val, "NX", "GET", "EX", ttl_s}, NULL);
+    marker_set(&w->op, w->id, w->partition, w->seq);
 }
 
 /* Markers whose reply is late (Redis stalled): their requests are queued, so 202 now. */
@@ -237,7 +236,6 @@ static void mark_cb(uv_timer_t *t)
         waiter *w = marking.head;
         waiter_list_unlink(&marking, w);
         waiter_hash_unlink(w);
-        set_position(w);
         pending_respond(w);
         w->state = W_ANSWERED; /* mark_reply_cb frees it */
     }

@@ -130,13 +130,6 @@ static void done_reply_cb(yk_redis_op *op, yk_reply *reply)
         submit_settle(w);
 }
 
-/* The position of the request a duplicate repeats, once its marker told seq: as its own 202. */
-static void poll_respond_pending(waiter *w)
-{
-    w->position = w->seq > 0 && w->done >= 0 ? w->seq - w->done : 1;
-    pending_respond(w);
-}
-
 static void poll_done_cb(yk_redis_op *op, yk_reply *reply)
 {
     waiter *w = WAITER_OF(op, op_done);
@@ -163,7 +156,7 @@ static void poll_reply_cb(yk_redis_op *op, yk_reply *reply)
         waiter_free(w);
     } else if (now_ms() >= w->deadline_ms || ingress.stopping) {
         waiter_list_unlink(&polls, w);
-        poll_respond_pending(w);
+        pending_respond(w);
         waiter_free(w);
     } else {
         w->state = W_POLLING; /* ask again on the next poll tick */
@@ -200,7 +193,7 @@ static void poll_cb(uv_timer_t *t)
             poll_send(w);
         } else if (w->state == W_POLL_BUSY && now >= w->deadline_ms + POLL_GRACE_MS) {
             waiter_list_unlink(&polls, w);
-            poll_respond_pending(w);
+            pending_respond(w);
             w->state = W_ANSWERED; /* poll_reply_cb frees it */
         }
     }
@@ -475,7 +468,7 @@ void submit_shutdown(void (*then)(void))
         next = w->next;
         if (w->state == W_POLLING) { /* one with a GET in flight is answered by its callback */
             waiter_list_unlink(&polls, w);
-            poll_respond_pending(w);
+            pending_respond(w);
             waiter_free(w);
         }
     }
