@@ -18,6 +18,9 @@ typedef enum {
     YK_HDR_ACCESS_TOKEN,
     YK_HDR_CONTENT_TYPE,
     YK_HDR_EXPECT, /* answered by yk_http itself with 100 Continue */
+    YK_HDR_COOKIE,
+    YK_HDR_ORIGIN,
+    YK_HDR_FORWARDED_FOR,
     YK_HDR_COUNT
 } yk_http_hdr;
 

@@ -12,27 +12,34 @@
 
 #define NOT_VALID "The event definition is not valid."
 
-typedef enum {
-    A_EVENT_CREATE,
-    A_EVENT_LIST,
-    A_EVENT_GET,
-    A_EVENT_PATCH,
-    A_SLOTS_ADD,
-    A_BOOKINGS,
-    A_BOOKING_GET,
-    A_BOOKINGS_CSV,
-    A_QUEUE
-} admin_action;
+/* Staff roles, least to most: a route names the least role it needs (403 `forbidden` below). */
+typedef enum { ROLE_DESK = 1, ROLE_STAFF, ROLE_OWNER } admin_role;
 
 typedef struct admin_ctx admin_ctx;
 typedef void (*admin_done)(admin_ctx *c, int ok);
+/* Runs one admin route once the caller is authorized; e is the event named by the path when the
+ * route has one (it exists), else NULL. Answers c->req and frees c, now or later. */
+typedef void (*admin_handler)(admin_ctx *c, cat_event *e);
+
+/* One row of the admin route table (routes_admin.c): the path's segments after "admin", "*" for
+ * its one parameter ({slug}, {id}, {login}...), which lands in admin_ctx.slug. */
+typedef struct {
+    const char *path[4];
+    yk_http_method method;
+    const char *route; /* metrics label */
+    admin_role role;   /* the least role allowed */
+    int event;         /* the parameter names an event, which must exist (else 404) */
+    int writes;        /* changes state: audited; a cookie-authenticated call needs Origin */
+    admin_handler run;
+} admin_route;
 
 struct admin_ctx {
     yk_pg_op op;
     yk_redis_op publish; /* the PUBLISH that tells every ingress and worker of a change */
     yk_http_req *req;
-    admin_action action;
-    char slug[72];
+    const admin_route *route;
+    admin_role role; /* the caller's */
+    char slug[72];   /* the path's parameter, or "" */
     char params[17][64]; /* short text parameters; long ones live in owned[] */
     char *owned[17];     /* every heap parameter, freed with the context */
     const char *argv[17];

@@ -29,7 +29,7 @@ static void event_created_cb(yk_pg_op *op, yk_pgres *res)
         return;
     }
     json_t *errors = json_array(); /* stolen by ingress_respond_invalid, else released here */
-    if (yk_pgres_ok(res) && c->action == A_EVENT_PATCH && c->argv[10] == NULL) {
+    if (yk_pgres_ok(res) && c->route->method == YK_M_PATCH && c->argv[10] == NULL) {
         json_decref(errors);
         yk_http_respond_error(c->req, 404, "not_found", "No such event."); /* deleted meanwhile */
     } else if (yk_pgres_ok(res)) { /* no row: the WHERE found no prerequisite event of that slug */

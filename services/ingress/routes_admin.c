@@ -1,6 +1,7 @@
-/* routes_admin: the staff routes behind `Authorization: Bearer <token>` — routing, the token check,
- * and the reads (events, bookings lists, one booking, the queue); changes are in admin_write.c.
- * Each request owns one admin_ctx (admin.h) for its round trips; the token is checked first. */
+/* routes_admin: the staff routes behind `Authorization: Bearer <token>` — the route table (each
+ * route's method, least role and handler), the token check, and the reads (events, bookings lists,
+ * one booking, the queue); changes are in admin_write.c. Each request owns one admin_ctx (admin.h)
+ * for its round trips; the caller is checked first, then the role, then the event. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,8 +124,9 @@ static void booking_cb(yk_pg_op *op, yk_pgres *res)
 }
 
 /* The check-in desk types the number printed on a confirmation: digits only, else 404. */
-static void booking_get(admin_ctx *c)
+static void booking_get(admin_ctx *c, cat_event *unused)
 {
+    (void)unused;
     size_t n = strlen(c->slug);
     if (n == 0 || n > 18 || strspn(c->slug, "0123456789") != n) {
         yk_http_respond_error(c->req, 404, "not_found", "No such booking.");
@@ -159,52 +161,110 @@ static void queue_cb(void *ud, int ok, const queue_partition *parts, int n)
     admin_ctx_free(c);
 }
 
+static void event_list(admin_ctx *c, cat_event *unused)
+{
+    (void)unused;
+    json_t *list = json_array();
+    cat_event *e;
+    for (size_t i = 0; (e = catalogue_event_at(i)) != NULL; i++)
+        json_array_append_new(list, catalogue_event_json(e, true));
+    ingress_respond_json(c->req, 200, json_pack("{s:o}", "events", list), NULL);
+    admin_ctx_free(c);
+}
+
+static void event_get(admin_ctx *c, cat_event *e)
+{
+    ingress_respond_json(c->req, 200, catalogue_event_json(e, true), NULL);
+    admin_ctx_free(c);
+}
+
+static void bookings_csv(admin_ctx *c, cat_event *e)
+{
+    export_bookings_csv(c->req, e->id_str, e->slug, e->json);
+    admin_ctx_free(c);
+}
+
+static void queue_get(admin_ctx *c, cat_event *unused)
+{
+    (void)unused;
+    queue_collect(queue_cb, c);
+}
+
+/* Every admin route. A path may appear once per method; 405's Allow lists a path's rows. Groups
+ * are kept apart so that each feature adds its rows under its own heading. */
+// clang-format off
+static const admin_route routes[] = {
+    /* events and slots */
+    {{"events"}, YK_M_GET, "admin_events", ROLE_DESK, 0, 0, event_list},
+    {{"events"}, YK_M_POST, "admin_events", ROLE_STAFF, 0, 1, admin_write_event},
+    {{"events", "*"}, YK_M_GET, "admin_event", ROLE_DESK, 1, 0, event_get},
+    {{"events", "*"}, YK_M_PATCH, "admin_event", ROLE_STAFF, 1, 1, admin_write_event},
+    {{"events", "*", "slots"}, YK_M_POST, "admin_slots", ROLE_STAFF, 1, 1, admin_write_slots},
+    /* bookings */
+    {{"events", "*", "bookings"}, YK_M_GET, "admin_bookings", ROLE_STAFF, 1, 0, bookings_list},
+    {{"events", "*", "bookings.csv"}, YK_M_GET, "admin_bookings_csv", ROLE_STAFF, 1, 0, bookings_csv},
+    {{"bookings", "*"}, YK_M_GET, "admin_booking", ROLE_DESK, 0, 0, booking_get},
+    /* check-in desk and attendance */
+    /* reviews */
+    /* staff accounts, sessions and audit */
+    /* operations */
+    {{"queue"}, YK_M_GET, "admin_queue", ROLE_STAFF, 0, 0, queue_get},
+};
+// clang-format on
+
+static int path_matches(const admin_route *r, char **segs, int n)
+{
+    int i = 0;
+    for (; i < 4 && r->path[i]; i++)
+        if (i + 1 >= n || (strcmp(r->path[i], "*") != 0 && strcmp(r->path[i], segs[i + 1]) != 0))
+            return 0;
+    return i + 1 == n;
+}
+
+/* The route for segs (segs[0] == "admin") and req's method (HEAD as GET); NULL after answering
+ * 404 (no such path) or 405 (with the path's methods in Allow). */
+static const admin_route *route_find(yk_http_req *req, char **segs, int n)
+{
+    yk_http_method m = req->method == YK_M_HEAD ? YK_M_GET : req->method;
+    char allow[64] = "";
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const admin_route *r = &routes[i];
+        if (!path_matches(r, segs, n))
+            continue;
+        req->route = r->route;
+        if (r->method == m)
+            return r;
+        size_t len = strlen(allow);
+        snprintf(allow + len, sizeof allow - len, "%s%s", len ? ", " : "",
+                 r->method == YK_M_GET     ? "GET, HEAD"
+                 : r->method == YK_M_POST  ? "POST"
+                 : r->method == YK_M_PATCH ? "PATCH"
+                 : r->method == YK_M_PUT   ? "PUT"
+                                           : "DELETE");
+    }
+    if (allow[0])
+        yk_http_respond_not_allowed(req, allow);
+    else
+        yk_http_respond_error(req, 404, "not_found", "No such route.");
+    return NULL;
+}
+
+/* Runs c's route once the caller is known: its role, then the event its path names. */
 static void admin_run(admin_ctx *c)
 {
-    int needs_event = c->action != A_EVENT_CREATE && c->action != A_EVENT_LIST &&
-                      c->action != A_QUEUE && c->action != A_BOOKING_GET;
-    cat_event *e = needs_event ? catalogue_event(c->slug) : NULL;
-    if (needs_event && e == NULL) {
+    const admin_route *r = c->route;
+    if (c->role < r->role) {
+        yk_http_respond_error(c->req, 403, "forbidden", "Your role does not allow this.");
+        admin_ctx_free(c);
+        return;
+    }
+    cat_event *e = r->event ? catalogue_event(c->slug) : NULL;
+    if (r->event && e == NULL) {
         yk_http_respond_error(c->req, 404, "not_found", "No such event.");
         admin_ctx_free(c);
         return;
     }
-    switch (c->action) {
-    case A_EVENT_CREATE:
-        admin_write_event(c, NULL);
-        return;
-    case A_EVENT_PATCH:
-        admin_write_event(c, e);
-        return;
-    case A_BOOKING_GET:
-        booking_get(c);
-        return;
-    case A_EVENT_LIST: {
-        json_t *list = json_array();
-        for (size_t i = 0; (e = catalogue_event_at(i)) != NULL; i++)
-            json_array_append_new(list, catalogue_event_json(e, true));
-        ingress_respond_json(c->req, 200, json_pack("{s:o}", "events", list), NULL);
-        admin_ctx_free(c);
-        return;
-    }
-    case A_EVENT_GET:
-        ingress_respond_json(c->req, 200, catalogue_event_json(e, true), NULL);
-        admin_ctx_free(c);
-        return;
-    case A_SLOTS_ADD:
-        admin_write_slots(c, e);
-        return;
-    case A_BOOKINGS:
-        bookings_list(c, e);
-        return;
-    case A_BOOKINGS_CSV:
-        export_bookings_csv(c->req, e->id_str, e->slug, e->json);
-        admin_ctx_free(c);
-        return;
-    case A_QUEUE:
-        queue_collect(queue_cb, c);
-        return;
-    }
+    r->run(c, e);
 }
 
 static void auth_cb(yk_pg_op *op, yk_pgres *res)
@@ -221,49 +281,15 @@ static void auth_cb(yk_pg_op *op, yk_pgres *res)
         return;
     }
     c->argc = 0;
+    c->role = ROLE_OWNER; /* API tokens are owners until tokens carry a role */
     admin_run(c);
 }
 
 void routes_admin(yk_http_req *req, char **segs, int n)
 {
-    admin_action action;
-    yk_http_method want;
-    /* segs[0] == "admin" */
-    if (n == 2 && strcmp(segs[1], "queue") == 0) {
-        action = A_QUEUE, want = YK_M_GET;
-        req->route = "admin_queue";
-    } else if (n == 2 && strcmp(segs[1], "events") == 0) {
-        action = req->method == YK_M_POST ? A_EVENT_CREATE : A_EVENT_LIST;
-        want = req->method == YK_M_POST ? YK_M_POST : YK_M_GET;
-        req->route = "admin_events";
-    } else if (n == 3 && strcmp(segs[1], "events") == 0) {
-        action = req->method == YK_M_PATCH ? A_EVENT_PATCH : A_EVENT_GET;
-        want = req->method == YK_M_PATCH ? YK_M_PATCH : YK_M_GET;
-        req->route = "admin_event";
-    } else if (n == 3 && strcmp(segs[1], "bookings") == 0) {
-        action = A_BOOKING_GET, want = YK_M_GET;
-        req->route = "admin_booking";
-    } else if (n == 4 && strcmp(segs[1], "events") == 0 && strcmp(segs[3], "slots") == 0) {
-        action = A_SLOTS_ADD, want = YK_M_POST;
-        req->route = "admin_slots";
-    } else if (n == 4 && strcmp(segs[1], "events") == 0 && strcmp(segs[3], "bookings") == 0) {
-        action = A_BOOKINGS, want = YK_M_GET;
-        req->route = "admin_bookings";
-    } else if (n == 4 && strcmp(segs[1], "events") == 0 && strcmp(segs[3], "bookings.csv") == 0) {
-        action = A_BOOKINGS_CSV, want = YK_M_GET;
-        req->route = "admin_bookings_csv";
-    } else {
-        yk_http_respond_error(req, 404, "not_found", "No such route.");
+    const admin_route *route = route_find(req, segs, n);
+    if (route == NULL)
         return;
-    }
-    if (req->method != want) {
-        yk_http_respond_not_allowed(
-            req, action == A_EVENT_LIST || action == A_EVENT_CREATE ? "GET, HEAD, POST"
-                 : action == A_EVENT_GET || action == A_EVENT_PATCH ? "GET, HEAD, PATCH"
-                 : want == YK_M_GET                                 ? "GET, HEAD"
-                                                                    : "POST");
-        return;
-    }
     const char *auth = req->headers[YK_HDR_AUTHORIZATION];
     if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) < 16 ||
         strlen(auth + 7) > 256) {
@@ -276,9 +302,10 @@ void routes_admin(yk_http_req *req, char **segs, int n)
         return;
     }
     c->req = req;
-    c->action = action;
-    if (n >= 3)
-        snprintf(c->slug, sizeof c->slug, "%s", segs[2]);
+    c->route = route;
+    for (int i = 0; i < 4 && route->path[i]; i++)
+        if (strcmp(route->path[i], "*") == 0)
+            snprintf(c->slug, sizeof c->slug, "%s", segs[i + 1]);
     char hash[YK_HASH_HEX_LEN + 1];
     yk_token_sha256_hex(auth + 7, strlen(auth + 7), hash);
     const char *argv[1] = {hash};
