@@ -1,0 +1,455 @@
+// Browser tests of the residents' pages: index, booking page, my booking, secret pages.
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  BASE, DESKTOP, FIELDS, api, assert, bookingsOf, cfg, checkA11y, chooseSlot, eq, fillFull, mail,
+  makeEvent, newPage, remaining, shared, shot, sleep, test, waitFor,
+} from './harness.mjs';
+
+test('index lists published events and links to each', async (t) => {
+  const ev = await makeEvent();
+  const page = await newPage(t);
+  await page.goto(`${BASE}/`);
+  const link = page.locator('a.event-link', { hasText: ev.def.title });
+  await link.waitFor();
+  assert((await link.textContent()).includes('市民会館'), 'venue shown');
+  await checkA11y(page);
+  await shot(page, 'index-mobile');
+  await link.click();
+  await page.waitForURL(`${BASE}/events/${ev.slug}`);
+  await page.locator('#title', { hasText: ev.def.title }).waitFor();
+});
+
+test('book a slot end to end (full-width digits in the identity)', async (t) => {
+  const ev = await makeEvent({ capacities: [3, 10, 10, 10, 10], fields: FIELDS, days: 3 });
+  const page = await newPage(t);
+  await page.goto(`${BASE}/events/${ev.slug}`);
+  await page.locator('#title', { hasText: ev.def.title }).waitFor();
+  await page.locator('input[name=slot]').first().waitFor();
+  eq(await page.locator('input[name=slot]').count(), 15, 'slot radios');
+  eq(await page.locator('fieldset.day').count(), 3, 'days');
+  const legend = await page.locator('fieldset.day legend').first().textContent();
+  assert(/\d+年\d+月\d+日（.）/.test(legend), `date legend in Japanese: ${legend}`);
+  const first = page.locator(`label.slot[data-slot-id="${ev.slots[0].id}"]`);
+  assert((await first.textContent()).includes('残り3'), 'remaining seats shown');
+  await checkA11y(page);
+  await shot(page, 'event-mobile');
+  await shot(page, 'event-mobile-top', false);
+
+  // Several days: date buttons, the first day shown; another day's times show on its button.
+  eq(await page.locator('#slots button.date').count(), 3, 'date buttons');
+  assert(await page.isVisible(`#day-${ev.slots[0].starts_at.slice(0, 10)}`), 'first day shown');
+  assert(await page.isHidden(`#day-${ev.slots[6].starts_at.slice(0, 10)}`), 'second day hidden');
+  const email = mail('e2e');
+  await chooseSlot(page, ev.slots[6]);
+  assert(await page.isHidden(`#day-${ev.slots[0].starts_at.slice(0, 10)}`), 'first day hidden now');
+  assert((await page.textContent('#chosen-text')).includes('10:00'), 'chosen slot shown');
+  await fillFull(page, { email });
+  await shot(page, 'event-mobile-filled');
+  await page.click('#submit');
+  await page.locator('#booking-number').waitFor();
+  const number = (await page.textContent('#booking-number')).trim();
+  assert(/^\d+$/.test(number), `booking number ${number}`);
+  const done = await page.textContent('#done');
+  assert(done.includes('予約が完了しました'), 'success title');
+  assert(done.includes(`確認メールを ${email} に送りました`), 'mail sent line');
+  assert((await page.textContent('#booking-when')).includes('10:00'), 'time in success view');
+  eq(await page.evaluate(() => document.activeElement.id), 'done', 'focus moved to the result');
+  const href = await page.getAttribute('#booking-link', 'href');
+  assert(new RegExp(`^/bookings/${number}\\?token=[^&]+$`).test(href), `booking link ${href}`);
+  await shot(page, 'booked-mobile', false);
+
+  const rows = await bookingsOf(ev.slug);
+  eq(rows.length, 1, 'bookings in the event');
+  const b = rows[0];
+  eq(b.id, number, 'booking id');
+  eq(b.email, email, 'email');
+  eq(b.slot_id, ev.slots[6].id, 'slot');
+  eq(b.fields.insurance_no, '12345678', 'identity NFKC-cleaned');
+  eq(b.fields.name, '山田 花子', 'name');
+  eq(b.fields.site, '別館', 'select');
+  eq(b.fields.consent, true, 'checkbox');
+  eq(b.fields.birth, '1980-04-01', 'date');
+  shared.booked = { page, slug: ev.slug, number, email, slot: ev.slots[6], ctx: page.context() };
+  t.keepContext = true;
+});
+
+// The text of a mail file with its base64 and quoted-printable parts decoded.
+function mailText(raw) {
+  let text = raw;
+  for (const m of raw.matchAll(/Content-Transfer-Encoding:\s*base64[^\n]*\n(?:[^\r\n]+\r?\n)*\r?\n([A-Za-z0-9+/=\r\n]+)/gi)) {
+    text += `\n${Buffer.from(m[1].replace(/\s+/g, ''), 'base64').toString('utf8')}`;
+  }
+  if (/quoted-printable/i.test(raw)) {
+    const qp = raw.replace(/=\r?\n/g, '').replace(/(?:=[0-9A-F]{2})+/g, (m) => Buffer.from(m.replace(/=/g, ''), 'hex').toString('utf8'));
+    text += `\n${qp}`;
+  }
+  return text;
+}
+
+test('the confirmation mail\'s link opens the booking page', async (t) => {
+  const s = shared.booked;
+  assert(s, 'needs the booking of the previous test');
+  if (!cfg.notifier) {
+    t.note = 'no yoyaku-notifier built: skipped';
+    return;
+  }
+  const link = await waitFor(() => {
+    for (const f of fs.readdirSync(cfg.mailDir)) {
+      const text = mailText(fs.readFileSync(path.join(cfg.mailDir, f), 'utf8'));
+      if (!text.includes(s.email)) continue;
+      const m = text.match(/https?:\/\/\S+?\/bookings\/(\d+)\?token=([A-Za-z0-9_%.~-]+)/);
+      if (m && m[1] === s.number) return m[0];
+    }
+    return null;
+  }, 'the confirmation mail with its link', 15000);
+  assert(link.startsWith(`${BASE}/bookings/${s.number}?token=`), `link ${link} points at this server`);
+  const page = await newPage(t);
+  await page.goto(link);
+  await page.locator('#booking-number', { hasText: s.number }).waitFor();
+  eq(new URL(page.url()).search, '', 'token moved out of the URL');
+  eq((await page.textContent('#booking-status')).trim(), '予約済み', 'status');
+});
+
+test('booking page from the link: details, token off the URL, cancel', async (t) => {
+  const s = shared.booked;
+  assert(s, 'needs the booking of the previous test');
+  t.contexts.push(s.ctx);
+  s.ctx.yk.t = t;
+  const { page } = s;
+  const before = await remaining(s.slug, s.slot.id);
+  await page.click('#booking-link');
+  await page.waitForURL(`${BASE}/bookings/${s.number}`);
+  assert(!page.url().includes('token'), `token left the URL: ${page.url()}`);
+  await page.locator('#booking-number', { hasText: s.number }).waitFor();
+  eq((await page.textContent('#booking-status')).trim(), '予約済み', 'status');
+  const text = await page.textContent('#booking');
+  for (const part of ['保険証番号', '12345678', '別館', '山田 花子', 'はい', '10:00']) assert(text.includes(part), `booking page shows ${part}`);
+  await checkA11y(page);
+  await shot(page, 'booking-mobile');
+
+  await page.click('#cancel');
+  const dialog = page.locator('dialog#confirm');
+  await dialog.waitFor();
+  assert(await dialog.evaluate((d) => d.open), 'dialog open');
+  await shot(page, 'booking-confirm-mobile', false);
+  await page.click('#confirm-no');
+  assert(!(await dialog.evaluate((d) => d.open)), 'dialog closed');
+  eq((await page.textContent('#booking-status')).trim(), '予約済み', 'still booked after "keep it"');
+
+  await page.click('#cancel');
+  await page.click('#confirm-yes');
+  await page.locator('#result', { hasText: '予約をキャンセルしました' }).waitFor();
+  eq((await page.textContent('#booking-status')).trim(), 'キャンセル済み', 'status after cancel');
+  assert(await page.locator('#cancel').isHidden(), 'no cancel button any more');
+  await shot(page, 'booking-cancelled-mobile', false);
+  await waitFor(async () => (await remaining(s.slug, s.slot.id)) === before + 1, 'the seat freed');
+  const rows = await bookingsOf(s.slug);
+  eq(rows[0].status, 'cancelled', 'cancelled in the admin API');
+
+  // A reload still finds the booking: the token stayed in this tab's sessionStorage.
+  await page.reload();
+  await page.locator('#booking-status', { hasText: 'キャンセル済み' }).waitFor();
+});
+
+test('double click and a retry after a lost answer book once', async (t) => {
+  const ev = await makeEvent({ capacities: [10] });
+  const page = await newPage(t);
+  const keys = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && r.url().endsWith('/reservations')) keys.push(r.headers()['idempotency-key']);
+  });
+  await page.goto(`${BASE}/events/${ev.slug}`);
+  await chooseSlot(page, ev.slots[0]);
+  await page.fill('#fld-name', '二度 押子');
+  const email1 = mail('dbl');
+  await page.fill('#booker-email', email1);
+  await page.dblclick('#submit');
+  await page.locator('#booking-number').waitFor();
+  await sleep(300);
+  let rows = (await bookingsOf(ev.slug)).filter((b) => b.email === email1);
+  eq(rows.length, 1, 'one booking after a double click');
+  assert(keys.length >= 1 && keys.every((k) => k === keys[0]) && /^[0-9a-f-]{36}$/.test(keys[0]), `one key: ${keys}`);
+
+  // The answer of the first POST is lost (the server booked): pressing again sends the same key
+  // and gets the same booking back.
+  const page2 = await newPage(t);
+  t.allowConsole = /net::ERR_FAILED|Failed to fetch/;
+  const keys2 = [];
+  let lose = true;
+  await page2.route('**/reservations', async (route) => {
+    keys2.push(route.request().headers()['idempotency-key']);
+    if (lose) {
+      lose = false;
+      await route.fetch();
+      return route.abort('failed');
+    }
+    return route.fallback();
+  });
+  await page2.goto(`${BASE}/events/${ev.slug}`);
+  await chooseSlot(page2, ev.slots[0]);
+  await page2.fill('#fld-name', '再送 太郎');
+  const email2 = mail('retry');
+  await page2.fill('#booker-email', email2);
+  await page2.click('#submit');
+  await page2.locator('#result', { hasText: '通信できませんでした' }).waitFor();
+  eq(await page2.isEnabled('#submit'), true, 'button enabled again after a network error');
+  await page2.click('#submit');
+  await page2.locator('#booking-number').waitFor();
+  eq(keys2.length, 2, 'two POSTs');
+  eq(keys2[0], keys2[1], 'the retry used the same Idempotency-Key');
+  rows = (await bookingsOf(ev.slug)).filter((b) => b.email === email2);
+  eq(rows.length, 1, 'one booking after the retry');
+  eq((await page2.textContent('#booking-number')).trim(), rows[0].id, 'the same booking shown');
+});
+
+test('slot_full: clear message, slots refreshed, another time books', async (t) => {
+  const ev = await makeEvent({ capacities: [1, 5] });
+  const page = await newPage(t);
+  await page.goto(`${BASE}/events/${ev.slug}`);
+  await chooseSlot(page, ev.slots[0]);
+  await page.fill('#fld-name', '満席 太郎');
+  await page.fill('#booker-email', mail('full'));
+  // Someone else takes the last seat meanwhile.
+  const r = await api('POST', `/v1/events/${ev.slug}/reservations`,
+    { body: { slot_id: ev.slots[0].id, email: mail('other'), fields: { name: '先着 花子' } } });
+  eq(r.status, 201, `other booking ${r.text}`);
+  await waitFor(async () => (await remaining(ev.slug, ev.slots[0].id)) === 0, 'slot full in the API');
+  await page.click('#submit');
+  await page.locator('#result', { hasText: 'この日時は満席になりました' }).waitFor();
+  const full = page.locator(`label.slot[data-slot-id="${ev.slots[0].id}"]`);
+  await full.locator('text=満席').waitFor();
+  assert(await page.isDisabled(`input[name=slot][value="${ev.slots[0].id}"]`), 'full slot disabled');
+  assert((await page.textContent('#slot-error')).includes('日時を選んでください'), 'asks for another time');
+  await shot(page, 'slot-full-mobile', false);
+  await chooseSlot(page, ev.slots[1]);
+  await page.click('#submit');
+  await page.locator('#booking-number').waitFor();
+});
+
+test('refusals: already_booked (identity in full-width digits), booking_closed', async (t) => {
+  const ev = await makeEvent({ capacities: [5, 5], fields: FIELDS });
+  const r = await api('POST', `/v1/events/${ev.slug}/reservations`,
+    { body: { slot_id: ev.slots[0].id, email: mail('first'), fields: { name: '一回目', insurance_no: '55556666', consent: true } } });
+  eq(r.status, 201, `first booking ${r.text}`);
+  const page = await newPage(t);
+  const keys = [];
+  page.on('request', (q) => { if (q.method() === 'POST') keys.push(q.headers()['idempotency-key']); });
+  await page.goto(`${BASE}/events/${ev.slug}`);
+  await chooseSlot(page, ev.slots[1]);
+  await fillFull(page, { email: mail('again'), insurance: '５５５５６６６６' });
+  await page.click('#submit');
+  await page.locator('#result', { hasText: 'すでに予約済みです' }).waitFor();
+  eq(await page.isEnabled('#submit'), true, 'button usable again');
+  // A decided refusal is not replayed: pressing again is a new submission with a new key.
+  await page.click('#submit');
+  await waitFor(() => keys.length === 2, 'a second POST');
+  await page.locator('#result', { hasText: 'すでに予約済みです' }).waitFor();
+  assert(keys[0] !== keys[1], 'new Idempotency-Key after a refusal');
+  eq((await bookingsOf(ev.slug)).length, 1, 'no second booking');
+
+  const opens = new Date(Date.now() + 3 * 86400e3 + 9 * 3600e3).toISOString().slice(0, 10);
+  const ev2 = await makeEvent({ capacities: [5], extra: { opens_at: `${opens}T09:00:00+09:00` } });
+  const page2 = await newPage(t);
+  await page2.goto(`${BASE}/events/${ev2.slug}`);
+  const [y, m, d] = opens.split('-').map(Number);
+  await page2.locator('#alert', { hasText: `受付開始は ${y}年${m}月${d}日` }).waitFor();
+  await chooseSlot(page2, ev2.slots[0]);
+  await page2.fill('#fld-name', '早すぎ 太郎');
+  await page2.fill('#booker-email', mail('early'));
+  await page2.click('#submit');
+  await page2.locator('#result', { hasText: '現在、予約を受け付けていません' }).waitFor();
+  assert((await page2.textContent('#result')).includes('09:00'), 'opening time shown');
+  await shot(page2, 'closed-mobile', false);
+});
+
+test('invalid fields: messages next to each field', async (t) => {
+  const ev = await makeEvent({ capacities: [5], fields: FIELDS });
+  const page = await newPage(t);
+  const posts = [];
+  page.on('request', (r) => { if (r.method() === 'POST') posts.push(r.url()); });
+  await page.goto(`${BASE}/events/${ev.slug}`);
+  await page.locator('#fld-name').waitFor();
+  // Nothing chosen or filled: the page says so without asking the server.
+  await page.click('#submit');
+  await page.locator('#fld-name-error', { hasText: '入力してください' }).waitFor();
+  assert((await page.textContent('#slot-error')).includes('日時を選んでください'), 'slot missing');
+  assert((await page.textContent('#fld-consent-error')).includes('入力してください'), 'consent missing');
+  assert((await page.textContent('#booker-email-error')).includes('入力してください'), 'email missing');
+  eq(posts.length, 0, 'no request for an incomplete form');
+  eq(await page.getAttribute('#fld-name', 'aria-invalid'), 'true', 'aria-invalid');
+  await shot(page, 'invalid-required-mobile', false);
+
+  // The server refuses what it alone checks: the identity pattern, an e-mail without a domain.
+  await chooseSlot(page, ev.slots[0]);
+  await fillFull(page, { email: 'nobody@localhost', insurance: '１２３４-abc' });
+  await page.click('#submit');
+  await page.locator('#fld-insurance_no-error', { hasText: '形式が正しくありません' }).waitFor();
+  assert((await page.textContent('#booker-email-error')).includes('形式が正しくありません'), 'email pattern');
+  eq(await page.textContent('#fld-name-error'), '', 'no message on a good field');
+  eq(await page.evaluate(() => document.activeElement.id), 'fld-insurance_no', 'focus on the first bad field');
+  eq(posts.length, 1, 'one request');
+  await shot(page, 'invalid-server-mobile', false);
+  // Fixing the fields clears the messages and books.
+  await page.fill('#fld-insurance_no', '87654321');
+  eq(await page.textContent('#fld-insurance_no-error'), '', 'message cleared on input');
+  await page.fill('#booker-email', mail('fixed'));
+  await page.click('#submit');
+  await page.locator('#booking-number').waitFor();
+});
+
+test('202: the queue view polls until the booking is decided', async (t) => {
+  const ev = await makeEvent({ capacities: [5] });
+  const page = await newPage(t);
+  const statuses = [];
+  page.on('response', (r) => {
+    if (r.request().method() === 'POST' && r.url().endsWith('/reservations')) statuses.push(r.status());
+  });
+  let polls = 0;
+  page.on('request', (r) => { if (r.url().includes('/v1/requests/')) polls++; });
+  await page.goto(`${cfg.queueBase}/events/${ev.slug}`);
+  await chooseSlot(page, ev.slots[0]);
+  await page.fill('#fld-name', '順番 待子');
+  await page.fill('#booker-email', mail('queue'));
+  await page.click('#submit');
+  await page.locator('#result', { hasText: '順番待ちです' }).waitFor();
+  await shot(page, 'queued-mobile', false);
+  await page.locator('#booking-number').waitFor({ timeout: 15000 });
+  eq(statuses, [202], 'the reservation answered 202');
+  assert(polls >= 1, 'polled /v1/requests');
+  const rows = await bookingsOf(ev.slug);
+  eq(rows.length, 1, 'one booking');
+  eq((await page.textContent('#booking-number')).trim(), rows[0].id, 'booking number from the poll');
+});
+
+test('busy answers honour Retry-After and retry with the same key', async (t) => {
+  const ev = await makeEvent({ capacities: [5] });
+  const page = await newPage(t);
+  const keys = [];
+  let busy = true;
+  await page.route('**/reservations', async (route) => {
+    keys.push(route.request().headers()['idempotency-key']);
+    if (busy) {
+      busy = false;
+      return route.fulfill({
+        status: 503, headers: { 'Retry-After': '2', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ error: 'unavailable', message: 'busy' }),
+      });
+    }
+    return route.fallback();
+  });
+  await page.goto(`${BASE}/events/${ev.slug}`);
+  await chooseSlot(page, ev.slots[0]);
+  await page.fill('#fld-name', '混雑 太郎');
+  await page.fill('#booker-email', mail('busy'));
+  await page.click('#submit');
+  await page.locator('#result', { hasText: '混み合っています' }).waitFor();
+  assert((await page.textContent('#result')).includes('2秒後'), 'Retry-After seconds shown');
+  assert(await page.isDisabled('#submit'), 'no resubmission before Retry-After');
+  assert((await page.textContent('#submit')).includes('秒後'), 'countdown on the button');
+  await shot(page, 'busy-mobile', false);
+  await page.waitForFunction(() => !document.getElementById('submit').disabled, null, { timeout: 5000 });
+  await page.click('#submit');
+  await page.locator('#booking-number').waitFor();
+  eq(keys.length, 2, 'two attempts');
+  eq(keys[0], keys[1], 'same Idempotency-Key');
+});
+
+test('language: default from the browser, toggle keeps the input', async (t) => {
+  const ev = await makeEvent({ capacities: [5], fields: FIELDS });
+  const page = await newPage(t, { locale: 'en-US' });
+  await page.goto(`${BASE}/events/${ev.slug}`);
+  await page.locator('#slots-title', { hasText: 'Choose a time' }).waitFor();
+  eq(await page.getAttribute('html', 'lang'), 'en', 'html lang');
+  assert((await page.textContent('label[for=fld-name]')).includes('Name'), 'English label');
+  assert((await page.textContent('label[for=fld-insurance_no]')).includes('Insurance number'), 'English label 2');
+  const legend = await page.locator('fieldset.day legend').first().textContent();
+  assert(/[A-Z][a-z]{2}, \d+ [A-Z][a-z]{2} \d{4}/.test(legend), `English date: ${legend}`);
+  await page.fill('#fld-name', 'Taro Yamada');
+  await chooseSlot(page, ev.slots[0]);
+  await shot(page, 'event-mobile-en');
+  await page.click('#lang-toggle');
+  await page.locator('#slots-title', { hasText: '日時を選ぶ' }).waitFor();
+  eq(await page.getAttribute('html', 'lang'), 'ja', 'html lang after toggle');
+  assert((await page.textContent('label[for=fld-name]')).includes('氏名'), 'Japanese label');
+  eq(await page.inputValue('#fld-name'), 'Taro Yamada', 'typed value kept');
+  assert(await page.isChecked(`input[name=slot][value="${ev.slots[0].id}"]`), 'chosen slot kept');
+  eq((await page.textContent('#lang-toggle')).trim(), 'English', 'toggle offers English');
+  await page.reload();
+  await page.locator('#slots-title', { hasText: '日時を選ぶ' }).waitFor();
+  await page.click('#lang-toggle');
+  await page.locator('#slots-title', { hasText: 'Choose a time' }).waitFor();
+  // An answer in English too.
+  await chooseSlot(page, ev.slots[0]);
+  await page.click('#submit');
+  await page.locator('#fld-name-error', { hasText: 'This is required.' }).waitFor();
+});
+
+test('secret event asks for a password', async (t) => {
+  const ev = await makeEvent({ capacities: [5], extra: { password: 'himitsu-2026' } });
+  const page = await newPage(t);
+  await page.goto(`${BASE}/events/${ev.slug}`);
+  await page.locator('#secret').waitFor();
+  assert((await page.textContent('#secret-event')).includes(ev.def.title), 'title shown');
+  eq(await page.evaluate(() => document.activeElement.id), 'password', 'focus on the password');
+  await page.click('#unlock-form button[type=submit]');
+  await page.locator('#password-error', { hasText: '入力してください' }).waitFor();
+  await page.fill('#password', 'wrong-password');
+  const unlock = page.waitForResponse((r) => r.url().endsWith('/unlock'));
+  await page.click('#unlock-form button[type=submit]');
+  const ur = await unlock;
+  await shot(page, 'secret-mobile', false);
+  eq(ur.status(), 401, 'a wrong password is 401');
+  await page.locator('#password-error', { hasText: 'パスワードが違います' }).waitFor();
+  await page.fill('#password', 'himitsu-2026');
+  await page.click('#unlock-form button[type=submit]');
+  await page.locator('#title', { hasText: ev.def.title }).waitFor();
+  await page.locator('input[name=slot]').first().waitFor();
+  const heads = [];
+  page.on('request', (r) => { if (r.url().includes('/reservations')) heads.push(r.headers()['x-access-token']); });
+  await chooseSlot(page, ev.slots[0]);
+  await page.fill('#fld-name', '秘密 太郎');
+  await page.fill('#booker-email', mail('secret'));
+  await page.click('#submit');
+  await page.locator('#booking-number').waitFor();
+  assert(heads[0], 'X-Access-Token sent');
+  // The token lives in this tab's sessionStorage: a reload opens the page without asking again.
+  await page.goto(`${BASE}/events/${ev.slug}`);
+  await page.locator('#title', { hasText: ev.def.title }).waitFor();
+  assert(await page.isHidden('#secret'), 'no password asked again in this tab');
+  // A token the server no longer accepts (expired, or the password changed) asks again.
+  await page.evaluate((slug) => sessionStorage.setItem(`yoyaku.access.${slug}`,
+    JSON.stringify({ token: 'A'.repeat(64), until: 0 })), ev.slug);
+  await page.reload();
+  await page.locator('#secret').waitFor();
+  eq(await page.evaluate(() => document.activeElement.id), 'password', 'asked again');
+});
+
+test('booking page: wrong token or no token', async (t) => {
+  const page = await newPage(t);
+  await page.goto(`${BASE}/bookings/1?token=not-the-right-token`);
+  await page.locator('#status', { hasText: '予約が見つかりません' }).waitFor();
+  assert(!page.url().includes('token'), 'token left the URL');
+  await shot(page, 'booking-notfound-mobile', false);
+  const page2 = await newPage(t, { locale: 'en-GB' });
+  await page2.goto(`${BASE}/bookings/123`);
+  await page2.locator('#status', { hasText: 'link is not complete' }).waitFor();
+  await page2.goto(`${BASE}/bookings/abc?token=x`);
+  await page2.locator('#status', { hasText: 'Booking not found, or the link is wrong' }).waitFor();
+  const page3 = await newPage(t);
+  await page3.goto(`${BASE}/events/no-such-event`);
+  await page3.locator('#status', { hasText: 'イベントが見つかりません' }).waitFor();
+});
+
+test('desktop layout', async (t) => {
+  const ev = await makeEvent({ capacities: [1, 2, 8, 8], fields: FIELDS, days: 2 });
+  const r = await api('POST', `/v1/events/${ev.slug}/reservations`,
+    { body: { slot_id: ev.slots[0].id, email: mail('d'), fields: { name: '先着', insurance_no: '11112222', consent: true } } });
+  eq(r.status, 201, `booking ${r.text}`);
+  await waitFor(async () => (await remaining(ev.slug, ev.slots[0].id)) === 0, 'slot full in the API');
+  const page = await newPage(t, DESKTOP);
+  await page.goto(`${BASE}/events/${ev.slug}`);
+  await page.locator('input[name=slot]').first().waitFor();
+  assert(await page.isDisabled(`input[name=slot][value="${ev.slots[0].id}"]`), 'full slot disabled');
+  await shot(page, 'event-desktop');
+});
