@@ -8,7 +8,8 @@ container engine or systemd as PID 1:
 - deploy/prometheus: promtool check config / check rules / test rules.
 - deploy/grafana and the alerts: every expression parses (promtool) and every metric it names is in
   the real /metrics of a running ingress, worker and notifier.
-- deploy/compose: structure (healthchecks, scalable worker, Redis AOF, non-root image); the
+- deploy/compose: the Compose Specification schema and a Dockerfile linter (npm, offline);
+  structure (healthchecks, scalable worker, Redis AOF, non-root image); the
   Dockerfile builds as the README says, from the packages.txt build list, and `meson setup` works
   on exactly the files it copies.
 - deploy/k8s: the Kubernetes and KEDA schemas (npm kubernetes-models, offline) and structure
@@ -494,6 +495,18 @@ def test_metric_name_extraction():
     assert metric_names("count(count by (partition) (a_b)) - (sum(c_d) or vector(0)) > 0") == {"a_b", "c_d"}
 
 
+def npm_validator(v):
+    """A validator directory with its npm packages installed (npm ci from its lock when missing or
+    older than the lock)."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        pytest.fail("node and npm are needed (Debian nodejs; tests/browser/run installs npm)")
+    stamp = v / "node_modules/.package-lock.json"
+    if not stamp.exists() or stamp.stat().st_mtime < (v / "package-lock.json").stat().st_mtime:
+        r = run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=v)
+        assert r.returncode == 0, r.stdout + r.stderr
+    return v
+
+
 # ---------------------------------------------------------------------------------------------------
 # containers
 
@@ -533,6 +546,22 @@ def test_compose_structure():
     assert any(v.startswith("redis-data:") for v in r["volumes"]) and "redis-data" in c["volumes"]
     assert "synchronous_commit=on" in s["postgres"]["command"]
     assert s["redis"]["healthcheck"] and s["postgres"]["healthcheck"]
+
+
+def test_compose_schema_and_dockerfile_lint():
+    """compose.yaml against the Compose Specification schema (unknown keys are errors) and the
+    Dockerfile through dockerfile-utils' validator, offline (npm, deploy/compose/validate); and both
+    checks do refuse a typo."""
+    v = npm_validator(DEPLOY / "compose/validate")
+    good = {"compose": compose(), "dockerfile": dockerfile()}
+    r = run(["node", v / "validate.mjs"], input=json.dumps(good), cwd=v)
+    assert r.returncode == 0 and "compose ok" in r.stdout and "dockerfile ok" in r.stdout, \
+        r.stdout + r.stderr
+    bad = json.loads(json.dumps(good))
+    bad["compose"]["services"]["worker"]["helthcheck"] = bad["compose"]["services"]["worker"].pop("healthcheck")
+    bad["dockerfile"] = bad["dockerfile"].replace("\nUSER ", "\nUSR ")
+    r = run(["node", v / "validate.mjs"], input=json.dumps(bad), cwd=v)
+    assert r.returncode == 1 and "helthcheck" in r.stdout and "Unknown instruction: USR" in r.stdout, r.stdout
 
 
 def dockerfile():
@@ -650,13 +679,7 @@ def by_kind(kind):
 def test_k8s_schemas():
     """Every object against the Kubernetes / KEDA OpenAPI schemas of the npm packages
     kubernetes-models and @kubernetes-models/keda (offline; installed by npm ci from the lock)."""
-    v = K8S / "validate"
-    if not shutil.which("node") or not shutil.which("npm"):
-        pytest.fail("node and npm are needed (Debian nodejs, npm)")
-    stamp = v / "node_modules/.package-lock.json"
-    if not stamp.exists() or stamp.stat().st_mtime < (v / "package-lock.json").stat().st_mtime:
-        r = run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=v)
-        assert r.returncode == 0, r.stdout + r.stderr
+    v = npm_validator(K8S / "validate")
     docs = [{"file": f, "object": d} for f, d in k8s_objects()]
     r = run(["node", v / "validate.mjs"], input=json.dumps(docs), cwd=v)
     assert r.returncode == 0, r.stdout + r.stderr
