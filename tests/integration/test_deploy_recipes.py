@@ -177,6 +177,10 @@ def test_systemd_env_example_names_only_real_settings():
     text = (DEPLOY / "systemd/yoyaku.env.example").read_text()
     names = re.findall(r"^(YOYAKU_[A-Z_]+)=", text, re.M)
     assert names and set(names) <= known, set(names) - known
+    # the per-process settings the units set themselves (an EnvironmentFile= value would win)
+    per_unit = {v.split("=")[0] for name in SERVICES for k, v in unit(name)["Service"] if k == "Environment"}
+    assert {"YOYAKU_METRICS_LISTEN", "YOYAKU_WEB_DIR", "YOYAKU_SQL_DIR"} <= per_unit
+    assert not per_unit & set(names), per_unit & set(names)
     for name in SERVICES:
         for k, v in unit(name)["Service"]:
             if k == "Environment":
