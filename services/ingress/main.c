@@ -19,6 +19,7 @@
 #include "yk_config.h"
 #include "yk_jarena.h"
 #include "yk_log.h"
+#include "yk_notify.h"
 #include "yk_settings.h"
 #include "yk_token.h"
 
@@ -145,6 +146,7 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     yk_info("stopping signal=%d", signum);
     ingress.stopping = 1;
+    yk_notify_stopping();
     yk_http_server_close(ingress.http);
     submit_shutdown(close_connections);
 }
@@ -215,6 +217,7 @@ int main(int argc, char **argv)
     catalogue_reload(NULL, NULL);
     yk_info("listening on %s id=%s partitions=%lld", ingress.listen, ingress.ingress_id,
             (long long)ingress.partitions);
+    yk_notify_start(ingress.loop, ready); /* READY=1 once /readyz would answer 200 */
     uv_run(ingress.loop, UV_RUN_DEFAULT);
     catalogue_free();
     submit_free();

@@ -18,6 +18,7 @@
 #include "yk_http.h"
 #include "yk_log.h"
 #include "yk_metrics.h"
+#include "yk_notify.h"
 #include "yk_settings.h"
 #include "yk_token.h"
 
@@ -418,6 +419,7 @@ static void signal_cb(uv_signal_t *h, int signum)
     if (n.stopping)
         return;
     n.stopping = 1;
+    yk_notify_stopping();
     yk_info("stopping signal=%d in_flight=%d", signum, smtp_in_flight(n.smtp));
     uv_timer_stop(&n.poll);
     while (n.queue) {
@@ -446,6 +448,11 @@ static void shutdown_now(void)
     uv_close((uv_handle_t *)&n.drain, NULL);
     uv_close((uv_handle_t *)&n.sigint, NULL);
     uv_close((uv_handle_t *)&n.sigterm, NULL);
+}
+
+static int ready(void)
+{
+    return outbox_ready(n.ob);
 }
 
 static const outbox_callbacks outbox_cbs = {
@@ -535,6 +542,7 @@ int main(int argc, char **argv)
             "templates=%s domain=%s",
             shown, (long long)cfg.parallel, (long long)cfg.batch, (long long)cfg.lease_s,
             (long long)cfg.max_attempts, cfg.template_dir, n.ctx.domain);
+    yk_notify_start(n.loop, ready); /* READY=1 once PostgreSQL answers */
 
     uv_run(n.loop, UV_RUN_DEFAULT);
 

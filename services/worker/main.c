@@ -18,6 +18,7 @@
 #include "yk_addr.h"
 #include "yk_config.h"
 #include "yk_log.h"
+#include "yk_notify.h"
 #include "yk_settings.h"
 #include "yk_token.h"
 
@@ -129,6 +130,7 @@ int main(int argc, char **argv)
     yk_info("starting id=%s partitions=%lld redis=%s", id, (long long)partitions, redis);
     int64_t next_tick = 0, backoff = 100;
     while (!worker_stop) {
+        yk_notify_watchdog_poll();
         if (w.pg == NULL && (w.pg = persist_connect(pg, id)) != NULL) {
             partitions_drop_all(&w); /* a new session holds no locks */
             next_tick = 0;
@@ -145,6 +147,7 @@ int main(int argc, char **argv)
             continue;
         }
         backoff = 100;
+        yk_notify_ready(); /* listening and both stores connected; once */
 
         worker_status st = WORKER_OK;
         if (now_ms() >= next_tick) {
@@ -176,6 +179,7 @@ int main(int argc, char **argv)
     }
 
     yk_info("stopping id=%s", id);
+    yk_notify_stopping();
     partitions_leave(&w);
     partitions_drop_all(&w);
     yk_rconn_close(w.redis);
