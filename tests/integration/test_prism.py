@@ -284,6 +284,27 @@ def test_reserve_read_cancel(px, ev):
     px.post("/v1/bookings/%s/cancel" % bid, None, 404, headers={"X-Booking-Token": "A" * 43})
 
 
+def test_review_and_reviews(own, px, ev):
+    slug, (slot, _) = ev
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot, age=30))
+    bid, token = r.json["booking"]["id"], r.json["token"]
+    hdr = {"X-Booking-Token": token}
+    path = "/v1/bookings/%s/review" % bid
+    assert px.post(path, {"rating": 5}, 409, headers=hdr).error == "not_attended"
+    own.psql("UPDATE bookings SET status = 'attended' WHERE id = %s" % bid)
+    assert px.post(path, {"rating": 9}, 422, headers=hdr).error == "invalid_fields"
+    assert px.request("POST", path, 400, body="{nope", headers=dict(NOT_JSON, **hdr)).error == \
+        "malformed_json"
+    px.post(path, {"rating": 5}, 404, headers={"X-Booking-Token": "A" * 43})
+    r = px.post(path, {"rating": 5, "comment": "よかった"}, 201, headers=hdr)
+    assert r.json["review"]["rating"] == 5
+    assert px.post(path, {"rating": 4}, 409, headers=hdr).error == "already_reviewed"
+    r = px.get("/v1/admin/events/%s/reviews" % slug, admin=True)
+    assert r.json["count"] >= 1
+    px.get("/v1/admin/events/%s/reviews?limit=0" % slug, 422, admin=True)
+    px.get("/v1/admin/events/no-such-event/reviews", 404, admin=True)
+
+
 def test_reserve_already_booked_409(px, ev):
     slug, (slot, _) = ev
     mail = email("twice")
