@@ -2,7 +2,8 @@
 then the notifier are killed with SIGKILL in turn; each is restarted (a new pid, its /healthz answers,
 a log line says so), the stack keeps answering (503 or a refused connection only while the ingress
 restarts; the client retries those with the same Idempotency-Key), every 201/202 is decided exactly
-once, no slot holds more bookings than its capacity, and SIGTERM still stops everything with exit 0."""
+once, no slot holds more bookings than its capacity. Then Redis and PostgreSQL are killed likewise:
+each comes back and reservations are decided again. SIGTERM still stops everything with exit 0."""
 
 import concurrent.futures
 import os
@@ -152,7 +153,8 @@ def test_local_run_heals_under_a_rush(devdir):  # noqa: F811 (fixture)
         api = Client("127.0.0.1", port, token)
         r = api.get("/v1/events/demo/slots")
         assert r.status == 200 and len(r.json["slots"]) >= SLOTS, r
-        slots = [s for s in r.json["slots"] if s["remaining"] > 0][:SLOTS]
+        free = [s for s in r.json["slots"] if s["remaining"] > 0]
+        slots, spare = free[:SLOTS], [s["id"] for s in free[SLOTS:SLOTS + 10]]  # after Redis, PG
         slot_ids = [s["id"] for s in slots]
         capacity = {int(s["id"]): s["capacity"] for s in slots}
 
@@ -215,6 +217,41 @@ def test_local_run_heals_under_a_rush(devdir):  # noqa: F811 (fixture)
         for name in ("worker-1", "worker-2", "notifier"):
             if name in pids:
                 assert healthz(*metrics_listen(pids[name])), name
+
+        # Redis and PostgreSQL too: each comes back (AOF and WAL replayed) and the stack serves again
+        for name in ("redis", "postgres"):
+            _, _, old, new = kill_and_wait_back(run, name, lambda pid: True)
+            assert "%s (pid %d) killed by signal 9; restarting in" % (name, old) in run.stderr()
+
+            seen = []      # what each attempt got: a fresh booker and key each time
+
+            def books():
+                c = Client("127.0.0.1", port, timeout=10)
+                n = len(seen)
+                try:
+                    r = c.post("/v1/events/demo/reservations", {
+                        "slot_id": spare[n % len(spare)], "email": "after-%s-%d@example.com" % (name, n),
+                        "fields": {"name": "復旧", "voucher": "%010d" % (
+                            rush.tag_num() + 9_000_000 + 100 * len(name) + n)}},
+                        headers={"Idempotency-Key": "after-%s-%s-%d" % (name, rush.tag, n)})
+                    status = r.status
+                    for _ in range(100):
+                        if status != 202:
+                            break
+                        time.sleep(0.2)
+                        q = c.get("/v1/requests/%s" % r.json["request_id"])
+                        if q.status == 200 and q.json.get("status") != "pending":
+                            status = 201 if outcome(q.json) == "confirmed" else outcome(q.json)
+                    seen.append(status)
+                    return status == 201   # queued, decided and committed: all of it works
+                except OSError as e:
+                    seen.append(type(e).__name__)
+                    return False
+                finally:
+                    c.close()
+            wait_until(books, 60, 0.2, what="a reservation booked after %s restarted (attempts: %r)"
+                       % (name, seen))
+            assert current_pids(devdir)[name] == new
         api.close()
 
         check_stopped(run, run.stop(signal.SIGTERM))
