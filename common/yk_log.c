@@ -23,19 +23,45 @@ void yk_log_init(const char *service, const char *level)
     log_json = format != NULL && strcmp(format, "json") == 0;
 }
 
-/* Appends s[0..n) to out as the inside of a JSON string (quote, backslash and control characters
- * escaped; bytes from 0x80 pass: messages are UTF-8). Returns the new length, never past cap. */
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (len == 0 || s[0] > 0xf4 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+        return 0; /* overlong, surrogate or past U+10FFFF */
+    return len;
+}
+
+/* Appends s[0..n) to out as the inside of a JSON string: quote, backslash and control characters
+ * escaped, a byte that is not valid UTF-8 written as U+FFFD, so every line parses. Returns the
+ * new length, never past cap (the text is cut at a character). */
 static size_t json_str(char *out, size_t len, size_t cap, const char *s, size_t n)
 {
+    const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n && len + 7 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
+        unsigned char c = u[i];
         if (c == '"' || c == '\\') {
             out[len++] = '\\';
             out[len++] = (char)c;
         } else if (c < 0x20 || c == 0x7f) {
             len += (size_t)snprintf(out + len, cap - len, "\\u%04x", c);
-        } else {
+        } else if (c < 0x80) {
             out[len++] = (char)c;
+        } else {
+            size_t k = utf8_len(u + i, n - i);
+            if (k == 0) {
+                len += (size_t)snprintf(out + len, cap - len, "\\ufffd");
+            } else {
+                memcpy(out + len, u + i, k);
+                len += k;
+                i += k - 1;
+            }
         }
     }
     return len;

@@ -83,6 +83,8 @@ static void json_format(void **state)
     assert_non_null(strstr(out, ",\"n\":\"3\"}\n"));
     assert_non_null(strstr(out, ",\"err\":\"a \\\\\""));
     assert_int_equal(strchr(out, '\n')[1], '\0');
+    CAPTURE(yk_info("bad=\xff\xc3( ok=日本"));
+    assert_non_null(strstr(out, ",\"bad\":\"\\ufffd\\ufffd(\",\"ok\":\"日本\"}\n"));
     yk_log_init("unit", "info"); /* back to text */
     CAPTURE(yk_info("plain"));
     assert_non_null(strstr(out, " level=info svc=unit plain\n"));
