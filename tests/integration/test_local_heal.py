@@ -249,8 +249,10 @@ def test_local_run_heals_under_a_rush(devdir):  # noqa: F811 (fixture)
                     return False
                 finally:
                     c.close()
-            wait_until(books, 60, 0.2, what="a reservation booked after %s restarted (attempts: %r)"
-                       % (name, seen))
+            try:
+                wait_until(books, 60, 0.2, what="a reservation booked after %s restarted" % name)
+            except TimeoutError as e:
+                raise AssertionError("%s; attempts: %r" % (e, seen))
             assert current_pids(devdir)[name] == new
         api.close()
 

@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from ykstack import Client, binary, free_port, own_stack, outcome, wait_until
+from ykstack import Client, StartError, binary, free_port, own_stack, outcome, wait_until
 
 EVENTS = 8
 CAPACITY = 2000
@@ -157,6 +157,56 @@ def test_workers_join_and_leave_during_a_rush(stack, make_event):
         statuses[status] = statuses.get(status, 0) + 1
     print("rush: %d requests %r; workers joined in %.1f s; SIGTERM'd worker exited in %.2f s"
           % (len(rush.results), statuses, joined, stopped_in))
+
+
+def owned_gauges(stack):
+    """{worker id: yoyaku_worker_partitions_owned} of each live worker: what each believes it owns."""
+    out = {}
+    for w in stack.live_workers():
+        c = Client("127.0.0.1", w.metrics_port)
+        try:
+            text = c.get("/metrics").body.decode()
+        finally:
+            c.close()
+        vals = [l.split()[-1] for l in text.splitlines() if l.startswith("yoyaku_worker_partitions_owned ")]
+        out[w.worker_id] = int(float(vals[0])) if vals else 0
+    return out
+
+
+def test_postgres_killed_while_workers_idle_no_partition_owned_twice(stack, make_event):
+    """A PostgreSQL crash ends every session and frees every lock. An idle worker must notice at its
+    next tick (not at its next commit), or it goes on reading partitions that another worker
+    takes once PostgreSQL is back."""
+    ev = make_event(capacities=[10])
+    while len(stack.live_workers()) < 2:
+        stack.start_worker()
+    names = [w.worker_id for w in stack.live_workers()]
+    owners_are(stack, names, timeout=15)
+    marks = {w.worker_id: w.log_size() for w in stack.live_workers()}
+    stack.pg.proc.stop(signal.SIGKILL)
+    for attempt in range(5):   # its orphaned backends may still hold the shared memory a moment
+        time.sleep(1)
+        try:
+            stack.start_postgres()
+            break
+        except StartError:
+            if attempt == 4:
+                raise
+    for w in stack.live_workers():
+        wait_until(lambda: "postgresql session lost" in w.log_text(marks[w.worker_id]), 10, 0.1,
+                   what="%s noticing its session ended" % w.worker_id)
+    owners_are(stack, names, timeout=15)
+
+    def single():   # what the workers believe they own is what PostgreSQL says they hold
+        held = {}
+        for p, o in stack.partition_owners().items():
+            held[o] = held.get(o, 0) + 1
+        return held if owned_gauges(stack) == held and sum(held.values()) == stack.partitions else None
+    wait_until(single, 10, 0.2, what="each partition owned once")
+    wait_until(lambda: ready(stack.client), 30, 0.1, what="the ingress ready again")
+    r = ev.reserve()
+    assert r.status in (201, 202), r
+    assert decide(stack.client, r.status, r.json) == "confirmed"
 
 
 # ---------------------------------------------------------------------------------------------------
