@@ -114,9 +114,11 @@ def test_workers_join_and_leave_during_a_rush(stack, make_event):
     try:
         time.sleep(1)
         w2, w3 = stack.start_worker(), stack.start_worker()
+        # once both are up (connected to Redis and PostgreSQL), the partitions spread within 5 s
+        wait_until(lambda: all("redis connected" in w.log_text() and "postgresql connected" in
+                               w.log_text() for w in (w2, w3)), 20, 0.05, what="new workers up")
         t0 = time.monotonic()
-        wait_until(lambda: all(w.alive() for w in (w2, w3)) and stack.partition_owners(), 10, 0.05)
-        owners_are(stack, [w.worker_id for w in (w1, w2, w3)], timeout=5 + 3)  # start-up + 5 s
+        owners_are(stack, [w.worker_id for w in (w1, w2, w3)], timeout=5)
         joined = time.monotonic() - t0
         time.sleep(1)
 
