@@ -2,7 +2,8 @@
 then the notifier are killed with SIGKILL in turn; each is restarted (a new pid, its /healthz answers,
 a log line says so), the stack keeps answering (503 or a refused connection only while the ingress
 restarts; the client retries those with the same Idempotency-Key), every 201/202 is decided exactly
-once, no slot holds more bookings than its capacity. Then Redis and PostgreSQL are killed likewise:
+once, no slot holds more bookings than its capacity. The notifier killed twice more waits 1 s, then
+2 s (backoff) before its restarts. Then Redis and PostgreSQL are killed likewise:
 each comes back and reservations are decided again. SIGTERM still stops everything with exit 0."""
 
 import concurrent.futures
@@ -217,6 +218,17 @@ def test_local_run_heals_under_a_rush(devdir):  # noqa: F811 (fixture)
         for name in ("worker-1", "worker-2", "notifier"):
             if name in pids:
                 assert healthz(*metrics_listen(pids[name])), name
+
+        # backoff: the same service failing again within a minute waits twice as long each time
+        if "notifier" in pids:
+            delays = []
+            for _ in range(2):
+                t0, t1, old, new = kill_and_wait_back(run, "notifier", worker_health)
+                delays.append(t1 - t0)
+            err = run.stderr()
+            for want in ("1.0", "2.0"):
+                assert "notifier (pid " in err and "restarting in %s s" % want in err, err[-3000:]
+            assert delays[1] >= 1.9, delays
 
         # Redis and PostgreSQL too: each comes back (AOF and WAL replayed) and the stack serves again
         for name in ("redis", "postgres"):
