@@ -176,5 +176,9 @@ def test_every_process_metrics_pass_promtool(stack, make_event):
             assert fams.get(fam) == typ, "%s: %s is %r, want %s" % (name, fam, fams.get(fam), typ)
     assert 'route="reserve"' in texts["ingress"].split("yoyaku_http_request_duration_seconds_bucket", 1)[1]
     assert 'result="confirmed"' in texts["ingress"]
+    workers = [t for n, t in texts.items() if n.startswith("worker-")]
+    assert any('yoyaku_bookings_total{result="confirmed"}' in t for t in workers), workers
+    assert any('yoyaku_bookings_total{result="slot_full"}' in t for t in workers), workers
+    assert all("yoyaku_worker_batch_seconds_bucket" in t for t in workers)
     if "notifier" in texts:
         assert 'result="dead"' in texts["notifier"]
