@@ -16,6 +16,10 @@
 const yk_cf_entry yk_setting_log_level = YK_CF_CHECKED(
     "YOYAKU_LOG_LEVEL", NULL, "info", yk_settings_check_log_level, "debug, info, warn or error");
 
+const yk_cf_entry yk_setting_log_format =
+    YK_CF_CHECKED("YOYAKU_LOG_FORMAT", NULL, "text", yk_settings_check_log_format,
+                  "log lines as text (key=value) or json (one object a line)");
+
 const yk_cf_entry yk_setting_partitions = YK_CF_INTEGER(
     "YOYAKU_PARTITIONS", NULL, "16", YK_SETTINGS_PARTITIONS_MIN, YK_SETTINGS_PARTITIONS_MAX,
     "number of request streams, 1 to 1024; the same for every ingress and worker");
@@ -47,8 +51,8 @@ const yk_cf_entry yk_setting_token_key = {
     NULL};
 
 const yk_cf_entry *const yk_settings_all[] = {
-    &yk_setting_log_level, &yk_setting_partitions, &yk_setting_pg,
-    &yk_setting_redis,     &yk_setting_result_ttl, &yk_setting_token_key,
+    &yk_setting_log_format, &yk_setting_log_level,  &yk_setting_partitions, &yk_setting_pg,
+    &yk_setting_redis,      &yk_setting_result_ttl, &yk_setting_token_key,
 };
 const size_t yk_settings_count = sizeof yk_settings_all / sizeof yk_settings_all[0];
 
@@ -60,6 +64,14 @@ int yk_settings_check_log_level(const char *v, char *err, size_t errlen)
         if (strcmp(v, levels[i]) == 0)
             return 0;
     snprintf(err, errlen, "expected debug, info, warn or error");
+    return -1;
+}
+
+int yk_settings_check_log_format(const char *v, char *err, size_t errlen)
+{
+    if (strcmp(v, "text") == 0 || strcmp(v, "json") == 0)
+        return 0;
+    snprintf(err, errlen, "expected text or json");
     return -1;
 }
 

@@ -19,6 +19,7 @@
 /* A service's table names one as YK_CF_SHARED(yk_setting_partitions, &its_int64), in its
  * alphabetical place. Strings target a const char * borrowed from environ or the default; numbers
  * an int64_t. */
+extern const yk_cf_entry yk_setting_log_format; /* YOYAKU_LOG_FORMAT, string, checked */
 extern const yk_cf_entry yk_setting_log_level;  /* YOYAKU_LOG_LEVEL, string, checked */
 extern const yk_cf_entry yk_setting_partitions; /* YOYAKU_PARTITIONS, integer */
 extern const yk_cf_entry yk_setting_pg;         /* YOYAKU_PG, string (libpq checks it) */
@@ -33,6 +34,8 @@ extern const size_t yk_settings_count;
 /* The checks of the declarations: 0, or -1 after writing into err what is expected. */
 __attribute__((warn_unused_result)) int yk_settings_check_log_level(const char *v, char *err,
                                                                     size_t errlen);
+__attribute__((warn_unused_result)) int yk_settings_check_log_format(const char *v, char *err,
+                                                                     size_t errlen);
 __attribute__((warn_unused_result)) int yk_settings_check_redis(const char *v, char *err,
                                                                 size_t errlen);
 __attribute__((warn_unused_result)) int yk_settings_check_token_key(const char *v, char *err,

@@ -21,7 +21,7 @@ static const char USAGE[] =
     "  migrate                    apply every proto/sql/NNNN_*.sql not applied yet, in name order\n"
     "  token create --name NAME   create an admin token; prints only the token";
 
-static const char *pg_conninfo, *sql_dir, *log_level;
+static const char *pg_conninfo, *sql_dir, *log_level, *log_format;
 
 #define CONNECT_MS 10000
 
@@ -177,6 +177,7 @@ static int cmd_token_create(const char *name)
 int main(int argc, char **argv)
 {
     const yk_cf_entry table[] = {
+        YK_CF_SHARED(yk_setting_log_format, &log_format),
         YK_CF_SHARED(yk_setting_log_level, &log_level),
         YK_CF_SHARED(yk_setting_pg, &pg_conninfo),
         YK_CF_STRING("YOYAKU_SQL_DIR", &sql_dir, YK_SOURCE_DIR "/proto/sql",

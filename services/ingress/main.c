@@ -24,6 +24,7 @@
 #include "yk_token.h"
 
 ingress_state ingress;
+static const char *log_format; /* yk_log_init reads it from the environment */
 
 static const yk_cf_entry config[] = {
     YK_CF_INTEGER("YOYAKU_ACCESS_TTL", &ingress.access_ttl, "43200", 60, 30 * 86400,
@@ -31,6 +32,7 @@ static const yk_cf_entry config[] = {
     YK_CF_STRING("YOYAKU_INGRESS_ID", &ingress.ingress_id_cfg, "",
                  "name of this ingress process (reply channel); default <hostname>-<pid>"),
     YK_CF_STRING("YOYAKU_LISTEN", &ingress.listen, "127.0.0.1:8080", "HTTP listen address"),
+    YK_CF_SHARED(yk_setting_log_format, &log_format),
     YK_CF_SHARED(yk_setting_log_level, &ingress.log_level),
     YK_CF_SHARED(yk_setting_partitions, &ingress.partitions),
     YK_CF_SHARED(yk_setting_pg, &ingress.pg_conninfo),

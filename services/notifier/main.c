@@ -28,8 +28,10 @@ static struct {
     int64_t backoff_ms, backoff_max_ms, batch, drain_ms, lease_s, max_attempts, parallel, poll_ms,
         smtp_starttls, smtp_timeout_ms;
 } cfg;
+static const char *log_format; /* yk_log_init reads it from the environment */
 
 static const yk_cf_entry config[] = {
+    YK_CF_SHARED(yk_setting_log_format, &log_format),
     YK_CF_SHARED(yk_setting_log_level, &cfg.log_level),
     YK_CF_INTEGER("YOYAKU_MAIL_BACKOFF_MAX_MS", &cfg.backoff_max_ms, "3600000", 1, 86400000,
                   "longest wait between two attempts at one mail"),

@@ -48,7 +48,7 @@ static int reset_env(void **state)
 
 static void declarations(void **state)
 {
-    assert_int_equal(yk_settings_count, 6);
+    assert_int_equal(yk_settings_count, 7);
     for (size_t i = 0; i < yk_settings_count; i++) {
         const yk_cf_entry *e = yk_settings_all[i];
         assert_non_null(e->env);
@@ -163,6 +163,9 @@ static void checks(void **state)
     assert_int_equal(yk_settings_check_log_level("error", err, sizeof err), 0);
     assert_int_equal(yk_settings_check_log_level("INFO", err, sizeof err), -1);
     assert_int_equal(yk_settings_check_log_level("", err, sizeof err), -1);
+    assert_int_equal(yk_settings_check_log_format("json", err, sizeof err), 0);
+    assert_int_equal(yk_settings_check_log_format("text", err, sizeof err), 0);
+    assert_int_equal(yk_settings_check_log_format("JSON", err, sizeof err), -1);
     assert_int_equal(yk_settings_check_redis("127.0.0.1:6379", err, sizeof err), 0);
     assert_int_equal(yk_settings_check_redis("6379x", err, sizeof err), -1);
     assert_int_equal(yk_settings_check_token_key("", err, sizeof err), 0);
