@@ -38,8 +38,8 @@ struct admin_ctx {
     yk_redis_op publish; /* the PUBLISH that tells every ingress and worker of a change */
     yk_http_req *req;
     const admin_route *route;
-    admin_role role; /* the caller's */
-    char slug[72];   /* the path's parameter, or "" */
+    admin_role role;     /* the caller's */
+    char slug[72];       /* the path's parameter, or "" */
     char params[17][64]; /* short text parameters; long ones live in owned[] */
     char *owned[17];     /* every heap parameter, freed with the context */
     const char *argv[17];
@@ -76,5 +76,11 @@ json_t *admin_load_body(admin_ctx *c, const char *message);
 void admin_write_event(admin_ctx *c, cat_event *e);
 /* POST /v1/admin/events/{slug}/slots: listed or generated slots of e. */
 void admin_write_slots(admin_ctx *c, cat_event *e);
+
+/* admin_desk.c: check-in, attendance and cancelling on a booker's behalf, each queued on the
+ * booking's partition and answered by its worker. */
+void admin_desk_checkin(admin_ctx *c, cat_event *unused);
+void admin_desk_attendance(admin_ctx *c, cat_event *unused);
+void admin_desk_cancel(admin_ctx *c, cat_event *unused);
 
 #endif

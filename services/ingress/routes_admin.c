@@ -206,6 +206,9 @@ static const admin_route routes[] = {
     {{"events", "*", "bookings.csv"}, YK_M_GET, "admin_bookings_csv", ROLE_STAFF, 1, 0, bookings_csv},
     {{"bookings", "*"}, YK_M_GET, "admin_booking", ROLE_DESK, 0, 0, booking_get},
     /* check-in desk and attendance */
+    {{"checkin"}, YK_M_POST, "admin_checkin", ROLE_DESK, 0, 1, admin_desk_checkin},
+    {{"bookings", "*", "attendance"}, YK_M_POST, "admin_attendance", ROLE_DESK, 0, 1, admin_desk_attendance},
+    {{"bookings", "*", "cancel"}, YK_M_POST, "admin_cancel", ROLE_STAFF, 0, 1, admin_desk_cancel},
     /* reviews */
     {{"events", "*", "reviews"}, YK_M_GET, "admin_reviews", ROLE_STAFF, 1, 0, reviews_list},
     /* staff accounts, sessions and audit */

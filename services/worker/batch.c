@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "answer.h"
+#include "attend.h"
 #include "commit.h"
 #include "decide.h"
 #include "decode.h"
@@ -53,7 +54,7 @@ static worker_status batch_resolve(worker *w, entry *v, size_t n, const decide_b
 {
     for (size_t i = 0; i < n; i++) {
         entry *en = &v[i];
-        if (en->st != ENTRY_NEW)
+        if (en->st != ENTRY_NEW || en->attend)
             continue;
         int64_t slot = en->slot;
         if (en->cancel) {
@@ -188,7 +189,7 @@ static worker_status batch_run(worker *w, const yk_reply *streams, bool replay)
     if (st == WORKER_OK)
         st = batch_resolve(w, v, k, &bk);
     for (size_t i = 0; i < k && st == WORKER_OK; i++) {
-        if (v[i].st != ENTRY_NEW)
+        if (v[i].st != ENTRY_NEW || v[i].attend) /* attend_run decides those */
             continue;
         if (v[i].cancel)
             decide_cancel(&v[i], &bk);
@@ -206,6 +207,8 @@ static worker_status batch_run(worker *w, const yk_reply *streams, bool replay)
     }
     if (st == WORKER_OK)
         st = batch_committed(w, v, k, decide_want_refused);
+    if (st == WORKER_OK)
+        st = attend_run(w, v, k, stale);
     if (st == WORKER_OK) {
         for (unsigned p = 0; p < w->partitions; p++)
             if (stale[p])
