@@ -9,6 +9,7 @@
 #include "admin.h"
 #include "definition.h"
 #include "ingress.h"
+#include "yk_text.h"
 
 #define REVIEW_COMMENT_MAX 2000 /* characters (code points) */
 
@@ -54,15 +55,6 @@ static void review_cb(yk_pg_op *op, yk_pgres *res)
     free(c);
 }
 
-/* Code points of a valid UTF-8 string (jansson accepts no other). */
-static size_t code_points(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 void reviews_post(yk_http_req *req, const char *id, const char *token_hash)
 {
     json_error_t jerr;
@@ -92,7 +84,7 @@ void reviews_post(yk_http_req *req, const char *id, const char *token_hash)
         if (comment && !json_is_string(comment) && !json_is_null(comment))
             ingress_add_error(errors, "comment", "type");
         else if (json_is_string(comment) &&
-                 code_points(json_string_value(comment)) > REVIEW_COMMENT_MAX)
+                 yk_text_length(json_string_value(comment)) > REVIEW_COMMENT_MAX)
             ingress_add_error(errors, "comment", "too_long");
     }
     if (json_array_size(errors) > 0) {
