@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "yk_config.h"
 #include "yk_log.h"
 #include "yk_pg.h"
@@ -31,19 +32,28 @@ static const char USAGE[] =
     "                             and printed once when stdin is a terminal\n"
     "  staff list                 list the staff accounts\n"
     "  staff disable L            disable an account and end its sessions\n"
-    "  staff password L           set a new password (as for add) and end its sessions";
+    "  staff password L           set a new password (as for add) and end its sessions\n"
+    "  token list                 list the admin tokens (name, role, state)\n"
+    "  token revoke NAME          revoke the active tokens of that name\n"
+    "  status                     partitions, their owners, queue figures, outbox backlog\n"
+    "  event export SLUG          an event's definition with its slots as JSON, on stdout\n"
+    "  event import FILE          create the event of an export (FILE or - for stdin)\n"
+    "  purge --older-than DAYS    erase booker e-mail and field values of bookings whose slot\n"
+    "                             ended more than DAYS ago; prints how many";
 
-static const char *pg_conninfo, *sql_dir, *log_level, *log_format;
+const char *ctl_pg_conninfo, *ctl_redis_addr;
+int64_t ctl_partitions;
+static const char *sql_dir, *log_level, *log_format;
 
 #define CONNECT_MS 10000
 
-static yk_pg_sync *ctl_connect(void)
+yk_pg_sync *ctl_connect(void)
 {
     yk_pg_sync *c;
     char err[512];
-    if (yk_pg_sync_open(&c, pg_conninfo, CONNECT_MS, err, sizeof err) != 0) {
-        fprintf(stderr, "yoyakuctl: cannot connect to PostgreSQL (YOYAKU_PG=%s): %s\n", pg_conninfo,
-                err);
+    if (yk_pg_sync_open(&c, ctl_pg_conninfo, CONNECT_MS, err, sizeof err) != 0) {
+        fprintf(stderr, "yoyakuctl: cannot connect to PostgreSQL (YOYAKU_PG=%s): %s\n",
+                ctl_pg_conninfo, err);
         return NULL;
     }
     return c;
@@ -309,7 +319,9 @@ int main(int argc, char **argv)
     const yk_cf_entry table[] = {
         YK_CF_SHARED(yk_setting_log_format, &log_format),
         YK_CF_SHARED(yk_setting_log_level, &log_level),
-        YK_CF_SHARED(yk_setting_pg, &pg_conninfo),
+        YK_CF_SHARED(yk_setting_partitions, &ctl_partitions),
+        YK_CF_SHARED(yk_setting_pg, &ctl_pg_conninfo),
+        YK_CF_SHARED(yk_setting_redis, &ctl_redis_addr),
         YK_CF_STRING("YOYAKU_SQL_DIR", &sql_dir, YK_SOURCE_DIR "/proto/sql",
                      "directory of the NNNN_*.sql migrations"),
     };
@@ -349,6 +361,21 @@ int main(int argc, char **argv)
                             "optionally --role owner|staff|desk\n");
     } else if (ncmd >= 1 && strcmp(cmd[0], "staff") == 0) {
         rc = cmd_staff(cmd + 1, ncmd - 1);
+    } else if (ncmd == 1 && strcmp(cmd[0], "status") == 0) {
+        rc = ctl_status();
+    } else if (ncmd == 2 && strcmp(cmd[0], "token") == 0 && strcmp(cmd[1], "list") == 0) {
+        rc = ctl_token_list();
+    } else if (ncmd == 3 && strcmp(cmd[0], "token") == 0 && strcmp(cmd[1], "revoke") == 0) {
+        rc = ctl_token_revoke(cmd[2]);
+    } else if (ncmd == 3 && strcmp(cmd[0], "event") == 0 && strcmp(cmd[1], "export") == 0) {
+        rc = ctl_event_export(cmd[2]);
+    } else if (ncmd == 3 && strcmp(cmd[0], "event") == 0 && strcmp(cmd[1], "import") == 0) {
+        rc = ctl_event_import(cmd[2]);
+    } else if (ncmd >= 2 && strcmp(cmd[0], "purge") == 0) {
+        const char *days = ctl_opt(cmd + 1, ncmd - 1, "--older-than");
+        rc = days ? ctl_purge(days) : 2;
+        if (!days)
+            fprintf(stderr, "yoyakuctl: purge --older-than DAYS\n");
     } else {
         fprintf(stderr, "yoyakuctl: %s%s\n%s\n", ncmd ? "unknown command: " : "missing command",
                 ncmd ? cmd[0] : "", USAGE);
