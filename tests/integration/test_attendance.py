@@ -148,3 +148,27 @@ def test_concurrent_checkins_one_effect(stack, make_event):
     assert after != before
     assert stack.scalar("SELECT count(*) FROM bookings WHERE id = %s AND status = 'attended'"
                         % b["id"]) == "1"
+
+
+def test_attended_through_the_desk_opens_require_attended_at_once(stack, make_event):
+    """The attend entry travels the partition's stream: its worker rereads the history the
+    dependent event decides from, so dose 2 is accepted on the very next request (no catalogue
+    bump, no wait), and refused again for another identity whose dose 1 is only no_show."""
+    dose1 = make_event(day=1)
+    dose2 = make_event(day=30, prerequisite={"event": dose1.slug, "min_days": 28,
+                                             "require_attended": True})
+    came, missed = email("came"), email("missed")
+    b1, m1 = booked(dose1, came), booked(dose1, missed)
+    assert dose2.reserve(mail=came).error == "prerequisite_not_met"
+    to_today(stack, b1)
+    r = admin_post(stack, "/v1/admin/checkin", {"code": b1["checkin_code"]})
+    assert r.status == 200 and r.json["booking"]["status"] == "attended", r
+    r = dose2.reserve(mail=came)
+    assert r.status == 201, r
+    assert admin_post(stack, "/v1/admin/bookings/%s/attendance" % m1["id"],
+                      {"status": "no_show"}).status == 200
+    assert dose2.reserve(mail=missed).error == "prerequisite_not_met"
+    # dose 1 attended cannot be cancelled by staff any more (it happened)
+    r = admin_post(stack, "/v1/admin/bookings/%s/cancel" % b1["id"])
+    assert r.status == 409 and r.error == "cancellation_closed", r
+    assert status_of(stack, b1["id"]) == "attended"
