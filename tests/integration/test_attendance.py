@@ -42,6 +42,12 @@ def test_checkin_by_code_and_by_number(stack, make_event):
     wide = "".join(chr(ord(ch) + 0xFEE0) for ch in b["id"])
     r = admin_post(stack, "/v1/admin/checkin", {"code": "　%s " % wide})
     assert r.status == 200 and r.json["booking"]["id"] == b["id"], r
+    # a code typed in full-width characters (3 bytes each in UTF-8)
+    c = booked(ev, "widecode")
+    to_today(stack, c)
+    r = admin_post(stack, "/v1/admin/checkin",
+                   {"code": "".join(chr(ord(ch) + 0xFEE0) for ch in c["checkin_code"])})
+    assert r.status == 200 and r.json["booking"]["id"] == c["id"], r
     # again: the same answer, nothing changes
     r = admin_post(stack, "/v1/admin/checkin", {"code": a["checkin_code"]})
     assert r.status == 200 and r.json["booking"]["status"] == "attended", r
@@ -54,7 +60,8 @@ def test_checkin_refusals(stack, make_event):
     assert r.status == 409 and r.error == "not_today", r
     assert status_of(stack, far["id"]) == "confirmed"
     forged = far["checkin_code"][:-1] + ("A" if far["checkin_code"][-1] != "A" else "B")
-    for code in (forged, "YK1-999999999-ABCDEF", "99999999999", "hello", ""):
+    for code in (forged, "YK1-999999999-ABCDEF", "99999999999", "hello", "", "1" * 19,
+                 far["checkin_code"] + "\r\n" + far["checkin_code"], far["checkin_code"] + "A"):
         r = admin_post(stack, "/v1/admin/checkin", {"code": code})
         assert r.status == 404 and r.error == "not_found", (code, r)
     gone = booked(ev, "gone")
