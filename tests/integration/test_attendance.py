@@ -76,7 +76,15 @@ def test_checkin_refusals(stack, make_event):
     r = stack.client.request("POST", "/v1/admin/checkin", body=b"{", admin=True,
                              headers={"Content-Type": "application/json"})
     assert r.status == 400, r
+    r = stack.client.request("POST", "/v1/admin/checkin", body=b'{"code":"' + b"1" * 2_000_000
+                             + b'"}', admin=True, headers={"Content-Type": "application/json"})
+    assert r.status == 413, r
+    r = admin_post(stack, "/v1/admin/checkin", {"code": "Ｙ" * 300})
+    assert r.status == 422 and {"field": "code", "reason": "too_long"} in r.json["errors"], r
     assert stack.client.post("/v1/admin/checkin", {"code": far["checkin_code"]}).status == 401
+    r = stack.client.post("/v1/admin/checkin", {"code": far["checkin_code"]},
+                          headers={"Authorization": "Bearer wrong"})
+    assert r.status == 401, r
 
 
 def test_dose2_attended_only_after_dose1_attended(stack, make_event):
