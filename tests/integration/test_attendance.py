@@ -142,6 +142,12 @@ def test_staff_cancel_frees_the_seat_and_cascades(stack, make_event):
     mails = stack.psql("SELECT booking_id FROM mail_outbox WHERE kind = 'cancellation' AND "
                        "booking_id IN (%s, %s) ORDER BY booking_id" % (b1["id"], b2["id"]))
     assert mails == [[b1["id"]], [b2["id"]]], mails
+    d = dose1.slots[0]["starts_at"][:10]
+
+    def remaining():
+        r = stack.client.get("/v1/events/%s/slots?from=%s&to=%s" % (dose1.slug, d, d))
+        return {s["id"]: s["remaining"] for s in r.json["slots"]}[dose1.slot_ids[0]]
+    wait_until(lambda: remaining() == 1, 10, 0.1, what="the freed seat shown as remaining")
     booked(dose1, "late")                              # the seat is free at once
     r = admin_post(stack, "/v1/admin/bookings/%s/cancel" % b1["id"])   # twice: the same
     assert r.status == 200 and r.json["booking"]["status"] == "cancelled", r
