@@ -23,6 +23,7 @@ extern const yk_cf_entry yk_setting_log_format; /* YOYAKU_LOG_FORMAT, string, ch
 extern const yk_cf_entry yk_setting_log_level;  /* YOYAKU_LOG_LEVEL, string, checked */
 extern const yk_cf_entry yk_setting_partitions; /* YOYAKU_PARTITIONS, integer */
 extern const yk_cf_entry yk_setting_pg;         /* YOYAKU_PG, string (libpq checks it) */
+extern const yk_cf_entry yk_setting_public_url; /* YOYAKU_PUBLIC_URL, string, checked */
 extern const yk_cf_entry yk_setting_redis;      /* YOYAKU_REDIS, string, checked by yk_addr */
 extern const yk_cf_entry yk_setting_result_ttl; /* YOYAKU_RESULT_TTL, integer */
 extern const yk_cf_entry yk_setting_token_key;  /* YOYAKU_TOKEN_KEY, secret string, checked */
@@ -36,6 +37,10 @@ __attribute__((warn_unused_result)) int yk_settings_check_log_level(const char *
                                                                     size_t errlen);
 __attribute__((warn_unused_result)) int yk_settings_check_log_format(const char *v, char *err,
                                                                      size_t errlen);
+__attribute__((warn_unused_result)) int yk_settings_check_public_url(const char *v, char *err,
+                                                                     size_t errlen);
+/* The origin (scheme://host[:port]) of a checked public URL, for comparing with Origin headers. */
+void yk_settings_origin(const char *public_url, char *out, size_t outlen);
 __attribute__((warn_unused_result)) int yk_settings_check_redis(const char *v, char *err,
                                                                 size_t errlen);
 __attribute__((warn_unused_result)) int yk_settings_check_token_key(const char *v, char *err,

@@ -14,6 +14,7 @@
 #include "ingress.h"
 #include "metrics.h"
 #include "routes_secret.h"
+#include "staff.h"
 #include "submit.h"
 #include "web.h"
 #include "yk_config.h"
@@ -36,9 +37,13 @@ static const yk_cf_entry config[] = {
     YK_CF_SHARED(yk_setting_log_level, &ingress.log_level),
     YK_CF_SHARED(yk_setting_partitions, &ingress.partitions),
     YK_CF_SHARED(yk_setting_pg, &ingress.pg_conninfo),
+    YK_CF_SHARED(yk_setting_public_url, &ingress.public_url),
     YK_CF_INTEGER("YOYAKU_PWHASH_CONCURRENCY", &ingress.pwhash_concurrency, "2", 1, 64,
                   "password hashes (argon2id, 19 MiB each) computed at once; 4 times as many wait, "
                   "more get 503"),
+    YK_CF_INTEGER("YOYAKU_RATE_LOGIN", &ingress.rate_login, "10", 0, 64,
+                  "failed staff sign-ins a minute per client address, and per login, before login "
+                  "answers 429; 0: no limit"),
     YK_CF_INTEGER("YOYAKU_RATE_LOOPBACK", &ingress.rate_loopback, "0", 0, 1,
                   "1: rate limits apply to loopback clients too (by default one machine may rush)"),
     YK_CF_INTEGER("YOYAKU_RATE_UNLOCK", &ingress.rate_unlock, "10", 0, 64,
@@ -46,6 +51,8 @@ static const yk_cf_entry config[] = {
                   "limit"),
     YK_CF_SHARED(yk_setting_redis, &ingress.redis_addr),
     YK_CF_SHARED(yk_setting_result_ttl, &ingress.result_ttl),
+    YK_CF_INTEGER("YOYAKU_SESSION_TTL", &ingress.session_ttl, "43200", 300, 30 * 86400,
+                  "seconds a staff session (the console's sign-in cookie) stays valid"),
     YK_CF_SHARED(yk_setting_token_key, &ingress.token_key_hex),
     YK_CF_INTEGER("YOYAKU_WAIT_MS", &ingress.wait_ms, "5000", 0, 60000,
                   "how long a reservation waits for its decision before 202"),
@@ -194,6 +201,11 @@ int main(int argc, char **argv)
     ingress.loop = uv_default_loop();
     catalogue_init(catalogue_sql_start, (unsigned)ingress.partitions);
     routes_secret_init();
+    yk_settings_origin(ingress.public_url, ingress.origin, sizeof ingress.origin);
+    if (staff_init() != 0) {
+        yk_error("cannot hash the stand-in password (memory)");
+        return 1;
+    }
     if (yk_pg_open(&ingress.pg, ingress.loop, ingress.pg_conninfo, 1000) != 0 ||
         yk_redis_open(&ingress.redis, ingress.loop, ingress.redis_addr, 500, submit_on_connect,
                       NULL) != 0 ||
