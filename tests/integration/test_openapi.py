@@ -29,6 +29,8 @@ ROUTES = [
     ("get", "/v1/admin/events/{slug}/bookings.csv"),
     ("get", "/v1/admin/bookings/{id}"),
     ("post", "/v1/admin/bookings/{id}/attendance"),
+    ("post", "/v1/admin/bookings/{id}/cancel"),
+    ("post", "/v1/admin/checkin"),
     ("get", "/v1/admin/events/{slug}/reviews"),
     ("get", "/v1/admin/queue"),
     ("get", "/healthz"),
@@ -65,6 +67,9 @@ REFUSALS = [
     ("post", "/v1/admin/events", "409", {"slug_taken"}),
     ("post", "/v1/admin/events", "422", {"invalid_fields"}),
     ("post", "/v1/admin/bookings/{id}/attendance", "409", {"prerequisite_not_attended"}),
+    ("post", "/v1/admin/bookings/{id}/attendance", "409", {"cancelled"}),
+    ("post", "/v1/admin/checkin", "409", {"prerequisite_not_attended", "not_today", "cancelled"}),
+    ("post", "/v1/admin/bookings/{id}/cancel", "409", {"cancellation_closed"}),
 ]
 
 
