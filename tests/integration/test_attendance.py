@@ -193,3 +193,21 @@ def test_attended_through_the_desk_opens_require_attended_at_once(stack, make_ev
     r = admin_post(stack, "/v1/admin/bookings/%s/cancel" % b1["id"])
     assert r.status == 409 and r.error == "cancellation_closed", r
     assert status_of(stack, b1["id"]) == "attended"
+
+
+def test_desk_role_checks_in_but_does_not_cancel(stack, make_event):
+    """A desk token (the tablet at the entrance) checks in and marks attendance; cancelling on a
+    booker's behalf needs staff: 403 forbidden, the booking untouched."""
+    tok = stack.ctl("token", "create", "--name", "desk-att", "--role", "desk").stdout.strip()
+    desk = {"Authorization": "Bearer " + tok}
+    ev = make_event(day=1)
+    b, c = booked(ev, "deskrole"), booked(ev, "deskrole2")
+    to_today(stack, b)
+    r = stack.client.post("/v1/admin/checkin", {"code": b["checkin_code"]}, headers=desk)
+    assert r.status == 200 and r.json["booking"]["status"] == "attended", r
+    r = stack.client.post("/v1/admin/bookings/%s/attendance" % c["id"], {"status": "no_show"},
+                          headers=desk)
+    assert r.status == 200 and r.json["booking"]["status"] == "no_show", r
+    r = stack.client.post("/v1/admin/bookings/%s/cancel" % c["id"], None, headers=desk)
+    assert r.status == 403 and r.error == "forbidden", r
+    assert status_of(stack, c["id"]) == "no_show"
