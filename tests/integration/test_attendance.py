@@ -251,3 +251,17 @@ def test_no_show_counts_as_the_worker_rereads_it(stack, make_event):
     stack.redis("INCR", "yk:catalogue")                # reread: the same answer
     wait_until(lambda: ev.reserve(mail=who).error == "already_booked", 5, 0.1,
                what="the reread counts agree")
+
+
+def test_concurrent_staff_cancels_free_one_seat(stack, make_event):
+    ev = make_event(day=2, capacities=[3])
+    keep, b = booked(ev, "keep"), booked(ev, "twice")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: admin_post(
+            stack, "/v1/admin/bookings/%s/cancel" % b["id"]), range(8)))
+    assert all(a.status == 200 and a.json["booking"]["status"] == "cancelled" for a in answers), \
+        answers
+    assert stack.scalar("SELECT booked FROM slots WHERE id = %s" % b["slot_id"]) == "1"
+    assert stack.scalar("SELECT count(*) FROM mail_outbox WHERE kind = 'cancellation' AND "
+                        "booking_id = %s" % b["id"]) == "1"
+    assert status_of(stack, keep["id"]) == "confirmed"
