@@ -51,8 +51,13 @@ static void public_url(void **state)
     char err[128], origin[128];
     const char *good[] = {"http://127.0.0.1:8080", "https://yoyaku.example.jp/",
                           "https://yoyaku.example.jp/city/booking"};
-    const char *bad[] = {"", "127.0.0.1:8080", "ftp://x", "http://", "http:///x",
-                         "http://a b", "https://x\r\nSet-Cookie: a"};
+    const char *bad[] = {"",
+                         "127.0.0.1:8080",
+                         "ftp://x",
+                         "http://",
+                         "http:///x",
+                         "http://a b",
+                         "https://x\r\nSet-Cookie: a"};
     for (size_t i = 0; i < N(good); i++)
         assert_int_equal(yk_settings_check_public_url(good[i], err, sizeof err), 0);
     for (size_t i = 0; i < N(bad); i++)
