@@ -122,7 +122,7 @@ void admin_desk_attendance(admin_ctx *c, cat_event *unused)
 void admin_desk_checkin(admin_ctx *c, cat_event *unused)
 {
     (void)unused;
-    char code[64], id[20];
+    char code[256], id[20]; /* a code typed in full-width characters takes 3 bytes a character */
     if (desk_body_string(c, "code", code, sizeof code) != 0) {
         admin_ctx_free(c);
         return;

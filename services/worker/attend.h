@@ -12,9 +12,9 @@
 /* Decides and commits every undecided attend entry of v[0..n), one statement each (the desk's
  * pace, never the rush's), after the batch's bookings are committed: a reservation of the same
  * batch was decided before the attendance it follows. Each gets its answer (200, 404, 409
- * cancelled / not_today / prerequisite_not_attended) or is left for a retry; a partition whose
- * attendance changed is marked in stale (its history is reread). WORKER_PG_LOST when the session
- * was lost. */
+ * cancelled / not_today / prerequisite_not_attended) or is left for a retry; a change is written
+ * to the partition's counts and history in memory, or, where it cannot be, the partition is marked
+ * in stale (reread). WORKER_PG_LOST when the session was lost. */
 worker_status attend_run(worker *w, entry *v, size_t n, bool *stale);
 
 #endif

@@ -76,6 +76,7 @@ REFUSALS = [
     ("post", "/v1/admin/events", "422", {"invalid_fields"}),
     ("post", "/v1/admin/bookings/{id}/attendance", "409", {"prerequisite_not_attended", "cancelled"}),
     ("post", "/v1/admin/checkin", "409", {"prerequisite_not_attended", "not_today", "cancelled"}),
+    ("post", "/v1/admin/bookings/{id}/cancel", "409", {"cancellation_closed"}),
     ("post", "/v1/admin/login", "401", {"wrong_password"}),
     ("post", "/v1/admin/staff", "409", {"login_taken"}),
 ]
