@@ -239,6 +239,36 @@ static void test_english_and_kinds(void **state)
     render_mail_free(&m);
 }
 
+/* The check-in code (the token module's, for booking 42) in the text, labelled per language, and
+ * its QR as a PNG, for confirmations and reminders; a cancellation carries neither. */
+static void test_checkin_code(void **state)
+{
+    static const char *const kinds[] = {"confirmation", "reminder", "cancellation"};
+    char code[YK_CHECKIN_CODE_MAX + 1], line[96], err[256];
+    yk_token_checkin_code(ctx.token_key, "42", code);
+    assert_true(strncmp(code, "YK1-42-", 7) == 0);
+    for (int k = 0; k < 3; k++)
+        for (int lang = 0; lang < 2; lang++) {
+            mail_booking b = booking(kinds[k], lang ? "en" : "ja");
+            render_mail m;
+            assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
+            snprintf(line, sizeof line, "%s%s\r\n",
+                     lang ? "Check-in code:  " : "受付コード: ", code);
+            if (k == 2) {
+                assert_null(strstr(m.text, code));
+                assert_null(m.png);
+                assert_int_equal(m.png_len, 0);
+            } else {
+                assert_non_null(strstr(m.text, line));
+                assert_non_null(strstr(m.text, "checkin.png"));
+                assert_non_null(m.png);
+                assert_true(m.png_len > 100);
+                assert_memory_equal(m.png, "\x89PNG\r\n\x1a\n", 8);
+            }
+            render_mail_free(&m);
+        }
+}
+
 static void test_injection(void **state)
 {
     char err[256];
@@ -501,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_ctx),
         cmocka_unit_test(test_confirmation_ja),
         cmocka_unit_test(test_english_and_kinds),
+        cmocka_unit_test(test_checkin_code),
         cmocka_unit_test(test_injection),
         cmocka_unit_test(test_encode_words),
         cmocka_unit_test(test_bad_templates),
