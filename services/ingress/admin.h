@@ -77,4 +77,11 @@ void admin_write_event(admin_ctx *c, cat_event *e);
 /* POST /v1/admin/events/{slug}/slots: listed or generated slots of e. */
 void admin_write_slots(admin_ctx *c, cat_event *e);
 
+/* reviews.c. GET /v1/admin/events/{slug}/reviews: e's reviews, newest first, with their count and
+ * average. */
+void reviews_list(admin_ctx *c, cat_event *e);
+/* POST /v1/bookings/{id}/review (routes_bookings.c has checked the id's digits and that token is
+ * present): the booker's review of an attended booking. Answers req, now or later. */
+void reviews_post(yk_http_req *req, const char *id, const char *token);
+
 #endif

@@ -206,6 +206,7 @@ static const admin_route routes[] = {
     {{"bookings", "*"}, YK_M_GET, "admin_booking", ROLE_DESK, 0, 0, booking_get},
     /* check-in desk and attendance */
     /* reviews */
+    {{"events", "*", "reviews"}, YK_M_GET, "admin_reviews", ROLE_STAFF, 1, 0, reviews_list},
     /* staff accounts, sessions and audit */
     /* operations */
     {{"queue"}, YK_M_GET, "admin_queue", ROLE_STAFF, 0, 0, queue_get},
