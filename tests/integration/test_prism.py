@@ -554,6 +554,31 @@ def test_admin_queue(own, px):
     assert len(r.json["partitions"]) == own.partitions
 
 
+def test_review_and_refusals(own, px):
+    slug, (slot,) = new_event(own, day=46)
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot))
+    bid, token = r.json["booking"]["id"], r.json["token"]
+    hdr = {"X-Booking-Token": token}
+    r = px.get("/v1/admin/events/%s/reviews" % slug, admin=True)
+    assert r.json == {"reviews": [], "count": 0, "average": None, "next_cursor": None}, r
+    r = px.post("/v1/bookings/%s/review" % bid, {"rating": 4}, 409, headers=hdr)
+    assert r.error == "not_attended"
+    own.psql("UPDATE bookings SET status = 'attended' WHERE id = %s" % bid)
+    px.post("/v1/bookings/%s/review" % bid, {"rating": 4}, 404, headers={"X-Booking-Token": "A" * 43})
+    r = px.post("/v1/bookings/%s/review" % bid, {"rating": 9, "stars": 1}, 422, headers=hdr)
+    assert r.error == "invalid_fields"
+    r = px.request("POST", "/v1/bookings/%s/review" % bid, 400, body="{", headers=dict(hdr, **NOT_JSON))
+    assert r.error == "malformed_json"
+    r = px.post("/v1/bookings/%s/review" % bid, {"rating": 4, "comment": "良い\n会"}, 201, headers=hdr)
+    assert r.json["review"]["rating"] == 4 and r.json["review"]["event"] == slug
+    r = px.post("/v1/bookings/%s/review" % bid, {"rating": 4}, 409, headers=hdr)
+    assert r.error == "already_reviewed"
+    r = px.get("/v1/admin/events/%s/reviews?limit=1" % slug, admin=True)
+    assert r.json["count"] == 1 and r.json["average"] == 4 and len(r.json["reviews"]) == 1, r
+    px.get("/v1/admin/events/%s/reviews?limit=0" % slug, 422, admin=True)
+    px.get("/v1/admin/events/no-such-%s/reviews" % uuid.uuid4().hex[:8], 404, admin=True)
+
+
 # ---------------------------------------------------------------------------------------------------
 # what Prism answers itself: checked at the ingress directly
 
