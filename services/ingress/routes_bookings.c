@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin.h"
 #include "catalogue.h"
+#include "reviews.h"
 #include "ingress.h"
 #include "submit.h"
 #include "yk_qr.h"
@@ -109,9 +109,9 @@ void routes_bookings(yk_http_req *req, char **segs, int n)
         yk_http_respond_error(req, 404, "not_found", "No such route.");
         return;
     }
-    req->route = review   ? "booking_review"
-                 : cancel ? "booking_cancel"
+    req->route = cancel   ? "booking_cancel"
                  : qr     ? "booking_qr"
+                 : review ? "booking_review"
                           : "booking";
     if (req->method != (cancel || review ? YK_M_POST : YK_M_GET)) {
         yk_http_respond_not_allowed(req, cancel || review ? "POST" : "GET, HEAD");
@@ -124,7 +124,9 @@ void routes_bookings(yk_http_req *req, char **segs, int n)
         return;
     }
     if (review) {
-        reviews_post(req, segs[1], token);
+        char hash[YK_HASH_HEX_LEN + 1];
+        yk_token_sha256_hex(token, strlen(token), hash);
+        reviews_post(req, segs[1], hash);
         return;
     }
     booking_ctx *c = calloc(1, sizeof *c);
