@@ -117,3 +117,24 @@ def test_admin_lists_reviews_with_count_and_average(stack, make_event):
     assert r.status == 422, r
     assert stack.client.get("/v1/admin/events/nope-x/reviews", admin=True).status == 404
     assert stack.client.get("/v1/admin/events/%s/reviews" % ev.slug).status == 401
+
+
+def test_more_refusals_and_the_astral_limit(stack, make_event):
+    ev = make_event()
+    bid, token = attended(stack, ev, "edge")
+    for body, err in (({"rating": 5.0}, ("rating", "type")), ({"rating": -1}, ("rating", "type")),
+                      ({"rating": "５"}, ("rating", "type")),
+                      ({"rating": 3, "comment": ["x"]}, ("comment", "type")),
+                      ({"rating": 3, "comment": "x" * 2001}, ("comment", "too_long"))):
+        r = review(stack, bid, token, body)
+        assert r.status == 422 and {"field": err[0], "reason": err[1]} in r.json["errors"], (body, r)
+    for raw in (b"", b"\xff\xfe", b'{"rating":5}x', b"rating=5"):
+        r = stack.client.request("POST", "/v1/bookings/%s/review" % bid, body=raw,
+                                 headers={"X-Booking-Token": token})
+        assert r.status == 400 and r.error == "malformed_json", (raw, r)
+    r = review(stack, bid, token, {"rating": 5, "comment": "x" * (70 * 1024)})
+    assert r.status == 413 and r.error == "too_large", r
+    assert stack.psql("SELECT count(*) FROM reviews WHERE booking_id = %s" % bid) == [["0"]]
+    # 2,000 characters of four bytes each (8,000 bytes) fit: code points, not UTF-16 units or bytes
+    r = review(stack, bid, token, {"rating": 1, "comment": "😀" * 2000})
+    assert r.status == 201 and r.json["review"]["comment"] == "😀" * 2000, r
