@@ -117,3 +117,44 @@ def test_admin_lists_reviews_with_count_and_average(stack, make_event):
     assert r.status == 422, r
     assert stack.client.get("/v1/admin/events/nope-x/reviews", admin=True).status == 404
     assert stack.client.get("/v1/admin/events/%s/reviews" % ev.slug).status == 401
+
+
+def test_more_refusals_and_the_astral_limit(stack, make_event):
+    ev = make_event()
+    bid, token = attended(stack, ev, "edge")
+    for body, err in (({"rating": 5.0}, ("rating", "type")), ({"rating": -1}, ("rating", "type")),
+                      ({"rating": "５"}, ("rating", "type")),
+                      ({"rating": 3, "comment": ["x"]}, ("comment", "type")),
+                      ({"rating": 3, "comment": "x" * 2001}, ("comment", "too_long"))):
+        r = review(stack, bid, token, body)
+        assert r.status == 422 and {"field": err[0], "reason": err[1]} in r.json["errors"], (body, r)
+    for raw in (b"", b"\xff\xfe", b'{"rating":5}x', b"rating=5"):
+        r = stack.client.request("POST", "/v1/bookings/%s/review" % bid, body=raw,
+                                 headers={"X-Booking-Token": token})
+        assert r.status == 400 and r.error == "malformed_json", (raw, r)
+    r = review(stack, bid, token, {"rating": 5, "comment": "x" * (70 * 1024)})
+    assert r.status == 413 and r.error == "too_large", r
+    assert stack.psql("SELECT count(*) FROM reviews WHERE booking_id = %s" % bid) == [["0"]]
+    # 2,000 characters of four bytes each (8,000 bytes) fit: code points, not UTF-16 units or bytes
+    r = review(stack, bid, token, {"rating": 1, "comment": "😀" * 2000})
+    assert r.status == 201 and r.json["review"]["comment"] == "😀" * 2000, r
+
+
+def test_purge_erases_the_comment_and_keeps_the_rating(stack, make_event):
+    ev = make_event()
+    old, old_token = attended(stack, ev, "oldrev")
+    new, new_token = attended(stack, ev, "newrev")
+    assert review(stack, old, old_token, {"rating": 2, "comment": "山田です、080-1234-5678"}).status == 201
+    assert review(stack, new, new_token, {"rating": 4, "comment": "kept"}).status == 201
+    # the slot of `old` ended 40 days ago: move it to a slot of its own in the past
+    stack.psql("INSERT INTO slots (event_id, starts_at, ends_at, capacity, booked) VALUES "
+               "(%d, now() - interval '41 days', now() - interval '40 days', 5, 1)" % ev.id)
+    stack.psql("UPDATE bookings SET slot_id = (SELECT max(id) FROM slots WHERE event_id = %d) "
+               "WHERE id = %s" % (ev.id, old))
+    stack.ctl("purge", "--older-than", "30")
+    rows = stack.psql("SELECT booking_id, rating, comment FROM reviews WHERE booking_id IN (%s, %s) "
+                      "ORDER BY booking_id" % (old, new))
+    assert rows == [[old, "2", ""], [new, "4", "kept"]], rows
+    r = stack.client.get("/v1/admin/events/%s/reviews" % ev.slug, admin=True)
+    assert r.json["count"] == 2 and r.json["average"] == 3, r
+    assert "山田" not in r.body.decode(), r
