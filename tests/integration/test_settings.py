@@ -23,8 +23,9 @@ INGRESS, WORKER, NOTIFIER, CTL = "yoyaku-ingress", "yoyaku-worker", "yoyaku-noti
 USERS = {
     "YOYAKU_LOG_LEVEL": (INGRESS, WORKER, NOTIFIER, CTL),
     "YOYAKU_PG": (INGRESS, WORKER, NOTIFIER, CTL),
-    "YOYAKU_REDIS": (INGRESS, WORKER),
-    "YOYAKU_PARTITIONS": (INGRESS, WORKER),
+    "YOYAKU_REDIS": (INGRESS, WORKER, CTL),          # yoyakuctl: status, event import
+    "YOYAKU_PARTITIONS": (INGRESS, WORKER, CTL),
+    "YOYAKU_PUBLIC_URL": (INGRESS, NOTIFIER),
     "YOYAKU_RESULT_TTL": (INGRESS, WORKER),
     "YOYAKU_TOKEN_KEY": (INGRESS, WORKER, NOTIFIER),
 }
@@ -109,6 +110,8 @@ BAD = [
     ("YOYAKU_LOG_LEVEL", "verbose"),
     ("YOYAKU_TOKEN_KEY", "abc"),
     ("YOYAKU_TOKEN_KEY", "zz" * 32),
+    ("YOYAKU_PUBLIC_URL", "127.0.0.1:8080"),
+    ("YOYAKU_PUBLIC_URL", "https://x y"),
 ]
 
 
@@ -191,7 +194,7 @@ def test_every_redis_address_form_means_the_same_server(tmp, form):
     try:
         addr = {"host:port": "127.0.0.1:%d" % port, "localhost:port": "localhost:%d" % port,
                 "[v6]:port": "[::1]:%d" % port, "unix socket": str(sock)}[form]
-        for name in USERS["YOYAKU_REDIS"]:
+        for name in set(USERS["YOYAKU_REDIS"]) & set(SERVERS):
             connects(name, base_env(tmp, YOYAKU_REDIS=addr), tmp)
     finally:
         redis.stop()
@@ -203,7 +206,7 @@ def test_host_without_port_means_6379(tmp):
     sock = tmp / "redis-6379.sock"
     redis = start_redis(tmp, 6379, sock)
     try:
-        for name in USERS["YOYAKU_REDIS"]:
+        for name in set(USERS["YOYAKU_REDIS"]) & set(SERVERS):
             connects(name, base_env(tmp, YOYAKU_REDIS="localhost"), tmp)
     finally:
         redis.stop()
