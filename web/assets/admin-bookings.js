@@ -91,7 +91,7 @@ export async function bookingsView(view, slug) {
       show(loaded);
       return;
     }
-    if (q.includes('@')) {
+    if (!/^(\d+|YK1-.+)$/i.test(q)) {
       const found = loaded.filter((b) => (b.email || '').toLowerCase().includes(q.toLowerCase()));
       show(found);
       notice(status, 'info', 'adFound', { n: found.length });

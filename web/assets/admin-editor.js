@@ -26,7 +26,8 @@ function fieldCard(list, f = {}) {
     if (dir < 0) list.insertBefore(card, sib);
     else list.insertBefore(sib, card);
     renumber(list);
-    $(`${id}-${dir < 0 ? 'up' : 'down'}`).focus();
+    const same = $(`${id}-${dir < 0 ? 'up' : 'down'}`);
+    (same.disabled ? $(`${id}-${dir < 0 ? 'down' : 'up'}`) : same).focus();
   };
   const btn = (suffix, key, fn, cls = 'secondary') => {
     const b = tx(h('button', { type: 'button', class: `${cls} small-btn`, id: `${id}-${suffix}` }), key);

@@ -60,7 +60,7 @@ export async function slotsView(view, slug) {
   const to = new Date(Date.now() + 14 * 86400e3).toISOString().slice(0, 10);
   const days = h('div', { class: 'weekdays' }, [1, 2, 3, 4, 5, 6, 7].map((n) => h('label', { class: 'check inline', for: `g-wd${n}` },
     h('input', { type: 'checkbox', id: `g-wd${n}`, value: n, checked: n <= 5, name: 'weekday' }), tx(h('span'), 'wd', { n }))));
-  const list = h('ol', { class: 'preview-list', id: 'preview-list' });
+  const list = h('ol', { class: 'preview-list', id: 'preview-list', tabindex: '0', 'aria-labelledby': 'preview-title' });
   const summary = h('p', { id: 'preview-count', role: 'status', 'aria-live': 'polite' });
   const form = h('form', { id: 'slots-form', novalidate: true },
     tx(h('p', { class: 'hint' }), 'adWindowHint', { tz: ev.timezone || 'Asia/Tokyo' }),
