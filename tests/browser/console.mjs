@@ -285,33 +285,42 @@ test('console: bookings, search, CSV (UTF-8 BOM), phone booking, cancel on behal
 });
 
 test('console: the desk checks a booking in by number', async (t) => {
-  if (!(await canLogin('desk'))) return skip(t, 'no staff sign-in yet (POST /v1/admin/login 404): a desk account cannot sign in');
-  if (!(await hasRoute('POST', '/v1/admin/checkin'))) return skip(t, 'POST /v1/admin/checkin answers 404 (desk branch not merged)');
+  const asDesk = await canLogin('desk');
   const { slug, slot } = await eventWithSlot(laterToday(), [{ name: 'name', label: { ja: '氏名', en: 'Name' }, type: 'text', required: true }]);
   const r = await api('POST', `/v1/events/${slug}/reservations`, { body: { slot_id: slot.id, email: mail('desk'), fields: { name: '受付 次郎' } } });
   eq(r.status, 201, `booking ${r.text}`);
   const id = r.json.booking.id;
   const page = await newPage(t, MOBILE);
-  await signIn(page, 'desk');
+  assert(await signIn(page, asDesk ? 'desk' : 'owner'), 'signed in');
   // The desk sees only events (reading) and the desk.
-  eq(await page.locator('#nav-list a').count(), 2, 'desk menu: events and desk');
+  if (asDesk) eq(await page.locator('#nav-list a').count(), 2, 'desk menu: events and desk');
   await go(page, '#/desk', '#desk-form');
-  await page.fill('#desk-code', '999999999');
   await page.click('#desk-form button[type=submit]');
+  await page.locator('#desk-code-error', { hasText: '入力してください' }).waitFor();
+  await page.fill('#desk-code', '999999999');
+  await page.keyboard.press('Enter');
   await page.locator('#desk-result', { hasText: '見つかりません' }).waitFor();
   await page.fill('#desk-code', String(id).replace(/\d/g, (d) => String.fromCharCode(0xff10 + Number(d)))); // full-width digits
-  await page.click('#desk-form button[type=submit]');
+  await page.keyboard.press('Enter');
   await page.locator('#desk-booking', { hasText: '受付 次郎' }).waitFor();
-  await page.click('#desk-attended');
-  await page.locator('#desk-result', { hasText: '来場済みにしました' }).waitFor();
-  await page.locator('#desk-status .status.attended').waitFor();
-  eq((await api('GET', `/v1/admin/bookings/${id}`, { admin: true })).json.booking.status, 'attended', 'stored');
-  // Not allowed for the desk: the editor says so, and the API refuses.
-  await go(page, `#/events/${slug}/bookings`, '#forbidden');
-  const code = await page.evaluate(async () => (await fetch('/v1/admin/events', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"slug":"x-desk","title":"x"}',
-  })).status);
-  eq(code, 403, 'desk cannot create events');
+  await page.locator('#desk-status .status.confirmed').waitFor();
+  const notes = [];
+  if (!asDesk) notes.push('desk account SKIPPED (no staff sign-in yet: POST /v1/admin/login 404; looked up as the owner)');
+  if (await hasRoute('POST', '/v1/admin/checkin')) {
+    await page.click('#desk-attended');
+    await page.locator('#desk-result', { hasText: '来場済みにしました' }).waitFor();
+    await page.locator('#desk-status .status.attended').waitFor();
+    eq((await api('GET', `/v1/admin/bookings/${id}`, { admin: true })).json.booking.status, 'attended', 'stored');
+  } else notes.push('check-in SKIPPED: POST /v1/admin/checkin answers 404 (desk branch not merged)');
+  if (asDesk) {
+    // Not allowed for the desk: the console says so, and the API refuses.
+    await go(page, `#/events/${slug}/bookings`, '#forbidden');
+    const code = await page.evaluate(async () => (await fetch('/v1/admin/events', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"slug":"x-desk","title":"x"}',
+    })).status);
+    eq(code, 403, 'desk cannot create events');
+  }
+  t.note = notes.join('; ');
 });
 
 test('console: a staff-role account is refused the staff accounts page', async (t) => {
@@ -370,7 +379,9 @@ async function viewsChecked(t, part) {
   const page = await newPage(t, DESKTOP);
   const how = await signIn(page, 'owner');
   assert(how, 'signed in');
-  const { slug } = await makeEvent({ capacities: [2] });
+  const { slug, slots } = await makeEvent({ capacities: [2] });
+  const b = await api('POST', `/v1/events/${slug}/reservations`, { body: { slot_id: slots[0].id, email: mail('axe'), fields: { name: '見本 太郎' } } });
+  eq(b.status, 201, 'a booking to list');
   const views = part === 1
     ? [['events', '#/events', '#events tr'], ['new', '#/new', '#editor-form'], ['edit', `#/events/${slug}`, '#editor-form'],
       ['slots', `#/events/${slug}/slots`, '#preview-list li']]

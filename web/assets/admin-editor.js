@@ -182,7 +182,8 @@ export async function editorView(view, slug) {
       h('div', { class: 'row two' },
         field({ id: 'e-limit', key: 'adLimit', type: 'number', value: ev.per_person_limit ?? 1, attrs: { min: 1 } }),
         field({ id: 'e-cancel', key: 'adCancelHours', type: 'number', value: ev.cancel_until_hours ?? 24, attrs: { min: 0 } })),
-      field({ id: 'e-campaign', key: 'adCampaign', hint: 'adCampaignHint', value: ev.campaign || '', attrs: { spellcheck: 'false' } })),
+      field({ id: 'e-campaign', key: 'adCampaign', hint: editing ? 'adCampaignFixed' : 'adCampaignHint', value: ev.campaign || '',
+        attrs: { spellcheck: 'false', disabled: editing } })),
 
     h('fieldset', { class: 'ad-group' }, tx(h('legend'), 'adPrerequisite'),
       tx(h('p', { class: 'hint' }), 'adPrerequisiteHint'),
@@ -233,8 +234,7 @@ async function submit(e, { form, list, ev, editing, slug }) {
   if ($('e-password').value) def.password = $('e-password').value;
   def.per_person_limit = num(val('e-limit')) ?? 1;
   def.cancel_until_hours = num(val('e-cancel')) ?? 24;
-  if (val('e-campaign')) def.campaign = val('e-campaign');
-  else if (ev.campaign) def.campaign = null;
+  if (!editing && val('e-campaign')) def.campaign = val('e-campaign');
   for (const [k, id] of [['opens_at', 'e-opens'], ['closes_at', 'e-closes']]) {
     if (val(id)) def[k] = localToRfc3339(val(id), tz);
     else if (ev[k]) def[k] = null;
