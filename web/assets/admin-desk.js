@@ -115,6 +115,7 @@ export async function deskView(view) {
     }
     failure(out, r);
   });
+  $('desk-code').focus(); // the desk types (or a scanner "types") straight away
   return () => { if (stopCam) stopCam(); };
 }
 

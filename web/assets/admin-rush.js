@@ -23,7 +23,7 @@ const svg = (tag, attrs = {}, ...kids) => {
 export function drawChart(samples) {
   const max = Math.max(1, ...samples.flatMap((s) => SERIES.map(([k]) => s[k])));
   const step = 10 ** Math.floor(Math.log10(max));
-  const top = Math.max(5, Math.ceil(max / step) * step);
+  const top = Math.max(4, Math.ceil(max / step) * step);
   const x = (i) => PAD + (i * (W - PAD - 8)) / (KEEP - 1);
   const y = (v) => H - 20 - (v * (H - 30)) / top;
   const last = samples[samples.length - 1] || { length: 0, pending: 0, lag: 0 };
@@ -32,7 +32,7 @@ export function drawChart(samples) {
   root.append(svg('title', {}, label));
   for (const f of [0, 0.5, 1]) {
     root.append(svg('line', { x1: PAD, x2: W - 8, y1: y(top * f), y2: y(top * f), class: 'grid' }),
-      svg('text', { x: PAD - 4, y: y(top * f) + 4, class: 'axis', 'text-anchor': 'end' }, String(Math.round(top * f))));
+      svg('text', { x: PAD - 4, y: y(top * f) + 4, class: 'axis', 'text-anchor': 'end' }, String(Number.isInteger(top * f) ? top * f : (top * f).toFixed(1))));
   }
   root.append(svg('text', { x: PAD, y: H - 4, class: 'axis' }, t('adChartAgo')), svg('text', { x: W - 8, y: H - 4, class: 'axis', 'text-anchor': 'end' }, t('adChartNow')));
   const off = KEEP - samples.length;

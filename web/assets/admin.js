@@ -59,14 +59,19 @@ function renderWho() {
   who.hidden = false;
 }
 
+let generation = 0;
+
 async function route() {
   if (!state.me) return;
+  const gen = ++generation;
   if (stopView) stopView();
   stopView = null;
   notice($('status'), '', null);
   const here = location.hash.replace(/^#\/?/, '') || 'events';
-  const view = $('view');
-  view.replaceChildren();
+  // Each view draws into its own box: whatever a view left behind still loading lands in a
+  // detached box, never in the next view.
+  const view = h('div', { class: 'view' });
+  $('view').replaceChildren(view);
   renderNav();
   for (const [re, least, fn] of ROUTES) {
     const m = re.exec(here);
@@ -75,11 +80,16 @@ async function route() {
       view.append(h('section', { class: 'card', id: 'forbidden' }, tx(h('h2', { tabindex: '-1', class: 'view-title' }), 'adForbiddenTitle'),
         tx(h('p'), 'adForbidden')));
     } else {
-      stopView = (await fn(view, m)) || null;
+      const stop = (await fn(view, m)) || null;
+      if (gen !== generation) {
+        if (stop) stop();
+        return;
+      }
+      stopView = stop;
     }
+    // The new view's heading takes the focus, so keyboard and screen-reader users start there.
     const title = view.querySelector('.view-title');
-    if (title && document.activeElement !== document.body && !view.contains(document.activeElement)) title.focus();
-    else if (title && document.activeElement === document.body) title.focus({ preventScroll: true });
+    if (title && !view.contains(document.activeElement)) title.focus({ preventScroll: true });
     return;
   }
   notice($('status'), 'err', 'adNotFound');
@@ -97,6 +107,7 @@ function signedIn(me) {
 function showLogin() {
   state.me = null;
   state.role = null;
+  generation++;
   if (stopView) stopView();
   stopView = null;
   $('view').replaceChildren();
