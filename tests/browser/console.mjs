@@ -157,11 +157,15 @@ test('console: field builder (two fields, prerequisite), slot preview, publish',
   await page.focus(`#${b}-up`);
   await page.keyboard.press('Enter');
   eq(await uidOf(0), b, 'and up');
-  // A third field added and removed again.
+  // A third field: a checkbox has no length or format; a bad maximum length is refused by the
+  // server and said next to that field's control.
   await page.click('#fb-add');
   const c = await uidOf(2);
-  await page.click(`#${c}-remove`);
-  eq(await cards.count(), 2, 'removed');
+  await page.fill(`#${c}-name`, 'extra');
+  await page.selectOption(`#${c}-type`, 'checkbox');
+  assert(!(await page.isVisible(`#${c}-max`)), 'no max_length for a checkbox');
+  await page.selectOption(`#${c}-type`, 'text');
+  await page.fill(`#${c}-max`, '0');
   // Identity is at most one: checking it on name unchecks voucher.
   await page.check(`#${b}-identity`);
   eq(await page.isChecked(`#${a}-identity`), false, 'one identity');
@@ -180,6 +184,10 @@ test('console: field builder (two fields, prerequisite), slot preview, publish',
   await page.click('#editor-submit');
   await page.locator('#e-rem-at-error').filter({ hasText: /./ }).waitFor();
   eq(await page.getAttribute('#e-rem-at', 'aria-invalid'), 'true', 'reminder time marked');
+  await page.locator(`#${c}-max-error`).filter({ hasText: /./ }).waitFor();
+  eq(await page.getAttribute(`#${c}-max`, 'aria-invalid'), 'true', 'field 3 max_length marked');
+  await page.click(`#${c}-remove`);
+  eq(await cards.count(), 2, 'removed');
   await page.evaluate(() => { const el = document.getElementById('e-rem-at'); el.value = '09:30'; el.type = 'time'; });
   await page.fill('#e-rem-at', '09:30');
   await page.click('#editor-submit');
@@ -210,6 +218,9 @@ test('console: field builder (two fields, prerequisite), slot preview, publish',
   await page.click('#slots-submit');
   await page.locator('#slots-result', { hasText: '10件の枠を追加しました' }).waitFor();
 
+  // The list says it is not published yet.
+  await go(page, '#/events', `#events tr[data-slug="${slug}"]`);
+  await page.locator(`#events tr[data-slug="${slug}"] .ad-badge`, { hasText: '非公開' }).waitFor();
   // Publish through the editor; the public page then answers.
   eq((await api('GET', `/v1/events/${slug}`)).status, 404, 'unpublished: not public');
   await go(page, `#/events/${slug}`, '#editor-form');
@@ -412,3 +423,20 @@ async function viewsChecked(t, part) {
 
 test('console: views pass axe at 390 and 1280 wide (events, editor, slots)', (t) => viewsChecked(t, 1));
 test('console: views pass axe at 390 and 1280 wide (bookings, phone, desk, rush, staff, audit, sign-in)', (t) => viewsChecked(t, 2));
+
+test('console: English from the browser language, and the switch back to Japanese', async (t) => {
+  const page = await newPage(t, { ...DESKTOP, locale: 'en-US' });
+  await page.goto(`${BASE}/admin/`);
+  await page.locator('#login-title', { hasText: 'Staff sign-in' }).waitFor();
+  eq(await page.getAttribute('html', 'lang'), 'en', 'lang attribute');
+  await page.click('.token-login summary');
+  await page.fill('#token', cfg.adminToken);
+  await page.click('#token-form button[type=submit]');
+  await page.locator('#nav-events', { hasText: 'Events' }).waitFor();
+  await page.locator('#events tr').first().waitFor();
+  eq(await page.getAttribute('#events tr td:nth-child(2)', 'data-label'), 'Slug', 'card labels in English');
+  await page.click('#lang-toggle');
+  await page.locator('#nav-events', { hasText: 'イベント' }).waitFor();
+  eq(await page.getAttribute('#events tr td:nth-child(2)', 'data-label'), 'スラッグ', 'card labels follow the switch');
+  eq(await page.getAttribute('html', 'lang'), 'ja', 'lang attribute switched');
+});

@@ -19,6 +19,10 @@ function fieldCard(list, f = {}) {
   const opts = field({ id: `${id}-options`, key: 'adFieldOptions', type: 'textarea', hint: 'adFieldOptionsHint',
     value: (f.options || []).join('\n'), attrs: { rows: 3 } });
   const card = h('li', { class: 'fb-card', dataset: { uid: id } });
+  const limits = h('div', { class: 'row two' },
+    field({ id: `${id}-max`, key: 'adFieldMax', type: 'number', value: f.max_length ?? '', attrs: { min: 1, inputmode: 'numeric' } }),
+    field({ id: `${id}-pattern`, key: 'adFieldPattern', hint: 'adFieldPatternHint', value: f.pattern || '',
+      attrs: { spellcheck: 'false', autocomplete: 'off' } }));
   const legend = h('h4', { class: 'fb-title', id: `${id}-title` });
   const move = (dir) => {
     const sib = dir < 0 ? card.previousElementSibling : card.nextElementSibling;
@@ -57,12 +61,12 @@ function fieldCard(list, f = {}) {
       field({ id: `${id}-label-ja`, key: 'adFieldLabelJa', value: label.ja || '', attrs: { lang: 'ja' } }),
       field({ id: `${id}-label-en`, key: 'adFieldLabelEn', value: label.en || '', attrs: { lang: 'en' } })),
     h('div', { class: 'row two' }, checkbox(`${id}-required`, 'adFieldRequired', f.required), identity),
-    h('div', { class: 'row two' },
-      field({ id: `${id}-max`, key: 'adFieldMax', type: 'number', value: f.max_length ?? '', attrs: { min: 1, inputmode: 'numeric' } }),
-      field({ id: `${id}-pattern`, key: 'adFieldPattern', hint: 'adFieldPatternHint', value: f.pattern || '',
-        attrs: { spellcheck: 'false', autocomplete: 'off' } })),
+    limits,
     opts);
-  const showOpts = () => { opts.hidden = typeSel.value !== 'select'; };
+  const showOpts = () => {
+    opts.hidden = typeSel.value !== 'select';
+    limits.hidden = typeSel.value === 'checkbox';
+  };
   typeSel.addEventListener('change', showOpts);
   showOpts();
   list.append(card);
@@ -94,12 +98,12 @@ function readFields(list) {
     const f = { name: v('name').normalize('NFKC'), type: v('type') };
     const ja = v('label-ja');
     const en = v('label-en');
-    f.label = en ? { ja: ja || en, en } : ja;
+    if (ja || en) f.label = en ? { ja: ja || en, en } : ja;
     if ($(`${id}-required`).checked) f.required = true;
     if ($(`${id}-identity`).checked) f.identity = true;
     const max = num(v('max'));
-    if (max != null) f.max_length = max;
-    if (v('pattern')) f.pattern = v('pattern');
+    if (max != null && f.type !== 'checkbox') f.max_length = max;
+    if (v('pattern') && f.type !== 'checkbox') f.pattern = v('pattern');
     if (f.type === 'select') f.options = v('options').split('\n').map((x) => x.trim()).filter(Boolean);
     return f;
   });
@@ -120,11 +124,12 @@ const SUB = { name: 'name', type: 'type', label: 'label-ja', required: 'required
 // The control a 422 error names, or null.
 function controlOf(list, path) {
   if (TOP[path]) return TOP[path];
-  const m = /^fields\[(\d+)\](?:\.([a-z_]+))?/.exec(path);
+  const m = /^fields\[(\d+)\](?:\.([a-z_]+)(?:\.([a-z]+))?)?/.exec(path);
   if (!m) return null;
   const card = list.children[Number(m[1])];
   if (!card) return 'fb-add';
-  return `${card.dataset.uid}-${SUB[m[2]] || 'name'}`;
+  const sub = m[2] === 'label' && m[3] === 'en' ? 'label-en' : SUB[m[2]] || 'name';
+  return `${card.dataset.uid}-${sub}`;
 }
 
 export async function editorView(view, slug) {
