@@ -411,6 +411,9 @@ async function viewsChecked(t, part) {
     const wide = await page.evaluate(() => document.documentElement.scrollWidth);
     assert(wide <= 390, `${name}: no sideways scrolling at 390 px (${wide})`);
     await shot(page, `console-${name}-390`);
+    await page.setViewportSize({ width: 360, height: 740 });
+    const narrow = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert(narrow <= 360, `${name}: no sideways scrolling at 360 px (${narrow})`);
   }
   if (part === 2) {
     await page.click('#logout');
