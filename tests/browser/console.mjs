@@ -443,3 +443,26 @@ test('console: English from the browser language, and the switch back to Japanes
   eq(await page.getAttribute('#events tr td:nth-child(2)', 'data-label'), 'スラッグ', 'card labels follow the switch');
   eq(await page.getAttribute('html', 'lang'), 'ja', 'lang attribute switched');
 });
+
+test('console: the events list badges open, closed, secret, sold out and unpublished', async (t) => {
+  const later = `${jstDate(30)}T09:00:00+09:00`;
+  const closed = await makeEvent({ extra: { opens_at: later } });
+  const secret = await makeEvent({ extra: { password: 'himitsu-123' } });
+  const full = await makeEvent({ capacities: [1] });
+  const r = await api('POST', `/v1/events/${full.slug}/reservations`, { body: { slot_id: full.slots[0].id, email: mail('full'), fields: { name: '満席' } } });
+  eq(r.status, 201, `booking ${r.text}`);
+  const hidden = await makeEvent();
+  eq((await api('PATCH', `/v1/admin/events/${hidden.slug}`, { admin: true, body: { published: false } })).status, 200, 'unpublish');
+  const page = await newPage(t, MOBILE);
+  assert(await signIn(page, 'owner'), 'signed in');
+  await page.locator('#events tr').first().waitFor();
+  const badges = async (slug, want) => {
+    const row = page.locator(`#events tr[data-slug="${slug}"]`);
+    for (const w of want) await row.locator('.ad-badge', { hasText: w }).waitFor();
+  };
+  await badges(closed.slug, ['受付期間外']);
+  await badges(secret.slug, ['受付中', 'パスワード付き']);
+  await badges(full.slug, ['受付中', '満席']);
+  await badges(hidden.slug, ['非公開']);
+  await shot(page, 'console-badges-390');
+});
