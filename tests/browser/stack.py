@@ -125,9 +125,9 @@ def run(stack):
         cfg = {"base": "http://127.0.0.1:%d" % stack.http_port,
                "queueBase": "http://127.0.0.1:%d" % queue_port,
                "adminToken": stack.admin_token, "outDir": str(out),
-               "mailDir": str(stack.mail), "notifier": stack.notifier is not None,
-               "staff": staff}
+               "mailDir": str(stack.mail), "notifier": stack.notifier is not None}
         fd, cfg_path = tempfile.mkstemp(prefix="yoyaku-browser-", suffix=".json")
+        cfg["staff"] = staff  # {role: {login, password, name}} for the console tests
         with os.fdopen(fd, "w") as f:
             json.dump(cfg, f)
         env = {k: v for k, v in os.environ.items() if not k.startswith("YOYAKU_")}
