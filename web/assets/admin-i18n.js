@@ -149,6 +149,8 @@ const ja = {
   adPhoneSubmit: '予約する',
   adPhoneDone: (v) => `予約しました。予約番号 ${v.id}`,
   adCheckinCode: 'チェックインコード',
+  adQueuedPos: (v) => `順番待ちです（現在${v.n}番目）。このままお待ちください。`,
+  adWrongEventPassword: 'イベントのパスワードが違います。',
   adTmp: '',
   not_eligible: '対象者名簿に見つかりません。',
   // staff, audit
@@ -347,6 +349,8 @@ const en = {
   adPhoneSubmit: 'Book',
   adPhoneDone: (v) => `Booked. Booking number ${v.id}`,
   adCheckinCode: 'Check-in code',
+  adQueuedPos: (v) => `In the queue (number ${v.n}). Please wait.`,
+  adWrongEventPassword: 'Wrong event password.',
   adTmp: '',
   not_eligible: 'Not on the eligibility roster.',
   adStaff: 'Staff accounts',

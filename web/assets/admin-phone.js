@@ -104,7 +104,7 @@ export async function phoneView(view, slug) {
     let json = r.json;
     let code = r.status;
     while (code === 202 && json && json.request_id) {
-      notice(out, 'info', json.position ? 'queuedPos' : 'queued', { n: json.position });
+      notice(out, 'info', json.position ? 'adQueuedPos' : 'queued', { n: json.position });
       await sleep(1000);
       r = await call('GET', `/v1/requests/${enc(json.request_id)}`);
       if (r.status !== 200 || !r.json) break;
@@ -153,7 +153,7 @@ function unlockForm(card, slug, done) {
     if (r.status === 200 && r.json) {
       setAccessToken(slug, r.json.access_token, r.json.expires_in);
       done();
-    } else if (r.status === 401) fieldError('p-password', null, 'wrongPassword');
+    } else if (r.status === 401) fieldError('p-password', null, 'adWrongEventPassword');
     else fieldError('p-password', null, r.status === 429 ? 'adTooMany' : 'serverError');
   });
 }
