@@ -3,7 +3,7 @@
 import { enc } from './api.js';
 import {
   $, admin, clearErrors, failure, field, fieldError, focusFirstError, h, heading, labelCells,
-  notice, select, state, tx,
+  notice, select, state, tx, txAttr,
 } from './admin-core.js';
 
 const ROLES = [['owner', 'role_owner'], ['staff', 'role_staff'], ['desk', 'role_desk']];
@@ -91,7 +91,7 @@ export async function staffView(view) {
 function staffRow(s, status, reload) {
   const id = `st-${s.login.replace(/[^a-z0-9_-]/gi, '_')}`;
   const role = select(`${id}-role`, ROLES, s.role);
-  role.setAttribute('aria-label', `${s.login}`);
+  txAttr(role, 'aria-label', 'adRoleOf', { login: s.login });
   const patch = async (body, okKey) => {
     const r = await admin('PATCH', `/staff/${enc(s.login)}`, body);
     if (r.status === 200) {
