@@ -58,11 +58,41 @@ def start_queue_ingress(stack):
     return port
 
 
+class BrowserStack(Stack):
+    """The stack with YOYAKU_PUBLIC_URL set to the ingress's own origin, so a state-changing call
+    made with the staff session cookie carries the Origin the ingress expects."""
+
+    def start_ingress(self):
+        self.env["YOYAKU_PUBLIC_URL"] = "http://127.0.0.1:%d" % self.http_port
+        return super().start_ingress()
+
+
+STAFF = (("owner", "console-owner", "コンソール 管理者"), ("staff", "console-staff", "コンソール 職員"),
+         ("desk", "console-desk", "コンソール 受付"))
+
+
+def add_staff(stack):
+    """One staff account per role (yoyakuctl staff add, the password on stdin) →
+    {role: {"login", "password"}}; {} when this yoyakuctl has no staff accounts yet."""
+    out = {}
+    for role, login, name in STAFF:
+        password = "pw-" + os.urandom(12).hex()
+        r = subprocess.run([str(ykstack.binary("yoyakuctl")), "staff", "add", "--login", login, "--name", name,
+                            "--role", role], input=password + "\n", env=stack.env, capture_output=True,
+                           text=True, timeout=60)
+        if r.returncode != 0:
+            print("browser: no staff accounts (yoyakuctl staff add: %s)"
+                  % (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1], flush=True)
+            return {}
+        out[role] = {"login": login, "password": password, "name": name}
+    return out
+
+
 def main():
     """Returns (passed, failed); a stack that does not start or stop cleanly counts as a failure."""
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    stack = Stack(n_workers=1, extra_env={"YOYAKU_WEB_DIR": str(ROOT / "web")})
+    stack = BrowserStack(n_workers=1, extra_env={"YOYAKU_WEB_DIR": str(ROOT / "web")})
     passed, failed = run(stack)
     problems = stack.shutdown() if stack.procs else []
     for p in problems:
@@ -82,6 +112,7 @@ def run(stack):
         try:
             stack.start()
             queue_port = start_queue_ingress(stack)
+            staff = add_staff(stack)
         except Exception as e:  # noqa: BLE001 - report any start failure as one failed test
             sys.stdout.write("browser: could not start the stack: %s\n" % e)
             for p in stack.procs:
@@ -96,6 +127,7 @@ def run(stack):
                "adminToken": stack.admin_token, "outDir": str(out),
                "mailDir": str(stack.mail), "notifier": stack.notifier is not None}
         fd, cfg_path = tempfile.mkstemp(prefix="yoyaku-browser-", suffix=".json")
+        cfg["staff"] = staff  # {role: {login, password, name}} for the console tests
         with os.fdopen(fd, "w") as f:
             json.dump(cfg, f)
         env = {k: v for k, v in os.environ.items() if not k.startswith("YOYAKU_")}
