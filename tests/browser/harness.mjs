@@ -281,16 +281,21 @@ let axeSource = null;
 export async function axeCheck(page, { exclude = [], what = '' } = {}) {
   if (!axeSource) axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
   if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(axeSource);
-  const res = await page.evaluate(async (ex) => {
+  const all = await page.evaluate(async (ex) => {
     const r = await window.axe.run(ex.length ? { exclude: ex.map((s) => [s]) } : document, {
       runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
       resultTypes: ['violations'],
     });
-    return r.violations.map((v) => ({
-      id: v.id, impact: v.impact, help: v.help,
-      nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ').slice(0, 200)}`),
-    }));
+    return {
+      passes: r.passes.length,
+      violations: r.violations.map((v) => ({
+        id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ').slice(0, 200)}`),
+      })),
+    };
   }, exclude);
+  assert(all.passes >= 10, `axe ran only ${all.passes} rules on ${page.url()}`);
+  const res = all.violations;
   const bad = res.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   assert(bad.length === 0, `axe ${what} ${page.url()}:\n${bad.map((v) => `${v.impact} ${v.id} (${v.help})\n    ${v.nodes.join('\n    ')}`).join('\n')}`);
   return res;

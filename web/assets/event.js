@@ -520,7 +520,6 @@ function showQueuePlace(position, secs) {
   el.replaceChildren(
     tx(h('p', { class: 'queue-line', id: 'queue-line' }), 'queueLine', { n: position }),
     tx(h('p', { class: 'queue-ahead', id: 'queue-ahead' }), 'queueAhead', { n: position, secs: s }),
-    tx(h('p', { class: 'small' }), 'queueKeep'),
   );
   el.hidden = false;
 }
