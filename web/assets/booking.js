@@ -150,7 +150,7 @@ function renderReview() {
   sec.dataset.built = '1';
   const radios = [1, 2, 3, 4, 5].map((n) => h('label', { class: 'rate', for: `rating-${n}` },
     h('input', { type: 'radio', name: 'rating', id: `rating-${n}`, value: String(n), 'aria-describedby': 'rating-error' }),
-    tx(h('span'), `rating${n}`)));
+    h('span', { class: 'rate-text' }, h('span', { class: 'rate-n' }, String(n)), ' ', tx(h('span', { class: 'rate-w' }), `rating${n}`))));
   const counter = h('p', { class: 'hint counter', id: 'comment-count', 'aria-live': 'polite' });
   const comment = h('textarea', { id: 'comment', name: 'comment', rows: 5, 'aria-describedby': 'comment-count comment-error' });
   const count = () => {
