@@ -152,7 +152,13 @@ test('booking page from the link: details, token off the URL, cancel', async (t)
   eq((await page.textContent('#booking-status')).trim(), '予約済み', 'status');
   const text = await page.textContent('#booking');
   for (const part of ['保険証番号', '12345678', '別館', '山田 花子', 'はい', '10:00']) assert(text.includes(part), `booking page shows ${part}`);
-  await checkCheckin(page, (await bookingsOf(s.slug))[0].checkin_code);
+  const code = (await bookingsOf(s.slug))[0].checkin_code;
+  await checkCheckin(page, code);
+  // The copy button puts the code on the clipboard.
+  await s.ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+  await page.click('#copy-code');
+  await page.locator('#copy-status', { hasText: 'コピーしました' }).waitFor();
+  eq(await page.evaluate(() => navigator.clipboard.readText()), code, 'code on the clipboard');
   await checkA11y(page);
   await axeCheck(page, { what: 'my booking' });
   await shot(page, 'booking-mobile');
