@@ -669,7 +669,7 @@ async function onUnlock(ev) {
   if (r.status === 401) tx(err, 'wrong_password');
   else if (r.status === 404 || r.status === 405) tx(err, 'unlockUnavailable');
   else if (r.status === 429) tx(err, 'tooManyTries', { secs: retryAfter(r, 60) });
-  else if (r.status === 503) tx(err, 'busy', { secs: retryAfter(r) });
+  else if (r.status === 503) tx(err, 'unavailable', { secs: retryAfter(r) });
   else if (r.status === 0) tx(err, 'networkError');
   else tx(err, 'serverError');
   pw.focus();

@@ -125,7 +125,6 @@ const DICT = {
     keepLink: '予約の確認・キャンセルは次のリンクからできます。このリンクは他の人に教えないでください。',
     openBooking: '予約を確認・キャンセルする',
     queued: '順番待ちです。このままお待ちください。',
-    queuedPos: (v) => `順番待ちです（現在${v.n}番目）。この画面を閉じずにお待ちください。`,
     waiting: 'お待ちください…',
     slot_full: 'この日時は満席になりました。ほかの日時を選んでください。',
     already_booked: 'この方はすでに予約済みです（予約できる件数の上限に達しています）。',
@@ -140,7 +139,6 @@ const DICT = {
     secretIntro: 'このイベントの予約には、案内されたパスワードが必要です。',
     password: 'パスワード',
     unlock: '進む',
-    wrongPassword: 'パスワードが違います。',
     unlockUnavailable: 'パスワードでの受付は、現在ご利用いただけません。',
     tooManyTries: (v) => `試行回数が多すぎます。${v.secs}秒ほど待ってからお試しください。`,
     // booking
@@ -187,7 +185,6 @@ const DICT = {
     queueAhead: (v) => v.secs > 0
       ? `あなたの前に ${Math.max(0, v.n - 1)} 人・約 ${Math.max(1, Math.ceil(v.secs / 60))} 分`
       : `あなたの前に ${Math.max(0, v.n - 1)} 人・まもなく`,
-    queueKeep: 'この画面を閉じずにお待ちください。',
     // check-in
     checkinTitle: '受付用QRコード',
     checkinHelp: '当日、会場の受付でこのQRコードを見せるか、受付コードをお伝えください。',
@@ -271,7 +268,6 @@ const DICT = {
     keepLink: 'You can view or cancel the booking with this link. Do not share it.',
     openBooking: 'View or cancel the booking',
     queued: 'You are in the queue. Please wait.',
-    queuedPos: (v) => `You are number ${v.n} in the queue. Please keep this page open.`,
     waiting: 'Please wait…',
     slot_full: 'This time is now full. Please choose another time.',
     already_booked: 'This person already holds a booking (the limit per person is reached).',
@@ -285,7 +281,6 @@ const DICT = {
     secretIntro: 'This event needs the password you were given.',
     password: 'Password',
     unlock: 'Continue',
-    wrongPassword: 'Wrong password.',
     unlockUnavailable: 'Password access is not available at the moment.',
     tooManyTries: (v) => `Too many attempts. Please wait about ${v.secs} seconds.`,
     bookingTitle: 'Your booking',
@@ -331,7 +326,6 @@ const DICT = {
       const who = `${a} ${a === 1 ? 'person' : 'people'} ahead of you`;
       return v.secs > 0 ? `${who} · about ${Math.max(1, Math.ceil(v.secs / 60))} min` : `${who} · any moment now`;
     },
-    queueKeep: 'Please keep this page open.',
     checkinTitle: 'Check-in QR code',
     checkinHelp: 'At the venue, show this QR code at the desk or give the check-in code.',
     checkinCode: 'Check-in code',
