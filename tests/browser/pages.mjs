@@ -593,6 +593,11 @@ test('queue: position and estimated wait shown while pending, updated by the pol
     assert(line.includes(`あなたの前に ${first.position - 1} 人`), `people ahead shown: ${line}`);
     assert(/約 \d+ 分|まもなく/.test(line), `wait shown: ${line}`);
     await waitFor(() => pending.length >= 3, 'polls answering pending', 8000);
+    // What the page shows follows the latest poll's figures.
+    await sleep(100);
+    const last = pending[pending.length - 1];
+    eq((await page.textContent('#queue-ahead')).trim(),
+      i18n.textIn('ja', 'queueAhead', { n: last.position, secs: last.estimated_wait_seconds }), 'the latest poll shown');
     await shot(page, 'queue-position-mobile', false);
     await axeCheck(page, { what: 'queue' });
     await page.click('#lang-toggle');
