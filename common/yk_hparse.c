@@ -8,9 +8,8 @@
 #define NO_OFF ((size_t)-1)
 
 static const char *const hdr_names[YK_HDR_COUNT] = {
-    "authorization",  "idempotency-key", "x-booking-token", "x-access-token",
-    "content-type",   "expect",          "cookie",          "origin",
-    "x-forwarded-for",
+    "authorization", "idempotency-key", "x-booking-token", "x-access-token",  "content-type",
+    "expect",        "cookie",          "origin",          "x-forwarded-for",
 };
 /* Lengths of hdr_names: most header names are rejected by length before any compare. */
 static const size_t hdr_lens[YK_HDR_COUNT] = {13, 15, 15, 14, 12, 6, 6, 6, 15};

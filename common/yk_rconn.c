@@ -185,19 +185,26 @@ static void arena_reset(yk_rconn_arena *a)
     a->cur = a->head;
 }
 
-yk_reply *yk_rconn_command_in(yk_rconn *c, yk_rconn_arena *a, int argc, const char *const *argv)
+yk_reply *yk_rconn_get_in(yk_rconn *c, yk_rconn_arena *a)
 {
     arena_reset(a);
     redisReader *rd = c->reader;
     redisReplyObjectFunctions *fn = rd->fn;
     rd->fn = &arena_fns;
     arena_current = a;
-    redisReply *r = redisCommandArgv(c, argc, (const char **)argv, NULL);
-    if (r == NULL)
+    void *r = NULL;
+    if (redisGetReply(c, &r) != REDIS_OK) {
+        r = NULL;
         rd->reply = NULL; /* whatever is half built is in the arena: hiredis must not free it */
+    }
     rd->fn = fn;
     arena_current = NULL;
     return r;
+}
+
+yk_reply *yk_rconn_command_in(yk_rconn *c, yk_rconn_arena *a, int argc, const char *const *argv)
+{
+    return yk_rconn_append(c, argc, argv) == 0 ? yk_rconn_get_in(c, a) : NULL;
 }
 
 void yk_rconn_arena_free(yk_rconn_arena *a)

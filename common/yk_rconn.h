@@ -58,6 +58,9 @@ typedef struct {
 __attribute__((warn_unused_result)) yk_reply *
 yk_rconn_command_in(yk_rconn *c, yk_rconn_arena *a, int argc, const char *const *argv);
 
+/* yk_rconn_get whose reply is built in a, as for yk_rconn_command_in. */
+__attribute__((warn_unused_result)) yk_reply *yk_rconn_get_in(yk_rconn *c, yk_rconn_arena *a);
+
 /* Releases every chunk of a (and every reply in it). */
 void yk_rconn_arena_free(yk_rconn_arena *a);
 

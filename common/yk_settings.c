@@ -16,12 +16,21 @@
 const yk_cf_entry yk_setting_log_level = YK_CF_CHECKED(
     "YOYAKU_LOG_LEVEL", NULL, "info", yk_settings_check_log_level, "debug, info, warn or error");
 
+const yk_cf_entry yk_setting_log_format =
+    YK_CF_CHECKED("YOYAKU_LOG_FORMAT", NULL, "text", yk_settings_check_log_format,
+                  "log lines as text (key=value) or json (one object a line)");
+
 const yk_cf_entry yk_setting_partitions = YK_CF_INTEGER(
     "YOYAKU_PARTITIONS", NULL, "16", YK_SETTINGS_PARTITIONS_MIN, YK_SETTINGS_PARTITIONS_MAX,
     "number of request streams, 1 to 1024; the same for every ingress and worker");
 
 const yk_cf_entry yk_setting_pg =
     YK_CF_STRING("YOYAKU_PG", NULL, "dbname=yoyaku", "PostgreSQL libpq connection string");
+
+const yk_cf_entry yk_setting_public_url =
+    YK_CF_CHECKED("YOYAKU_PUBLIC_URL", NULL, "http://127.0.0.1:8080", yk_settings_check_public_url,
+                  "the booking pages' address as bookers reach it (http:// or https://): links in "
+                  "mails, the staff console's Origin, Secure cookies when https");
 
 const yk_cf_entry yk_setting_redis =
     YK_CF_CHECKED("YOYAKU_REDIS", NULL, "127.0.0.1:6379", yk_settings_check_redis,
@@ -47,10 +56,31 @@ const yk_cf_entry yk_setting_token_key = {
     NULL};
 
 const yk_cf_entry *const yk_settings_all[] = {
-    &yk_setting_log_level, &yk_setting_partitions, &yk_setting_pg,
-    &yk_setting_redis,     &yk_setting_result_ttl, &yk_setting_token_key,
+    &yk_setting_log_format, &yk_setting_log_level, &yk_setting_partitions, &yk_setting_pg,
+    &yk_setting_public_url, &yk_setting_redis,     &yk_setting_result_ttl, &yk_setting_token_key,
 };
 const size_t yk_settings_count = sizeof yk_settings_all / sizeof yk_settings_all[0];
+
+int yk_settings_check_public_url(const char *v, char *err, size_t errlen)
+{
+    size_t n = strlen(v);
+    const char *host = strncmp(v, "https://", 8) == 0  ? v + 8
+                       : strncmp(v, "http://", 7) == 0 ? v + 7
+                                                       : NULL;
+    if (host == NULL || *host == '\0' || *host == '/' || n > 500 ||
+        strpbrk(v, " \t\r\n\"<>\\") != NULL) {
+        snprintf(err, errlen, "an absolute http:// or https:// URL (at most 500 characters)");
+        return -1;
+    }
+    return 0;
+}
+
+void yk_settings_origin(const char *public_url, char *out, size_t outlen)
+{
+    const char *host = strstr(public_url, "://");
+    size_t n = host ? (size_t)(host + 3 - public_url) + strcspn(host + 3, "/?#") : 0;
+    snprintf(out, outlen, "%.*s", (int)n, public_url);
+}
 
 int yk_settings_check_log_level(const char *v, char *err, size_t errlen)
 {
@@ -60,6 +90,14 @@ int yk_settings_check_log_level(const char *v, char *err, size_t errlen)
         if (strcmp(v, levels[i]) == 0)
             return 0;
     snprintf(err, errlen, "expected debug, info, warn or error");
+    return -1;
+}
+
+int yk_settings_check_log_format(const char *v, char *err, size_t errlen)
+{
+    if (strcmp(v, "text") == 0 || strcmp(v, "json") == 0)
+        return 0;
+    snprintf(err, errlen, "expected text or json");
     return -1;
 }
 

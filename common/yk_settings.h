@@ -19,9 +19,11 @@
 /* A service's table names one as YK_CF_SHARED(yk_setting_partitions, &its_int64), in its
  * alphabetical place. Strings target a const char * borrowed from environ or the default; numbers
  * an int64_t. */
+extern const yk_cf_entry yk_setting_log_format; /* YOYAKU_LOG_FORMAT, string, checked */
 extern const yk_cf_entry yk_setting_log_level;  /* YOYAKU_LOG_LEVEL, string, checked */
 extern const yk_cf_entry yk_setting_partitions; /* YOYAKU_PARTITIONS, integer */
 extern const yk_cf_entry yk_setting_pg;         /* YOYAKU_PG, string (libpq checks it) */
+extern const yk_cf_entry yk_setting_public_url; /* YOYAKU_PUBLIC_URL, string, checked */
 extern const yk_cf_entry yk_setting_redis;      /* YOYAKU_REDIS, string, checked by yk_addr */
 extern const yk_cf_entry yk_setting_result_ttl; /* YOYAKU_RESULT_TTL, integer */
 extern const yk_cf_entry yk_setting_token_key;  /* YOYAKU_TOKEN_KEY, secret string, checked */
@@ -33,6 +35,12 @@ extern const size_t yk_settings_count;
 /* The checks of the declarations: 0, or -1 after writing into err what is expected. */
 __attribute__((warn_unused_result)) int yk_settings_check_log_level(const char *v, char *err,
                                                                     size_t errlen);
+__attribute__((warn_unused_result)) int yk_settings_check_log_format(const char *v, char *err,
+                                                                     size_t errlen);
+__attribute__((warn_unused_result)) int yk_settings_check_public_url(const char *v, char *err,
+                                                                     size_t errlen);
+/* The origin (scheme://host[:port]) of a checked public URL, for comparing with Origin headers. */
+void yk_settings_origin(const char *public_url, char *out, size_t outlen);
 __attribute__((warn_unused_result)) int yk_settings_check_redis(const char *v, char *err,
                                                                 size_t errlen);
 __attribute__((warn_unused_result)) int yk_settings_check_token_key(const char *v, char *err,

@@ -99,9 +99,18 @@ void yk_token_checkin_code(const unsigned char key[YK_TOKEN_KEY_BYTES], const ch
         return;
     char msg[8 + 20];
     int len = snprintf(msg, sizeof msg, "checkin:%s", id);
+    /* The keyed state (two of HMAC's four SHA-256 blocks) is made once per key: a worker makes a
+     * code for every booking it answers. One process-wide copy; no code runs this off its loop. */
+    static crypto_auth_hmacsha256_state keyed;
+    static unsigned char keyed_for[YK_TOKEN_KEY_BYTES];
+    static int have_keyed;
+    if (!have_keyed || sodium_memcmp(keyed_for, key, YK_TOKEN_KEY_BYTES) != 0) {
+        crypto_auth_hmacsha256_init(&keyed, key, YK_TOKEN_KEY_BYTES);
+        memcpy(keyed_for, key, YK_TOKEN_KEY_BYTES);
+        have_keyed = 1;
+    }
     unsigned char h[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, key, YK_TOKEN_KEY_BYTES);
+    crypto_auth_hmacsha256_state st = keyed;
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg, (unsigned long long)len);
     crypto_auth_hmacsha256_final(&st, h);
     uint32_t v = ((uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3]) >> 2;

@@ -5,6 +5,10 @@
 
 #include <stddef.h>
 
+/* argon2id at OWASP's first recommended setting (19 MiB, 2 passes): every stored password hash
+ * (secret events, staff accounts) is made with these; a hash carries its own parameters. */
+#define YK_PWHASH_MEMLIMIT (19u * 1024 * 1024)
+#define YK_PWHASH_OPSLIMIT 2u
 #define YK_TOKEN_LEN 43      /* 32 random bytes, base64url without padding */
 #define YK_REQUEST_ID_LEN 32 /* 48-bit time, 80 random bits, lowercase hex */
 #define YK_HASH_HEX_LEN 64   /* SHA-256, lowercase hex */

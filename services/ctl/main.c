@@ -1,11 +1,15 @@
-/* yoyakuctl: operator commands — applying the SQL migrations in proto/sql and creating admin
- * tokens. A blocking session (yk_pg_sync); every yk_pgres is freed where it is read. */
+/* yoyakuctl: operator commands — applying the SQL migrations in proto/sql, creating admin tokens
+ * and managing staff accounts. A blocking session (yk_pg_sync); every yk_pgres is freed where it
+ * is read. */
 #include <dirent.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "ctl.h"
 #include "yk_config.h"
 #include "yk_log.h"
 #include "yk_pg.h"
@@ -19,19 +23,37 @@ static const char USAGE[] =
     "usage: yoyakuctl [--help] [--version] [--config] COMMAND\n\n"
     "Commands:\n"
     "  migrate                    apply every proto/sql/NNNN_*.sql not applied yet, in name order\n"
-    "  token create --name NAME   create an admin token; prints only the token";
+    "  token create --name NAME [--role owner|staff|desk]\n"
+    "                             create an admin token (role owner by default); prints only the "
+    "token\n"
+    "  staff add --login L --name N --role owner|staff|desk\n"
+    "                             create a staff account; the password is read from stdin, or "
+    "made\n"
+    "                             and printed once when stdin is a terminal\n"
+    "  staff list                 list the staff accounts\n"
+    "  staff disable L            disable an account and end its sessions\n"
+    "  staff password L           set a new password (as for add) and end its sessions\n"
+    "  token list                 list the admin tokens (name, role, state)\n"
+    "  token revoke NAME          revoke the active tokens of that name\n"
+    "  status                     partitions, their owners, queue figures, outbox backlog\n"
+    "  event export SLUG          an event's definition with its slots as JSON, on stdout\n"
+    "  event import FILE          create the event of an export (FILE or - for stdin)\n"
+    "  purge --older-than DAYS    erase booker e-mail and field values of bookings whose slot\n"
+    "                             ended more than DAYS ago; prints how many";
 
-static const char *pg_conninfo, *sql_dir, *log_level;
+const char *ctl_pg_conninfo, *ctl_redis_addr;
+int64_t ctl_partitions;
+static const char *sql_dir, *log_level, *log_format;
 
 #define CONNECT_MS 10000
 
-static yk_pg_sync *ctl_connect(void)
+yk_pg_sync *ctl_connect(void)
 {
     yk_pg_sync *c;
     char err[512];
-    if (yk_pg_sync_open(&c, pg_conninfo, CONNECT_MS, err, sizeof err) != 0) {
-        fprintf(stderr, "yoyakuctl: cannot connect to PostgreSQL (YOYAKU_PG=%s): %s\n", pg_conninfo,
-                err);
+    if (yk_pg_sync_open(&c, ctl_pg_conninfo, CONNECT_MS, err, sizeof err) != 0) {
+        fprintf(stderr, "yoyakuctl: cannot connect to PostgreSQL (YOYAKU_PG=%s): %s\n",
+                ctl_pg_conninfo, err);
         return NULL;
     }
     return c;
@@ -152,7 +174,124 @@ static int cmd_migrate(void)
     return rc == 0 ? 0 : 1;
 }
 
-static int cmd_token_create(const char *name)
+/* The value of --key VALUE or --key=VALUE among args[0..n), or NULL. */
+static const char *ctl_opt(char **args, int n, const char *key)
+{
+    size_t k = strlen(key);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(args[i], key) == 0 && i + 1 < n)
+            return args[i + 1];
+        if (strncmp(args[i], key, k) == 0 && args[i][k] == '=')
+            return args[i] + k + 1;
+    }
+    return NULL;
+}
+
+static bool ctl_role_ok(const char *role)
+{
+    return role &&
+           (strcmp(role, "owner") == 0 || strcmp(role, "staff") == 0 || strcmp(role, "desk") == 0);
+}
+
+/* A new password's argon2id hash into hash: read from stdin (one line), or, when stdin is a
+ * terminal, made at random and printed once. 0, or -1 after saying why. */
+static int ctl_password_hash(char hash[crypto_pwhash_STRBYTES])
+{
+    char pw[1024 + 2];
+    if (isatty(STDIN_FILENO)) {
+        yk_token_new(pw);
+        printf("password: %s\n", pw); /* the only copy: only its hash is stored */
+    } else if (fgets(pw, sizeof pw, stdin) == NULL) {
+        fprintf(stderr, "yoyakuctl: no password on stdin\n");
+        return -1;
+    }
+    pw[strcspn(pw, "\r\n")] = '\0';
+    if (yk_text_length(pw) < 10 || strlen(pw) > 1024) {
+        fprintf(stderr, "yoyakuctl: a password has 10 to 1024 characters\n");
+        sodium_memzero(pw, sizeof pw);
+        return -1;
+    }
+    int rc = crypto_pwhash_str(hash, pw, strlen(pw), YK_PWHASH_OPSLIMIT, YK_PWHASH_MEMLIMIT);
+    sodium_memzero(pw, sizeof pw);
+    if (rc != 0)
+        fprintf(stderr, "yoyakuctl: hashing the password failed (memory)\n");
+    return rc == 0 ? 0 : -1;
+}
+
+static int cmd_staff(char **args, int n)
+{
+    if (yk_token_init() != 0)
+        return 1;
+    const char *verb = n > 0 ? args[0] : "";
+    char hash[crypto_pwhash_STRBYTES];
+    yk_pg_sync *c = NULL;
+    int rc = 1;
+    if (strcmp(verb, "add") == 0) {
+        const char *login = ctl_opt(args, n, "--login"), *name = ctl_opt(args, n, "--name"),
+                   *role = ctl_opt(args, n, "--role");
+        if (!login || !name || !*name || !ctl_role_ok(role) ||
+            !yk_text_valid_utf8(name, strlen(name)) || yk_text_has_crlf(name)) {
+            fprintf(stderr, "yoyakuctl: staff add needs --login L --name N --role "
+                            "owner|staff|desk\n");
+            return 2;
+        }
+        if (ctl_password_hash(hash) != 0 || (c = ctl_connect()) == NULL)
+            return 1;
+        const char *p[] = {login, name, role, hash};
+        rc = ctl_exec(c, "adding the account",
+                      "INSERT INTO staff (login, name, role, password_hash)"
+                      " VALUES ($1, $2, $3, $4)",
+                      4, p) == 0
+                 ? 0
+                 : 1;
+    } else if (strcmp(verb, "list") == 0 && n == 1) {
+        if ((c = ctl_connect()) == NULL)
+            return 1;
+        yk_pgres *r = yk_pg_exec_sync(c,
+                                      "SELECT login, role, CASE WHEN disabled_at IS NULL THEN"
+                                      " 'active' ELSE 'disabled' END, name FROM staff"
+                                      " ORDER BY login",
+                                      0, NULL);
+        if (yk_pgres_ok(r)) {
+            for (int i = 0; i < yk_pgres_rows(r); i++)
+                printf("%s\t%s\t%s\t%s\n", yk_pgres_text(r, i, 0), yk_pgres_text(r, i, 1),
+                       yk_pgres_text(r, i, 2), yk_pgres_text(r, i, 3));
+            rc = 0;
+        } else {
+            fprintf(stderr, "yoyakuctl: listing: %s", yk_pgres_error(r));
+        }
+        yk_pgres_free(r);
+    } else if ((strcmp(verb, "disable") == 0 || strcmp(verb, "password") == 0) && n == 2) {
+        bool disable = strcmp(verb, "disable") == 0;
+        if ((!disable && ctl_password_hash(hash) != 0) || (c = ctl_connect()) == NULL)
+            return 1;
+        const char *p[] = {args[1], disable ? NULL : hash};
+        yk_pgres *r = yk_pg_exec_sync(
+            c,
+            "WITH u AS (UPDATE staff SET updated_at = now(),"
+            " disabled_at = CASE WHEN $2::text IS NULL THEN coalesce(disabled_at, now())"
+            " ELSE disabled_at END, password_hash = coalesce($2, password_hash)"
+            " WHERE login = $1 RETURNING login),"
+            " s AS (UPDATE staff_sessions ss SET revoked_at = now() FROM u"
+            " WHERE ss.login = u.login AND ss.revoked_at IS NULL)"
+            " SELECT login FROM u",
+            2, p);
+        if (!yk_pgres_ok(r))
+            fprintf(stderr, "yoyakuctl: %s: %s", verb, yk_pgres_error(r));
+        else if (yk_pgres_rows(r) != 1)
+            fprintf(stderr, "yoyakuctl: no staff account %s\n", args[1]);
+        else
+            rc = 0;
+        yk_pgres_free(r);
+    } else {
+        fprintf(stderr, "yoyakuctl: staff add|list|disable L|password L\n");
+        return 2;
+    }
+    yk_pg_sync_close(c);
+    return rc;
+}
+
+static int cmd_token_create(const char *name, const char *role)
 {
     if (yk_token_init() != 0) {
         fprintf(stderr, "yoyakuctl: libsodium init failed\n");
@@ -164,9 +303,10 @@ static int cmd_token_create(const char *name)
     yk_pg_sync *c = ctl_connect();
     if (c == NULL)
         return 1;
-    const char *p[] = {name, hash};
-    int rc = ctl_exec(c, "storing the token",
-                      "INSERT INTO admin_tokens (name, token_hash) VALUES ($1, $2)", 2, p);
+    const char *p[] = {name, hash, role};
+    int rc =
+        ctl_exec(c, "storing the token",
+                 "INSERT INTO admin_tokens (name, token_hash, role) VALUES ($1, $2, $3)", 3, p);
     yk_pg_sync_close(c);
     if (rc != 0)
         return 1;
@@ -177,8 +317,11 @@ static int cmd_token_create(const char *name)
 int main(int argc, char **argv)
 {
     const yk_cf_entry table[] = {
+        YK_CF_SHARED(yk_setting_log_format, &log_format),
         YK_CF_SHARED(yk_setting_log_level, &log_level),
-        YK_CF_SHARED(yk_setting_pg, &pg_conninfo),
+        YK_CF_SHARED(yk_setting_partitions, &ctl_partitions),
+        YK_CF_SHARED(yk_setting_pg, &ctl_pg_conninfo),
+        YK_CF_SHARED(yk_setting_redis, &ctl_redis_addr),
         YK_CF_STRING("YOYAKU_SQL_DIR", &sql_dir, YK_SOURCE_DIR "/proto/sql",
                      "directory of the NNNN_*.sql migrations"),
     };
@@ -209,15 +352,30 @@ int main(int argc, char **argv)
     if (ncmd == 1 && strcmp(cmd[0], "migrate") == 0) {
         rc = cmd_migrate();
     } else if (ncmd >= 2 && strcmp(cmd[0], "token") == 0 && strcmp(cmd[1], "create") == 0) {
-        const char *name = NULL;
-        if (ncmd == 4 && strcmp(cmd[2], "--name") == 0)
-            name = cmd[3];
-        else if (ncmd == 3 && strncmp(cmd[2], "--name=", 7) == 0)
-            name = cmd[2] + 7;
-        if (name && *name && yk_text_valid_utf8(name, strlen(name)))
-            rc = cmd_token_create(name);
+        const char *name = ctl_opt(cmd + 2, ncmd - 2, "--name"),
+                   *role = ctl_opt(cmd + 2, ncmd - 2, "--role");
+        if (name && *name && yk_text_valid_utf8(name, strlen(name)) && (!role || ctl_role_ok(role)))
+            rc = cmd_token_create(name, role ? role : "owner");
         else
-            fprintf(stderr, "yoyakuctl: token create needs --name NAME (non-empty UTF-8)\n");
+            fprintf(stderr, "yoyakuctl: token create needs --name NAME (non-empty UTF-8) and "
+                            "optionally --role owner|staff|desk\n");
+    } else if (ncmd >= 1 && strcmp(cmd[0], "staff") == 0) {
+        rc = cmd_staff(cmd + 1, ncmd - 1);
+    } else if (ncmd == 1 && strcmp(cmd[0], "status") == 0) {
+        rc = ctl_status();
+    } else if (ncmd == 2 && strcmp(cmd[0], "token") == 0 && strcmp(cmd[1], "list") == 0) {
+        rc = ctl_token_list();
+    } else if (ncmd == 3 && strcmp(cmd[0], "token") == 0 && strcmp(cmd[1], "revoke") == 0) {
+        rc = ctl_token_revoke(cmd[2]);
+    } else if (ncmd == 3 && strcmp(cmd[0], "event") == 0 && strcmp(cmd[1], "export") == 0) {
+        rc = ctl_event_export(cmd[2]);
+    } else if (ncmd == 3 && strcmp(cmd[0], "event") == 0 && strcmp(cmd[1], "import") == 0) {
+        rc = ctl_event_import(cmd[2]);
+    } else if (ncmd >= 2 && strcmp(cmd[0], "purge") == 0) {
+        const char *days = ctl_opt(cmd + 1, ncmd - 1, "--older-than");
+        rc = days ? ctl_purge(days) : 2;
+        if (!days)
+            fprintf(stderr, "yoyakuctl: purge --older-than DAYS\n");
     } else {
         fprintf(stderr, "yoyakuctl: %s%s\n%s\n", ncmd ? "unknown command: " : "missing command",
                 ncmd ? cmd[0] : "", USAGE);

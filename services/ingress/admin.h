@@ -38,10 +38,15 @@ struct admin_ctx {
     yk_redis_op publish; /* the PUBLISH that tells every ingress and worker of a change */
     yk_http_req *req;
     const admin_route *route;
-    admin_role role; /* the caller's */
-    char slug[72];   /* the path's parameter, or "" */
-    char params[17][64]; /* short text parameters; long ones live in owned[] */
-    char *owned[17];     /* every heap parameter, freed with the context */
+    admin_role role;            /* the caller's (auth.c) */
+    char actor[80];             /* "staff:<login>" or "token:<name>" */
+    char login[72];             /* a staff caller's login, else "" */
+    char *name;                 /* the staff's or the token's name (owned through owned[]) */
+    char session[72];           /* a cookie caller's session hash, else "" */
+    void (*next)(admin_ctx *c); /* what runs once the caller is known */
+    char slug[72];              /* the path's parameter, or "" */
+    char params[17][64];        /* short text parameters; long ones live in owned[] */
+    char *owned[17];            /* every heap parameter, freed with the context */
     const char *argv[17];
     int argc;
     int limit;
@@ -76,5 +81,11 @@ json_t *admin_load_body(admin_ctx *c, const char *message);
 void admin_write_event(admin_ctx *c, cat_event *e);
 /* POST /v1/admin/events/{slug}/slots: listed or generated slots of e. */
 void admin_write_slots(admin_ctx *c, cat_event *e);
+
+/* admin_desk.c: check-in, attendance and cancelling on a booker's behalf, each queued on the
+ * booking's partition and answered by its worker. */
+void admin_desk_checkin(admin_ctx *c, cat_event *unused);
+void admin_desk_attendance(admin_ctx *c, cat_event *unused);
+void admin_desk_cancel(admin_ctx *c, cat_event *unused);
 
 #endif

@@ -15,10 +15,12 @@
 typedef struct {
     /* configuration (yk_config table in main.c) */
     const char *listen, *redis_addr, *pg_conninfo, *log_level, *ingress_id_cfg, *token_key_hex,
-        *web_dir;
+        *web_dir, *public_url;
+    char origin[512];            /* YOYAKU_PUBLIC_URL's scheme://host[:port] */
     unsigned char token_key[32]; /* parsed YOYAKU_TOKEN_KEY */
     int64_t partitions, wait_ms, result_ttl;
     int64_t access_ttl, pwhash_concurrency, rate_unlock, rate_loopback; /* secret events */
+    int64_t session_ttl, rate_login;                                    /* staff sign-in */
     char ingress_id[96];
     /* connections */
     uv_loop_t *loop;

@@ -14,15 +14,18 @@
 #include "ingress.h"
 #include "metrics.h"
 #include "routes_secret.h"
+#include "staff.h"
 #include "submit.h"
 #include "web.h"
 #include "yk_config.h"
 #include "yk_jarena.h"
 #include "yk_log.h"
+#include "yk_notify.h"
 #include "yk_settings.h"
 #include "yk_token.h"
 
 ingress_state ingress;
+static const char *log_format; /* yk_log_init reads it from the environment */
 
 static const yk_cf_entry config[] = {
     YK_CF_INTEGER("YOYAKU_ACCESS_TTL", &ingress.access_ttl, "43200", 60, 30 * 86400,
@@ -30,12 +33,17 @@ static const yk_cf_entry config[] = {
     YK_CF_STRING("YOYAKU_INGRESS_ID", &ingress.ingress_id_cfg, "",
                  "name of this ingress process (reply channel); default <hostname>-<pid>"),
     YK_CF_STRING("YOYAKU_LISTEN", &ingress.listen, "127.0.0.1:8080", "HTTP listen address"),
+    YK_CF_SHARED(yk_setting_log_format, &log_format),
     YK_CF_SHARED(yk_setting_log_level, &ingress.log_level),
     YK_CF_SHARED(yk_setting_partitions, &ingress.partitions),
     YK_CF_SHARED(yk_setting_pg, &ingress.pg_conninfo),
+    YK_CF_SHARED(yk_setting_public_url, &ingress.public_url),
     YK_CF_INTEGER("YOYAKU_PWHASH_CONCURRENCY", &ingress.pwhash_concurrency, "2", 1, 64,
                   "password hashes (argon2id, 19 MiB each) computed at once; 4 times as many wait, "
                   "more get 503"),
+    YK_CF_INTEGER("YOYAKU_RATE_LOGIN", &ingress.rate_login, "10", 0, 64,
+                  "failed staff sign-ins a minute per client address, and per login, before login "
+                  "answers 429; 0: no limit"),
     YK_CF_INTEGER("YOYAKU_RATE_LOOPBACK", &ingress.rate_loopback, "0", 0, 1,
                   "1: rate limits apply to loopback clients too (by default one machine may rush)"),
     YK_CF_INTEGER("YOYAKU_RATE_UNLOCK", &ingress.rate_unlock, "10", 0, 64,
@@ -43,6 +51,8 @@ static const yk_cf_entry config[] = {
                   "limit"),
     YK_CF_SHARED(yk_setting_redis, &ingress.redis_addr),
     YK_CF_SHARED(yk_setting_result_ttl, &ingress.result_ttl),
+    YK_CF_INTEGER("YOYAKU_SESSION_TTL", &ingress.session_ttl, "43200", 300, 30 * 86400,
+                  "seconds a staff session (the console's sign-in cookie) stays valid"),
     YK_CF_SHARED(yk_setting_token_key, &ingress.token_key_hex),
     YK_CF_INTEGER("YOYAKU_WAIT_MS", &ingress.wait_ms, "5000", 0, 60000,
                   "how long a reservation waits for its decision before 202"),
@@ -145,6 +155,7 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     yk_info("stopping signal=%d", signum);
     ingress.stopping = 1;
+    yk_notify_stopping();
     yk_http_server_close(ingress.http);
     submit_shutdown(close_connections);
 }
@@ -190,6 +201,11 @@ int main(int argc, char **argv)
     ingress.loop = uv_default_loop();
     catalogue_init(catalogue_sql_start, (unsigned)ingress.partitions);
     routes_secret_init();
+    yk_settings_origin(ingress.public_url, ingress.origin, sizeof ingress.origin);
+    if (staff_init() != 0) {
+        yk_error("cannot hash the stand-in password (memory)");
+        return 1;
+    }
     if (yk_pg_open(&ingress.pg, ingress.loop, ingress.pg_conninfo, 1000) != 0 ||
         yk_redis_open(&ingress.redis, ingress.loop, ingress.redis_addr, 500, submit_on_connect,
                       NULL) != 0 ||
@@ -215,6 +231,7 @@ int main(int argc, char **argv)
     catalogue_reload(NULL, NULL);
     yk_info("listening on %s id=%s partitions=%lld", ingress.listen, ingress.ingress_id,
             (long long)ingress.partitions);
+    yk_notify_start(ingress.loop, ready); /* READY=1 once /readyz would answer 200 */
     uv_run(ingress.loop, UV_RUN_DEFAULT);
     catalogue_free();
     submit_free();

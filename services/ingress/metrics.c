@@ -96,10 +96,10 @@ static void render(yk_http_req *req, int ok, const queue_partition *parts, int n
     yk_metrics_printf(&b,
                       "# HELP yoyaku_build_info Build of this process.\n"
                       "# TYPE yoyaku_build_info gauge\n"
-                      "yoyaku_build_info{version=\"%s\",service=\"ingress\"} 1\n"
+                      "yoyaku_build_info{version=\"%s\",service=\"ingress\",id=\"%s\"} 1\n"
                       "# HELP yoyaku_up_redis Whether Redis answered this scrape.\n"
                       "# TYPE yoyaku_up_redis gauge\nyoyaku_up_redis %d\n",
-                      YK_VERSION, ok);
+                      YK_VERSION, ingress.ingress_id, ok);
     yk_family *gauges[] = {&s_len, &s_pending, &s_lag, &s_age, &s_consumers};
     for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++)
         yk_family_clear(gauges[g]);

@@ -1,18 +1,21 @@
-/* routes_admin: the staff routes behind `Authorization: Bearer <token>` — the route table (each
- * route's method, least role and handler), the token check, and the reads (events, bookings lists,
- * one booking, the queue); changes are in admin_write.c. Each request owns one admin_ctx (admin.h)
- * for its round trips; the caller is checked first, then the role, then the event. */
+/* routes_admin: the staff routes — the route table (each route's method, least role and handler)
+ * and the reads (events, bookings lists, one booking, the queue); the caller is found by auth.c,
+ * changes are in admin_write.c, admin_desk.c and staff.c. Each request owns one admin_ctx
+ * (admin.h) for its round trips; the caller is checked first, then the role, then the event. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "admin.h"
+#include "auth.h"
 #include "catalogue.h"
 #include "definition.h"
 #include "export.h"
 #include "ingress.h"
 #include "queue.h"
+#include "reviews.h"
+#include "staff.h"
 #include "yk_log.h"
 #include "yk_token.h"
 
@@ -205,8 +208,18 @@ static const admin_route routes[] = {
     {{"events", "*", "bookings.csv"}, YK_M_GET, "admin_bookings_csv", ROLE_STAFF, 1, 0, bookings_csv},
     {{"bookings", "*"}, YK_M_GET, "admin_booking", ROLE_DESK, 0, 0, booking_get},
     /* check-in desk and attendance */
+    {{"checkin"}, YK_M_POST, "admin_checkin", ROLE_DESK, 0, 1, admin_desk_checkin},
+    {{"bookings", "*", "attendance"}, YK_M_POST, "admin_attendance", ROLE_DESK, 0, 1, admin_desk_attendance},
+    {{"bookings", "*", "cancel"}, YK_M_POST, "admin_cancel", ROLE_STAFF, 0, 1, admin_desk_cancel},
     /* reviews */
+    {{"events", "*", "reviews"}, YK_M_GET, "admin_reviews", ROLE_STAFF, 1, 0, reviews_list},
     /* staff accounts, sessions and audit */
+    {{"logout"}, YK_M_POST, "admin_logout", ROLE_DESK, 0, 1, staff_logout},
+    {{"me"}, YK_M_GET, "admin_me", ROLE_DESK, 0, 0, staff_me},
+    {{"staff"}, YK_M_GET, "admin_staff", ROLE_OWNER, 0, 0, staff_list},
+    {{"staff"}, YK_M_POST, "admin_staff", ROLE_OWNER, 0, 1, staff_create},
+    {{"staff", "*"}, YK_M_PATCH, "admin_staff_one", ROLE_OWNER, 0, 1, staff_patch},
+    {{"audit"}, YK_M_GET, "admin_audit", ROLE_OWNER, 0, 0, staff_audit},
     /* operations */
     {{"queue"}, YK_M_GET, "admin_queue", ROLE_STAFF, 0, 0, queue_get},
 };
@@ -267,35 +280,19 @@ static void admin_run(admin_ctx *c)
     r->run(c, e);
 }
 
-static void auth_cb(yk_pg_op *op, yk_pgres *res)
-{
-    admin_ctx *c = (admin_ctx *)op;
-    if (!yk_pgres_ok(res)) {
-        ingress_respond_unavailable(c->req);
-        admin_ctx_free(c);
-        return;
-    }
-    if (yk_pgres_rows(res) != 1) {
-        yk_http_respond_error(c->req, 401, "unauthorized", "A valid admin token is required.");
-        admin_ctx_free(c);
-        return;
-    }
-    c->argc = 0;
-    c->role = ROLE_OWNER; /* API tokens are owners until tokens carry a role */
-    admin_run(c);
-}
-
 void routes_admin(yk_http_req *req, char **segs, int n)
 {
+    if (n == 2 && strcmp(segs[1], "login") == 0) { /* the one admin route before any caller */
+        req->route = "admin_login";
+        if (req->method != YK_M_POST)
+            yk_http_respond_not_allowed(req, "POST");
+        else
+            staff_login(req);
+        return;
+    }
     const admin_route *route = route_find(req, segs, n);
     if (route == NULL)
         return;
-    const char *auth = req->headers[YK_HDR_AUTHORIZATION];
-    if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) < 16 ||
-        strlen(auth + 7) > 256) {
-        yk_http_respond_error(req, 401, "unauthorized", "A valid admin token is required.");
-        return;
-    }
     admin_ctx *c = calloc(1, sizeof *c);
     if (c == NULL) {
         ingress_respond_unavailable(req);
@@ -306,14 +303,5 @@ void routes_admin(yk_http_req *req, char **segs, int n)
     for (int i = 0; i < 4 && route->path[i]; i++)
         if (strcmp(route->path[i], "*") == 0)
             snprintf(c->slug, sizeof c->slug, "%s", segs[i + 1]);
-    char hash[YK_HASH_HEX_LEN + 1];
-    yk_token_sha256_hex(auth + 7, strlen(auth + 7), hash);
-    const char *argv[1] = {hash};
-    c->op.cb = auth_cb;
-    if (yk_pg_query(ingress.pg, &c->op,
-                    "SELECT 1 FROM admin_tokens WHERE token_hash = $1 AND revoked_at IS NULL", 1,
-                    argv) != 0) {
-        ingress_respond_unavailable(req);
-        admin_ctx_free(c);
-    }
+    auth_admin(c, admin_run);
 }

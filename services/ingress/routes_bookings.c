@@ -1,11 +1,12 @@
-/* routes_bookings: a booker's own booking — read it, its check-in QR code, cancel it — behind
- * X-Booking-Token.
+/* routes_bookings: a booker's own booking — read it, its check-in QR code, cancel it, review it
+ * (reviews.c) — behind X-Booking-Token.
  * An unknown id and a wrong token both answer 404, so ids cannot be probed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "catalogue.h"
+#include "reviews.h"
 #include "ingress.h"
 #include "submit.h"
 #include "yk_qr.h"
@@ -103,19 +104,29 @@ void routes_bookings(yk_http_req *req, char **segs, int n)
     /* segs[0] == "bookings" */
     int cancel = n == 3 && strcmp(segs[2], "cancel") == 0;
     int qr = n == 3 && strcmp(segs[2], "qr.svg") == 0;
-    if (n != 2 && !cancel && !qr) {
+    int review = n == 3 && strcmp(segs[2], "review") == 0;
+    if (n != 2 && !cancel && !qr && !review) {
         yk_http_respond_error(req, 404, "not_found", "No such route.");
         return;
     }
-    req->route = cancel ? "booking_cancel" : qr ? "booking_qr" : "booking";
-    if (req->method != (cancel ? YK_M_POST : YK_M_GET)) {
-        yk_http_respond_not_allowed(req, cancel ? "POST" : "GET, HEAD");
+    req->route = cancel   ? "booking_cancel"
+                 : qr     ? "booking_qr"
+                 : review ? "booking_review"
+                          : "booking";
+    if (req->method != (cancel || review ? YK_M_POST : YK_M_GET)) {
+        yk_http_respond_not_allowed(req, cancel || review ? "POST" : "GET, HEAD");
         return;
     }
     const char *token = req->headers[YK_HDR_BOOKING_TOKEN];
     size_t idlen = strlen(segs[1]);
     if (token == NULL || idlen == 0 || idlen > 18 || strspn(segs[1], "0123456789") != idlen) {
         yk_http_respond_error(req, 404, "not_found", "No such booking.");
+        return;
+    }
+    if (review) {
+        char hash[YK_HASH_HEX_LEN + 1];
+        yk_token_sha256_hex(token, strlen(token), hash);
+        reviews_post(req, segs[1], hash);
         return;
     }
     booking_ctx *c = calloc(1, sizeof *c);

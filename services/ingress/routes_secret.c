@@ -23,8 +23,7 @@ void routes_secret_init(void)
     secret_rate_init(&unlock_failures, (int)ingress.rate_unlock);
 }
 
-/* The peer as 16 bytes (IPv4 mapped into IPv6); 1 if it is loopback. */
-static int peer_addr(const yk_http_req *req, unsigned char out[16])
+int routes_secret_peer(const yk_http_req *req, unsigned char out[16])
 {
     memset(out, 0, 16);
     if (req->peer.ss_family == AF_INET) {
@@ -165,7 +164,7 @@ void routes_secret_unlock(yk_http_req *req, const cat_event *e)
     c->req = req;
     c->event_id = e->id;
     snprintf(c->hash, sizeof c->hash, "%s", e->password_hash ? e->password_hash : "");
-    int loopback = peer_addr(req, c->addr);
+    int loopback = routes_secret_peer(req, c->addr);
     if (!loopback || ingress.rate_loopback) {
         int wait = secret_rate_take(&unlock_failures, c->addr, time(NULL));
         if (wait > 0) {

@@ -8,10 +8,12 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "yk_token.h"
+
 /* argon2id at OWASP's first recommended setting: 19 MiB, 2 passes. A stored hash carries its own
  * parameters, so hashes made with other ones still verify. */
-#define SECRET_PWHASH_MEMLIMIT (19u * 1024 * 1024)
-#define SECRET_PWHASH_OPSLIMIT 2u
+#define SECRET_PWHASH_MEMLIMIT YK_PWHASH_MEMLIMIT
+#define SECRET_PWHASH_OPSLIMIT YK_PWHASH_OPSLIMIT
 #define SECRET_HASH_MAX 128      /* crypto_pwhash_STRBYTES, with the NUL */
 #define SECRET_PASSWORD_MAX 1024 /* bytes; a longer one is refused before any hashing */
 #define SECRET_KEY_BYTES 32      /* YOYAKU_TOKEN_KEY */

@@ -328,25 +328,30 @@ void submit_entry(yk_http_req *req, const submit_request *s)
      * number of arguments (6.0–6.4 → 3.9–5.0 µs of CPU per entry for 11 fields → 5). Every value
      * in it is a token without spaces (ids, decimals, hex, the ingress id); the booker's texts
      * keep fields of their own. idem: the worker keeps the answer for the TTL at once. */
-    const char *pairs[][2] = {
-        {"t", s->cancel ? "cancel" : "reserve"},
-        {"id", w->id},
-        {"ing", ingress.ingress_id},
-        {"ev", s->event_id},
-        {"at", at},
-        {"dl", dl},
-        {s->cancel ? "booking" : "slot", s->cancel ? s->booking_id : s->slot_id},
-        {s->cancel ? "th" : NULL, s->token_hash},
-        {s->idem_key ? "idem" : NULL, "1"}};
-    /* Names and separators ≤ 40, ids and decimals ≤ 24 each, the token hash 64. */
-    char h[sizeof ingress.ingress_id + YK_REQUEST_ID_LEN + YK_HASH_HEX_LEN + 5 * 24 + 40], *e = h;
+    const char *pairs[][2] = {{"t", s->attend   ? "attend"
+                                    : s->cancel ? "cancel"
+                                                : "reserve"},
+                              {"id", w->id},
+                              {"ing", ingress.ingress_id},
+                              {"ev", s->event_id},
+                              {"at", at},
+                              {"dl", dl},
+                              {s->cancel || s->attend ? "booking" : "slot",
+                               s->cancel || s->attend ? s->booking_id : s->slot_id},
+                              {s->cancel ? "th" : NULL, s->token_hash},
+                              {s->attend ? "st" : NULL, s->attend},
+                              {s->attend && s->today ? "today" : NULL, "1"},
+                              {s->idem_key ? "idem" : NULL, "1"}};
+    /* Names, separators and st/today ≤ 64, ids and decimals ≤ 24 each, the token hash 64. */
+    char h[sizeof ingress.ingress_id + YK_REQUEST_ID_LEN + YK_HASH_HEX_LEN + 5 * 24 + 64], *e = h;
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
         if (pairs[i][0])
             e = put_pair(e, e == h, pairs[i][0], pairs[i][1]);
     size_t argc = head;
     const char *fields[] = {"h",         h,        "email",        s->email, "ident",
                             s->identity, "fields", s->fields_json, "tok",    token};
-    for (size_t i = 0; !s->refusal && i < (s->cancel ? 2 : sizeof fields / sizeof fields[0]); i++)
+    size_t nfields = s->cancel || s->attend ? 2 : sizeof fields / sizeof fields[0];
+    for (size_t i = 0; !s->refusal && i < nfields; i++)
         argv[argc++] = fields[i];
     w->state = W_SUBMITTING;
     waiter_hash_insert(w);

@@ -12,7 +12,7 @@
 
 /* One stream entry (proto/streams.md); every string is borrowed for the call only. */
 typedef struct {
-    int cancel; /* 0: reserve, 1: cancel */
+    int cancel; /* 0: reserve (or attend), 1: cancel */
     unsigned partition;
     const char *event_id;
     /* reserve */
@@ -23,8 +23,12 @@ typedef struct {
      * (sold out, booking window). It is given, and kept as the key's answer, only if the key is
      * new; a key seen before gives its earlier answer. NULL: submit the entry. */
     const char *refusal;
-    /* cancel */
-    const char *booking_id, *token_hash;
+    /* cancel and attend */
+    const char *booking_id,
+        *token_hash; /* token_hash "*": staff's cancel (no token, no deadline) */
+    /* attend: "attended" or "no_show" (NULL: not an attend entry); today: the desk's check-in */
+    const char *attend;
+    int today;
 } submit_request;
 
 /* Starts the timers; 0 or -1. */

@@ -18,6 +18,7 @@
 #include "yk_http.h"
 #include "yk_log.h"
 #include "yk_metrics.h"
+#include "yk_notify.h"
 #include "yk_settings.h"
 #include "yk_token.h"
 
@@ -27,8 +28,10 @@ static struct {
     int64_t backoff_ms, backoff_max_ms, batch, drain_ms, lease_s, max_attempts, parallel, poll_ms,
         smtp_starttls, smtp_timeout_ms;
 } cfg;
+static const char *log_format; /* yk_log_init reads it from the environment */
 
 static const yk_cf_entry config[] = {
+    YK_CF_SHARED(yk_setting_log_format, &log_format),
     YK_CF_SHARED(yk_setting_log_level, &cfg.log_level),
     YK_CF_INTEGER("YOYAKU_MAIL_BACKOFF_MAX_MS", &cfg.backoff_max_ms, "3600000", 1, 86400000,
                   "longest wait between two attempts at one mail"),
@@ -55,8 +58,7 @@ static const yk_cf_entry config[] = {
     YK_CF_STRING("YOYAKU_METRICS_LISTEN", &cfg.metrics_listen, "127.0.0.1:9103",
                  "host:port serving /metrics, /healthz and /readyz; empty = none"),
     YK_CF_SHARED(yk_setting_pg, &cfg.pg),
-    YK_CF_STRING("YOYAKU_PUBLIC_URL", &cfg.public_url, "http://127.0.0.1:8080",
-                 "base of the cancel link in mails: <url>/bookings/<id>?token=<token>"),
+    YK_CF_SHARED(yk_setting_public_url, &cfg.public_url),
     YK_CF_INTEGER("YOYAKU_SMTP_STARTTLS", &cfg.smtp_starttls, "0", 0, 1,
                   "1 = refuse to send unless the server accepts STARTTLS"),
     YK_CF_INTEGER("YOYAKU_SMTP_TIMEOUT_MS", &cfg.smtp_timeout_ms, "30000", 100, 600000,
@@ -418,6 +420,7 @@ static void signal_cb(uv_signal_t *h, int signum)
     if (n.stopping)
         return;
     n.stopping = 1;
+    yk_notify_stopping();
     yk_info("stopping signal=%d in_flight=%d", signum, smtp_in_flight(n.smtp));
     uv_timer_stop(&n.poll);
     while (n.queue) {
@@ -446,6 +449,11 @@ static void shutdown_now(void)
     uv_close((uv_handle_t *)&n.drain, NULL);
     uv_close((uv_handle_t *)&n.sigint, NULL);
     uv_close((uv_handle_t *)&n.sigterm, NULL);
+}
+
+static int ready(void)
+{
+    return outbox_ready(n.ob);
 }
 
 static const outbox_callbacks outbox_cbs = {
@@ -535,6 +543,7 @@ int main(int argc, char **argv)
             "templates=%s domain=%s",
             shown, (long long)cfg.parallel, (long long)cfg.batch, (long long)cfg.lease_s,
             (long long)cfg.max_attempts, cfg.template_dir, n.ctx.domain);
+    yk_notify_start(n.loop, ready); /* READY=1 once PostgreSQL answers */
 
     uv_run(n.loop, UV_RUN_DEFAULT);
 

@@ -1,12 +1,14 @@
-/* render: owns the loaded templates and builds each mail's parts (header lines, text, iCalendar).
+/* render: owns the loaded templates and builds each mail's parts (header lines, text, and through
+ * attach.c the iCalendar event and the check-in QR image).
  * Booker values go into the body and the attachment only; the one booker value in a header is the
  * To: address, which render_address_safe has checked. */
 #include "render.h"
 
+#include "attach.h"
 #include "yk_buf.h"
+#include "yk_token.h"
 
 #include <errno.h>
-#include <libical/ical.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,6 +46,7 @@ enum {
     P_BOOKING_ID,      /* booking number */
     P_CANCEL_DEADLINE, /* last local time an online cancellation is accepted */
     P_CANCEL_URL,      /* YOYAKU_PUBLIC_URL/bookings/<id>?token=<booking token> */
+    P_CHECKIN_CODE,    /* YK1-<id>-<6 characters>, shown at the venue (also as the QR image) */
     P_DATE,            /* local date of the slot, in the template's language */
     P_EMAIL,           /* the booker's address */
     P_ENDS_AT,         /* RFC 3339 */
@@ -56,8 +59,8 @@ enum {
     P_COUNT
 };
 static const char *const placeholder_names[P_COUNT] = {
-    "booking_id", "cancel_deadline", "cancel_url", "date",     "email", "ends_at",
-    "name",       "starts_at",       "time",       "timezone", "title", "venue"};
+    "booking_id", "cancel_deadline", "cancel_url", "checkin_code", "date",  "email", "ends_at",
+    "name",       "starts_at",       "time",       "timezone",     "title", "venue"};
 
 typedef struct {
     char *subject;
@@ -527,53 +530,6 @@ static void fmt_time(char *out, size_t len, const local_time *s, const local_tim
     snprintf(out, len, lang == L_JA ? "%s〜%s %s" : "%s – %s, %s", s->hm, ed, e->hm);
 }
 
-/* ---- iCalendar */
-
-static char *build_ics(const render_ctx *ctx, const mail_booking *b, int lang)
-{
-    icaltimezone *utc = icaltimezone_get_utc_timezone();
-    char uid[320], desc[256];
-    snprintf(uid, sizeof uid, "booking-%lld@%s", (long long)b->booking_id, ctx->domain);
-    /* No cancel link here: calendars get shared and synced; the link is a credential. */
-    snprintf(desc, sizeof desc, lang == L_JA ? "予約番号: %lld" : "Booking number: %lld",
-             (long long)b->booking_id);
-    icalcomponent *cal = icalcomponent_new(ICAL_VCALENDAR_COMPONENT);
-    icalcomponent *ev = icalcomponent_new(ICAL_VEVENT_COMPONENT);
-    if (cal == NULL || ev == NULL) {
-        if (cal)
-            icalcomponent_free(cal);
-        if (ev)
-            icalcomponent_free(ev);
-        return NULL;
-    }
-    icalcomponent_add_property(cal, icalproperty_new_version("2.0"));
-    icalcomponent_add_property(cal,
-                               icalproperty_new_prodid("-//yoyaku//notifier " YK_VERSION "//EN"));
-    icalcomponent_add_property(cal, icalproperty_new_method(ICAL_METHOD_PUBLISH));
-    icalcomponent_add_property(ev, icalproperty_new_uid(uid));
-    icalcomponent_add_property(ev, icalproperty_new_dtstamp(icaltime_from_timet_with_zone(
-                                       (time_t)b->stamp_epoch, 0, utc)));
-    icalcomponent_add_property(ev, icalproperty_new_dtstart(icaltime_from_timet_with_zone(
-                                       (time_t)b->starts_epoch, 0, utc)));
-    icalcomponent_add_property(
-        ev, icalproperty_new_dtend(icaltime_from_timet_with_zone((time_t)b->ends_epoch, 0, utc)));
-    icalcomponent_add_property(ev, icalproperty_new_summary(b->title));
-    if (b->venue && *b->venue)
-        icalcomponent_add_property(ev, icalproperty_new_location(b->venue));
-    icalcomponent_add_property(ev, icalproperty_new_description(desc));
-    icalcomponent_add_property(ev, icalproperty_new_sequence(0));
-    icalcomponent_add_property(ev, icalproperty_new_status(ICAL_STATUS_CONFIRMED));
-    icalcomponent_add_property(ev, icalproperty_new_transp(ICAL_TRANSP_OPAQUE));
-    icalcomponent_add_component(cal, ev); /* cal owns ev from here */
-    char *text = icalcomponent_as_ical_string_r(cal);
-    icalcomponent_free(cal);
-    if (text == NULL)
-        return NULL;
-    char *copy = strdup(text);
-    icalmemory_free_buffer(text);
-    return copy;
-}
-
 /* ---- one mail */
 
 static char *header(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -614,9 +570,10 @@ int render_build(const render_templates *t, const render_ctx *ctx, const mail_bo
     }
 
     char token[YK_TOKEN_LEN + 1], id[24], cancel_url[700], date[96], timestr[160], cdate[96],
-        cancel_deadline[128];
+        cancel_deadline[128], checkin[YK_CHECKIN_CODE_MAX + 1];
     yk_token_for_request(ctx->token_key, b->request_id, token);
     snprintf(id, sizeof id, "%lld", (long long)b->booking_id);
+    yk_token_checkin_code(ctx->token_key, id, checkin);
     snprintf(cancel_url, sizeof cancel_url, "%s/bookings/%s?token=%s", ctx->public_url, id, token);
     fmt_date(date, sizeof date, &ls, lang);
     fmt_time(timestr, sizeof timestr, &ls, &le, lang);
@@ -632,6 +589,7 @@ int render_build(const render_templates *t, const render_ctx *ctx, const mail_bo
         [P_BOOKING_ID] = id,
         [P_CANCEL_DEADLINE] = cancel_deadline,
         [P_CANCEL_URL] = cancel_url,
+        [P_CHECKIN_CODE] = checkin,
         [P_DATE] = date,
         [P_EMAIL] = b->email,
         [P_ENDS_AT] = b->ends_at,
@@ -674,7 +632,8 @@ int render_build(const render_templates *t, const render_ctx *ctx, const mail_bo
     for (int i = 0; i < out->nheaders; i++)
         failed |= out->headers[i] == NULL;
     if (!failed && k != K_CANCELLATION)
-        failed = (out->ics = build_ics(ctx, b, lang)) == NULL;
+        failed = (out->ics = attach_ics(ctx->domain, b, lang == L_JA)) == NULL ||
+                 attach_qr_png(checkin, &out->png, &out->png_len) != 0;
     if (failed) {
         snprintf(err, errlen, "out of memory while rendering");
         render_mail_free(out);
@@ -691,5 +650,6 @@ void render_mail_free(render_mail *m)
     free(m->subject);
     free(m->text);
     free(m->ics);
+    free(m->png);
     memset(m, 0, sizeof *m);
 }

@@ -1,5 +1,6 @@
 /* render: turns a claimed booking into a mail — the templates (one file per kind and language),
- * the header lines, the text body and the iCalendar attachment. Pure: no I/O after loading. */
+ * the header lines, the text body, the iCalendar attachment and the check-in QR image. Pure: no I/O
+ * after loading. */
 #ifndef RENDER_H
 #define RENDER_H
 
@@ -31,6 +32,8 @@ typedef struct {
     char *subject; /* the subject as the reader sees it (logs, tests) */
     char *text;    /* text/plain; charset=UTF-8, CRLF line ends */
     char *ics;     /* text/calendar; method=PUBLISH, or NULL for a cancellation */
+    char *png;     /* image/png: the check-in code's QR image, or NULL for a cancellation */
+    size_t png_len;
 } render_mail;
 
 /* Reads <dir>/{confirmation,reminder,cancellation}.{ja,en}.txt. Each file is UTF-8: a first line

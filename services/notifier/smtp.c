@@ -281,6 +281,17 @@ int smtp_send(smtp *s, const render_mail *m, smtp_done_cb cb, void *ud)
                   curl_mime_filename(p, "booking.ics") != CURLE_OK ||
                   curl_mime_encoder(p, "base64") != CURLE_OK;
         }
+        if (!bad && m->png) { /* shown in the mail, not offered as a file to save */
+            p = curl_mime_addpart(x->mime);
+            struct curl_slist *h =
+                curl_slist_append(NULL, "Content-Disposition: inline; filename=\"checkin.png\"");
+            bad = p == NULL || h == NULL || curl_mime_headers(p, h, 1) != CURLE_OK ||
+                  curl_mime_data(p, m->png, m->png_len) != CURLE_OK ||
+                  curl_mime_type(p, "image/png") != CURLE_OK ||
+                  curl_mime_encoder(p, "base64") != CURLE_OK;
+            if (p == NULL) /* else the part owns h */
+                curl_slist_free_all(h);
+        }
     }
     if (!bad) {
         CURL *e = x->easy;

@@ -153,14 +153,19 @@ void answer_committed(entry *en, const persist_booking *b)
     answer_token(en, at);
 }
 
-void answer_cancelled(entry *en, const persist_booking *b)
+void answer_status(entry *en, const persist_booking *b, const char *status)
 {
     size_t at = answer_bodies.len;
     yk_buf_adds(&answer_bodies, "{\"booking\":");
-    booking_obj(&answer_bodies, b->id, b->slug, b->slot_id, b->starts_at, b->ends_at, "cancelled",
+    booking_obj(&answer_bodies, b->id, b->slug, b->slot_id, b->starts_at, b->ends_at, status,
                 b->email, b->fields, 0, true, b->created_at);
     yk_buf_addc(&answer_bodies, '}');
     answer_end(en, 200, at);
+}
+
+void answer_cancelled(entry *en, const persist_booking *b)
+{
+    answer_status(en, b, "cancelled");
 }
 
 void answer_bodies_fix(entry *v, size_t n)

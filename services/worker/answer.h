@@ -40,6 +40,9 @@ void answer_committed(entry *en, const persist_booking *b);
 /* 200 {"booking":…} with status cancelled, b being the booking en cancels. */
 void answer_cancelled(entry *en, const persist_booking *b);
 
+/* 200 {"booking":…} of b with the given status (attendance). */
+void answer_status(entry *en, const persist_booking *b, const char *status);
+
 /* Points every answered entry's body into the body buffer, which no longer moves. */
 void answer_bodies_fix(entry *v, size_t n);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "answer.h"
+#include "attend.h"
 #include "commit.h"
 #include "decide.h"
 #include "decode.h"
@@ -53,7 +54,7 @@ static worker_status batch_resolve(worker *w, entry *v, size_t n, const decide_b
 {
     for (size_t i = 0; i < n; i++) {
         entry *en = &v[i];
-        if (en->st != ENTRY_NEW)
+        if (en->st != ENTRY_NEW || en->attend)
             continue;
         int64_t slot = en->slot;
         if (en->cancel) {
@@ -188,7 +189,7 @@ static worker_status batch_run(worker *w, const yk_reply *streams, bool replay)
     if (st == WORKER_OK)
         st = batch_resolve(w, v, k, &bk);
     for (size_t i = 0; i < k && st == WORKER_OK; i++) {
-        if (v[i].st != ENTRY_NEW)
+        if (v[i].st != ENTRY_NEW || v[i].attend) /* attend_run decides those */
             continue;
         if (v[i].cancel)
             decide_cancel(&v[i], &bk);
@@ -206,6 +207,8 @@ static worker_status batch_run(worker *w, const yk_reply *streams, bool replay)
     }
     if (st == WORKER_OK)
         st = batch_committed(w, v, k, decide_want_refused);
+    if (st == WORKER_OK)
+        st = attend_run(w, v, k, stale);
     if (st == WORKER_OK) {
         for (unsigned p = 0; p < w->partitions; p++)
             if (stale[p])
@@ -226,21 +229,17 @@ static worker_status batch_run(worker *w, const yk_reply *streams, bool replay)
  * after its answer. The ingress bumps yk:catalogue before answering, so a version read after
  * XREADGROUP returned an entry is at least the one of that entry's time: if it moved, the cached
  * events are dropped now, before deciding, and reloaded from PostgreSQL (which has the change),
- * instead of at the next tick. One GET per batch read. */
-static worker_status batch_catalogue(worker *w)
+ * instead of at the next tick. The GET is pipelined behind the XREADGROUP: Redis runs it when the
+ * blocked read returns, so it costs no round trip. */
+static void batch_catalogue(worker *w, const yk_reply *r)
 {
-    yk_reply *r = yk_rconn_command(w->redis, 2, (const char *[]){"GET", "yk:catalogue"});
-    if (r == NULL)
-        return WORKER_REDIS_LOST;
     long long version = yk_reply_is(r, YK_REPLY_STRING) ? atoll(yk_reply_str(r, NULL)) : 0;
-    yk_rconn_free(r);
     if (version != w->catalogue_version) {
         w->catalogue_version = version;
         for (unsigned p = 0; p < w->partitions; p++)
             if (w->parts[p].owned)
                 partitions_forget(w, p);
     }
-    return WORKER_OK;
 }
 
 worker_status batch_read(worker *w)
@@ -255,6 +254,7 @@ worker_status batch_read(worker *w)
         if (w->parts[p].owned)
             partitions_key(p, keys[owned++]);
     worker_status st = WORKER_OK;
+    yk_reply *r = NULL, *version = NULL;
     if (argv == NULL || keys == NULL || owned == 0)
         goto out;
     int argc = 0;
@@ -266,8 +266,10 @@ worker_status batch_read(worker *w)
         argv[argc++] = keys[i];
     for (int i = 0; i < owned; i++)
         argv[argc++] = ">";
-    yk_reply *r = yk_rconn_command_in(w->redis, &batch_replies, argc, argv);
-    if (r == NULL) {
+    if (yk_rconn_append(w->redis, argc, argv) != 0 ||
+        yk_rconn_append(w->redis, 2, (const char *[]){"GET", "yk:catalogue"}) != 0 ||
+        (r = yk_rconn_get_in(w->redis, &batch_replies)) == NULL ||
+        (version = yk_rconn_get(w->redis)) == NULL) {
         st = WORKER_REDIS_LOST;
         goto out;
     }
@@ -276,11 +278,11 @@ worker_status batch_read(worker *w)
         if (strncmp(yk_reply_error(r), "NOGROUP", 7) == 0)
             partitions_resetup_all(w); /* the stream vanished (Redis lost its data) */
     } else if (yk_reply_is(r, YK_REPLY_ARRAY)) {
-        st = batch_catalogue(w);
-        if (st == WORKER_OK)
-            st = batch_run(w, r, false);
+        batch_catalogue(w, version);
+        st = batch_run(w, r, false);
     }
 out:
+    yk_rconn_free(version);
     free(argv);
     free(keys);
     return st;

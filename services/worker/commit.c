@@ -98,7 +98,7 @@ static const char *commit_cancel_records(entry *v, size_t n, const entry *only, 
         yk_buf_adds(b, ",\"ev\":");
         yk_buf_int(b, en->ev);
         yk_buf_adds(b, ",\"th\":\"");
-        yk_buf_adds(b, en->th); /* hex */
+        yk_buf_adds(b, en->th); /* hex, or "*" */
         yk_buf_adds(b, "\"}");
     }
     if (b->len == 0) {

@@ -58,7 +58,7 @@ static const struct {
     NAME("id", rid),      NAME("ing", ing),   NAME("t", type),          NAME("email", email),
     NAME("ident", ident), NAME("tok", tok),   NAME("fields", fields_s), NAME("dl", dl_s),
     NAME("ev", ev_s),     NAME("idem", idem), NAME("slot", slot_s),     NAME("booking", booking_s),
-    NAME("th", th),
+    NAME("th", th),       NAME("st", st_s),   NAME("today", today_s),
 #undef NAME
 };
 
@@ -124,9 +124,22 @@ void decode_entry(entry *en, unsigned p, const yk_reply *x)
         return;
     }
     en->cancel = en->type && strcmp(en->type, "cancel") == 0;
+    en->attend = en->type && strcmp(en->type, "attend") == 0;
+    if (en->attend) {
+        if (!en->ing || !*en->ing || !parse_id(en->ev_s, &en->ev) ||
+            !parse_id(en->booking_s, &en->booking) || !en->st_s ||
+            (strcmp(en->st_s, "attended") != 0 && strcmp(en->st_s, "no_show") != 0)) {
+            yk_error("request=%s: malformed attend entry", en->rid);
+            answer_refuse(en, 500, "internal", "The request could not be processed.");
+            return;
+        }
+        en->st = ENTRY_NEW;
+        return;
+    }
     if (en->cancel) {
         if (!en->ing || !*en->ing || !parse_id(en->ev_s, &en->ev) ||
-            !parse_id(en->booking_s, &en->booking) || !en->th || !is_hex(en->th, YK_HASH_HEX_LEN)) {
+            !parse_id(en->booking_s, &en->booking) || !en->th ||
+            (strcmp(en->th, "*") != 0 && !is_hex(en->th, YK_HASH_HEX_LEN))) {
             yk_error("request=%s: malformed cancel entry", en->rid);
             answer_refuse(en, 500, "internal", "The request could not be processed.");
             return;

@@ -26,8 +26,11 @@ typedef struct {
     /* Borrowed from the XREADGROUP reply, which outlives the batch; NULL when absent. */
     const char *sid, *rid, *ing, *type, *email, *ident, *tok, *fields_s, *dl_s, *ev_s, *slot_s;
     const char *idem;              /* "1" when the request carries an Idempotency-Key */
-    const char *booking_s, *th;    /* t=cancel: the booking id and the presented token's hash */
-    bool cancel;                   /* t=cancel; else t=reserve */
+    const char *booking_s, *th;    /* t=cancel: the booking id and the presented token's hash,
+                                      or "*" for staff (no token, no deadline); t=attend: id */
+    const char *st_s, *today_s;    /* t=attend: "attended" or "no_show"; "1" at the desk */
+    bool cancel;                   /* t=cancel */
+    bool attend;                   /* t=attend; neither: t=reserve */
     int64_t dl, ev, slot, booking; /* a cancel's slot is its booking's, once decided; dl: the
                                       ingress's deadline (Unix ms), 0 when unknown */
     size_t fields_len;             /* strlen(fields_s), once yk_buf_fields_ok accepted it */

@@ -18,6 +18,7 @@
 #include "yk_addr.h"
 #include "yk_config.h"
 #include "yk_log.h"
+#include "yk_notify.h"
 #include "yk_settings.h"
 #include "yk_token.h"
 
@@ -58,11 +59,12 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a dead Redis or PostgreSQL socket is an error, not a signal */
-    static const char *log_level, *metrics_listen, *pg, *redis, *token_key, *worker_id;
+    static const char *log_format, *log_level, *metrics_listen, *pg, *redis, *token_key, *worker_id;
     static int64_t batch_max, partitions, rebalance_ms, ttl;
     const yk_cf_entry table[] = {
         YK_CF_INTEGER("YOYAKU_BATCH_MAX", &batch_max, "1000", 1, 100000,
                       "most entries read per stream per batch"),
+        YK_CF_SHARED(yk_setting_log_format, &log_format),
         YK_CF_SHARED(yk_setting_log_level, &log_level),
         YK_CF_STRING("YOYAKU_METRICS_LISTEN", &metrics_listen, "",
                      "host:port serving GET /metrics and /healthz; empty = none"),
@@ -129,6 +131,7 @@ int main(int argc, char **argv)
     yk_info("starting id=%s partitions=%lld redis=%s", id, (long long)partitions, redis);
     int64_t next_tick = 0, backoff = 100;
     while (!worker_stop) {
+        yk_notify_watchdog_poll();
         if (w.pg == NULL && (w.pg = persist_connect(pg, id)) != NULL) {
             partitions_drop_all(&w); /* a new session holds no locks */
             next_tick = 0;
@@ -145,6 +148,7 @@ int main(int argc, char **argv)
             continue;
         }
         backoff = 100;
+        yk_notify_ready(); /* listening and both stores connected; once */
 
         worker_status st = WORKER_OK;
         if (now_ms() >= next_tick) {
@@ -176,6 +180,7 @@ int main(int argc, char **argv)
     }
 
     yk_info("stopping id=%s", id);
+    yk_notify_stopping();
     partitions_leave(&w);
     partitions_drop_all(&w);
     yk_rconn_close(w.redis);

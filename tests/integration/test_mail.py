@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -451,6 +452,55 @@ def test_cancellation_mail(stack, rig, make_event):
     assert part(m.msg, "text/calendar") is None
     assert "予約番号: %s" % bk["id"] in part(m.msg, "text/plain").get_content()
     rig.wait_status(bk["id"], "cancellation", "sent")
+
+
+def scan_png(data):
+    """The text zbarimg (zbar-tools, in deploy/local/packages.txt) reads from a PNG image."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:16]
+    with tempfile.TemporaryDirectory() as d:
+        open(d + "/q.png", "wb").write(data)
+        out = subprocess.run(["zbarimg", "-q", "--raw", d + "/q.png"], capture_output=True,
+                             text=True, timeout=30)
+    return out.stdout.strip()
+
+
+def checkin_parts(msg):
+    """The check-in QR image part of a mail, checked for how it is attached; None when absent."""
+    png = part(msg, "image/png")
+    if png is not None:
+        assert png.get_content_disposition() == "inline", png["Content-Disposition"]
+        assert png.get_filename() == "checkin.png"
+        assert png["Content-Transfer-Encoding"] == "base64"
+    return png
+
+
+@pytest.mark.parametrize("lang,label", [("ja", "受付コード: "), ("en", "Check-in code:  ")])
+def test_checkin_code_and_qr_in_confirmation_and_reminder(stack, rig, make_event, lang, label):
+    """Contract §3: the confirmation and the reminder carry the booking's check-in code and its QR
+    image (a PNG, since mail readers do not show SVG); the iCalendar part is still there; a
+    cancellation carries neither."""
+    ev = make_event(title="受付コード " + lang, lang=lang)
+    bk, token = book(ev)
+    code = bk["checkin_code"]
+    assert re.fullmatch(r"YK1-%s-[0-9A-Z]{6}" % bk["id"], code), bk
+    rig.expect_row(bk["id"], "confirmation")
+    first = rig.wait_mail(bk["id"], "confirmation")
+    stack.psql("UPDATE mail_outbox SET due_at = now() WHERE booking_id = %s AND kind = 'reminder'; "
+               "NOTIFY yk_outbox" % bk["id"])
+    rig.wait_row(bk["id"], "reminder")
+    stack.psql("UPDATE mail_outbox SET due_at = now() WHERE booking_id = %s AND kind = 'reminder'; "
+               "NOTIFY yk_outbox" % bk["id"])
+    second = rig.wait_mail(bk["id"], "reminder")
+    for m in (first, second):
+        assert m.msg.get_content_type() == "multipart/mixed"
+        assert label + code in part(m.msg, "text/plain").get_content(), m.msg
+        png = checkin_parts(m.msg)
+        assert png is not None, m.msg
+        assert scan_png(png.get_content()) == code
+        assert ics_event(m.msg) is not None
+    cancel(stack, bk["id"], token)
+    m = rig.wait_mail(bk["id"], "cancellation")
+    assert checkin_parts(m.msg) is None and code not in part(m.msg, "text/plain").get_content()
 
 
 def test_reminder_at_due_time_and_none_when_cancelled(stack, rig, make_event):

@@ -29,6 +29,15 @@ ROUTES = [
     ("get", "/v1/admin/events/{slug}/bookings.csv"),
     ("get", "/v1/admin/bookings/{id}"),
     ("post", "/v1/admin/bookings/{id}/attendance"),
+    ("post", "/v1/admin/bookings/{id}/cancel"),
+    ("post", "/v1/admin/checkin"),
+    ("post", "/v1/admin/login"),
+    ("post", "/v1/admin/logout"),
+    ("get", "/v1/admin/me"),
+    ("get", "/v1/admin/staff"),
+    ("post", "/v1/admin/staff"),
+    ("patch", "/v1/admin/staff/{login}"),
+    ("get", "/v1/admin/audit"),
     ("get", "/v1/admin/events/{slug}/reviews"),
     ("get", "/v1/admin/queue"),
     ("get", "/healthz"),
@@ -41,12 +50,13 @@ ERROR_CODES = [
     "password_required", "wrong_password", "cancellation_closed", "not_attended", "already_reviewed",
     "invalid_fields", "idempotency_conflict", "slot_full", "already_booked", "booking_closed",
     "prerequisite_not_met", "unauthorized", "slug_taken", "prerequisite_not_attended", "bad_request",
+    "forbidden", "login_taken", "not_today", "cancelled",
 ]
 
 # Contract v1.1 codes of routes and rules this codebase does not have yet: named in ErrorCode only.
 V11_CODES = [
-    "forbidden", "login_taken", "not_eligible", "invalid_roster", "slot_available", "already_waiting",
-    "waitlist_closed", "offer_expired", "not_offered", "not_today", "cancelled",
+    "not_eligible", "invalid_roster", "slot_available", "already_waiting",
+    "waitlist_closed", "offer_expired", "not_offered",
 ]
 
 REASONS = {"required", "too_long", "pattern", "type", "unknown_option", "unknown_field"}
@@ -64,7 +74,11 @@ REFUSALS = [
     ("post", "/v1/bookings/{id}/review", "422", {"invalid_fields"}),
     ("post", "/v1/admin/events", "409", {"slug_taken"}),
     ("post", "/v1/admin/events", "422", {"invalid_fields"}),
-    ("post", "/v1/admin/bookings/{id}/attendance", "409", {"prerequisite_not_attended"}),
+    ("post", "/v1/admin/bookings/{id}/attendance", "409", {"prerequisite_not_attended", "cancelled"}),
+    ("post", "/v1/admin/checkin", "409", {"prerequisite_not_attended", "not_today", "cancelled"}),
+    ("post", "/v1/admin/bookings/{id}/cancel", "409", {"cancellation_closed"}),
+    ("post", "/v1/admin/login", "401", {"wrong_password"}),
+    ("post", "/v1/admin/staff", "409", {"login_taken"}),
 ]
 
 
@@ -158,13 +172,17 @@ def test_invalid_field_reasons(spec):
         REASONS | {"duplicate"}
 
 
-def test_admin_needs_bearer(spec):
+def test_admin_needs_bearer_or_session(spec):
     scheme = spec["components"]["securitySchemes"]["adminBearer"]
     assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+    cookie = spec["components"]["securitySchemes"]["staffSession"]
+    assert cookie == dict(cookie, type="apiKey", **{"in": "cookie"}, name="yoyaku_session")
     for method, path in ROUTES:
         op = spec["paths"][path][method]
-        if path.startswith("/v1/admin/"):
-            assert op.get("security") == [{"adminBearer": []}], path
+        if path == "/v1/admin/login":
+            assert op.get("security") == [], path
+        elif path.startswith("/v1/admin/"):
+            assert op.get("security") == [{"adminBearer": []}, {"staffSession": []}], path
             assert "401" in op["responses"], path
         else:
             assert not op.get("security", spec.get("security")), path

@@ -284,6 +284,58 @@ def test_reserve_read_cancel(px, ev):
     px.post("/v1/bookings/%s/cancel" % bid, None, 404, headers={"X-Booking-Token": "A" * 43})
 
 
+def test_review_and_reviews(own, px, ev):
+    slug, (slot, _) = ev
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot, age=30))
+    bid, token = r.json["booking"]["id"], r.json["token"]
+    hdr = {"X-Booking-Token": token}
+    path = "/v1/bookings/%s/review" % bid
+    assert px.post(path, {"rating": 5}, 409, headers=hdr).error == "not_attended"
+    own.psql("UPDATE bookings SET status = 'attended' WHERE id = %s" % bid)
+    assert px.post(path, {"rating": 9}, 422, headers=hdr).error == "invalid_fields"
+    assert px.request("POST", path, 400, body="{nope", headers=dict(NOT_JSON, **hdr)).error == \
+        "malformed_json"
+    px.post(path, {"rating": 5}, 404, headers={"X-Booking-Token": "A" * 43})
+    r = px.post(path, {"rating": 5, "comment": "よかった"}, 201, headers=hdr)
+    assert r.json["review"]["rating"] == 5
+    assert px.post(path, {"rating": 4}, 409, headers=hdr).error == "already_reviewed"
+    r = px.get("/v1/admin/events/%s/reviews" % slug, admin=True)
+    assert r.json["count"] >= 1
+    px.get("/v1/admin/events/%s/reviews?limit=0" % slug, 422, admin=True)
+    px.get("/v1/admin/events/no-such-event/reviews", 404, admin=True)
+
+
+def test_desk_checkin_attendance_cancel(own, px, ev):
+    slug, (slot, _) = ev
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot, age=31))
+    b = r.json["booking"]
+    r = px.post("/v1/admin/checkin", {"code": b["checkin_code"]}, 409, admin=True)
+    assert r.error == "not_today"
+    px.post("/v1/admin/checkin", {"code": "YK1-1-AAAAAA"}, 404, admin=True)
+    px.post("/v1/admin/checkin", {}, 422, admin=True)
+    path = "/v1/admin/bookings/%s/attendance" % b["id"]
+    r = px.post(path, {"status": "no_show"}, 200, admin=True)
+    assert r.json["booking"]["status"] == "no_show"
+    px.post(path, {"status": "came"}, 422, admin=True)
+    px.post("/v1/admin/bookings/99999999999/attendance", {"status": "attended"}, 404, admin=True)
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot, age=32))
+    c = r.json["booking"]
+    r = px.post("/v1/admin/bookings/%s/cancel" % c["id"], None, 200, admin=True)
+    assert r.json["booking"]["status"] == "cancelled"
+    px.post("/v1/admin/bookings/%s/attendance" % c["id"], {"status": "attended"}, 409, admin=True)
+    px.post("/v1/admin/bookings/%s/cancel" % b["id"], None, 409, admin=True)   # marked no_show
+    px.post("/v1/admin/bookings/99999999999/cancel", None, 404, admin=True)
+    start = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)).replace(
+        microsecond=0)
+    today, (now_slot,) = new_event(own, slots=[{
+        "starts_at": rfc3339(start), "capacity": 5,
+        "ends_at": rfc3339(start + datetime.timedelta(minutes=30))}])
+    r = px.post("/v1/events/%s/reservations" % today, booking_body(now_slot, age=33))
+    d = r.json["booking"]
+    r = px.post("/v1/admin/checkin", {"code": d["id"]}, 200, admin=True)
+    assert r.json["booking"]["status"] == "attended"
+
+
 def test_reserve_already_booked_409(px, ev):
     slug, (slot, _) = ev
     mail = email("twice")

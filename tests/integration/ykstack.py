@@ -570,6 +570,7 @@ class Stack:
     def start_ingress(self):
         env = dict(self.env)
         env.update({"YOYAKU_LISTEN": "127.0.0.1:%d" % self.http_port,
+                    "YOYAKU_PUBLIC_URL": "http://127.0.0.1:%d" % self.http_port,
                     "YOYAKU_INGRESS_ID": self.ingress_id,
                     "YOYAKU_PG": self.pg_conninfo + " application_name=" + self.ingress_id})
         if self.wait_ms is not None:

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -65,12 +66,37 @@ static void long_message_one_line(void **state)
     assert_int_equal(strchr(out, '\n')[1], '\0');
 }
 
+/* YOYAKU_LOG_FORMAT=json: one object a line; the message whole in msg, its key=value words (a
+ * quoted value with spaces, a trailing ':' cut) as fields; quotes and control characters escaped.
+ */
+static void json_format(void **state)
+{
+    setenv("YOYAKU_LOG_FORMAT", "json", 1);
+    yk_log_init("unit", "info");
+    unsetenv("YOYAKU_LOG_FORMAT");
+    CAPTURE(yk_warn("request=abc: XADD failed err=\"a \\\"b\\\" c\" n=3 tab\there"));
+    assert_int_equal(strncmp(out, "{\"ts\":\"", 7), 0);
+    assert_non_null(strstr(out,
+                           "Z\",\"level\":\"warn\",\"svc\":\"unit\",\"msg\":\"request=abc: XADD "
+                           "failed err=\\\"a \\\\\\\"b\\\\\\\" c\\\" n=3 tab\\u0009here\""));
+    assert_non_null(strstr(out, ",\"request\":\"abc\""));
+    assert_non_null(strstr(out, ",\"n\":\"3\"}\n"));
+    assert_non_null(strstr(out, ",\"err\":\"a \\\\\""));
+    assert_int_equal(strchr(out, '\n')[1], '\0');
+    CAPTURE(yk_info("bad=\xff\xc3( ok=日本"));
+    assert_non_null(strstr(out, ",\"bad\":\"\\ufffd\\ufffd(\",\"ok\":\"日本\"}\n"));
+    yk_log_init("unit", "info"); /* back to text */
+    CAPTURE(yk_info("plain"));
+    assert_non_null(strstr(out, " level=info svc=unit plain\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(line_format),
         cmocka_unit_test(threshold),
         cmocka_unit_test(long_message_one_line),
+        cmocka_unit_test(json_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <png.h>
 #include <qrencode.h>
 
 #include "yk_qr.h"
@@ -84,6 +85,46 @@ static void version_small(void **state)
     yk_buf_free(&b);
 }
 
+/* The PNG, read back with libpng's own reader, shows the matrix at the scale asked for. */
+static void png_matches(void **state)
+{
+    const char *text = "YK1-42-NDXEJH";
+    int scale = 3;
+    yk_buf b = YK_BUF_INIT(1 << 20);
+    assert_int_equal(yk_qr_png(&b, text, scale), 0);
+    assert_memory_equal(b.p, "\x89PNG\r\n\x1a\n", 8);
+    QRcode *qr = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+    assert_non_null(qr);
+    int size = (qr->width + 2 * YK_QR_QUIET) * scale;
+    png_image img = {.version = PNG_IMAGE_VERSION};
+    assert_true(png_image_begin_read_from_memory(&img, b.p, b.len));
+    assert_int_equal(img.width, size);
+    assert_int_equal(img.height, size);
+    img.format = PNG_FORMAT_GRAY;
+    unsigned char *px = malloc(PNG_IMAGE_SIZE(img));
+    assert_non_null(px);
+    assert_true(png_image_finish_read(&img, NULL, px, 0, NULL));
+    for (int y = 0; y < size; y++)
+        for (int x = 0; x < size; x++) {
+            int mx = x / scale - YK_QR_QUIET, my = y / scale - YK_QR_QUIET;
+            int dark = mx >= 0 && my >= 0 && mx < qr->width && my < qr->width &&
+                       (qr->data[my * qr->width + mx] & 1);
+            assert_int_equal(px[y * size + x], dark ? 0 : 255);
+        }
+    free(px);
+    QRcode_free(qr);
+    yk_buf_addc(&b, 'x');
+    size_t len = b.len;
+    assert_int_equal(yk_qr_png(&b, text, 0), -1); /* bad scale: nothing written */
+    assert_int_equal(yk_qr_png(&b, text, 33), -1);
+    assert_int_equal(b.len, len);
+    yk_buf small = YK_BUF_INIT(64); /* the cap is reached: nothing stays of the image */
+    assert_int_equal(yk_qr_png(&small, text, 4), -1);
+    assert_int_equal(small.len, 0);
+    yk_buf_free(&small);
+    yk_buf_free(&b);
+}
+
 static void refusals(void **state)
 {
     char big[300];
@@ -106,6 +147,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matrix_matches),
         cmocka_unit_test(version_small),
+        cmocka_unit_test(png_matches),
         cmocka_unit_test(refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -157,14 +157,15 @@ static void arena_and_commands(void **state)
     assert_string_equal(yk_reply_error(r), "NOGROUP No such key");
     assert_ptr_equal(a.head, head); /* the chunks are kept for the next reply */
 
-    r = yk_rconn_command_in(c, &a, 7, argv);
+    /* a pipeline: the first reply in the arena, the next one outside it (hiredis's own) */
+    assert_int_equal(yk_rconn_append(c, 7, argv), 0);
+    assert_int_equal(yk_rconn_append(c, 2, (const char *[]){"ZCARD", "yk:workers"}), 0);
+    r = yk_rconn_get_in(c, &a);
     assert_int_equal(yk_reply_count(yk_reply_at(yk_reply_at(r, 0), 1)), ENTRIES);
     assert_ptr_equal(a.head, head);
-
-    /* outside the arena: hiredis's own replies */
-    r = yk_rconn_command(c, 2, (const char *[]){"ZCARD", "yk:workers"});
-    assert_int_equal(yk_reply_int(r), 42);
-    yk_rconn_free(r);
+    yk_reply *n = yk_rconn_get(c);
+    assert_int_equal(yk_reply_int(n), 42);
+    yk_rconn_free(n);
 
     /* a pipeline written by hand, read reply by reply */
     yk_buf b = YK_BUF_INIT(4096);

@@ -46,9 +46,31 @@ static int reset_env(void **state)
     return 0;
 }
 
+static void public_url(void **state)
+{
+    char err[128], origin[128];
+    const char *good[] = {"http://127.0.0.1:8080", "https://yoyaku.example.jp/",
+                          "https://yoyaku.example.jp/city/booking"};
+    const char *bad[] = {"",
+                         "127.0.0.1:8080",
+                         "ftp://x",
+                         "http://",
+                         "http:///x",
+                         "http://a b",
+                         "https://x\r\nSet-Cookie: a"};
+    for (size_t i = 0; i < N(good); i++)
+        assert_int_equal(yk_settings_check_public_url(good[i], err, sizeof err), 0);
+    for (size_t i = 0; i < N(bad); i++)
+        assert_int_equal(yk_settings_check_public_url(bad[i], err, sizeof err), -1);
+    yk_settings_origin("http://127.0.0.1:8080", origin, sizeof origin);
+    assert_string_equal(origin, "http://127.0.0.1:8080");
+    yk_settings_origin("https://yoyaku.example.jp/city/booking?x", origin, sizeof origin);
+    assert_string_equal(origin, "https://yoyaku.example.jp");
+}
+
 static void declarations(void **state)
 {
-    assert_int_equal(yk_settings_count, 6);
+    assert_int_equal(yk_settings_count, 8);
     for (size_t i = 0; i < yk_settings_count; i++) {
         const yk_cf_entry *e = yk_settings_all[i];
         assert_non_null(e->env);
@@ -163,6 +185,9 @@ static void checks(void **state)
     assert_int_equal(yk_settings_check_log_level("error", err, sizeof err), 0);
     assert_int_equal(yk_settings_check_log_level("INFO", err, sizeof err), -1);
     assert_int_equal(yk_settings_check_log_level("", err, sizeof err), -1);
+    assert_int_equal(yk_settings_check_log_format("json", err, sizeof err), 0);
+    assert_int_equal(yk_settings_check_log_format("text", err, sizeof err), 0);
+    assert_int_equal(yk_settings_check_log_format("JSON", err, sizeof err), -1);
     assert_int_equal(yk_settings_check_redis("127.0.0.1:6379", err, sizeof err), 0);
     assert_int_equal(yk_settings_check_redis("6379x", err, sizeof err), -1);
     assert_int_equal(yk_settings_check_token_key("", err, sizeof err), 0);
@@ -212,6 +237,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(declarations, reset_env),
+        cmocka_unit_test(public_url),
         cmocka_unit_test_setup(defaults_pass_their_own_checks, reset_env),
         cmocka_unit_test_setup(one_declaration_whatever_the_table, reset_env),
         cmocka_unit_test_setup(bounds_and_checks_identical, reset_env),

@@ -309,6 +309,36 @@ static void cancellations(void **state)
     fixture_free(&f);
 }
 
+/* Staff cancel on a booker's behalf ("*"): no token, no deadline; attended stays refused. */
+static void staff_cancellations(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, 1, 1);
+    f.s10.booked = 2;
+    set_count(&f.counts, "y", 1);
+    persist_booking rows[] = {
+        row("8", 1, 10, "confirmed", "y", true), /* past the booker's deadline */
+        row("9", 1, 10, "attended", "z", false),
+    };
+    entry v[] = {cancel(0, 1, "8", "*"), cancel(1, 1, "9", "*"), cancel(2, 2, "8", "*")};
+    size_t n = sizeof v / sizeof v[0];
+    decide_bookings bk;
+    bookings(&bk, v, n, rows, 2);
+    for (size_t i = 0; i < n; i++) {
+        resolve(&v[i], &bk, &f);
+        decide_cancel(&v[i], &bk);
+    }
+    assert_int_equal(v[0].st, ENTRY_CANCEL);
+    assert_true(v[0].effect);
+    assert_int_equal(f.s10.booked, 1);
+    assert_int_equal(v[1].code, 409);
+    assert_string_equal(v[1].result, "cancellation_closed");
+    assert_int_equal(v[2].code, 404); /* another event's booking, even for staff */
+    decide_bookings_free(&bk);
+    fixture_free(&f);
+}
+
 /* A cancellation frees its seat for the entries after it, not for those before. */
 static void cancel_frees_seat_in_order(void **state)
 {
@@ -564,6 +594,7 @@ int main(void)
         cmocka_unit_test_setup(campaign_counts, setup),
         cmocka_unit_test_setup(not_found_and_lookup_failure, setup),
         cmocka_unit_test_setup(cancellations, setup),
+        cmocka_unit_test_setup(staff_cancellations, setup),
         cmocka_unit_test_setup(cancel_frees_seat_in_order, setup),
         cmocka_unit_test_setup(cancel_ids_out_of_memory, setup),
         cmocka_unit_test_setup(cancel_rows_missing, setup),

@@ -104,6 +104,37 @@ static void cancel_entry(void **state)
     freeReplyObject(r);
 }
 
+static void attend_entry(void **state)
+{
+    (void)state;
+    const char *kv[] = {"h", "id=" RID " ing=i t=attend ev=3 booking=42 st=no_show today=1"};
+    redisReply *r;
+    entry en = decode_one(2, kv, &r);
+    assert_int_equal(en.st, ENTRY_NEW);
+    assert_true(en.attend);
+    assert_false(en.cancel);
+    assert_int_equal(en.booking, 42);
+    assert_string_equal(en.st_s, "no_show");
+    assert_string_equal(en.today_s, "1");
+    freeReplyObject(r);
+    /* staff cancel: "*" instead of a token hash */
+    const char *c[] = {"id", RID, "ing", "i", "t", "cancel", "ev", "3", "booking", "42", "th", "*"};
+    en = decode_one(12, c, &r);
+    assert_int_equal(en.st, ENTRY_NEW);
+    assert_true(en.cancel);
+    freeReplyObject(r);
+    /* an attendance of an unknown status, or without a booking */
+    const char *b[] = {"h", "id=" RID " ing=i t=attend ev=3 booking=42 st=came"};
+    answer_reset();
+    en = decode_one(2, b, &r);
+    assert_int_equal(en.code, 500);
+    freeReplyObject(r);
+    const char *d[] = {"h", "id=" RID " ing=i t=attend ev=3 st=attended"};
+    en = decode_one(2, d, &r);
+    assert_int_equal(en.code, 500);
+    freeReplyObject(r);
+}
+
 static void malformed(void **state)
 {
     (void)state;
@@ -182,11 +213,9 @@ static void streams(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(reserve_with_header),
-        cmocka_unit_test(cancel_entry),
-        cmocka_unit_test(malformed),
-        cmocka_unit_test(deleted_entry),
-        cmocka_unit_test(streams),
+        cmocka_unit_test(reserve_with_header), cmocka_unit_test(cancel_entry),
+        cmocka_unit_test(attend_entry),        cmocka_unit_test(malformed),
+        cmocka_unit_test(deleted_entry),       cmocka_unit_test(streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,23 @@
+/* ctl: what yoyakuctl's command files share — the settings and the PostgreSQL session. */
+#ifndef CTL_H
+#define CTL_H
+
+#include <stdint.h>
+
+#include "yk_pg.h"
+
+extern const char *ctl_pg_conninfo, *ctl_redis_addr;
+extern int64_t ctl_partitions;
+
+/* A blocking session to YOYAKU_PG, or NULL after saying why. */
+yk_pg_sync *ctl_connect(void);
+
+/* ops.c: the operator's commands. Each returns the exit status (0, 1 failure, 2 usage). */
+int ctl_status(void);
+int ctl_token_list(void);
+int ctl_token_revoke(const char *name);
+int ctl_event_export(const char *slug);
+int ctl_event_import(const char *file);
+int ctl_purge(const char *days);
+
+#endif

@@ -1,0 +1,72 @@
+/* attach: the parts of a mail beside its text — the iCalendar event (libical) and the check-in
+ * code's QR image (common/yk_qr, PNG). Each returns memory the caller owns. */
+#include "attach.h"
+
+#include <libical/ical.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "yk_buf.h"
+#include "yk_qr.h"
+
+char *attach_ics(const char *domain, const mail_booking *b, int japanese)
+{
+    icaltimezone *utc = icaltimezone_get_utc_timezone();
+    char uid[320], desc[256];
+    snprintf(uid, sizeof uid, "booking-%lld@%s", (long long)b->booking_id, domain);
+    /* No cancel link here: calendars get shared and synced; the link is a credential. */
+    snprintf(desc, sizeof desc, japanese ? "予約番号: %lld" : "Booking number: %lld",
+             (long long)b->booking_id);
+    icalcomponent *cal = icalcomponent_new(ICAL_VCALENDAR_COMPONENT);
+    icalcomponent *ev = icalcomponent_new(ICAL_VEVENT_COMPONENT);
+    if (cal == NULL || ev == NULL) {
+        if (cal)
+            icalcomponent_free(cal);
+        if (ev)
+            icalcomponent_free(ev);
+        return NULL;
+    }
+    icalcomponent_add_property(cal, icalproperty_new_version("2.0"));
+    icalcomponent_add_property(cal,
+                               icalproperty_new_prodid("-//yoyaku//notifier " YK_VERSION "//EN"));
+    icalcomponent_add_property(cal, icalproperty_new_method(ICAL_METHOD_PUBLISH));
+    icalcomponent_add_property(ev, icalproperty_new_uid(uid));
+    icalcomponent_add_property(ev, icalproperty_new_dtstamp(icaltime_from_timet_with_zone(
+                                       (time_t)b->stamp_epoch, 0, utc)));
+    icalcomponent_add_property(ev, icalproperty_new_dtstart(icaltime_from_timet_with_zone(
+                                       (time_t)b->starts_epoch, 0, utc)));
+    icalcomponent_add_property(
+        ev, icalproperty_new_dtend(icaltime_from_timet_with_zone((time_t)b->ends_epoch, 0, utc)));
+    icalcomponent_add_property(ev, icalproperty_new_summary(b->title));
+    if (b->venue && *b->venue)
+        icalcomponent_add_property(ev, icalproperty_new_location(b->venue));
+    icalcomponent_add_property(ev, icalproperty_new_description(desc));
+    icalcomponent_add_property(ev, icalproperty_new_sequence(0));
+    icalcomponent_add_property(ev, icalproperty_new_status(ICAL_STATUS_CONFIRMED));
+    icalcomponent_add_property(ev, icalproperty_new_transp(ICAL_TRANSP_OPAQUE));
+    icalcomponent_add_component(cal, ev); /* cal owns ev from here */
+    char *text = icalcomponent_as_ical_string_r(cal);
+    icalcomponent_free(cal);
+    if (text == NULL)
+        return NULL;
+    char *copy = strdup(text);
+    icalmemory_free_buffer(text);
+    return copy;
+}
+
+/* 6 pixels a module: a version-2 code is 198 pixels square, sharp on a phone and on paper. */
+#define ATTACH_QR_SCALE 6
+
+int attach_qr_png(const char *code, char **png, size_t *len)
+{
+    yk_buf b = YK_BUF_INIT(256 * 1024);
+    *png = NULL;
+    *len = 0;
+    if (yk_qr_png(&b, code, ATTACH_QR_SCALE) != 0) {
+        yk_buf_free(&b);
+        return -1;
+    }
+    *png = b.p;
+    *len = b.len;
+    return 0;
+}

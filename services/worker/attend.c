@@ -1,0 +1,151 @@
+/* attend: the attendance statement and its answers. The statement decides and writes at once,
+ * under the booking's row lock: the refusals are checked in PostgreSQL, which holds every
+ * prerequisite booking, rather than in the partition's cache. */
+#include "attend.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "answer.h"
+#include "prior.h"
+#include "yk_log.h"
+
+/* $1 booking id, $2 new status, $3 the desk's check-in (the slot must be today, in the event's
+ * zone), $4 the entry's event (a booking of another event is unknown here). One row, or none for
+ * an unknown booking: the refusal (NULL when done), whether the status changed, the columns of
+ * persist_bookings (the status the one before), then identity, slot start (Unix seconds) and
+ * campaign, for the partition's memory. Marking attended needs the same identity's prerequisite
+ * booking attended (never dose 2 without dose 1); marking again what is already so changes nothing.
+ */
+static const char ATTEND_SQL[] =
+    "WITH b AS ("
+    " SELECT b.*, s.starts_at, s.ends_at, e.timezone, e.slug, e.prerequisite, e.campaign"
+    " FROM bookings b JOIN slots s ON s.id = b.slot_id JOIN events e ON e.id = b.event_id"
+    " WHERE b.id = $1::bigint AND b.event_id = $4::bigint FOR UPDATE OF b"
+    "), c AS ("
+    " SELECT b.*, CASE"
+    "  WHEN b.status = 'cancelled' THEN 'cancelled'"
+    "  WHEN $3::bool AND (b.starts_at AT TIME ZONE b.timezone)::date"
+    "   <> (now() AT TIME ZONE b.timezone)::date THEN 'not_today'"
+    "  WHEN $2 = 'attended' AND b.status <> 'attended' AND b.prerequisite IS NOT NULL"
+    "   AND NOT EXISTS (SELECT 1 FROM bookings p JOIN events pe ON pe.id = p.event_id"
+    "    WHERE pe.slug = b.prerequisite->>'event' AND p.identity = b.identity"
+    "    AND p.status = 'attended') THEN 'prerequisite_not_attended'"
+    "  END AS refusal FROM b"
+    "), upd AS ("
+    " UPDATE bookings x SET status = $2, updated_at = now() FROM c"
+    " WHERE x.id = c.id AND c.refusal IS NULL AND x.status <> $2 RETURNING x.id"
+    ")"
+    " SELECT c.refusal, EXISTS (SELECT 1 FROM upd), c.id, c.event_id, c.slot_id, c.status,"
+    " c.email, c.fields::text, yk_rfc3339(c.created_at, c.timezone), c.slug,"
+    " yk_rfc3339(c.starts_at, c.timezone), yk_rfc3339(c.ends_at, c.timezone), c.identity,"
+    " extract(epoch FROM c.starts_at)::bigint, c.campaign FROM c";
+
+static const struct {
+    const char *error, *message;
+} attend_refusals[] = {
+    {"cancelled", "This booking is cancelled."},
+    {"not_today", "This booking is for another day."},
+    {"prerequisite_not_attended",
+     "The booking this one depends on (e.g. dose 1) has not been marked as attended."},
+};
+
+/* The partition's memory follows a change of booking status from → to (never cancelled) rather
+ * than being reread (a desk checking in during a rush must not make the worker reload the
+ * campaign): the identity's count in its scope (active: confirmed or attended, as
+ * persist_counts_load counts) and the event's history (persist_prior_load), each where loaded.
+ * false when it cannot (an attended booking made no_show, out of memory): reread the partition. */
+static bool attend_remember(worker *w, unsigned p, const char *ev, const char *campaign,
+                            const char *ident, int64_t start, const char *from, const char *to)
+{
+    map *scopes = &w->parts[p].scopes;
+    bool was = strcmp(from, "no_show") != 0, is = strcmp(to, "attended") == 0;
+    char key[300];
+    if ((size_t)snprintf(key, sizeof key, "%c:%s", campaign ? 'c' : 'e',
+                         campaign ? campaign : ev) >= sizeof key)
+        return false;
+    map *counts = map_get(scopes, key);
+    if (counts && was != is) {
+        void **count = map_ref(counts, ident);
+        if (count == NULL)
+            return false;
+        intptr_t n = (intptr_t)*count + (is ? 1 : -1);
+        *count = (void *)(n > 0 ? n : 0);
+    }
+    snprintf(key, sizeof key, "h:%s", ev);
+    map *hist = map_get(scopes, key);
+    if (hist == NULL)
+        return true;
+    if (strcmp(from, "confirmed") == 0 && is)
+        prior_attend(hist, ident, start);
+    else if (strcmp(from, "confirmed") == 0)
+        prior_remove(hist, ident, start); /* no_show: no longer active */
+    else if (strcmp(from, "no_show") == 0 && is)
+        return prior_add(hist, ident, start, true) == 0;
+    else
+        return false; /* attended → no_show: prior_remove keeps attended bookings */
+    return true;
+}
+
+/* One entry: 0 decided (answered), -1 left for a retry. */
+static int attend_one(worker *w, entry *en, bool *stale)
+{
+    const char *params[] = {en->booking_s, en->st_s,
+                            en->today_s && strcmp(en->today_s, "1") == 0 ? "true" : "false",
+                            en->ev_s};
+    yk_pgres *r =
+        yk_pgconn_run(w->pg, &(yk_pgconn_stmt){.sql = ATTEND_SQL, .n = 4, .values = params});
+    if (!yk_pgres_ok(r)) {
+        yk_error("request=%s attendance failed: %s", en->rid, yk_pgconn_error(w->pg));
+        yk_pgres_free(r);
+        en->st = ENTRY_RETRY;
+        return -1;
+    }
+    if (yk_pgres_rows(r) != 1) {
+        answer_refuse(en, 404, "not_found", "No such booking.");
+    } else if (!yk_pgres_null(r, 0, 0)) {
+        const char *refusal = yk_pgres_text(r, 0, 0);
+        for (size_t i = 0; i < sizeof attend_refusals / sizeof attend_refusals[0]; i++)
+            if (strcmp(refusal, attend_refusals[i].error) == 0)
+                answer_refuse(en, 409, attend_refusals[i].error, attend_refusals[i].message);
+    } else {
+        persist_booking b = {
+            .id = yk_pgres_text(r, 0, 2),
+            .event_id = yk_pgres_int(r, 0, 3, 0),
+            .slot_id = yk_pgres_text(r, 0, 4),
+            .status = yk_pgres_text(r, 0, 5),
+            .email = yk_pgres_text(r, 0, 6),
+            .fields = yk_pgres_text(r, 0, 7),
+            .created_at = yk_pgres_text(r, 0, 8),
+            .slug = yk_pgres_text(r, 0, 9),
+            .starts_at = yk_pgres_text(r, 0, 10),
+            .ends_at = yk_pgres_text(r, 0, 11),
+            .request_id = "",
+            .token_hash = "",
+            .identity = "",
+        };
+        answer_status(en, &b, en->st_s);
+        en->result = en->st_s;
+        if (yk_pgres_bool(r, 0, 1)) { /* the counts and the history the dependents read changed */
+            if (!attend_remember(
+                    w, en->p, en->ev_s, yk_pgres_null(r, 0, 14) ? NULL : yk_pgres_text(r, 0, 14),
+                    yk_pgres_text(r, 0, 12), yk_pgres_int(r, 0, 13, 0), b.status, en->st_s))
+                stale[en->p] = true;
+            yk_info("request=%s booking=%s marked %s", en->rid, b.id, en->st_s);
+        }
+    }
+    yk_pgres_free(r);
+    return 0;
+}
+
+worker_status attend_run(worker *w, entry *v, size_t n, bool *stale)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].attend || v[i].st != ENTRY_NEW)
+            continue;
+        if (attend_one(w, &v[i], stale) != 0 && yk_pgconn_lost(w->pg))
+            return WORKER_PG_LOST;
+    }
+    return WORKER_OK;
+}

@@ -1,0 +1,241 @@
+"""Staff accounts, sessions, roles and the audit log (contract §1 `yoyakuctl staff`, §2 Admin):
+sign-in with an HttpOnly SameSite=Strict cookie, Origin on state-changing cookie calls, roles on
+every route (403), token roles, 429 after 10 failures a minute per login, the audit log, and an
+authorization walk over every admin operation of proto/openapi.yaml."""
+
+import re
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ykstack import binary
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery"
+
+
+def add_staff(stack, role, password=PASSWORD):
+    login = "%s-%s" % (role, uuid.uuid4().hex[:8])
+    r = subprocess.run([str(binary("yoyakuctl")), "staff", "add", "--login", login, "--name",
+                        "試験 %s" % role, "--role", role], input=password + "\n", env=stack.env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return login
+
+
+def login(stack, who, password=PASSWORD):
+    return stack.client.post("/v1/admin/login", {"login": who, "password": password})
+
+
+def cookie_of(r):
+    m = re.match(r"yoyaku_session=([^;]+);", r.headers.get("set-cookie", ""))
+    assert m, r.headers
+    return m.group(1)
+
+
+class Session:
+    """Calls as a browser on the console would: the cookie, and Origin on changes."""
+
+    def __init__(self, stack, cookie):
+        self.stack, self.cookie = stack, cookie
+        self.origin = "http://127.0.0.1:%d" % stack.http_port
+
+    def get(self, path):
+        return self.stack.client.get(path, headers={"Cookie": "yoyaku_session=" + self.cookie})
+
+    def send(self, method, path, body=None, origin=True):
+        h = {"Cookie": "theme=dark; yoyaku_session=%s" % self.cookie}
+        if origin is True:
+            h["Origin"] = self.origin
+        elif origin:
+            h["Origin"] = origin
+        return self.stack.client.request(method, path, body, headers=h)
+
+
+def session(stack, role):
+    who = add_staff(stack, role)
+    r = login(stack, who)
+    assert r.status == 200, r
+    return who, Session(stack, cookie_of(r))
+
+
+def test_login_sets_a_strict_httponly_cookie(stack):
+    who = add_staff(stack, "staff")
+    r = login(stack, " " + who.upper() + " ")       # typed with capitals and spaces
+    assert r.status == 200, r
+    assert r.json == {"staff": {"login": who, "name": "試験 staff", "role": "staff"},
+                      "expires_in": 43200}, r
+    c = r.headers["set-cookie"]
+    assert "HttpOnly" in c and "SameSite=Strict" in c and "Path=/" in c and "Secure" not in c, c
+    assert r.headers["cache-control"] == "no-store"
+    token = cookie_of(r)
+    assert len(token) == 43
+    # only a hash is stored
+    assert stack.scalar("SELECT count(*) FROM staff_sessions WHERE session_hash = '%s'" % token) \
+        == "0"
+    s = Session(stack, token)
+    r = s.get("/v1/admin/me")
+    assert r.status == 200 and r.json == {"staff": {"login": who, "name": "試験 staff",
+                                                    "role": "staff"}}, r
+
+
+def test_wrong_or_unknown_login(stack):
+    who = add_staff(stack, "desk")
+    for body in ({"login": who, "password": "wrong password"},
+                 {"login": "nobody-" + uuid.uuid4().hex[:6], "password": PASSWORD}):
+        r = stack.client.post("/v1/admin/login", body)
+        assert r.status == 401 and r.error == "wrong_password", r
+        assert "set-cookie" not in r.headers
+    for body, field in (({"login": who}, "password"), ({"password": "x"}, "login"),
+                        ({"login": 1, "password": "x"}, "login")):
+        r = stack.client.post("/v1/admin/login", body)
+        assert r.status == 422 and any(e["field"] == field for e in r.json["errors"]), r
+    assert stack.client.request("POST", "/v1/admin/login", body=b"{").status == 400
+    assert stack.client.get("/v1/admin/login").status == 405
+
+
+def test_disabled_account_cannot_sign_in_and_its_session_ends(stack):
+    who, s = session(stack, "staff")
+    assert s.get("/v1/admin/events").status == 200
+    stack.ctl("staff", "disable", who)
+    r = s.get("/v1/admin/events")
+    assert r.status == 401 and r.error == "unauthorized", r
+    assert login(stack, who).status == 401
+
+
+def test_failed_logins_are_limited_per_login(stack):
+    who = add_staff(stack, "desk")
+    for _ in range(10):
+        assert login(stack, who, "not the password").status == 401
+    r = login(stack, who, "not the password")
+    assert r.status == 429 and r.error == "rate_limited", r
+    assert 1 <= int(r.headers["retry-after"]) <= 60, r
+    r = login(stack, who)                          # even the right password, for a minute
+    assert r.status == 429, r
+
+
+def test_origin_required_for_changes_made_with_a_session(stack, make_event):
+    who, s = session(stack, "staff")
+    ev = make_event()
+    path = "/v1/admin/events/%s" % ev.slug
+    assert s.send("PATCH", path, {"venue": "A"}, origin=None).error == "forbidden"
+    assert s.send("PATCH", path, {"venue": "A"}, origin="http://evil.example").status == 403
+    r = s.send("PATCH", path, {"venue": "本館"})
+    assert r.status == 200 and r.json["venue"] == "本館", r
+    rows = stack.psql("SELECT actor, action, target FROM audit_log WHERE actor = 'staff:%s' "
+                      "ORDER BY id" % who)
+    assert ["staff:" + who, "PATCH /v1/admin/events/{slug}", ev.slug] in rows, rows
+    # reads need no Origin
+    assert s.get(path).status == 200
+
+
+def test_roles(stack, make_event):
+    ev = make_event()
+    _, desk = session(stack, "desk")
+    _, staff = session(stack, "staff")
+    _, owner = session(stack, "owner")
+    assert desk.get("/v1/admin/events").status == 200
+    assert desk.get("/v1/admin/events/%s" % ev.slug).status == 200
+    for path in ("/v1/admin/events/%s/bookings" % ev.slug, "/v1/admin/queue",
+                 "/v1/admin/staff", "/v1/admin/audit"):
+        r = desk.get(path)
+        assert r.status == 403 and r.error == "forbidden", (path, r)
+    r = desk.send("POST", "/v1/admin/events", {"slug": "x-" + uuid.uuid4().hex[:6], "title": "x"})
+    assert r.status == 403, r
+    assert staff.get("/v1/admin/events/%s/bookings" % ev.slug).status == 200
+    assert staff.get("/v1/admin/staff").status == 403
+    assert staff.get("/v1/admin/audit").status == 403
+    assert owner.get("/v1/admin/staff").status == 200
+    assert owner.get("/v1/admin/audit").status == 200
+
+
+def test_token_roles(stack):
+    tok = stack.ctl("token", "create", "--name", "desk-tablet", "--role", "desk").stdout.strip()
+    h = {"Authorization": "Bearer " + tok}
+    assert stack.client.get("/v1/admin/events", headers=h).status == 200
+    assert stack.client.get("/v1/admin/queue", headers=h).status == 403
+    r = stack.client.get("/v1/admin/me", headers=h)
+    assert r.json == {"token": {"name": "desk-tablet", "role": "desk"}}, r
+    assert stack.ctl("token", "create", "--name", "x", "--role", "boss", check=False).returncode == 2
+
+
+def test_logout_ends_the_session(stack):
+    _, s = session(stack, "desk")
+    assert s.send("POST", "/v1/admin/logout", None, origin=None).status == 403
+    r = s.send("POST", "/v1/admin/logout")
+    assert r.status == 200 and "Max-Age=0" in r.headers["set-cookie"], r
+    assert s.get("/v1/admin/me").status == 401
+
+
+def test_owner_manages_staff_accounts(stack):
+    _, owner = session(stack, "owner")
+    login_ = "new-" + uuid.uuid4().hex[:6]
+    body = {"login": login_, "name": "窓口 花子", "role": "desk", "password": "long enough pw"}
+    r = owner.send("POST", "/v1/admin/staff", body)
+    assert r.status == 201 and r.json["staff"]["login"] == login_, r
+    assert r.json["staff"]["disabled"] is False and "password" not in r.json["staff"], r
+    assert owner.send("POST", "/v1/admin/staff", body).error == "login_taken"
+    for bad, field in (({"login": "Bad Login"}, "login"), ({"role": "boss"}, "role"),
+                       ({"password": "short"}, "password"), ({"name": "a\r\nb"}, "name"),
+                       ({"extra": 1}, "extra")):
+        r = owner.send("POST", "/v1/admin/staff", {**body, "login": "z" + login_, **bad})
+        assert r.status == 422 and any(e["field"] == field for e in r.json["errors"]), (bad, r)
+    s2 = Session(stack, cookie_of(login(stack, login_, "long enough pw")))
+    assert s2.get("/v1/admin/me").json["staff"]["role"] == "desk"
+    r = owner.send("PATCH", "/v1/admin/staff/" + login_, {"role": "staff", "name": "窓口 花子2"})
+    assert r.status == 200 and r.json["staff"]["role"] == "staff", r
+    assert s2.get("/v1/admin/me").json["staff"]["role"] == "staff"   # at once
+    r = owner.send("PATCH", "/v1/admin/staff/" + login_, {"disabled": True})
+    assert r.status == 200 and r.json["staff"]["disabled"] is True, r
+    assert s2.get("/v1/admin/me").status == 401
+    assert owner.send("PATCH", "/v1/admin/staff/nobody-x", {"name": "x"}).status == 404
+    r = owner.get("/v1/admin/staff")
+    assert any(x["login"] == login_ for x in r.json["staff"]), r
+    r = owner.get("/v1/admin/audit?limit=2")
+    assert r.status == 200 and len(r.json["entries"]) == 2 and r.json["next_cursor"], r
+    assert r.json["entries"][0]["action"] == "PATCH /v1/admin/staff/{login}", r
+    r2 = owner.get("/v1/admin/audit?limit=2&cursor=" + r.json["next_cursor"])
+    assert r2.json["entries"][0] != r.json["entries"][0]
+
+
+def test_ctl_staff_list_and_password(stack):
+    who = add_staff(stack, "desk")
+    out = stack.ctl("staff", "list").stdout
+    assert re.search(r"^%s\tdesk\tactive\t試験 desk$" % re.escape(who), out, re.M), out
+    r = subprocess.run([str(binary("yoyakuctl")), "staff", "password", who],
+                       input="a brand new password\n", env=stack.env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert login(stack, who).status == 401
+    assert login(stack, who, "a brand new password").status == 200
+    r = subprocess.run([str(binary("yoyakuctl")), "staff", "add", "--login", "x" + who, "--name",
+                        "x", "--role", "desk"], input="short\n", env=stack.env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "10 to 1024" in r.stderr, r
+
+
+def admin_operations():
+    spec = yaml.safe_load((ROOT / "proto" / "openapi.yaml").read_text())
+    for path, item in spec["paths"].items():
+        if not path.startswith("/v1/admin") or path == "/v1/admin/login":
+            continue
+        for method in ("get", "post", "patch", "put", "delete"):
+            if method in item:
+                yield method.upper(), path
+
+
+@pytest.mark.parametrize("method,path", list(admin_operations()))
+def test_authorization_walk(stack, method, path):
+    """Every admin operation of the OpenAPI document: no credentials, a wrong token and a bogus
+    session are 401 (and nothing runs)."""
+    concrete = (path.replace("{slug}", "demo").replace("{id}", "1").replace("{login}", "owner")
+                .replace("{campaign}", "flu"))
+    body = b"{}" if method in ("POST", "PATCH", "PUT") else None
+    for headers in ({}, {"Authorization": "Bearer " + "x" * 43},
+                    {"Cookie": "yoyaku_session=" + "y" * 43,
+                     "Origin": "http://127.0.0.1:%d" % stack.http_port}):
+        r = stack.client.request(method, concrete, body=body, headers=headers)
+        assert r.status == 401 and r.error == "unauthorized", (method, concrete, headers, r)
