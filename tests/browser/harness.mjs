@@ -5,6 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
 export const cfg = JSON.parse(fs.readFileSync(process.env.YK_BROWSER_CONFIG, 'utf8'));
@@ -264,4 +266,46 @@ export async function runAll(filters) {
   console.log(`browser tests: ${Date.now() - t00} ms; screenshots in ${OUT}`);
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(failed ? 1 : 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// axe-core and SQL (residents' pages; the console tests may use them too)
+
+const require = createRequire(import.meta.url);
+let axeSource = null;
+
+// Runs axe-core (WCAG 2.0/2.1 A and AA rules) on the page as it is now; fails on any serious or
+// critical violation. The page's CSP refuses an injected <script>, so axe's source is evaluated
+// through the DevTools protocol (page.evaluate), which CSP does not govern. → the violations of
+// lesser impact, for a note.
+export async function axeCheck(page, { exclude = [], what = '' } = {}) {
+  if (!axeSource) axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(axeSource);
+  const all = await page.evaluate(async (ex) => {
+    const r = await window.axe.run(ex.length ? { exclude: ex.map((s) => [s]) } : document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+      resultTypes: ['violations'],
+    });
+    return {
+      passes: r.passes.length,
+      violations: r.violations.map((v) => ({
+        id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ').slice(0, 200)}`),
+      })),
+    };
+  }, exclude);
+  assert(all.passes >= 10, `axe ran only ${all.passes} rules on ${page.url()}`);
+  const res = all.violations;
+  const bad = res.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert(bad.length === 0, `axe ${what} ${page.url()}:\n${bad.map((v) => `${v.impact} ${v.id} (${v.help})\n    ${v.nodes.join('\n    ')}`).join('\n')}`);
+  return res;
+}
+
+// One SQL statement on the stack's PostgreSQL (psql, as tests/integration/ykstack.py does);
+// → rows as arrays of strings.
+export function sql(query) {
+  assert(cfg.pg, 'the stack passes no PostgreSQL conninfo (cfg.pg)');
+  const out = execFileSync('psql', ['-d', cfg.pg, '-X', '-At', '-F', '\x1f', '-v', 'ON_ERROR_STOP=1', '-c', query],
+    { encoding: 'utf8', timeout: 30000 });
+  return out.split('\n').filter((l) => l !== '').map((l) => l.split('\x1f'));
 }

@@ -125,7 +125,8 @@ def run(stack):
         cfg = {"base": "http://127.0.0.1:%d" % stack.http_port,
                "queueBase": "http://127.0.0.1:%d" % queue_port,
                "adminToken": stack.admin_token, "outDir": str(out),
-               "mailDir": str(stack.mail), "notifier": stack.notifier is not None}
+               "mailDir": str(stack.mail), "notifier": stack.notifier is not None,
+               "pg": stack.pg_conninfo, "workerPids": [w.pid for w in stack.workers]}
         fd, cfg_path = tempfile.mkstemp(prefix="yoyaku-browser-", suffix=".json")
         cfg["staff"] = staff  # {role: {login, password, name}} for the console tests
         with os.fdopen(fd, "w") as f:

@@ -1,6 +1,8 @@
 // api: the few calls the pages make, as {status, json, headers}. A network failure is status 0,
 // never an exception, so every caller handles one shape.
 
+import { tx, txAttr } from './i18n.js';
+
 const ACCESS = 'yoyaku.access.';
 
 export async function call(method, path, { body, headers = {}, signal } = {}) {
@@ -103,4 +105,97 @@ export function h(tag, attrs = {}, ...children) {
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
   return el;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The check-in QR code: GET /v1/bookings/{id}/qr.svg needs X-Booking-Token, so no <img src> can
+// load it, and the pages' CSP (img-src 'self') refuses blob: and data: images. The SVG is parsed
+// and rebuilt here from the few elements and attributes a QR drawing uses (nothing else of the
+// answer reaches the page), then inserted inline. → an <svg> element, or null.
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const SVG_KEEP = {
+  svg: ['viewBox', 'shape-rendering'],
+  g: ['fill', 'transform'],
+  rect: ['x', 'y', 'width', 'height', 'fill'],
+  path: ['d', 'fill', 'fill-rule'],
+};
+
+function svgCopy(src) {
+  const name = src.localName;
+  if (src.namespaceURI !== SVG_NS || !SVG_KEEP[name]) return null;
+  const el = document.createElementNS(SVG_NS, name);
+  for (const a of SVG_KEEP[name]) {
+    const v = src.getAttribute(a);
+    if (v != null && !/[<>]|url\(|javascript:/i.test(v)) el.setAttribute(a, v);
+  }
+  for (const c of src.children) {
+    const copy = svgCopy(c);
+    if (copy) el.append(copy);
+  }
+  return el;
+}
+
+export async function qrSvg(id, headers) {
+  let res;
+  let text;
+  try {
+    res = await fetch(`/v1/bookings/${enc(id)}/qr.svg`, {
+      headers: { Accept: 'image/svg+xml', ...headers }, credentials: 'same-origin', cache: 'no-store',
+    });
+    if (res.status !== 200 || !/^image\/svg\+xml/.test(res.headers.get('Content-Type') || '')) return null;
+    text = await res.text();
+  } catch (e) {
+    return null;
+  }
+  const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
+  if (doc.getElementsByTagName('parsererror').length) return null;
+  const svg = svgCopy(doc.documentElement);
+  if (!svg || svg.localName !== 'svg' || !svg.getAttribute('viewBox')) return null;
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('focusable', 'false');
+  svg.classList.add('qr');
+  return svg;
+}
+
+// The check-in part of a booking: its QR code (loaded now) and its code, large and copyable.
+// level: the heading's level (h2 or h3, after the page's own headings).
+export function checkinBlock(b, headers, level = 'h3') {
+  const code = b.checkin_code || '';
+  const box = h('div', { class: 'qr-box', id: 'qr', 'aria-busy': 'true' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }));
+  const copyStatus = h('p', { class: 'small copy-status', id: 'copy-status', role: 'status', 'aria-live': 'polite' });
+  const copy = tx(h('button', { type: 'button', class: 'secondary copy', id: 'copy-code', 'aria-describedby': 'checkin-code' }), 'copy');
+  copy.addEventListener('click', async () => {
+    let ok = false;
+    try {
+      await navigator.clipboard.writeText(code);
+      ok = true;
+    } catch (e) {
+      // no clipboard (an insecure context, or refused): select the code for a manual copy
+      const r = document.createRange();
+      r.selectNodeContents(document.getElementById('checkin-code'));
+      const sel = getSelection();
+      sel.removeAllRanges();
+      sel.addRange(r);
+    }
+    tx(copyStatus, ok ? 'copied' : 'copyFailed');
+  });
+  const section = h('section', { class: 'checkin', id: 'checkin', 'aria-labelledby': 'checkin-title' },
+    tx(h(level, { id: 'checkin-title' }), 'checkinTitle'),
+    tx(h('p', { class: 'small' }), 'checkinHelp'),
+    box,
+    tx(h('p', { class: 'checkin-label', id: 'checkin-label' }), 'checkinCode'),
+    h('p', { class: 'checkin-row' },
+      h('code', { class: 'checkin-code', id: 'checkin-code', translate: 'no' }, code),
+      code ? copy : null),
+    copyStatus);
+  qrSvg(b.id, headers).then((svg) => {
+    box.removeAttribute('aria-busy');
+    if (svg) {
+      txAttr(svg, 'aria-label', 'qrAlt', { code });
+      box.replaceChildren(svg);
+    } else {
+      box.replaceChildren(tx(h('p', { class: 'notice warn' }), 'qrFailed'));
+    }
+  });
+  return section;
 }

@@ -1,7 +1,7 @@
 // A booker's own booking: /bookings/{id}?token=… (the link of the confirmation mail). The token
 // leaves the visible URL at once (history.replaceState) and stays in this tab's sessionStorage.
 import * as i18n from './i18n.js';
-import { call, retryAfter, errorCode, accessHeaders, enc, sleep, h } from './api.js';
+import { call, retryAfter, errorCode, accessHeaders, enc, sleep, h, checkinBlock } from './api.js';
 
 const { tx, txValue } = i18n;
 i18n.init();
@@ -63,7 +63,8 @@ async function load() {
   }
   if (r.status === 404) return status('err', 'bookingNotFound');
   if (r.status === 0) return status('err', 'networkError');
-  if (r.status === 429 || r.status === 503) return status('warn', 'busy', { secs: retryAfter(r) });
+  if (r.status === 429) return status('warn', 'rate_limited', { secs: retryAfter(r) });
+  if (r.status === 503) return status('warn', 'unavailable', { secs: retryAfter(r) });
   status('err', 'serverError');
 }
 
@@ -114,7 +115,153 @@ function render() {
   } else {
     cancel.hidden = true;
   }
+  // The check-in QR code and code while the booking is to be used; the review once attended.
+  const checkin = $('checkin-box');
+  if (b.status === 'confirmed' && b.checkin_code) {
+    if (checkin.dataset.code !== b.checkin_code) {
+      checkin.dataset.code = b.checkin_code;
+      checkin.replaceChildren(checkinBlock(b, headers(), 'h3'));
+    }
+    checkin.hidden = false;
+  } else {
+    checkin.hidden = true;
+    checkin.replaceChildren();
+    delete checkin.dataset.code;
+  }
+  renderReview();
   $('booking').hidden = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// review (POST /v1/bookings/{id}/review): a rating 1–5 as five radio buttons, a comment of at most
+// COMMENT_MAX characters (code points, as the server counts) with a counter.
+
+const COMMENT_MAX = 2000;
+const chars = (s) => [...s].length;
+
+function renderReview() {
+  const sec = $('review');
+  if (!booking || booking.status !== 'attended') {
+    sec.hidden = true;
+    return;
+  }
+  sec.hidden = false;
+  if (sec.dataset.built) return;
+  sec.dataset.built = '1';
+  const radios = [1, 2, 3, 4, 5].map((n) => h('label', { class: 'rate', for: `rating-${n}` },
+    h('input', { type: 'radio', name: 'rating', id: `rating-${n}`, value: String(n), 'aria-describedby': 'rating-error' }),
+    h('span', { class: 'rate-text' }, h('span', { class: 'rate-n' }, String(n)), ' ', tx(h('span', { class: 'rate-w' }), `rating${n}`))));
+  const counter = h('p', { class: 'hint counter', id: 'comment-count', 'aria-live': 'polite' });
+  const comment = h('textarea', { id: 'comment', name: 'comment', rows: 5, 'aria-describedby': 'comment-count comment-error' });
+  const count = () => {
+    const left = COMMENT_MAX - chars(comment.value);
+    tx(counter, 'charsLeft', { n: left });
+    counter.classList.toggle('over', left < 0);
+    if (left >= 0 && comment.getAttribute('aria-invalid') === 'true') clearReviewError('comment');
+  };
+  comment.addEventListener('input', count);
+  const form = h('form', { id: 'review-form', novalidate: true },
+    h('fieldset', { class: 'rating', 'aria-describedby': 'rating-hint' },
+      h('legend', {}, tx(h('span'), 'rating'), tx(h('span', { class: 'badge req' }), 'requiredMark')),
+      tx(h('p', { class: 'hint', id: 'rating-hint' }), 'ratingHint'),
+      h('div', { class: 'rates' }, radios),
+      h('p', { class: 'error', id: 'rating-error', role: 'alert' })),
+    h('div', { class: 'field' },
+      h('label', { for: 'comment' }, tx(h('span'), 'comment'), tx(h('span', { class: 'badge opt' }), 'optionalMark')),
+      comment, counter,
+      h('p', { class: 'error', id: 'comment-error', role: 'alert' })),
+    h('div', { id: 'review-result', class: 'notice', role: 'alert', 'aria-live': 'assertive', tabindex: '-1' }),
+    tx(h('button', { type: 'submit', class: 'primary', id: 'review-submit' }), 'sendReview'));
+  for (const r of form.querySelectorAll('input[name=rating]')) r.addEventListener('change', () => clearReviewError('rating'));
+  form.addEventListener('submit', sendReview);
+  sec.replaceChildren(tx(h('h2', { id: 'review-title' }), 'reviewTitle'), tx(h('p'), 'reviewIntro'), form);
+  count();
+}
+
+function reviewError(which, key, vars) {
+  tx($(`${which}-error`), key, vars);
+  if (which === 'rating') for (const r of document.querySelectorAll('input[name=rating]')) r.setAttribute('aria-invalid', 'true');
+  else $(which).setAttribute('aria-invalid', 'true');
+}
+
+function clearReviewError(which) {
+  const err = $(`${which}-error`);
+  if (!err) return;
+  err.replaceChildren();
+  delete err.dataset.i18n;
+  if (which === 'rating') for (const r of document.querySelectorAll('input[name=rating]')) r.removeAttribute('aria-invalid');
+  else $(which).removeAttribute('aria-invalid');
+}
+
+let reviewBusy = false;
+async function sendReview(ev) {
+  ev.preventDefault();
+  if (reviewBusy) return;
+  clearReviewError('rating');
+  clearReviewError('comment');
+  const out = $('review-result');
+  const rated = document.querySelector('input[name=rating]:checked');
+  const text = $('comment').value.trim();
+  let first = null;
+  if (!rated) {
+    reviewError('rating', 'pickRating');
+    first = document.querySelector('input[name=rating]');
+  }
+  if (chars(text) > COMMENT_MAX) {
+    reviewError('comment', 'reason', { r: 'too_long' });
+    first = first || $('comment');
+  }
+  if (first) {
+    notice(out, 'err', 'invalid_fields');
+    first.focus();
+    return;
+  }
+  const btn = $('review-submit');
+  reviewBusy = true;
+  btn.disabled = true;
+  tx(btn, 'sendingReview');
+  notice(out, 'info', 'sendingReview', null, true);
+  const body = { rating: Number(rated.value) };
+  if (text) body.comment = text;
+  const r = await call('POST', `/v1/bookings/${enc(id)}/review`, { body, headers: headers() });
+  reviewBusy = false;
+  btn.disabled = false;
+  tx(btn, 'sendReview');
+  const code = errorCode(r);
+  if (r.status === 201) return reviewDone(r.json && r.json.review, 'reviewThanks', 'ok');
+  if (r.status === 409 && code === 'already_reviewed') return reviewDone(null, 'already_reviewed', 'info');
+  if (r.status === 409 && code === 'not_attended') {
+    $('review').hidden = true;
+    return notice($('result'), 'err', 'not_attended').focus();
+  }
+  if (r.status === 422 && code === 'invalid_fields' && Array.isArray(r.json.errors)) {
+    for (const e of r.json.errors) {
+      if (e && (e.field === 'rating' || e.field === 'comment')) reviewError(e.field, 'reason', { r: e.reason });
+    }
+    notice(out, 'err', 'invalid_fields');
+    const bad = document.querySelector('#review-form [aria-invalid=true]');
+    if (bad) bad.focus();
+    return;
+  }
+  if (r.status === 404) return notice(out, 'err', 'bookingNotFound');
+  if (r.status === 0) return notice(out, 'err', 'networkError');
+  if (r.status === 429) return notice(out, 'warn', 'rate_limited', { secs: retryAfter(r) });
+  if (r.status === 503) return notice(out, 'warn', 'unavailable', { secs: retryAfter(r) });
+  notice(out, 'err', code && i18n.has(code) ? code : 'serverError');
+}
+
+// The review is in: the form gives way to a thank-you (and what was sent, when the server says).
+function reviewDone(review, key, kind) {
+  const sec = $('review');
+  const parts = [tx(h('h2', { id: 'review-title' }), 'reviewTitle')];
+  const msg = h('div', { id: 'review-result', class: `notice ${kind}`, role: 'status', tabindex: '-1' }, tx(h('p'), key));
+  parts.push(msg);
+  if (review && Number.isInteger(review.rating)) {
+    parts.push(tx(h('p', { id: 'review-rating' }), 'yourRating', { n: review.rating }));
+    if (review.comment) parts.push(h('p', { class: 'review-comment', id: 'review-comment' }, review.comment));
+  }
+  sec.replaceChildren(...parts);
+  msg.focus();
 }
 
 // RFC 3339 local time moved by some hours, keeping its offset text ("…+09:00").
@@ -164,8 +311,9 @@ async function doCancel() {
   }
   if (r.status === 404) return result('err', 'bookingNotFound');
   if (r.status === 0) return result('err', 'networkError');
-  if (r.status === 429 || r.status === 503) return result('warn', 'busy', { secs: retryAfter(r) });
-  result('err', 'serverError');
+  if (r.status === 429) return result('warn', 'rate_limited', { secs: retryAfter(r) });
+  if (r.status === 503) return result('warn', 'unavailable', { secs: retryAfter(r) });
+  result('err', code && i18n.has(code) ? code : 'serverError');
 }
 
 const dialog = $('confirm');

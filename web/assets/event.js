@@ -3,6 +3,7 @@
 import * as i18n from './i18n.js';
 import {
   call, retryAfter, errorCode, accessHeaders, setAccessToken, forgetAccessToken, enc, newKey, sleep, h,
+  checkinBlock,
 } from './api.js';
 
 const { t, tx, txValue, txAttr } = i18n;
@@ -62,7 +63,8 @@ async function loadEvent() {
   }
   if (r.status === 404) return pageStatus('err', 'notFound');
   if (r.status === 0) return pageStatus('err', 'networkError');
-  if (r.status === 429 || r.status === 503) return pageStatus('warn', 'busy', { secs: retryAfter(r) });
+  if (r.status === 429) return pageStatus('warn', 'rate_limited', { secs: retryAfter(r) });
+  if (r.status === 503) return pageStatus('warn', 'unavailable', { secs: retryAfter(r) });
   pageStatus('err', 'serverError');
 }
 
@@ -131,7 +133,8 @@ async function loadSlots() {
     return false;
   }
   if (r.status === 0) notice(st, 'err', 'networkError');
-  else if (r.status === 429 || r.status === 503) notice(st, 'warn', 'busy', { secs: retryAfter(r) });
+  else if (r.status === 429) notice(st, 'warn', 'rate_limited', { secs: retryAfter(r) });
+  else if (r.status === 503) notice(st, 'warn', 'unavailable', { secs: retryAfter(r) });
   else notice(st, 'err', 'serverError');
   return false;
 }
@@ -466,8 +469,10 @@ async function waitForDecision(r) {
     try { url = new URL(url, location.href).pathname; } catch (e) { /* keep */ }
   }
   let position = r.json && r.json.position;
+  let secs = r.json && r.json.estimated_wait_seconds;
   tx($('submit'), 'waiting');
-  const showQueue = () => result('info', position ? 'queuedPos' : 'queued', { n: position }, true);
+  result('info', 'queued', null, true);
+  const showQueue = () => showQueuePlace(position, secs);
   showQueue();
   const deadline = Date.now() + 30 * 60 * 1000;
   let wait = 1000;
@@ -476,12 +481,14 @@ async function waitForDecision(r) {
     wait = 1000;
     const p = await call('GET', url, { headers: accessHeaders(slug) });
     if (p.status === 200 && p.json && p.json.status === 'pending') {
-      if (p.json.position) position = p.json.position;
+      if (Number.isFinite(p.json.position)) position = p.json.position;
+      if (Number.isFinite(p.json.estimated_wait_seconds)) secs = p.json.estimated_wait_seconds;
       showQueue();
       continue;
     }
     if (p.status === 200 && p.json) {
       const code = Number(p.json.code) || (p.json.booking ? 201 : 409);
+      showQueuePlace(null);
       await handleAnswer(code, p.json, p);
       return;
     }
@@ -491,8 +498,30 @@ async function waitForDecision(r) {
     }
     break; // 404: the answer expired or never existed
   }
+  showQueuePlace(null);
   setBusy(false);
   result('err', 'serverError');
+}
+
+// The place in the line while a request is pending: "number N; N-1 ahead of you, about M min",
+// in a polite live region of its own (rewritten only when a figure changes).
+function showQueuePlace(position, secs) {
+  const el = $('queue');
+  if (!Number.isFinite(position) || position < 1) {
+    el.hidden = true;
+    el.replaceChildren();
+    el.dataset.shown = '';
+    return;
+  }
+  const s = Number.isFinite(secs) && secs > 0 ? Math.round(secs) : 0;
+  const key = `${position}/${Math.ceil(s / 60)}`;
+  if (el.dataset.shown === key && !el.hidden) return;
+  el.dataset.shown = key;
+  el.replaceChildren(
+    tx(h('p', { class: 'queue-line', id: 'queue-line' }), 'queueLine', { n: position }),
+    tx(h('p', { class: 'queue-ahead', id: 'queue-ahead' }), 'queueAhead', { n: position, secs: s }),
+  );
+  el.hidden = false;
 }
 
 async function handleAnswer(status, body, r) {
@@ -503,7 +532,7 @@ async function handleAnswer(status, body, r) {
   }
   if (status === 429 || status === 503) {
     const secs = retryAfter(r, 5);
-    result('warn', 'busy', { secs });
+    result('warn', status === 429 ? 'rate_limited' : 'unavailable', { secs });
     state.busy = false;
     holdFor(secs);
     return;
@@ -528,28 +557,30 @@ async function handleAnswer(status, body, r) {
       await loadSlots();
       return;
     }
-    if (['already_booked', 'prerequisite_not_met', 'idempotency_conflict'].includes(code)) {
-      result('err', code);
-      return;
-    }
-    result('err', 'serverError');
+    result('err', code && i18n.has(code) ? code : 'serverError');
     return;
   }
   if (status === 422 && code === 'invalid_fields' && Array.isArray(body.errors)) {
-    let shown = false;
+    const elsewhere = []; // reasons about a field this form does not show
     for (const e of body.errors) {
       if (!e || typeof e.field !== 'string') continue;
+      let shown = false;
       if (e.field === 'slot_id') {
         tx($('slot-error'), 'pickSlot');
         shown = true;
       } else if (e.field === 'email' && !fieldInputs.has('email')) {
-        shown = showFieldError('\u0000email', e.reason) || shown;
+        shown = showFieldError('\u0000email', e.reason);
       } else {
-        shown = showFieldError(e.field, e.reason) || shown;
+        shown = showFieldError(e.field, e.reason);
         if (e.field === 'email') shown = showFieldError('\u0000email', e.reason) || shown;
       }
+      if (!shown) elsewhere.push(e);
     }
-    result('err', shown ? 'fixErrors' : 'serverError');
+    result('err', 'invalid_fields');
+    if (elsewhere.length) {
+      $('result').append(h('ul', { class: 'small' }, elsewhere.map((e) => h('li', {}, `${e.field}: `,
+        tx(h('span'), 'reason', { r: e.reason })))));
+    }
     const el = firstInvalid();
     if (el) el.focus();
     return;
@@ -562,10 +593,11 @@ async function handleAnswer(status, body, r) {
   if (status === 401 && code === 'password_required') {
     forgetAccessToken(slug);
     $('event').hidden = true;
+    pageStatus('warn', 'password_required');
     showSecret(body);
     return;
   }
-  result('err', 'serverError');
+  result('err', code && i18n.has(code) ? code : 'serverError');
 }
 
 async function refreshSlotsAfterRefusal() {
@@ -587,6 +619,7 @@ function showDone(body) {
       tx(h('dt'), 'when'), tx(h('dd', { id: 'booking-when' }), 'range', { a: b.starts_at, b: b.ends_at }),
       state.event && state.event.venue ? [tx(h('dt'), 'venue'), txValue(h('dd'), state.event.venue)] : null),
     tx(h('p'), 'mailSent', { email: b.email }),
+    checkinBlock(b, { 'X-Booking-Token': body.token || '', ...accessHeaders(slug) }),
     tx(h('p', { class: 'muted small' }), 'keepLink'),
     tx(h('a', { class: 'primary', href: link, id: 'booking-link' }), 'openBooking'),
   );
@@ -628,14 +661,15 @@ async function onUnlock(ev) {
     setAccessToken(slug, r.json.access_token, r.json.expires_in);
     pw.value = '';
     $('secret').hidden = true;
+    pageStatus('', null);
     await loadEvent();
     return;
   }
   pw.setAttribute('aria-invalid', 'true');
-  if (r.status === 401) tx(err, 'wrongPassword');
+  if (r.status === 401) tx(err, 'wrong_password');
   else if (r.status === 404 || r.status === 405) tx(err, 'unlockUnavailable');
   else if (r.status === 429) tx(err, 'tooManyTries', { secs: retryAfter(r, 60) });
-  else if (r.status === 503) tx(err, 'busy', { secs: retryAfter(r) });
+  else if (r.status === 503) tx(err, 'unavailable', { secs: retryAfter(r) });
   else if (r.status === 0) tx(err, 'networkError');
   else tx(err, 'serverError');
   pw.focus();

@@ -125,7 +125,6 @@ const DICT = {
     keepLink: '予約の確認・キャンセルは次のリンクからできます。このリンクは他の人に教えないでください。',
     openBooking: '予約を確認・キャンセルする',
     queued: '順番待ちです。このままお待ちください。',
-    queuedPos: (v) => `順番待ちです（現在${v.n}番目）。この画面を閉じずにお待ちください。`,
     waiting: 'お待ちください…',
     slot_full: 'この日時は満席になりました。ほかの日時を選んでください。',
     already_booked: 'この方はすでに予約済みです（予約できる件数の上限に達しています）。',
@@ -140,7 +139,6 @@ const DICT = {
     secretIntro: 'このイベントの予約には、案内されたパスワードが必要です。',
     password: 'パスワード',
     unlock: '進む',
-    wrongPassword: 'パスワードが違います。',
     unlockUnavailable: 'パスワードでの受付は、現在ご利用いただけません。',
     tooManyTries: (v) => `試行回数が多すぎます。${v.secs}秒ほど待ってからお試しください。`,
     // booking
@@ -165,6 +163,54 @@ const DICT = {
     cancelled: '予約をキャンセルしました。',
     cancellation_closed: 'この予約は、オンラインではキャンセルできなくなりました。会場にお問い合わせください。',
     cancelUntil: (v) => `キャンセルは ${fmtDateTime('ja', v.at)} まで`,
+    // every refusal a resident can meet, by its contract code
+    not_eligible: 'この予約の対象者として登録されていません。入力内容（番号など）をお確かめください。',
+    invalid_fields: '入力内容を確かめてください。',
+    password_required: 'このイベントの予約には、パスワードが必要です。',
+    wrong_password: 'パスワードが違います。',
+    rate_limited: (v) => v.secs > 0 ? `アクセスが集中しています。${v.secs}秒ほど待ってからお試しください。` : 'アクセスが集中しています。少し待ってからお試しください。',
+    unavailable: (v) => v.secs > 0 ? `ただいま混み合っています。${v.secs}秒後にもう一度お試しください。` : 'ただいま混み合っています。もう一度お試しください。',
+    not_found: '見つかりません。URLをお確かめください。',
+    not_attended: '来場が確認された予約にだけ、感想を送れます。',
+    already_reviewed: 'この予約の感想は、すでに受け付けています。',
+    slot_available: 'この日時には空きがあります。キャンセル待ちではなく、そのまま予約してください。',
+    already_waiting: 'この日時のキャンセル待ちに、すでに登録されています。',
+    waitlist_closed: 'この日時のキャンセル待ちは受け付けていません。',
+    offer_expired: 'お取り置きの期限が過ぎました。',
+    not_offered: 'まだ空きのご案内はありません。',
+    too_large: '送信内容が大きすぎます。',
+    malformed_json: '送信内容を読み取れませんでした。ページを読み込み直してください。',
+    // queue
+    queueLine: (v) => `順番待ち ${v.n} 番目です。`,
+    queueAhead: (v) => v.secs > 0
+      ? `あなたの前に ${Math.max(0, v.n - 1)} 人・約 ${Math.max(1, Math.ceil(v.secs / 60))} 分`
+      : `あなたの前に ${Math.max(0, v.n - 1)} 人・まもなく`,
+    // check-in
+    checkinTitle: '受付用QRコード',
+    checkinHelp: '当日、会場の受付でこのQRコードを見せるか、受付コードをお伝えください。',
+    checkinCode: '受付コード',
+    qrAlt: (v) => `受付用QRコード（${v.code}）`,
+    qrFailed: 'QRコードを表示できませんでした。受付コードをお伝えください。',
+    copy: 'コピー',
+    copied: 'コピーしました。',
+    copyFailed: 'コピーできませんでした。コードを選んでコピーしてください。',
+    // review
+    reviewTitle: 'ご感想をお聞かせください',
+    reviewIntro: 'ご来場ありがとうございました。よろしければ評価とコメントをお寄せください。',
+    rating: '評価',
+    ratingHint: '5 がいちばん良い評価です。',
+    rating1: 'とても不満',
+    rating2: '不満',
+    rating3: 'ふつう',
+    rating4: '満足',
+    rating5: 'とても満足',
+    comment: 'コメント',
+    charsLeft: (v) => v.n >= 0 ? `残り ${v.n} 文字` : `${-v.n} 文字多すぎます`,
+    sendReview: '感想を送る',
+    sendingReview: '送信中…',
+    pickRating: '評価を選んでください。',
+    reviewThanks: 'ご感想を受け付けました。ありがとうございました。',
+    yourRating: (v) => `評価 ${v.n} / 5`,
     reason: (v) => REASONS.ja[v.r] || REASONS.ja.type,
     date: (v) => fmtDate('ja', v.d),
     dateShort: (v) => fmtShort('ja', v.d),
@@ -222,7 +268,6 @@ const DICT = {
     keepLink: 'You can view or cancel the booking with this link. Do not share it.',
     openBooking: 'View or cancel the booking',
     queued: 'You are in the queue. Please wait.',
-    queuedPos: (v) => `You are number ${v.n} in the queue. Please keep this page open.`,
     waiting: 'Please wait…',
     slot_full: 'This time is now full. Please choose another time.',
     already_booked: 'This person already holds a booking (the limit per person is reached).',
@@ -236,7 +281,6 @@ const DICT = {
     secretIntro: 'This event needs the password you were given.',
     password: 'Password',
     unlock: 'Continue',
-    wrongPassword: 'Wrong password.',
     unlockUnavailable: 'Password access is not available at the moment.',
     tooManyTries: (v) => `Too many attempts. Please wait about ${v.secs} seconds.`,
     bookingTitle: 'Your booking',
@@ -260,6 +304,52 @@ const DICT = {
     cancelled: 'The booking is cancelled.',
     cancellation_closed: 'This booking can no longer be cancelled online. Please contact the venue.',
     cancelUntil: (v) => `Cancel online until ${fmtDateTime('en', v.at)}`,
+    not_eligible: 'You are not on the list of people who can book this. Please check what you entered (such as your number).',
+    invalid_fields: 'Please check the highlighted fields.',
+    password_required: 'This event needs a password to book.',
+    wrong_password: 'Wrong password.',
+    rate_limited: (v) => v.secs > 0 ? `Too many requests. Please wait about ${v.secs} seconds and try again.` : 'Too many requests. Please wait a moment and try again.',
+    unavailable: (v) => v.secs > 0 ? `We are very busy right now. Please try again in ${v.secs} seconds.` : 'We are very busy right now. Please try again.',
+    not_found: 'Not found. Please check the address.',
+    not_attended: 'Only a booking marked as attended can be reviewed.',
+    already_reviewed: 'A review of this booking has already been received.',
+    slot_available: 'This time has free seats: book it directly instead of joining the waiting list.',
+    already_waiting: 'You are already on the waiting list for this time.',
+    waitlist_closed: 'The waiting list for this time is closed.',
+    offer_expired: 'The held seat has expired.',
+    not_offered: 'No seat has been offered to you yet.',
+    too_large: 'What you sent is too large.',
+    malformed_json: 'What you sent could not be read. Please reload the page.',
+    queueLine: (v) => `You are number ${v.n} in the queue.`,
+    queueAhead: (v) => {
+      const a = Math.max(0, v.n - 1);
+      const who = `${a} ${a === 1 ? 'person' : 'people'} ahead of you`;
+      return v.secs > 0 ? `${who} · about ${Math.max(1, Math.ceil(v.secs / 60))} min` : `${who} · any moment now`;
+    },
+    checkinTitle: 'Check-in QR code',
+    checkinHelp: 'At the venue, show this QR code at the desk or give the check-in code.',
+    checkinCode: 'Check-in code',
+    qrAlt: (v) => `QR code for check-in (${v.code})`,
+    qrFailed: 'The QR code could not be shown. Please give the check-in code at the desk.',
+    copy: 'Copy',
+    copied: 'Copied.',
+    copyFailed: 'Could not copy. Please select the code and copy it.',
+    reviewTitle: 'Tell us how it went',
+    reviewIntro: 'Thank you for coming. If you like, leave a rating and a comment.',
+    rating: 'Rating',
+    ratingHint: '5 is the best.',
+    rating1: 'Very poor',
+    rating2: 'Poor',
+    rating3: 'Fair',
+    rating4: 'Good',
+    rating5: 'Excellent',
+    comment: 'Comment',
+    charsLeft: (v) => v.n >= 0 ? `${v.n} characters left` : `${-v.n} characters too many`,
+    sendReview: 'Send review',
+    sendingReview: 'Sending…',
+    pickRating: 'Please choose a rating.',
+    reviewThanks: 'Thank you: your review was received.',
+    yourRating: (v) => `Rating ${v.n} / 5`,
     reason: (v) => REASONS.en[v.r] || REASONS.en.type,
     date: (v) => fmtDate('en', v.d),
     dateShort: (v) => fmtShort('en', v.d),
@@ -273,13 +363,41 @@ const DICT = {
 let current = initialLang();
 const listeners = [];
 
+// A language chosen on this device wins; else the browser's preferred languages (what it sends
+// as Accept-Language): the first of them that is Japanese or English; Japanese otherwise.
 function initialLang() {
   try {
     const saved = localStorage.getItem(STORE);
     if (LANGS.includes(saved)) return saved;
-  } catch (e) { /* storage blocked */ }
-  const nav = (navigator.languages && navigator.languages[0]) || navigator.language || 'ja';
-  return /^ja\b/i.test(nav) || !/^[a-z]/i.test(nav) ? 'ja' : 'en';
+  } catch (e) { /* storage blocked, or no browser (a unit check in node) */ }
+  const nav = typeof navigator === 'undefined' ? null : navigator;
+  return langFrom(nav ? [...(nav.languages || []), nav.language] : []);
+}
+
+export function langFrom(prefs) {
+  for (const p of prefs) {
+    if (typeof p !== 'string') continue;
+    if (/^ja\b/i.test(p)) return 'ja';
+    if (/^en\b/i.test(p)) return 'en';
+  }
+  return 'ja';
+}
+
+// The contract's error codes a resident can meet on these pages; each has a message in both
+// languages (a unit check holds it to that).
+export const CODES = [
+  'slot_full', 'already_booked', 'booking_closed', 'prerequisite_not_met', 'not_eligible', 'invalid_fields',
+  'password_required', 'wrong_password', 'rate_limited', 'unavailable', 'cancellation_closed', 'not_found',
+  'idempotency_conflict', 'not_attended', 'already_reviewed', 'slot_available', 'already_waiting',
+  'waitlist_closed', 'offer_expired', 'not_offered', 'too_large', 'malformed_json',
+];
+export const REASON_CODES = Object.keys(REASONS.ja);
+
+// The text of key in language l (whatever the page shows now), or null when l has no such key.
+export function textIn(l, key, vars) {
+  const v = DICT[l] && DICT[l][key];
+  if (v == null) return null;
+  return typeof v === 'function' ? v(vars || {}) : v;
 }
 
 export function lang() {
@@ -289,6 +407,10 @@ export function lang() {
 // Adds more keys for one page (e.g. the staff console's own words).
 export function extend(more) {
   for (const l of LANGS) Object.assign(DICT[l], more[l] || {});
+}
+
+export function has(key) {
+  return key in DICT.ja && key in DICT.en;
 }
 
 export function t(key, vars) {

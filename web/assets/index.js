@@ -18,7 +18,7 @@ async function load() {
   const r = await call('GET', '/v1/events');
   if (r.status === 0) return setStatus('err', 'networkError');
   if (r.status === 429 || r.status === 503) {
-    setStatus('warn', 'busy', { secs: retryAfter(r) });
+    setStatus('warn', r.status === 429 ? 'rate_limited' : 'unavailable', { secs: retryAfter(r) });
     setTimeout(load, retryAfter(r) * 1000);
     return;
   }
