@@ -5,6 +5,9 @@ never dose 2 attended without dose 1 attended, not_today, cancelled, the seat fr
 staff cancel with its cascade and mails, one effect per booking under concurrent check-ins."""
 
 import concurrent.futures
+import signal
+import time
+import uuid
 
 from ykstack import email, wait_until
 
@@ -265,3 +268,53 @@ def test_concurrent_staff_cancels_free_one_seat(stack, make_event):
     assert stack.scalar("SELECT count(*) FROM mail_outbox WHERE kind = 'cancellation' AND "
                         "booking_id = %s" % b["id"]) == "1"
     assert status_of(stack, keep["id"]) == "confirmed"
+
+
+def _entry(stack, ev, fields):
+    """XADDs one request entry (all short fields in the header h, as the ingress writes them)."""
+    h = " ".join("%s=%s" % kv for kv in fields.items())
+    return stack.redis("XADD", "yk:req:{%d}" % ev.partition, "*", "h", h)
+
+
+def _answer(stack, rid, timeout=30):
+    def get():
+        v = stack.redis("GET", "yk:res:" + rid)
+        return v if v and not v.startswith("0 ") else None
+    v = wait_until(get, timeout, 0.05, what="answer of %s" % rid)
+    return int(v.split(" ", 1)[0])
+
+
+def test_worker_restart_redelivered_entries_one_effect(stack, make_event):
+    """The partition's owner killed with a staff cancel and a check-in queued: the next owner
+    decides them, and the same entries delivered again change nothing more (one seat freed, one
+    mail, one attended)."""
+    ev = make_event(day=1, capacities=[3])
+    gone, came = booked(ev, "gone"), booked(ev, "came")
+    to_today(stack, came)
+    slot = lambda: int(stack.scalar("SELECT booked FROM slots WHERE id = %s" % ev.slot_ids[0]))
+    assert slot() == 2
+    owner = wait_until(lambda: {w.worker_id: w for w in stack.live_workers()}.get(
+        stack.partition_owners().get(ev.partition)), 15, 0.1, what="the partition's owner")
+    owner.stop(signal.SIGKILL)
+    now = int(time.time() * 1000)
+    crid, arid = uuid.uuid4().hex, uuid.uuid4().hex
+    cancel = {"t": "cancel", "id": crid, "ing": "tests", "ev": ev.id, "at": now,
+              "booking": gone["id"], "th": "*"}
+    attend = {"t": "attend", "id": arid, "ing": "tests", "ev": ev.id, "at": now,
+              "booking": came["id"], "st": "attended", "today": 1}
+    _entry(stack, ev, cancel)
+    _entry(stack, ev, attend)
+    stack.start_worker()
+    assert _answer(stack, crid) == 200 and _answer(stack, arid) == 200
+    for _ in range(2):                          # delivered again, as after a crash before XACK
+        stack.redis("DEL", "yk:res:" + crid, "yk:res:" + arid)
+        _entry(stack, ev, cancel)
+        _entry(stack, ev, attend)
+        assert _answer(stack, crid) == 200 and _answer(stack, arid) == 200
+    assert status_of(stack, gone["id"]) == "cancelled" and status_of(stack, came["id"]) == "attended"
+    assert slot() == 1
+    assert stack.scalar("SELECT count(*) FROM mail_outbox WHERE kind = 'cancellation' AND "
+                        "booking_id = %s" % gone["id"]) == "1"
+    booked(ev, "next")
+    booked(ev, "last")                          # the freed seat and the third one
+    assert ev.reserve(mail=email("over")).error == "slot_full"
