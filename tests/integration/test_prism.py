@@ -305,6 +305,32 @@ def test_review_and_reviews(own, px, ev):
     px.get("/v1/admin/events/no-such-event/reviews", 404, admin=True)
 
 
+def test_staff_login_accounts_audit(own, px):
+    login = "px-" + uuid.uuid4().hex[:8]
+    r = px.post("/v1/admin/staff", {"login": login, "name": "窓口", "role": "desk",
+                                    "password": "long enough pw"}, 201, admin=True)
+    assert r.json["staff"]["role"] == "desk"
+    px.post("/v1/admin/staff", {"login": login, "name": "x", "role": "desk",
+                                "password": "long enough pw"}, 409, admin=True)
+    px.post("/v1/admin/staff", {"login": "Bad Login"}, 422, admin=True)
+    r = px.request("PATCH", "/v1/admin/staff/" + login, 200, json_body={"role": "staff"},
+                   admin=True)
+    assert r.json["staff"]["role"] == "staff"
+    px.request("PATCH", "/v1/admin/staff/nobody-here", 404, json_body={"name": "x"}, admin=True)
+    r = px.get("/v1/admin/staff", admin=True)
+    assert any(a["login"] == login for a in r.json["staff"])
+    r = px.post("/v1/admin/login", {"login": login, "password": "long enough pw"}, 200)
+    assert r.json["staff"]["login"] == login and "yoyaku_session=" in r.headers["set-cookie"]
+    assert px.post("/v1/admin/login", {"login": login, "password": "wrong one!"}, 401).error == \
+        "wrong_password"
+    px.post("/v1/admin/login", {"login": login}, 422)
+    assert "token" in px.get("/v1/admin/me", admin=True).json
+    r = px.get("/v1/admin/audit?limit=2", admin=True)
+    assert len(r.json["entries"]) == 2
+    px.get("/v1/admin/audit?limit=0", 422, admin=True)
+    px.post("/v1/admin/logout", None, 200, admin=True)
+
+
 def test_desk_checkin_attendance_cancel(own, px, ev):
     slug, (slot, _) = ev
     r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot, age=31))
