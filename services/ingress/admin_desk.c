@@ -71,23 +71,19 @@ void admin_desk_cancel(admin_ctx *c, cat_event *unused)
  * answering 400 or 422. */
 static int desk_body_string(admin_ctx *c, const char *name, char *out, size_t outlen)
 {
-    json_t *body = admin_load_body(c, "The request body is not valid.");
-    if (body == NULL)
-        return -1;
+    const char *known[] = {name, NULL};
     json_t *errors = json_array();
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v)
-    {
-        if (strcmp(key, name) != 0)
-            ingress_add_error(errors, key, "unknown_field");
+    json_t *body = ingress_load_object(c->req, known, errors);
+    if (body == NULL) {
+        json_decref(errors);
+        return -1;
     }
-    v = json_object_get(body, name);
-    if (v == NULL || json_is_null(v))
+    json_t *v = json_object_get(body, name); /* NULL also for a body that is no object */
+    if (json_is_object(body) && (v == NULL || json_is_null(v)))
         ingress_add_error(errors, name, "required");
-    else if (!json_is_string(v))
+    else if (v && !json_is_string(v))
         ingress_add_error(errors, name, "type");
-    else if (json_string_length(v) >= outlen)
+    else if (v && json_string_length(v) >= outlen)
         ingress_add_error(errors, name, "too_long");
     if (json_array_size(errors) > 0) {
         json_decref(body);

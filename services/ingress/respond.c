@@ -79,3 +79,28 @@ int ingress_booking_checkin(json_t *booking)
     yk_token_checkin_code(ingress.token_key, id, code);
     return code[0] ? json_object_set_new(booking, "checkin_code", json_string(code)) : -1;
 }
+
+json_t *ingress_load_object(yk_http_req *req, const char *const *known, json_t *errors)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL) {
+        yk_http_respond_error(req, 400, "malformed_json", "The request body is not valid JSON.");
+        return NULL;
+    }
+    if (!json_is_object(body)) {
+        ingress_add_error(errors, "body", "type");
+        return body;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        size_t i = 0;
+        while (known[i] && strcmp(key, known[i]) != 0)
+            i++;
+        if (known[i] == NULL)
+            ingress_add_error(errors, key, "unknown_field");
+    }
+    return body;
+}

@@ -57,23 +57,14 @@ static void review_cb(yk_pg_op *op, yk_pgres *res)
 
 void reviews_post(yk_http_req *req, const char *id, const char *token_hash)
 {
-    json_error_t jerr;
-    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    static const char *const known[] = {"rating", "comment", NULL};
+    json_t *errors = json_array();
+    json_t *body = ingress_load_object(req, known, errors);
     if (body == NULL) {
-        yk_http_respond_error(req, 400, "malformed_json", "The request body is not valid JSON.");
+        json_decref(errors);
         return;
     }
-    json_t *errors = json_array();
-    if (!json_is_object(body)) {
-        ingress_add_error(errors, "body", "type");
-    } else {
-        const char *key;
-        json_t *v;
-        json_object_foreach(body, key, v)
-        {
-            if (strcmp(key, "rating") != 0 && strcmp(key, "comment") != 0)
-                ingress_add_error(errors, key, "unknown_field");
-        }
+    if (json_is_object(body)) {
         json_t *rating = json_object_get(body, "rating");
         json_t *comment = json_object_get(body, "comment");
         if (rating == NULL)

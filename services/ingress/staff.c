@@ -185,31 +185,19 @@ static int login_take(login_ctx *l)
 
 void staff_login(yk_http_req *req)
 {
-    json_error_t jerr;
-    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    static const char *const known[] = {"login", "password", NULL};
+    json_t *errors = json_array();
+    json_t *body = ingress_load_object(req, known, errors);
     if (body == NULL) {
-        yk_http_respond_error(req, 400, "malformed_json", "The request body is not valid JSON.");
+        json_decref(errors);
         return;
     }
-    json_t *errors = json_array();
-    if (!json_is_object(body)) {
-        ingress_add_error(errors, "body", "type");
-    } else {
-        const char *key;
-        json_t *v;
-        json_object_foreach(body, key, v)
-        {
-            if (strcmp(key, "login") != 0 && strcmp(key, "password") != 0)
-                ingress_add_error(errors, key, "unknown_field");
-            else if (!json_is_string(v))
-                ingress_add_error(errors, key, "type");
-            else if (json_string_length(v) == 0)
-                ingress_add_error(errors, key, "required");
-        }
-        if (!json_object_get(body, "login"))
-            ingress_add_error(errors, "login", "required");
-        if (!json_object_get(body, "password"))
-            ingress_add_error(errors, "password", "required");
+    for (int i = 0; known[i] && json_is_object(body); i++) {
+        json_t *v = json_object_get(body, known[i]);
+        if (v && !json_is_string(v))
+            ingress_add_error(errors, known[i], "type");
+        else if (v == NULL || json_string_length(v) == 0)
+            ingress_add_error(errors, known[i], "required");
     }
     if (json_array_size(errors) > 0) {
         json_decref(body);
