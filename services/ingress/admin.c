@@ -127,3 +127,15 @@ json_t *admin_load_body(admin_ctx *c, const char *message)
     }
     return body;
 }
+
+cat_event *admin_booking_event(admin_ctx *c, yk_pgres *res)
+{
+    cat_event *e = yk_pgres_ok(res) && yk_pgres_rows(res) == 1
+                       ? catalogue_event_by_id(yk_pgres_int(res, 0, 0, 0))
+                       : NULL;
+    if (yk_pgres_ok(res) && yk_pgres_rows(res) == 0)
+        yk_http_respond_error(c->req, 404, "not_found", "No such booking.");
+    else if (e == NULL)
+        ingress_respond_unavailable(c->req);
+    return e;
+}

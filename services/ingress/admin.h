@@ -72,6 +72,9 @@ void admin_respond_not_in_effect(yk_http_req *req);
  * the PUBLISH, ok only if both succeeded, unless YOYAKU_WAIT_MS passed first (then 503). c is
  * freed after both completions. */
 void admin_announce(admin_ctx *c, admin_done done);
+/* The event of a booking looked up by id: res's one row has the event id in column 0. NULL after
+ * answering 404 (no row) or 503 (the store failed, or the catalogue is behind the row). */
+cat_event *admin_booking_event(admin_ctx *c, yk_pgres *res);
 /* The request body as a JSON object (a new reference), or NULL after answering 400 (not JSON) or
  * 422 (not an object, with message). */
 json_t *admin_load_body(admin_ctx *c, const char *message);

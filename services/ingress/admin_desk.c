@@ -18,14 +18,8 @@
 static void desk_event_cb(yk_pg_op *op, yk_pgres *res)
 {
     admin_ctx *c = (admin_ctx *)op;
-    cat_event *e = yk_pgres_ok(res) && yk_pgres_rows(res) == 1
-                       ? catalogue_event_by_id(yk_pgres_int(res, 0, 0, 0))
-                       : NULL;
-    if (yk_pgres_ok(res) && yk_pgres_rows(res) == 0) {
-        yk_http_respond_error(c->req, 404, "not_found", "No such booking.");
-    } else if (e == NULL) { /* the store failed, or the catalogue is behind the row */
-        ingress_respond_unavailable(c->req);
-    } else {
+    cat_event *e = admin_booking_event(c, res);
+    if (e != NULL) {
         int cancel = strcmp(c->params[0], DESK_CANCEL) == 0;
         submit_request s = {
             .cancel = cancel,

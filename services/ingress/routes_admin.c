@@ -106,14 +106,8 @@ static const char sql_booking_by_id[] =
 static void booking_cb(yk_pg_op *op, yk_pgres *res)
 {
     admin_ctx *c = (admin_ctx *)op;
-    cat_event *e = yk_pgres_ok(res) && yk_pgres_rows(res) == 1
-                       ? catalogue_event_by_id(yk_pgres_int(res, 0, 0, 0))
-                       : NULL;
-    if (yk_pgres_ok(res) && yk_pgres_rows(res) == 0) {
-        yk_http_respond_error(c->req, 404, "not_found", "No such booking.");
-    } else if (e == NULL) { /* the store failed, or the catalogue is behind the row */
-        ingress_respond_unavailable(c->req);
-    } else {
+    cat_event *e = admin_booking_event(c, res);
+    if (e != NULL) {
         json_t *b = json_loads(yk_pgres_text(res, 0, 1), 0, NULL);
         json_t *fields = b ? catalogue_booking_fields(e, json_object_get(b, "fields")) : NULL;
         if (fields == NULL || json_object_set_new(b, "fields", fields) != 0 ||
