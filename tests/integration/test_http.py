@@ -225,8 +225,9 @@ def test_http10(stack):
 @pytest.mark.skipif(shutil.which("ab") is None, reason="ab (apache2-utils) not installed")
 def test_ab_keep_alive(stack):
     """ab -k speaks HTTP/1.0 with Connection: Keep-Alive and waits for the close unless the answer
-    says keep-alive: before the fix it hung."""
-    url = "http://127.0.0.1:%d/v1/events" % stack.http_port
+    says keep-alive: before the fix it hung. /healthz: the keep-alive logic is the connection's,
+    and the event list grows with every test before this one (too slow under ASan in a full run)."""
+    url = "http://127.0.0.1:%d/healthz" % stack.http_port
     out = subprocess.run(["ab", "-k", "-n", "1000", "-c", "10", "-s", "10", url],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
