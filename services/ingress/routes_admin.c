@@ -17,7 +17,6 @@
 #include "reviews.h"
 #include "staff.h"
 #include "yk_log.h"
-#include "yk_token.h"
 
 static const char sql_bookings[] =
     "SELECT b.id, " INGRESS_BOOKING_JSON INGRESS_BOOKING_FROM
