@@ -27,6 +27,14 @@ int yk_config_parse_int(const char *s, int64_t *out)
 /* A value in an error message: its first 64 bytes, so that the reason after it always fits. */
 #define SHOWN(v) (strlen(v) > 64 ? 64 : (int)strlen(v)), (v), (strlen(v) > 64 ? "..." : "")
 
+/* The message stays one line whatever the value holds: control bytes become '?'. */
+static void one_line(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 yk_cf_entry yk_config_resolve(const yk_cf_entry *e)
 {
     if (e->shared == NULL)
@@ -50,6 +58,7 @@ int yk_config_load(const yk_cf_entry *table, size_t n, char *err, size_t errlen)
                     snprintf(err, errlen, "%s: %s", e->env, why);
                 else
                     snprintf(err, errlen, "%s=%.*s%s: %s", e->env, SHOWN(v), why);
+                one_line(err);
                 return -1;
             }
             *(const char **)e->target = v;
@@ -59,6 +68,7 @@ int yk_config_load(const yk_cf_entry *table, size_t n, char *err, size_t errlen)
         if (yk_config_parse_int(v, &x) != 0 || x < e->min || x > e->max) {
             snprintf(err, errlen, "%s=%.*s%s: expected an integer in [%lld, %lld]", e->env,
                      SHOWN(v), (long long)e->min, (long long)e->max);
+            one_line(err);
             return -1;
         }
         *(int64_t *)e->target = x;

@@ -142,6 +142,16 @@ static void bad_int_env(void **state)
     assert_non_null(strstr(err, "YK_TEST_INT=5s"));
 }
 
+/* A value holding CR/LF cannot add a line to the error (or to the log it goes to). */
+static void error_is_one_line(void **state)
+{
+    char err[128] = "";
+    setenv("YK_TEST_INT", "5\r\nlevel=error forged", 1);
+    assert_int_equal(yk_config_load(table, N_TABLE, err, sizeof err), -1);
+    assert_null(strpbrk(err, "\r\n"));
+    assert_non_null(strstr(err, "YK_TEST_INT=5??level=error forged"));
+}
+
 static void main_help(void **state)
 {
     char *argv[] = {"test", "--help", NULL};
@@ -274,6 +284,7 @@ int main(void)
         cmocka_unit_test_setup(int_bounds, reset_env),
         cmocka_unit_test_setup(parse_int, reset_env),
         cmocka_unit_test_setup(bad_int_env, reset_env),
+        cmocka_unit_test_setup(error_is_one_line, reset_env),
         cmocka_unit_test_setup(main_help, reset_env),
         cmocka_unit_test_setup(main_version, reset_env),
         cmocka_unit_test_setup(main_config_dump, reset_env),
