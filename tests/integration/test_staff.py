@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from test_secret import limited_ingress
 from ykstack import binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,6 +116,29 @@ def test_failed_logins_are_limited_per_login(stack):
     assert 1 <= int(r.headers["retry-after"]) <= 60, r
     r = login(stack, who)                          # even the right password, for a minute
     assert r.status == 429, r
+
+
+def test_failed_logins_are_limited_per_address(stack):
+    """Ten failures a minute from one address, whatever logins they tried, stop its sign-ins."""
+    who = add_staff(stack, "desk")
+    with limited_ingress(stack) as c:
+        for i in range(10):
+            r = c.post("/v1/admin/login", {"login": "nobody-%d-%s" % (i, uuid.uuid4().hex[:6]),
+                                           "password": PASSWORD})
+            assert r.status == 401 and r.error == "wrong_password", (i, r)
+        r = c.post("/v1/admin/login", {"login": who, "password": PASSWORD})
+        assert r.status == 429 and r.error == "rate_limited", r
+        assert 1 <= int(r.headers["retry-after"]) <= 60, r
+    # the main ingress does not limit loopback: the same account still signs in there
+    assert login(stack, who).status == 200
+
+
+def test_me_logout_without_a_session(stack):
+    assert stack.client.get("/v1/admin/me").error == "unauthorized"
+    assert stack.client.post("/v1/admin/logout", None).status == 401
+    bogus = Session(stack, "z" * 43)
+    assert bogus.get("/v1/admin/me").status == 401
+    assert bogus.send("POST", "/v1/admin/logout").status == 401
 
 
 def test_origin_required_for_changes_made_with_a_session(stack, make_event):
