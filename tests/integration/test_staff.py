@@ -256,6 +256,52 @@ def test_roles(stack, make_event):
     assert owner.get("/v1/admin/audit").status == 200
 
 
+def test_audit_rows_name_actor_action_and_target(stack, make_event):
+    """Every change is in the audit log with who made it, the route and what it acted on; reads
+    are not; a refused role writes nothing."""
+    name = "ci-" + uuid.uuid4().hex[:6]
+    tok = stack.ctl("token", "create", "--name", name, "--role", "staff").stdout.strip()
+    h = {"Authorization": "Bearer " + tok}
+    slug = "au-" + uuid.uuid4().hex[:8]
+    r = stack.client.post("/v1/admin/events", {"slug": slug, "title": "監査"}, headers=h)
+    assert r.status == 201, r
+    assert stack.client.request("PATCH", "/v1/admin/events/" + slug, {"venue": "x"},
+                                headers=h).status == 200
+    assert stack.client.get("/v1/admin/events/" + slug, headers=h).status == 200
+    assert stack.client.get("/v1/admin/staff", headers=h).status == 403
+    r = stack.client.post("/v1/admin/staff", {"login": "zz", "name": "x", "role": "desk",
+                                              "password": "long enough pw"}, headers=h)
+    assert r.status == 403, r
+    ev = make_event()
+    b = ev.reserve()
+    assert b.status == 201, b
+    booking = b.json["booking"]
+    r = stack.client.post("/v1/admin/checkin", {"code": booking["checkin_code"]}, headers=h)
+    assert r.status == 409, r                         # not today: tried, and audited
+    rows = stack.psql("SELECT actor, action, target FROM audit_log WHERE actor = 'token:%s' "
+                      "ORDER BY id" % name)
+    assert rows == [["token:" + name, "POST /v1/admin/events", slug],
+                    ["token:" + name, "PATCH /v1/admin/events/{slug}", slug],
+                    ["token:" + name, "POST /v1/admin/checkin", booking["id"]]], rows
+    # a password or a booker's value never lands in the log
+    _, owner = session(stack, "owner")
+    new = "au-" + uuid.uuid4().hex[:6]
+    assert owner.send("POST", "/v1/admin/staff", {"login": new, "name": "x", "role": "desk",
+                                                  "password": "secret words 123"}).status == 201
+    assert owner.send("POST", "/v1/admin/staff", {"login": "Not A Login", "name": "x",
+                                                  "role": "desk", "password": "p" * 12}).status \
+        == 422
+    rows = stack.psql("SELECT action, target FROM audit_log WHERE actor = '%s' ORDER BY id"
+                      % ("staff:" + owner_login(stack, owner)))
+    assert rows[-2:] == [["POST /v1/admin/staff", new], ["POST /v1/admin/staff", ""]], rows
+    assert stack.scalar("SELECT count(*) FROM audit_log WHERE target LIKE '%secret words%'") \
+        == "0"
+
+
+def owner_login(stack, s):
+    return s.get("/v1/admin/me").json["staff"]["login"]
+
+
 def test_token_roles(stack):
     tok = stack.ctl("token", "create", "--name", "desk-tablet", "--role", "desk").stdout.strip()
     h = {"Authorization": "Bearer " + tok}
@@ -319,6 +365,21 @@ def test_ctl_staff_list_and_password(stack):
                         "x", "--role", "desk"], input="short\n", env=stack.env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "10 to 1024" in r.stderr, r
+    for bad in (["--login", "Bad Login", "--name", "x"], ["--login", "ok", "--name", "x" * 101],
+                ["--login", "ok", "--name", "a\nb"], ["--login", "x" * 65, "--name", "x"]):
+        r = subprocess.run([str(binary("yoyakuctl")), "staff", "add", "--role", "desk"] + bad,
+                           input=PASSWORD + "\n", env=stack.env, capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 2, (bad, r)
+    r = subprocess.run([str(binary("yoyakuctl")), "staff", "add", "--login", who, "--name", "x",
+                        "--role", "owner"], input=PASSWORD + "\n", env=stack.env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "taken" in r.stderr, r
+    assert re.search(r"^%s\tdesk\t" % re.escape(who), stack.ctl("staff", "list").stdout, re.M)
+    assert stack.ctl("staff", "disable", "nobody-" + who, check=False).returncode == 1
+    assert stack.ctl("staff", "disable", who).returncode == 0
+    assert re.search(r"^%s\tdesk\tdisabled\t" % re.escape(who), stack.ctl("staff", "list").stdout,
+                     re.M)
 
 
 def admin_operations():
