@@ -3,6 +3,7 @@
 #include "yk_addr.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -135,4 +136,159 @@ int yk_addr_parse(const char *s, int default_port, yk_addr *out, char *err, size
     memcpy(out->host, h, hlen + 1);
     out->port = p;
     return 0;
+}
+
+/* --- IP addresses and networks --------------------------------------------------------------- */
+
+static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+int yk_ip_parse(const char *s, size_t len, unsigned char out[YK_IP_LEN])
+{
+    char text[INET6_ADDRSTRLEN];
+    if (len == 0 || len >= sizeof text)
+        return -1;
+    memcpy(text, s, len);
+    text[len] = '\0';
+    if (inet_pton(AF_INET, text, out + 12) == 1) {
+        memcpy(out, v4_mapped, sizeof v4_mapped);
+        return 0;
+    }
+    return inet_pton(AF_INET6, text, out) == 1 ? 0 : -1;
+}
+
+int yk_ip_of(const struct sockaddr_storage *sa, unsigned char out[YK_IP_LEN])
+{
+    memset(out, 0, YK_IP_LEN);
+    if (sa->ss_family == AF_INET) {
+        memcpy(out, v4_mapped, sizeof v4_mapped);
+        memcpy(out + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return 0;
+    }
+    if (sa->ss_family == AF_INET6) {
+        memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, YK_IP_LEN);
+        return 0;
+    }
+    return -1;
+}
+
+int yk_ip_loopback(const unsigned char ip[YK_IP_LEN])
+{
+    static const unsigned char v6_loopback[YK_IP_LEN] = {[15] = 1};
+    return (memcmp(ip, v4_mapped, sizeof v4_mapped) == 0 && ip[12] == 127) ||
+           memcmp(ip, v6_loopback, YK_IP_LEN) == 0;
+}
+
+void yk_ip_format(const unsigned char ip[YK_IP_LEN], char *out, size_t outlen)
+{
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (memcmp(ip, v4_mapped, sizeof v4_mapped) == 0)
+        inet_ntop(AF_INET, ip + 12, text, sizeof text);
+    else
+        inet_ntop(AF_INET6, ip, text, sizeof text);
+    snprintf(out, outlen, "%s", text);
+}
+
+/* One network of a list ("addr" or "addr/prefix", len bytes): 0 or -1. */
+static int cidr_parse(const char *s, size_t len, yk_cidr *out)
+{
+    const char *slash = memchr(s, '/', len);
+    size_t alen = slash ? (size_t)(slash - s) : len;
+    if (yk_ip_parse(s, alen, out->net) != 0)
+        return -1;
+    int v4 = memcmp(out->net, v4_mapped, sizeof v4_mapped) == 0 && memchr(s, ':', alen) == NULL;
+    int max = v4 ? 32 : 128, prefix = max;
+    if (slash) {
+        const char *p = slash + 1, *end = s + len;
+        if (p == end || end - p > 3)
+            return -1;
+        prefix = 0;
+        for (; p < end; p++) {
+            if (*p < '0' || *p > '9')
+                return -1;
+            prefix = prefix * 10 + (*p - '0');
+        }
+        if (prefix > max)
+            return -1;
+    }
+    out->prefix = v4 ? 96 + prefix : prefix;
+    for (int bit = out->prefix; bit < 128; bit++) /* host bits must be zero: "10.0.0.1/8"? */
+        if (out->net[bit / 8] & (0x80 >> (bit % 8)))
+            return -1;
+    return 0;
+}
+
+int yk_cidr_parse_list(const char *s, yk_cidr *out, size_t max, size_t *n, char *err, size_t errlen)
+{
+    *n = 0;
+    for (const char *p = s ? s : ""; *p;) {
+        p += strspn(p, ", \t");
+        size_t len = strcspn(p, ", \t");
+        if (len == 0)
+            break;
+        if (*n == max) {
+            snprintf(err, errlen, "at most %zu networks", max);
+            return -1;
+        }
+        if (cidr_parse(p, len, &out[*n]) != 0) {
+            snprintf(err, errlen,
+                     "expected IP addresses or networks (10.0.0.0/8, fd00::/8; host bits zero) "
+                     "separated by commas");
+            return -1;
+        }
+        (*n)++;
+        p += len;
+    }
+    return 0;
+}
+
+int yk_cidr_match(const yk_cidr *list, size_t n, const unsigned char ip[YK_IP_LEN])
+{
+    for (size_t i = 0; i < n; i++) {
+        int bits = list[i].prefix, whole = bits / 8, rest = bits % 8;
+        if (memcmp(list[i].net, ip, (size_t)whole) != 0)
+            continue;
+        if (rest == 0 || ((list[i].net[whole] ^ ip[whole]) & (0xff00 >> rest)) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* One X-Forwarded-For entry (s, len bytes, trimmed) without brackets or port, into ip: 0 or -1. */
+static int forwarded_entry(const char *s, size_t len, unsigned char ip[YK_IP_LEN])
+{
+    if (len > 0 && s[0] == '[') { /* [v6] or [v6]:port */
+        const char *close = memchr(s, ']', len);
+        return close ? yk_ip_parse(s + 1, (size_t)(close - s - 1), ip) : -1;
+    }
+    const char *colon = memchr(s, ':', len);
+    if (colon && memchr(colon + 1, ':', len - (size_t)(colon + 1 - s)) == NULL)
+        len = (size_t)(colon - s); /* a.b.c.d:port */
+    return yk_ip_parse(s, len, ip);
+}
+
+void yk_forwarded_client(const char *xff, const yk_cidr *list, size_t n,
+                         unsigned char ip[YK_IP_LEN])
+{
+    if (xff == NULL || !yk_cidr_match(list, n, ip))
+        return;
+    const char *end = xff + strlen(xff);
+    while (end > xff) {
+        const char *start = end;
+        while (start > xff && start[-1] != ',')
+            start--;
+        const char *a = start, *b = end;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        end = start > xff ? start - 1 : xff;
+        if (a == b)
+            continue;
+        unsigned char entry[YK_IP_LEN];
+        if (forwarded_entry(a, (size_t)(b - a), entry) != 0)
+            return;
+        memcpy(ip, entry, YK_IP_LEN);
+        if (!yk_cidr_match(list, n, ip))
+            return;
+    }
 }

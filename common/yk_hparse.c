@@ -79,6 +79,26 @@ static int on_header_field(llhttp_t *l, const char *at, size_t n)
     return 0;
 }
 
+/* RFC 9110 §5.3: the lines of a list field are one value joined by commas. X-Forwarded-For is
+ * the list read (a proxy such as HAProxy adds its own line after the client's): the value so far
+ * is copied to the buffer's end with ", ", and the new line's value follows it. 0, or -1 past the
+ * buffer's cap. */
+static int join_list_field(yk_hparse *p, int i)
+{
+    size_t old = p->hdr_off[i], n = strlen(p->buf.p + old);
+    p->hdr_off[i] = p->buf.len;
+    p->cur_hdr = i;
+    for (size_t off = 0; off < n;) {
+        char piece[128]; /* the buffer may move while it grows: copy through the stack */
+        size_t k = n - off < sizeof piece ? n - off : sizeof piece;
+        memcpy(piece, p->buf.p + old + off, k);
+        if (add(p, piece, k) != 0)
+            return -1;
+        off += k;
+    }
+    return add(p, ", ", 2);
+}
+
 static int on_header_field_complete(llhttp_t *l)
 {
     yk_hparse *p = l->data;
@@ -88,12 +108,17 @@ static int on_header_field_complete(llhttp_t *l)
         p->field[p->field_len] = '\0';
         if (p->field_len == 4 && strcasecmp(p->field, "host") == 0)
             p->hosts++;
-        for (int i = 0; i < YK_HDR_COUNT; i++)
-            if (p->field_len == hdr_lens[i] && strcasecmp(p->field, hdr_names[i]) == 0 &&
-                p->hdr_off[i] == NO_OFF) {
+        for (int i = 0; i < YK_HDR_COUNT; i++) {
+            if (p->field_len != hdr_lens[i] || strcasecmp(p->field, hdr_names[i]) != 0)
+                continue;
+            if (p->hdr_off[i] == NO_OFF) { /* else the first line is kept */
                 p->cur_hdr = i;
                 p->hdr_off[i] = p->buf.len;
+            } else if (i == YK_HDR_FORWARDED_FOR && join_list_field(p, i) != 0) {
+                p->field_len = 0;
+                return refuse(l, 431);
             }
+        }
     }
     p->field_len = 0;
     return 0;

@@ -55,9 +55,15 @@ const yk_cf_entry yk_setting_token_key = {
     yk_settings_check_token_key,
     NULL};
 
+const yk_cf_entry yk_setting_trusted_proxies = YK_CF_CHECKED(
+    "YOYAKU_TRUSTED_PROXIES", NULL, "", yk_settings_check_trusted_proxies,
+    "reverse proxies (addresses or networks, e.g. 127.0.0.1,10.0.0.0/8) whose X-Forwarded-For "
+    "names the client the rate limits count; empty: the peer is the client");
+
 const yk_cf_entry *const yk_settings_all[] = {
-    &yk_setting_log_format, &yk_setting_log_level, &yk_setting_partitions, &yk_setting_pg,
-    &yk_setting_public_url, &yk_setting_redis,     &yk_setting_result_ttl, &yk_setting_token_key,
+    &yk_setting_log_format, &yk_setting_log_level,  &yk_setting_partitions,
+    &yk_setting_pg,         &yk_setting_public_url, &yk_setting_redis,
+    &yk_setting_result_ttl, &yk_setting_token_key,  &yk_setting_trusted_proxies,
 };
 const size_t yk_settings_count = sizeof yk_settings_all / sizeof yk_settings_all[0];
 
@@ -117,6 +123,13 @@ int yk_settings_check_token_key(const char *v, char *err, size_t errlen)
         return 0;
     snprintf(err, errlen, "expected 64 hex characters (or empty for the development key)");
     return -1;
+}
+
+int yk_settings_check_trusted_proxies(const char *v, char *err, size_t errlen)
+{
+    yk_cidr nets[YK_CIDR_MAX];
+    size_t n;
+    return yk_cidr_parse_list(v, nets, YK_CIDR_MAX, &n, err, errlen);
 }
 
 void yk_settings_instance_id(char *out, size_t outlen)

@@ -27,6 +27,8 @@ extern const yk_cf_entry yk_setting_public_url; /* YOYAKU_PUBLIC_URL, string, ch
 extern const yk_cf_entry yk_setting_redis;      /* YOYAKU_REDIS, string, checked by yk_addr */
 extern const yk_cf_entry yk_setting_result_ttl; /* YOYAKU_RESULT_TTL, integer */
 extern const yk_cf_entry yk_setting_token_key;  /* YOYAKU_TOKEN_KEY, secret string, checked */
+/* YOYAKU_TRUSTED_PROXIES, string, checked by yk_cidr_parse_list */
+extern const yk_cf_entry yk_setting_trusted_proxies;
 
 /* Every declaration above, for the tests and the README. */
 extern const yk_cf_entry *const yk_settings_all[];
@@ -45,6 +47,8 @@ __attribute__((warn_unused_result)) int yk_settings_check_redis(const char *v, c
                                                                 size_t errlen);
 __attribute__((warn_unused_result)) int yk_settings_check_token_key(const char *v, char *err,
                                                                     size_t errlen);
+__attribute__((warn_unused_result)) int yk_settings_check_trusted_proxies(const char *v, char *err,
+                                                                          size_t errlen);
 
 /* Writes "<host>-<pid>" into out (outlen >= 16): the default id of an ingress or a worker. The
  * host name is cut to fit (the pid is what makes it unique on the host) and any byte outside

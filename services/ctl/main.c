@@ -229,21 +229,35 @@ static int cmd_staff(char **args, int n)
     if (strcmp(verb, "add") == 0) {
         const char *login = ctl_opt(args, n, "--login"), *name = ctl_opt(args, n, "--name"),
                    *role = ctl_opt(args, n, "--role");
+        size_t ll = login ? strlen(login) : 0;
         if (!login || !name || !*name || !ctl_role_ok(role) ||
             !yk_text_valid_utf8(name, strlen(name)) || yk_text_has_crlf(name)) {
             fprintf(stderr, "yoyakuctl: staff add needs --login L --name N --role "
                             "owner|staff|desk\n");
             return 2;
         }
+        /* the API's rules (staff.c), said before a password is asked for */
+        if (ll == 0 || ll > 64 || strspn(login, "abcdefghijklmnopqrstuvwxyz0123456789._-") != ll ||
+            yk_text_length(name) > 100) {
+            fprintf(stderr, "yoyakuctl: a login is 1 to 64 of a-z 0-9 . _ -, a name at most 100 "
+                            "characters\n");
+            return 2;
+        }
         if (ctl_password_hash(hash) != 0 || (c = ctl_connect()) == NULL)
             return 1;
         const char *p[] = {login, name, role, hash};
-        rc = ctl_exec(c, "adding the account",
-                      "INSERT INTO staff (login, name, role, password_hash)"
-                      " VALUES ($1, $2, $3, $4)",
-                      4, p) == 0
-                 ? 0
-                 : 1;
+        yk_pgres *r = yk_pg_exec_sync(c,
+                                      "INSERT INTO staff (login, name, role, password_hash)"
+                                      " VALUES ($1, $2, $3, $4) ON CONFLICT (login) DO NOTHING"
+                                      " RETURNING login",
+                                      4, p);
+        if (!yk_pgres_ok(r))
+            fprintf(stderr, "yoyakuctl: adding the account: %s", yk_pgres_error(r));
+        else if (yk_pgres_rows(r) != 1)
+            fprintf(stderr, "yoyakuctl: the login %s is taken\n", login);
+        else
+            rc = 0;
+        yk_pgres_free(r);
     } else if (strcmp(verb, "list") == 0 && n == 1) {
         if ((c = ctl_connect()) == NULL)
             return 1;

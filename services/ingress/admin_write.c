@@ -6,7 +6,7 @@
 
 #include "admin.h"
 #include "definition.h"
-#include "secret.h"
+#include "pwhash.h"
 #include "yk_log.h"
 
 #define SLOTS_NOT_VALID "The slots are not valid."
@@ -119,7 +119,7 @@ static void event_store(admin_ctx *c)
     }
 }
 
-/* The password's argon2id hash, made on a pool thread (secret.h): the loop serves meanwhile. */
+/* The password's argon2id hash, made on a pool thread (pwhash.h): the loop serves meanwhile. */
 static void event_hashed(void *ud, const char *hash)
 {
     admin_ctx *c = ud;
@@ -169,9 +169,9 @@ void admin_write_event(admin_ctx *c, cat_event *e)
     c->limit = e ? 200 : 201;
     int secret = rc == 0 && d.password && d.password[0];
     if (secret) /* 503 when the hashing cap is reached: a flood of creations waits its turn */
-        rc = secret_hash_start(d.password, event_hashed, c);
+        rc = pwhash_hash_start(d.password, event_hashed, c);
     definition_free(&d);
-    json_decref(def); /* after event_params and secret_hash_start: d borrows its strings */
+    json_decref(def); /* after event_params and pwhash_hash_start: d borrows its strings */
     if (rc != 0) {
         ingress_respond_unavailable(c->req);
         admin_ctx_free(c);

@@ -65,6 +65,42 @@ static const char sql_auth[] =
 
 typedef void (*auth_next)(admin_ctx *c);
 
+static int audit_word(const char *v, size_t max)
+{
+    size_t n = v ? strlen(v) : 0;
+    return n > 0 && n <= max && strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+/* The audit row's target into out: the path's parameter, else what a call without one acts on —
+ * the slug or login a creation's body names, the booking number of a check-in (typed, or in its
+ * code YK1-<number>-…). Only values of those shapes are taken: the log never holds a booker's
+ * value or a password, and a body the handler will refuse leaves "". */
+static void audit_target(const admin_ctx *c, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s", c->slug);
+    if (c->slug[0] || !c->route->writes || c->req->body_len == 0)
+        return;
+    const char *first = c->route->path[0];
+    const char *key = strcmp(first, "events") == 0    ? "slug"
+                      : strcmp(first, "staff") == 0   ? "login"
+                      : strcmp(first, "checkin") == 0 ? "code"
+                                                      : NULL;
+    if (key == NULL)
+        return;
+    json_t *body = json_loadb(c->req->body, c->req->body_len, 0, NULL);
+    const char *v = json_string_value(json_object_get(body, key));
+    if (v && strcmp(key, "code") == 0) {
+        size_t digits = strncmp(v, "YK1-", 4) == 0 ? strspn(v + 4, "0123456789") : 0;
+        if (digits > 0 && digits <= 18 && v[4 + digits] == '-')
+            snprintf(out, outlen, "%.*s", (int)digits, v + 4);
+        else if (strspn(v, "0123456789") == strlen(v) && strlen(v) <= 18)
+            snprintf(out, outlen, "%s", v);
+    } else if (audit_word(v, 64)) {
+        snprintf(out, outlen, "%s", v);
+    }
+    json_decref(body);
+}
+
 /* The continuation of one authentication, kept beside the context's PostgreSQL op. */
 static void auth_cb(yk_pg_op *op, yk_pgres *res)
 {
@@ -142,7 +178,9 @@ void auth_admin(admin_ctx *c, void (*next)(admin_ctx *c))
                                                             : "{id}";
         len += (size_t)snprintf(action + len, sizeof action - len, "/%s", seg);
     }
-    const char *argv[5] = {kind, hash, rank, action, c->slug};
+    char target[72];
+    audit_target(c, target, sizeof target);
+    const char *argv[5] = {kind, hash, rank, action, target};
     c->next = next;
     c->op.cb = auth_cb;
     if (yk_pg_query(ingress.pg, &c->op, sql_auth, 5, argv) != 0) {

@@ -15,7 +15,7 @@
 typedef struct {
     /* configuration (yk_config table in main.c) */
     const char *listen, *redis_addr, *pg_conninfo, *log_level, *ingress_id_cfg, *token_key_hex,
-        *web_dir, *public_url;
+        *web_dir, *public_url, *trusted_proxies;
     char origin[512];            /* YOYAKU_PUBLIC_URL's scheme://host[:port] */
     unsigned char token_key[32]; /* parsed YOYAKU_TOKEN_KEY */
     int64_t partitions, wait_ms, result_ttl;

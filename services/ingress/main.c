@@ -10,9 +10,11 @@
 
 #include "catalogue.h"
 #include "catalogue_sql.h"
+#include "client.h"
 #include "deadline.h"
 #include "ingress.h"
 #include "metrics.h"
+#include "pwhash.h"
 #include "routes_secret.h"
 #include "staff.h"
 #include "submit.h"
@@ -54,6 +56,7 @@ static const yk_cf_entry config[] = {
     YK_CF_INTEGER("YOYAKU_SESSION_TTL", &ingress.session_ttl, "43200", 300, 30 * 86400,
                   "seconds a staff session (the console's sign-in cookie) stays valid"),
     YK_CF_SHARED(yk_setting_token_key, &ingress.token_key_hex),
+    YK_CF_SHARED(yk_setting_trusted_proxies, &ingress.trusted_proxies),
     YK_CF_INTEGER("YOYAKU_WAIT_MS", &ingress.wait_ms, "5000", 0, 60000,
                   "how long a reservation waits for its decision before 202"),
     YK_CF_STRING("YOYAKU_WEB_DIR", &ingress.web_dir, YK_SOURCE_DIR "/web",
@@ -200,7 +203,13 @@ int main(int argc, char **argv)
     }
     ingress.loop = uv_default_loop();
     catalogue_init(catalogue_sql_start, (unsigned)ingress.partitions);
+    unsigned hashes = ingress.pwhash_concurrency > 0 ? (unsigned)ingress.pwhash_concurrency : 1;
+    /* A small queue smooths a burst of honest unlocks and sign-ins; a flood beyond it gets 503 at
+     * once, so neither memory (PWHASH_MEMLIMIT per running hash) nor the wait grows with it. */
+    pwhash_pool_init(ingress.loop, hashes, 4 * hashes);
     routes_secret_init();
+    if (client_init(ingress.trusted_proxies) != 0)
+        return 2;
     yk_settings_origin(ingress.public_url, ingress.origin, sizeof ingress.origin);
     if (staff_init() != 0) {
         yk_error("cannot hash the stand-in password (memory)");

@@ -1,45 +1,23 @@
 /* routes_secret: the gate of secret events — POST /v1/events/{slug}/unlock, and the X-Access-Token
  * check every public route of a secret event passes. Owns the counter of failed unlocks. */
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "catalogue.h"
+#include "client.h"
+#include "failrate.h"
 #include "ingress.h"
+#include "pwhash.h"
 #include "routes_secret.h"
 #include "secret.h"
 
-static secret_rate unlock_failures;
+static failrate unlock_failures;
 
 void routes_secret_init(void)
 {
-    unsigned run = ingress.pwhash_concurrency > 0 ? (unsigned)ingress.pwhash_concurrency : 1;
-    /* A small queue smooths a burst of honest unlocks; a flood beyond it gets 503 at once, so
-     * neither memory (SECRET_PWHASH_MEMLIMIT per running hash) nor the wait grows with it. */
-    secret_pool_init(ingress.loop, run, 4 * run);
-    secret_rate_init(&unlock_failures, (int)ingress.rate_unlock);
-}
-
-int routes_secret_peer(const yk_http_req *req, unsigned char out[16])
-{
-    memset(out, 0, 16);
-    if (req->peer.ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)&req->peer;
-        out[10] = out[11] = 0xff;
-        memcpy(out + 12, &a->sin_addr, 4);
-        return out[12] == 127;
-    }
-    if (req->peer.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&req->peer;
-        memcpy(out, &a->sin6_addr, 16);
-        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
-               (memcmp(out, mapped, 12) == 0 && out[12] == 127);
-    }
-    return 1; /* a unix socket: this machine */
+    failrate_init(&unlock_failures, (int)ingress.rate_unlock);
 }
 
 int routes_secret_allowed(yk_http_req *req, const cat_event *e)
@@ -63,8 +41,8 @@ int routes_secret_allowed(yk_http_req *req, const cat_event *e)
 typedef struct {
     yk_http_req *req;
     int64_t event_id;
-    char hash[SECRET_HASH_MAX]; /* the password hash it was checked against */
-    unsigned char addr[16];
+    char hash[PWHASH_HASH_MAX]; /* the password hash it was checked against */
+    unsigned char addr[YK_IP_LEN];
     int counted; /* the attempt is in the failure counter */
 } unlock_ctx;
 
@@ -88,7 +66,7 @@ static void unlock_verified(void *ud, int ok)
 {
     unlock_ctx *c = ud;
     if (ok != 0 && c->counted) /* a success, or a failure to check, is no wrong guess */
-        secret_rate_give_back(&unlock_failures, c->addr);
+        failrate_give_back(&unlock_failures, c->addr);
     if (ok == 1)
         respond_token(c->req, c->event_id, c->hash);
     else if (ok == 0)
@@ -164,9 +142,8 @@ void routes_secret_unlock(yk_http_req *req, const cat_event *e)
     c->req = req;
     c->event_id = e->id;
     snprintf(c->hash, sizeof c->hash, "%s", e->password_hash ? e->password_hash : "");
-    int loopback = routes_secret_peer(req, c->addr);
-    if (!loopback || ingress.rate_loopback) {
-        int wait = secret_rate_take(&unlock_failures, c->addr, time(NULL));
+    if (client_limited(req, c->addr)) {
+        int wait = failrate_take(&unlock_failures, c->addr, time(NULL));
         if (wait > 0) {
             char retry[40];
             snprintf(retry, sizeof retry, "Retry-After: %d\r\n", wait);
@@ -180,12 +157,12 @@ void routes_secret_unlock(yk_http_req *req, const cat_event *e)
         }
         c->counted = 1;
     }
-    if (len > SECRET_PASSWORD_MAX) { /* no password is that long: wrong, without hashing it */
+    if (len > PWHASH_PASSWORD_MAX) { /* no password is that long: wrong, without hashing it */
         respond_wrong(req);
         free(c);
-    } else if (secret_verify_start(c->hash, password, unlock_verified, c) != 0) {
+    } else if (pwhash_verify_start(c->hash, password, unlock_verified, c) != 0) {
         if (c->counted)
-            secret_rate_give_back(&unlock_failures, c->addr);
+            failrate_give_back(&unlock_failures, c->addr);
         ingress_respond_unavailable(req);
         free(c);
     }

@@ -6,15 +6,11 @@
 #include "catalogue.h"
 #include "yk_http.h"
 
-/* Once, after ingress's settings are read and its loop exists: the hashing pool's cap
- * (YOYAKU_PWHASH_CONCURRENCY) and the failed-unlock limit (YOYAKU_RATE_UNLOCK). */
+/* Once, after ingress's settings are read: the failed-unlock limit (YOYAKU_RATE_UNLOCK). */
 void routes_secret_init(void);
 /* 1 when a public caller may use e (borrowed): it is not secret, or the request carries a valid
  * X-Access-Token for it; else answers 401 password_required and returns 0. */
 int routes_secret_allowed(yk_http_req *req, const cat_event *e);
-/* The client's address as 16 bytes (IPv4 mapped into IPv6) for the failure counters; 1 when it
- * is this machine (loopback or a unix socket), which is limited only with YOYAKU_RATE_LOOPBACK. */
-int routes_secret_peer(const yk_http_req *req, unsigned char out[16]);
 /* POST /v1/events/{slug}/unlock for e (borrowed, NULL when unknown); answers req, now or after the
  * password is checked off the loop. */
 void routes_secret_unlock(yk_http_req *req, const cat_event *e);

@@ -1,4 +1,4 @@
-/* staff: sign-in (argon2id off the loop through secret.h's pool, failures counted per client
+/* staff: sign-in (argon2id off the loop through pwhash.h's pool, failures counted per client
  * address and per login), sessions (a random id in an HttpOnly cookie, only its SHA-256 stored),
  * the staff accounts and the audit log. Each request owns its context: login_ctx for a sign-in,
  * admin_ctx for the rest. */
@@ -13,8 +13,9 @@
 #include "auth.h"
 #include "definition.h"
 #include "ingress.h"
-#include "routes_secret.h"
-#include "secret.h"
+#include "client.h"
+#include "failrate.h"
+#include "pwhash.h"
 #include "yk_log.h"
 #include "yk_text.h"
 #include "yk_token.h"
@@ -22,19 +23,19 @@
 #define STAFF_PASSWORD_MIN 10 /* characters */
 #define STAFF_NAME_MAX 100    /* characters */
 
-static secret_rate failed_by_addr, failed_by_login;
+static failrate failed_by_addr, failed_by_login;
 /* An unknown login is checked against this, so that its answer takes as long as a wrong
  * password's. */
-static char stand_in_hash[SECRET_HASH_MAX];
+static char stand_in_hash[PWHASH_HASH_MAX];
 
 int staff_init(void)
 {
-    secret_rate_init(&failed_by_addr, (int)ingress.rate_login);
-    secret_rate_init(&failed_by_login, (int)ingress.rate_login);
+    failrate_init(&failed_by_addr, (int)ingress.rate_login);
+    failrate_init(&failed_by_login, (int)ingress.rate_login);
     char random[YK_TOKEN_LEN + 1];
     yk_token_new(random);
-    return crypto_pwhash_str(stand_in_hash, random, strlen(random), SECRET_PWHASH_OPSLIMIT,
-                             SECRET_PWHASH_MEMLIMIT);
+    return crypto_pwhash_str(stand_in_hash, random, strlen(random), PWHASH_OPSLIMIT,
+                             PWHASH_MEMLIMIT);
 }
 
 /* The staff JSON of a row: login, name, role, disabled, created_at. */
@@ -49,12 +50,12 @@ typedef struct {
     yk_http_req *req;
     char login[72];
     char *password; /* wiped and freed with the context */
-    char hash[SECRET_HASH_MAX];
+    char hash[PWHASH_HASH_MAX];
     char name[512], role[8];
     char session[YK_TOKEN_LEN + 1];
-    unsigned char addr[16], key[16]; /* the counters' keys: client address, login */
-    int by_addr, by_login;           /* the attempt is counted there */
-    int known;                       /* the login names an enabled account */
+    unsigned char addr[YK_IP_LEN], key[FAILRATE_KEY]; /* the counters' keys: client, login */
+    int by_addr, by_login;                            /* the attempt is counted there */
+    int known;                                        /* the login names an enabled account */
 } login_ctx;
 
 static void login_free(login_ctx *l)
@@ -70,9 +71,9 @@ static void login_free(login_ctx *l)
 static void login_give_back(login_ctx *l)
 {
     if (l->by_addr)
-        secret_rate_give_back(&failed_by_addr, l->addr);
+        failrate_give_back(&failed_by_addr, l->addr);
     if (l->by_login)
-        secret_rate_give_back(&failed_by_login, l->key);
+        failrate_give_back(&failed_by_login, l->key);
 }
 
 static void login_wrong(yk_http_req *req)
@@ -146,7 +147,7 @@ static void account_cb(yk_pg_op *op, yk_pgres *res)
         snprintf(l->name, sizeof l->name, "%s", yk_pgres_text(res, 0, 1));
         snprintf(l->role, sizeof l->role, "%s", yk_pgres_text(res, 0, 2));
     }
-    if (secret_verify_start(l->known ? l->hash : stand_in_hash, l->password, verified, l) != 0) {
+    if (pwhash_verify_start(l->known ? l->hash : stand_in_hash, l->password, verified, l) != 0) {
         login_give_back(l);
         ingress_respond_unavailable(l->req);
         login_free(l);
@@ -157,18 +158,18 @@ static void account_cb(yk_pg_op *op, yk_pgres *res)
  * them is full, else 0. */
 static int login_take(login_ctx *l)
 {
-    int loopback = routes_secret_peer(l->req, l->addr);
+    int limited = client_limited(l->req, l->addr);
     unsigned char digest[crypto_generichash_BYTES];
     crypto_generichash(digest, sizeof digest, (const unsigned char *)l->login, strlen(l->login),
                        NULL, 0);
     memcpy(l->key, digest, sizeof l->key);
     int wait = 0;
-    if (!loopback || ingress.rate_loopback) {
-        wait = secret_rate_take(&failed_by_addr, l->addr, time(NULL));
+    if (limited) {
+        wait = failrate_take(&failed_by_addr, l->addr, time(NULL));
         l->by_addr = wait == 0;
     }
     if (wait == 0) { /* a login is guarded from everywhere, this machine included */
-        wait = secret_rate_take(&failed_by_login, l->key, time(NULL));
+        wait = failrate_take(&failed_by_login, l->key, time(NULL));
         l->by_login = wait == 0;
     }
     if (wait > 0) {
@@ -224,7 +225,7 @@ void staff_login(yk_http_req *req)
         login_free(l);
         return;
     }
-    if (strlen(l->password) > SECRET_PASSWORD_MAX) { /* wrong, without hashing it */
+    if (strlen(l->password) > PWHASH_PASSWORD_MAX) { /* wrong, without hashing it */
         login_wrong(req);
         login_free(l);
         return;
@@ -377,7 +378,7 @@ static int account_fields(admin_ctx *c, int create, char **password)
     if (pw && !json_is_string(pw))
         ingress_add_error(errors, "password", "type");
     else if (pw && (yk_text_length(json_string_value(pw)) < STAFF_PASSWORD_MIN ||
-                    json_string_length(pw) > SECRET_PASSWORD_MAX))
+                    json_string_length(pw) > PWHASH_PASSWORD_MAX))
         ingress_add_error(errors, "password", "pattern"); /* at least 10 characters */
     if (disabled && !json_is_boolean(disabled))
         ingress_add_error(errors, "disabled", "type");
@@ -458,7 +459,7 @@ static void account_change(admin_ctx *c, int create)
         account_write(c);
         return;
     }
-    int rc = secret_hash_start(password, hashed, c);
+    int rc = pwhash_hash_start(password, hashed, c);
     sodium_memzero(password, strlen(password));
     free(password);
     if (rc != 0) {

@@ -522,6 +522,8 @@ def test_admin_create_event_and_refusals(px):
     ("POST", "/v1/admin/events/demo/slots"), ("GET", "/v1/admin/events/demo/bookings"),
     ("GET", "/v1/admin/queue"), ("PATCH", "/v1/admin/events/demo"), ("GET", "/v1/admin/bookings/1"),
     ("GET", "/v1/admin/events/demo/bookings.csv"),
+    ("GET", "/v1/admin/me"), ("POST", "/v1/admin/logout"), ("GET", "/v1/admin/staff"),
+    ("POST", "/v1/admin/staff"), ("PATCH", "/v1/admin/staff/owner"), ("GET", "/v1/admin/audit"),
 ])
 def test_admin_401(own, px, method, path):
     """A wrong token through Prism; no token at all at the ingress directly (Prism answers a
@@ -531,6 +533,102 @@ def test_admin_401(own, px, method, path):
     assert r.error == "unauthorized"
     r = own.client.request(method, path, **kw)
     assert r.status == 401 and r.error == "unauthorized", r
+
+
+# staff accounts, sessions and audit
+
+
+def _staff(own, role, password="prism password 1"):
+    login = "px-%s-%s" % (role, uuid.uuid4().hex[:6])
+    r = subprocess.run([str(binary("yoyakuctl")), "staff", "add", "--login", login, "--name",
+                        "プリズム", "--role", role], input=password + "\n", env=own.env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return login, password
+
+
+def _session(px, login, password):
+    r = px.post("/v1/admin/login", {"login": login, "password": password}, 200)
+    cookie = r.headers["set-cookie"].split(";")[0]
+    assert cookie.startswith("yoyaku_session=") and "HttpOnly" in r.headers["set-cookie"], r
+    return {"Cookie": cookie, "Origin": "http://127.0.0.1:%d" % px.stack.http_port}
+
+
+def test_staff_login_me_logout(own, px):
+    login, password = _staff(own, "desk")
+    r = px.post("/v1/admin/login", {"login": login, "password": password}, 200)
+    assert r.json["staff"] == {"login": login, "name": "プリズム", "role": "desk"}, r
+    h = _session(px, login, password)
+    assert px.get("/v1/admin/me", headers=h).json["staff"]["role"] == "desk"
+    assert px.get("/v1/admin/me", admin=True).json["token"]["role"] == "owner"
+    assert px.post("/v1/admin/login", {"login": login, "password": "not it at all"},
+                   401).error == "wrong_password"
+    assert px.post("/v1/admin/login", {"login": "nobody-x", "password": password},
+                   401).error == "wrong_password"
+    px.post("/v1/admin/login", {"login": login}, 422)
+    px.post("/v1/admin/login", {"login": login, "password": password, "x": 1}, 422)
+    r = px.request("POST", "/v1/admin/login", 400, body="{", headers=NOT_JSON)
+    assert r.error == "malformed_json"
+    px.request("POST", "/v1/admin/login", 413, body=json.dumps({"login": "x" * (70 * 1024),
+                                                               "password": "y"}))
+    # a change made with the session needs the console's Origin
+    r = px.post("/v1/admin/logout", None, 403, headers={"Cookie": h["Cookie"]})
+    assert r.error == "forbidden"
+    assert px.post("/v1/admin/logout", None, 200, headers=h).json == {"signed_out": True}
+    assert px.get("/v1/admin/me", 401, headers=h).error == "unauthorized"
+    px.post("/v1/admin/logout", None, 401, headers=h)
+
+
+def test_staff_login_429(own, px):
+    """Ten failures a minute for one login (counted from this machine too) hold it back."""
+    login, password = _staff(own, "desk")
+    for _ in range(10):
+        px.post("/v1/admin/login", {"login": login, "password": "wrong password"}, 401)
+    r = px.post("/v1/admin/login", {"login": login, "password": password}, 429)
+    assert r.error == "rate_limited" and 1 <= int(r.headers["retry-after"]) <= 60, r
+
+
+def test_staff_accounts_and_audit(own, px):
+    login = "px-new-" + uuid.uuid4().hex[:6]
+    body = {"login": login, "name": "窓口", "role": "desk", "password": "long enough pw"}
+    r = px.post("/v1/admin/staff", body, 201, admin=True)
+    assert r.json["staff"]["login"] == login and r.json["staff"]["disabled"] is False, r
+    assert px.post("/v1/admin/staff", body, 409, admin=True).error == "login_taken"
+    px.post("/v1/admin/staff", dict(body, login="Bad Login"), 422, admin=True)
+    px.post("/v1/admin/staff", dict(body, login="z" + login, password="short"), 422, admin=True)
+    px.request("POST", "/v1/admin/staff", 400, body="{", admin=True, headers=NOT_JSON)
+    r = px.get("/v1/admin/staff", admin=True)
+    assert any(a["login"] == login for a in r.json["staff"]), r
+    path = "/v1/admin/staff/" + login
+    r = px.request("PATCH", path, 200, json_body={"role": "staff", "disabled": True}, admin=True)
+    assert r.json["staff"]["role"] == "staff" and r.json["staff"]["disabled"] is True, r
+    px.request("PATCH", path, 422, json_body={"role": "boss"}, admin=True)
+    px.request("PATCH", "/v1/admin/staff/nobody-" + uuid.uuid4().hex[:6], 404,
+               json_body={"name": "x"}, admin=True)
+    r = px.get("/v1/admin/audit?limit=2", admin=True)
+    assert len(r.json["entries"]) == 2 and r.json["next_cursor"], r
+    assert r.json["entries"][0]["action"] == "PATCH /v1/admin/staff/{login}", r
+    r = px.get("/v1/admin/audit?cursor=%s" % r.json["next_cursor"], admin=True)
+    assert r.json["entries"], r
+    px.get("/v1/admin/audit?limit=0", 422, admin=True)
+    px.get("/v1/admin/audit?cursor=x", 422, admin=True)
+
+
+def test_staff_roles_403(own, px):
+    login, password = _staff(own, "staff")
+    h = _session(px, login, password)
+    for path in ("/v1/admin/staff", "/v1/admin/audit"):
+        assert px.get(path, 403, headers=h).error == "forbidden"
+    px.post("/v1/admin/staff", {"login": "x" + login, "name": "x", "role": "desk",
+                                "password": "long enough pw"}, 403, headers=h)
+    px.request("PATCH", "/v1/admin/staff/" + login, 403, json_body={"role": "owner"}, headers=h)
+    r = subprocess.run([str(binary("yoyakuctl")), "token", "create", "--name",
+                        "px-desk-" + uuid.uuid4().hex[:6], "--role", "desk"], env=own.env,
+                       capture_output=True, text=True, timeout=60)
+    desk = {"Authorization": "Bearer " + r.stdout.strip()}
+    assert px.get("/v1/admin/events", headers=desk).status == 200
+    px.post("/v1/admin/events", {"slug": unique("x"), "title": "x"}, 403, headers=desk)
+    px.get("/v1/admin/queue", 403, headers=desk)
 
 
 def test_admin_list_and_get(px, ev):

@@ -3,6 +3,7 @@ sign-in with an HttpOnly SameSite=Strict cookie, Origin on state-changing cookie
 every route (403), token roles, 429 after 10 failures a minute per login, the audit log, and an
 authorization walk over every admin operation of proto/openapi.yaml."""
 
+import contextlib
 import re
 import subprocess
 import uuid
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ykstack import binary
+from test_secret import create_secret, limited_ingress, unlock
+from ykstack import Client, binary, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
@@ -117,6 +119,108 @@ def test_failed_logins_are_limited_per_login(stack):
     assert r.status == 429, r
 
 
+def test_failed_logins_are_limited_per_address(stack):
+    """Ten failures a minute from one address, whatever logins they tried, stop its sign-ins."""
+    who = add_staff(stack, "desk")
+    with limited_ingress(stack) as c:
+        for i in range(10):
+            r = c.post("/v1/admin/login", {"login": "nobody-%d-%s" % (i, uuid.uuid4().hex[:6]),
+                                           "password": PASSWORD})
+            assert r.status == 401 and r.error == "wrong_password", (i, r)
+        r = c.post("/v1/admin/login", {"login": who, "password": PASSWORD})
+        assert r.status == 429 and r.error == "rate_limited", r
+        assert 1 <= int(r.headers["retry-after"]) <= 60, r
+    # the main ingress does not limit loopback: the same account still signs in there
+    assert login(stack, who).status == 200
+
+
+@contextlib.contextmanager
+def ingress_with(stack, **env_extra):
+    """One more ingress of the stack with settings of its own; yields its client."""
+    port = free_port()
+    name = "ingress-staff-%d" % port
+    env = dict(stack.env, YOYAKU_LISTEN="127.0.0.1:%d" % port, YOYAKU_INGRESS_ID=name,
+               **env_extra)
+    proc = stack._spawn(name, [binary("yoyaku-ingress")], env)
+    client = Client("127.0.0.1", port, stack.admin_token)
+
+    def ready():
+        try:
+            return client.get("/readyz").status == 200
+        except OSError:
+            return False
+    try:
+        wait_until(ready, 30, 0.05, what="ingress %s ready" % name)
+        yield client
+    finally:
+        client.close()
+        proc.stop()
+
+
+def fail_logins(c, n, xff=None):
+    """n sign-ins of unknown logins (each a failure) sent with X-Forwarded-For xff; the answers."""
+    h = {"X-Forwarded-For": xff} if xff else {}
+    return [c.post("/v1/admin/login", {"login": "nobody-" + uuid.uuid4().hex[:8],
+                                       "password": PASSWORD}, headers=h).status
+            for _ in range(n)]
+
+
+def test_trusted_proxy_names_the_client(stack):
+    """Behind a proxy of YOYAKU_TRUSTED_PROXIES each forwarded client is counted apart, loopback
+    exemption or not; what a client writes into X-Forwarded-For itself is never taken."""
+    with ingress_with(stack, YOYAKU_TRUSTED_PROXIES="10.0.0.0/8, 127.0.0.1") as c:
+        assert fail_logins(c, 10, "203.0.113.5") == [401] * 10
+        assert fail_logins(c, 1, "203.0.113.5") == [429]
+        # the same client through a chain of trusted proxies
+        assert fail_logins(c, 1, "203.0.113.5, 10.1.2.3") == [429]
+        # another client behind the same proxy is not held back
+        assert fail_logins(c, 1, "203.0.113.6") == [401]
+        # a client cannot step out of its count by writing an address of its own: the proxy
+        # appends the one it saw, and that is read
+        assert fail_logins(c, 1, "198.51.100.9, 203.0.113.5") == [429]
+        assert fail_logins(c, 1, "198.51.100.9,203.0.113.5, unknown") == [401]  # stops at us
+        # the proxy's own calls (no header) are loopback's: not limited by default
+        assert fail_logins(c, 12) == [401] * 12
+        # unlock counts the forwarded client too
+        slug, _, _, _ = create_secret(stack.client)
+        wait_until(lambda: c.get("/v1/events/%s" % slug).status == 401, 10, 0.05,
+                   what="event known")
+        h = {"X-Forwarded-For": "192.0.2.44"}
+        for i in range(10):
+            r = c.post("/v1/events/%s/unlock" % slug, {"password": "wrong %d" % i}, headers=h)
+            assert r.status == 401, (i, r)
+        r = c.post("/v1/events/%s/unlock" % slug, {"password": "wrong"}, headers=h)
+        assert r.status == 429 and r.error == "rate_limited", r
+        assert unlock(c, slug).status == 200   # the proxy itself, loopback
+
+
+def test_untrusted_peer_cannot_choose_its_address(stack):
+    """Without YOYAKU_TRUSTED_PROXIES, X-Forwarded-For is anyone's words: a new address in every
+    request does not escape the limit."""
+    with limited_ingress(stack) as c:
+        answers = [c.post("/v1/admin/login", {"login": "nobody-%d" % i, "password": PASSWORD},
+                          headers={"X-Forwarded-For": "203.0.113.%d" % i}).status
+                   for i in range(11)]
+        assert answers == [401] * 10 + [429], answers
+
+
+def test_bad_trusted_proxies_refused_at_start(stack):
+    for bad in ("10.0.0.1/8", "proxy.example", "10.0.0.0/33"):
+        r = subprocess.run([str(binary("yoyaku-ingress"))],
+                           env=dict(stack.env, YOYAKU_TRUSTED_PROXIES=bad,
+                                    YOYAKU_LISTEN="127.0.0.1:%d" % free_port()),
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and "YOYAKU_TRUSTED_PROXIES" in r.stderr, (bad, r)
+
+
+def test_me_logout_without_a_session(stack):
+    assert stack.client.get("/v1/admin/me").error == "unauthorized"
+    assert stack.client.post("/v1/admin/logout", None).status == 401
+    bogus = Session(stack, "z" * 43)
+    assert bogus.get("/v1/admin/me").status == 401
+    assert bogus.send("POST", "/v1/admin/logout").status == 401
+
+
 def test_origin_required_for_changes_made_with_a_session(stack, make_event):
     who, s = session(stack, "staff")
     ev = make_event()
@@ -150,6 +254,52 @@ def test_roles(stack, make_event):
     assert staff.get("/v1/admin/audit").status == 403
     assert owner.get("/v1/admin/staff").status == 200
     assert owner.get("/v1/admin/audit").status == 200
+
+
+def test_audit_rows_name_actor_action_and_target(stack, make_event):
+    """Every change is in the audit log with who made it, the route and what it acted on; reads
+    are not; a refused role writes nothing."""
+    name = "ci-" + uuid.uuid4().hex[:6]
+    tok = stack.ctl("token", "create", "--name", name, "--role", "staff").stdout.strip()
+    h = {"Authorization": "Bearer " + tok}
+    slug = "au-" + uuid.uuid4().hex[:8]
+    r = stack.client.post("/v1/admin/events", {"slug": slug, "title": "監査"}, headers=h)
+    assert r.status == 201, r
+    assert stack.client.request("PATCH", "/v1/admin/events/" + slug, {"venue": "x"},
+                                headers=h).status == 200
+    assert stack.client.get("/v1/admin/events/" + slug, headers=h).status == 200
+    assert stack.client.get("/v1/admin/staff", headers=h).status == 403
+    r = stack.client.post("/v1/admin/staff", {"login": "zz", "name": "x", "role": "desk",
+                                              "password": "long enough pw"}, headers=h)
+    assert r.status == 403, r
+    ev = make_event()
+    b = ev.reserve()
+    assert b.status == 201, b
+    booking = b.json["booking"]
+    r = stack.client.post("/v1/admin/checkin", {"code": booking["checkin_code"]}, headers=h)
+    assert r.status == 409, r                         # not today: tried, and audited
+    rows = stack.psql("SELECT actor, action, target FROM audit_log WHERE actor = 'token:%s' "
+                      "ORDER BY id" % name)
+    assert rows == [["token:" + name, "POST /v1/admin/events", slug],
+                    ["token:" + name, "PATCH /v1/admin/events/{slug}", slug],
+                    ["token:" + name, "POST /v1/admin/checkin", booking["id"]]], rows
+    # a password or a booker's value never lands in the log
+    _, owner = session(stack, "owner")
+    new = "au-" + uuid.uuid4().hex[:6]
+    assert owner.send("POST", "/v1/admin/staff", {"login": new, "name": "x", "role": "desk",
+                                                  "password": "secret words 123"}).status == 201
+    assert owner.send("POST", "/v1/admin/staff", {"login": "Not A Login", "name": "x",
+                                                  "role": "desk", "password": "p" * 12}).status \
+        == 422
+    rows = stack.psql("SELECT action, target FROM audit_log WHERE actor = '%s' ORDER BY id"
+                      % ("staff:" + owner_login(stack, owner)))
+    assert rows[-2:] == [["POST /v1/admin/staff", new], ["POST /v1/admin/staff", ""]], rows
+    assert stack.scalar("SELECT count(*) FROM audit_log WHERE target LIKE '%secret words%'") \
+        == "0"
+
+
+def owner_login(stack, s):
+    return s.get("/v1/admin/me").json["staff"]["login"]
 
 
 def test_token_roles(stack):
@@ -215,6 +365,21 @@ def test_ctl_staff_list_and_password(stack):
                         "x", "--role", "desk"], input="short\n", env=stack.env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "10 to 1024" in r.stderr, r
+    for bad in (["--login", "Bad Login", "--name", "x"], ["--login", "ok", "--name", "x" * 101],
+                ["--login", "ok", "--name", "a\nb"], ["--login", "x" * 65, "--name", "x"]):
+        r = subprocess.run([str(binary("yoyakuctl")), "staff", "add", "--role", "desk"] + bad,
+                           input=PASSWORD + "\n", env=stack.env, capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 2, (bad, r)
+    r = subprocess.run([str(binary("yoyakuctl")), "staff", "add", "--login", who, "--name", "x",
+                        "--role", "owner"], input=PASSWORD + "\n", env=stack.env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "taken" in r.stderr, r
+    assert re.search(r"^%s\tdesk\t" % re.escape(who), stack.ctl("staff", "list").stdout, re.M)
+    assert stack.ctl("staff", "disable", "nobody-" + who, check=False).returncode == 1
+    assert stack.ctl("staff", "disable", who).returncode == 0
+    assert re.search(r"^%s\tdesk\tdisabled\t" % re.escape(who), stack.ctl("staff", "list").stdout,
+                     re.M)
 
 
 def admin_operations():

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "yk_hparse.h"
@@ -173,6 +174,35 @@ static void long_name_split(void **state)
     }
 }
 
+/* X-Forwarded-For's lines are one comma-joined list (a proxy may add its own line), split at
+ * every point; another header's repeat keeps its first line. */
+static void forwarded_for_lines_joined(void **state)
+{
+    const char *req = "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2 \r\n"
+                      "Origin: http://a\r\nx-forwarded-for:3.3.3.3\r\nOrigin: http://b\r\n"
+                      "X-FORWARDED-FOR:  4.4.4.4\r\n\r\n";
+    for (size_t step = 1; step < 40; step++) {
+        yk_hparse p;
+        yk_hparse_init(&p, &no_hooks, NULL, 8192, 65536);
+        assert_int_equal(feed(&p, req, step, NULL), 1);
+        yk_http_req r = {0};
+        int h10;
+        yk_hparse_request(&p, &r, &h10);
+        assert_string_equal(r.headers[YK_HDR_FORWARDED_FOR], "1.1.1.1, 2.2.2.2, 3.3.3.3, 4.4.4.4");
+        assert_string_equal(r.headers[YK_HDR_ORIGIN], "http://a");
+        yk_hparse_free(&p);
+    }
+    /* many lines: each copy counts against the buffer, which refuses at its cap (431) */
+    char big[8192] = "GET / HTTP/1.1\r\nHost: h\r\n";
+    for (int i = 0; i < 200; i++)
+        strcat(big, "X-Forwarded-For: 10.0.0.1\r\n");
+    strcat(big, "\r\n");
+    yk_hparse p;
+    yk_hparse_init(&p, &no_hooks, NULL, 8192, 1024);
+    assert_int_equal(feed(&p, big, strlen(big), NULL), 431);
+    yk_hparse_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +213,7 @@ int main(void)
         cmocka_unit_test(pipelined),
         cmocka_unit_test(limits),
         cmocka_unit_test(long_name_split),
+        cmocka_unit_test(forwarded_for_lines_joined),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,7 +70,7 @@ static void public_url(void **state)
 
 static void declarations(void **state)
 {
-    assert_int_equal(yk_settings_count, 8);
+    assert_int_equal(yk_settings_count, 9);
     for (size_t i = 0; i < yk_settings_count; i++) {
         const yk_cf_entry *e = yk_settings_all[i];
         assert_non_null(e->env);
@@ -191,6 +191,12 @@ static void checks(void **state)
     assert_int_equal(yk_settings_check_redis("127.0.0.1:6379", err, sizeof err), 0);
     assert_int_equal(yk_settings_check_redis("6379x", err, sizeof err), -1);
     assert_int_equal(yk_settings_check_token_key("", err, sizeof err), 0);
+    assert_int_equal(yk_settings_check_trusted_proxies("", err, sizeof err), 0);
+    assert_int_equal(
+        yk_settings_check_trusted_proxies("127.0.0.1, 10.0.0.0/8 fd00::/8", err, sizeof err), 0);
+    assert_int_equal(yk_settings_check_trusted_proxies("10.0.0.1/8", err, sizeof err), -1);
+    assert_int_equal(yk_settings_check_trusted_proxies("proxy.local", err, sizeof err), -1);
+    assert_non_null(strstr(err, "expected IP addresses"));
     char key[65];
     memset(key, 'f', 64);
     key[64] = '\0';

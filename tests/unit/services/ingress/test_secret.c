@@ -1,5 +1,6 @@
 /* Unit suite for services/ingress/secret.c: access tokens (round trip, expiry, another event or
- * password, tampering, another key), the failed-unlock counter, and the hashing pool's cap. */
+ * password, tampering, another key). The counter's suite is test_failrate.c, the pool's
+ * test_pwhash.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -93,154 +94,6 @@ static void token_tampering(void **state)
     assert_int_equal(secret_token_verify(key, 42, hash1, u, NOW), SECRET_TOKEN_BAD);
 }
 
-/* --- the counter ---------------------------------------------------------------------------- */
-
-static secret_rate rate; /* large: not on the stack */
-
-static void addr_of(unsigned char a[16], unsigned v)
-{
-    memset(a, 0, 16);
-    a[10] = a[11] = 0xff;
-    a[12] = 10;
-    a[13] = (unsigned char)(v >> 16);
-    a[14] = (unsigned char)(v >> 8);
-    a[15] = (unsigned char)v;
-}
-
-/* The 11th attempt within a minute is refused until the oldest failure is a minute old. */
-static void rate_ten_a_minute(void **state)
-{
-    unsigned char a[16], b[16];
-    addr_of(a, 1);
-    addr_of(b, 2);
-    secret_rate_init(&rate, 10);
-    for (int i = 0; i < 10; i++)
-        assert_int_equal(secret_rate_take(&rate, a, NOW + i), 0);
-    assert_int_equal(secret_rate_failures(&rate, a, NOW + 9), 10);
-    assert_int_equal(secret_rate_take(&rate, a, NOW + 10), 50); /* NOW + 60 - (NOW + 10) */
-    assert_int_equal(secret_rate_take(&rate, a, NOW + 59), 1);
-    assert_int_equal(secret_rate_failures(&rate, a, NOW + 59), 10); /* refusals are not counted */
-    assert_int_equal(secret_rate_take(&rate, b, NOW + 10), 0);      /* another address */
-    assert_int_equal(secret_rate_take(&rate, a, NOW + 60), 0);      /* the first aged out */
-    assert_int_equal(secret_rate_take(&rate, a, NOW + 60), 1);      /* the second is due at 61 */
-    assert_int_equal(secret_rate_take(&rate, a, NOW + 200), 0);
-    assert_int_equal(secret_rate_failures(&rate, a, NOW + 200), 1);
-}
-
-/* A success is given back: right passwords never lock anyone out. */
-static void rate_give_back(void **state)
-{
-    unsigned char a[16];
-    addr_of(a, 3);
-    secret_rate_init(&rate, 3);
-    for (int i = 0; i < 20; i++) {
-        assert_int_equal(secret_rate_take(&rate, a, NOW), 0);
-        secret_rate_give_back(&rate, a);
-    }
-    assert_int_equal(secret_rate_failures(&rate, a, NOW), 0);
-    /* with a full, wrapped ring too */
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(secret_rate_take(&rate, a, NOW + 100 + i), 0);
-    assert_int_equal(secret_rate_take(&rate, a, NOW + 200), 0); /* the old three aged out */
-    secret_rate_give_back(&rate, a);
-    assert_int_equal(secret_rate_failures(&rate, a, NOW + 200), 0);
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(secret_rate_take(&rate, a, NOW + 201), 0);
-    assert_int_equal(secret_rate_take(&rate, a, NOW + 202), 59);
-}
-
-static void rate_unlimited(void **state)
-{
-    unsigned char a[16];
-    addr_of(a, 4);
-    secret_rate_init(&rate, 0);
-    for (int i = 0; i < 1000; i++)
-        assert_int_equal(secret_rate_take(&rate, a, NOW), 0);
-    secret_rate_init(&rate, 1000); /* clamped */
-    assert_int_equal(rate.limit, SECRET_RATE_MAX);
-}
-
-/* More addresses than the table holds: memory stays bounded, the newest are still counted. */
-static void rate_table_full(void **state)
-{
-    unsigned char a[16];
-    secret_rate_init(&rate, 2);
-    for (unsigned v = 0; v < 4 * SECRET_RATE_SLOTS; v++) {
-        addr_of(a, v);
-        assert_int_equal(secret_rate_take(&rate, a, NOW), 0);
-    }
-    addr_of(a, 4 * SECRET_RATE_SLOTS - 1);
-    assert_int_equal(secret_rate_failures(&rate, a, NOW), 1);
-    assert_int_equal(secret_rate_take(&rate, a, NOW), 0);
-    assert_int_equal(secret_rate_take(&rate, a, NOW), 60);
-}
-
-/* --- the pool ----------------------------------------------------------------------------------
- */
-
-static char hashed[3][SECRET_HASH_MAX];
-static int verified[4], hash_calls, verify_calls;
-static unsigned max_running;
-
-static void on_hash(void *ud, const char *hash)
-{
-    int i = (int)(intptr_t)ud;
-    assert_non_null(hash);
-    snprintf(hashed[i], sizeof hashed[i], "%s", hash);
-    hash_calls++;
-}
-
-static void on_verify(void *ud, int ok)
-{
-    verified[(intptr_t)ud] = ok;
-    verify_calls++;
-}
-
-static void note_running(void)
-{
-    if (secret_pool_running() > max_running)
-        max_running = secret_pool_running();
-}
-
-/* One runs, one waits, the third is refused at once; both accepted hashes complete, argon2id at
- * 19 MiB and 2 passes, and verify. */
-static void pool_caps_and_hashes(void **state)
-{
-    uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
-    secret_pool_init(&loop, 1, 1);
-    assert_int_equal(secret_hash_start("himitsu", on_hash, (void *)0), 0);
-    note_running();
-    assert_int_equal(secret_hash_start("himitsu", on_hash, (void *)1), 0);
-    note_running();
-    assert_int_equal(secret_pool_waiting(), 1);
-    assert_int_equal(secret_hash_start("flood", on_hash, (void *)2), -1);
-    assert_int_equal(secret_verify_start(hash1, "flood", on_verify, (void *)0), -1);
-    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(hash_calls, 2);
-    assert_int_equal(max_running, 1);
-    assert_int_equal(secret_pool_running() + secret_pool_waiting(), 0);
-    assert_true(strncmp(hashed[0], "$argon2id$v=19$m=19456,t=2,p=1$", 31) == 0);
-    assert_string_not_equal(hashed[0], hashed[1]); /* salted */
-
-    secret_pool_init(&loop, 2, 2);
-    assert_int_equal(secret_verify_start(hashed[0], "himitsu", on_verify, (void *)0), 0);
-    assert_int_equal(secret_verify_start(hashed[1], "himitsu!", on_verify, (void *)1), 0);
-    assert_int_equal(secret_verify_start("not a hash", "himitsu", on_verify, (void *)2), 0);
-    note_running();
-    assert_int_equal(secret_pool_running(), 2);
-    char longpw[SECRET_PASSWORD_MAX + 2];
-    memset(longpw, 'x', sizeof longpw - 1);
-    longpw[sizeof longpw - 1] = '\0';
-    assert_int_equal(secret_verify_start(hashed[0], longpw, on_verify, (void *)3), -1);
-    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(verify_calls, 3);
-    assert_int_equal(verified[0], 1);
-    assert_int_equal(verified[1], 0);
-    assert_int_equal(verified[2], 0);
-    assert_int_equal(uv_loop_close(&loop), 0);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,11 +101,6 @@ int main(void)
         cmocka_unit_test(token_expires),
         cmocka_unit_test(token_bound_to_event_and_password),
         cmocka_unit_test(token_tampering),
-        cmocka_unit_test(rate_ten_a_minute),
-        cmocka_unit_test(rate_give_back),
-        cmocka_unit_test(rate_unlimited),
-        cmocka_unit_test(rate_table_full),
-        cmocka_unit_test(pool_caps_and_hashes),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
