@@ -219,7 +219,9 @@ void staff_login(yk_http_req *req)
     }
     json_decref(body);
     l->req = req;
-    snprintf(l->login, sizeof l->login, "%.64s", login);
+    /* Longer than any login: no account has it (not its first 64 bytes' account either). */
+    if (strlen(login) <= 64)
+        snprintf(l->login, sizeof l->login, "%s", login);
     free(login);
     if (login_take(l) > 0) {
         login_free(l);

@@ -99,6 +99,17 @@ def test_wrong_or_unknown_login(stack):
     assert stack.client.get("/v1/admin/login").status == 405
 
 
+def test_a_login_longer_than_any_is_unknown(stack):
+    who = "l" * 60 + uuid.uuid4().hex[:4]           # 64 characters, the longest login
+    r = subprocess.run([str(binary("yoyakuctl")), "staff", "add", "--login", who, "--name", "x",
+                        "--role", "desk"], input=PASSWORD + "\n", env=stack.env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert login(stack, who).status == 200
+    r = login(stack, who + "x")                      # its first 64 characters name an account
+    assert r.status == 401 and r.error == "wrong_password", r
+
+
 def test_disabled_account_cannot_sign_in_and_its_session_ends(stack):
     who, s = session(stack, "staff")
     assert s.get("/v1/admin/events").status == 200
