@@ -14,13 +14,13 @@
 /* $1 booking id, $2 new status, $3 the desk's check-in (the slot must be today, in the event's
  * zone), $4 the entry's event (a booking of another event is unknown here). One row, or none for
  * an unknown booking: the refusal (NULL when done), whether the status changed, the columns of
- * persist_bookings (the status the one before), then identity, slot start (Unix seconds) and
- * campaign, for the partition's memory. Marking attended needs the same identity's prerequisite
+ * persist_bookings (the status the one before), then identity and slot start (Unix seconds),
+ * for the partition's memory. Marking attended needs the same identity's prerequisite
  * booking attended (never dose 2 without dose 1); marking again what is already so changes nothing.
  */
 static const char ATTEND_SQL[] =
     "WITH b AS ("
-    " SELECT b.*, s.starts_at, s.ends_at, e.timezone, e.slug, e.prerequisite, e.campaign"
+    " SELECT b.*, s.starts_at, s.ends_at, e.timezone, e.slug, e.prerequisite"
     " FROM bookings b JOIN slots s ON s.id = b.slot_id JOIN events e ON e.id = b.event_id"
     " WHERE b.id = $1::bigint AND b.event_id = $4::bigint FOR UPDATE OF b"
     "), c AS ("
@@ -40,7 +40,7 @@ static const char ATTEND_SQL[] =
     " SELECT c.refusal, EXISTS (SELECT 1 FROM upd), c.id, c.event_id, c.slot_id, c.status,"
     " c.email, c.fields::text, yk_rfc3339(c.created_at, c.timezone), c.slug,"
     " yk_rfc3339(c.starts_at, c.timezone), yk_rfc3339(c.ends_at, c.timezone), c.identity,"
-    " extract(epoch FROM c.starts_at)::bigint, c.campaign FROM c";
+    " extract(epoch FROM c.starts_at)::bigint FROM c";
 
 static const struct {
     const char *error, *message;
@@ -53,28 +53,28 @@ static const struct {
 
 /* The partition's memory follows a change of booking status from → to (never cancelled) rather
  * than being reread (a desk checking in during a rush must not make the worker reload the
- * campaign): the identity's count in its scope (active: confirmed or attended, as
- * persist_counts_load counts) and the event's history (persist_prior_load), each where loaded.
- * false when it cannot (an attended booking made no_show, out of memory): reread the partition. */
-static bool attend_remember(worker *w, unsigned p, const char *ev, const char *campaign,
-                            const char *ident, int64_t start, const char *from, const char *to)
+ * campaign): the identity's count in the event's scope (active: confirmed or attended, as
+ * persist_counts_load counts) and the event's history, where loaded. Both are found through the
+ * cached event, so the scope keys stay persist.c's. false when it cannot (the event is not cached,
+ * so its scopes may be loaded under keys only it knows; an attended booking made no_show; out of
+ * memory): reread the partition. */
+static bool attend_remember(worker *w, const entry *en, const char *ident, int64_t start,
+                            const char *from, const char *to)
 {
-    map *scopes = &w->parts[p].scopes;
-    bool was = strcmp(from, "no_show") != 0, is = strcmp(to, "attended") == 0;
-    char key[300];
-    if ((size_t)snprintf(key, sizeof key, "%c:%s", campaign ? 'c' : 'e',
-                         campaign ? campaign : ev) >= sizeof key)
+    char key[24];
+    snprintf(key, sizeof key, "%lld", (long long)en->ev);
+    persist_event *e = map_get(&w->parts[en->p].events, key);
+    if (e == NULL)
         return false;
-    map *counts = map_get(scopes, key);
-    if (counts && was != is) {
-        void **count = map_ref(counts, ident);
+    bool was = strcmp(from, "no_show") != 0, is = strcmp(to, "attended") == 0;
+    if (e->counts && was != is) {
+        void **count = map_ref(e->counts, ident);
         if (count == NULL)
             return false;
         intptr_t n = (intptr_t)*count + (is ? 1 : -1);
         *count = (void *)(n > 0 ? n : 0);
     }
-    snprintf(key, sizeof key, "h:%s", ev);
-    map *hist = map_get(scopes, key);
+    map *hist = e->scopes ? map_get(e->scopes, e->hist_key) : NULL;
     if (hist == NULL)
         return true;
     if (strcmp(from, "confirmed") == 0 && is)
@@ -128,9 +128,8 @@ static int attend_one(worker *w, entry *en, bool *stale)
         answer_status(en, &b, en->st_s);
         en->result = en->st_s;
         if (yk_pgres_bool(r, 0, 1)) { /* the counts and the history the dependents read changed */
-            if (!attend_remember(
-                    w, en->p, en->ev_s, yk_pgres_null(r, 0, 14) ? NULL : yk_pgres_text(r, 0, 14),
-                    yk_pgres_text(r, 0, 12), yk_pgres_int(r, 0, 13, 0), b.status, en->st_s))
+            if (!attend_remember(w, en, yk_pgres_text(r, 0, 12), yk_pgres_int(r, 0, 13, 0),
+                                 b.status, en->st_s))
                 stale[en->p] = true;
             yk_info("request=%s booking=%s marked %s", en->rid, b.id, en->st_s);
         }
