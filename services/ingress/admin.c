@@ -114,16 +114,14 @@ void admin_announce(admin_ctx *c, admin_done done)
 
 json_t *admin_load_body(admin_ctx *c, const char *message)
 {
-    json_error_t jerr;
-    json_t *body = json_loadb(c->req->body, c->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (body == NULL)
-        yk_http_respond_error(c->req, 400, "malformed_json", "The request body is not valid JSON.");
-    else if (!json_is_object(body)) {
-        json_t *errors = json_array();
-        ingress_add_error(errors, "body", "type");
-        ingress_respond_invalid(c->req, errors, message);
+    json_t *errors = json_array();
+    json_t *body = ingress_load_object(c->req, NULL, errors);
+    if (body && json_array_size(errors) > 0) { /* not an object */
         json_decref(body);
         body = NULL;
+        ingress_respond_invalid(c->req, errors, message);
+    } else {
+        json_decref(errors);
     }
     return body;
 }

@@ -44,7 +44,7 @@ int ingress_query_param(const char *query, const char *name, char *out, size_t o
 void ingress_add_error(json_t *errors, const char *field, const char *reason);
 /* The request body as JSON (a new reference), or NULL after answering 400 malformed_json. Adds to
  * errors ("body", "type") when it is not an object, and ("<key>", "unknown_field") for each key not
- * in known (NULL-terminated). */
+ * in known (NULL-terminated; NULL: any key). */
 json_t *ingress_load_object(yk_http_req *req, const char *const *known, json_t *errors);
 /* 422 invalid_fields with errors (a reference that is stolen) and message (a literal). */
 void ingress_respond_invalid(yk_http_req *req, json_t *errors, const char *message);

@@ -96,6 +96,8 @@ json_t *ingress_load_object(yk_http_req *req, const char *const *known, json_t *
     json_t *v;
     json_object_foreach(body, key, v)
     {
+        if (known == NULL)
+            break;
         size_t i = 0;
         while (known[i] && strcmp(key, known[i]) != 0)
             i++;
