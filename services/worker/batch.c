@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "partitions.h"
 #include "persist.h"
+#include "phase.h"
 #include "yk_log.h"
 #include "yk_rconn.h"
 
@@ -35,6 +36,10 @@ static int batch_lookup(worker *w, unsigned p, int64_t ev, int64_t slot, persist
         int r = persist_event_load(w->pg, ev, &part->scopes, e);
         if (r <= 0)
             return r;
+        if (phase_load(w->pg, *e) != 0) {
+            persist_event_free(*e);
+            return -1;
+        }
         void **ref = map_ref(&part->events, key);
         if (ref == NULL) {
             persist_event_free(*e);
