@@ -241,3 +241,211 @@ def test_each_type_delivered_1_to_5_times_has_one_effect(stack, make_event):
     assert int(stack.scalar("SELECT booked FROM slots WHERE id = %s" % ev.slot_ids[0])) == \
         booked + 1 - 1                         # the reserve takes a seat, the cancel frees one
     assert counter(stack, "yk:done:{%d}" % p) == done0 + 1 + len(plan) + 2
+
+
+# ---------------------------------------------------------------------------------------------------
+# committed, then the worker killed before its ack: the next owner's replay has no second effect
+
+
+SLOW_SQL = """
+CREATE TABLE IF NOT EXISTS yk_test_slow (email text PRIMARY KEY);
+CREATE OR REPLACE FUNCTION yk_test_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM yk_test_slow WHERE email = NEW.email) THEN PERFORM pg_sleep(1.5); END IF;
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS yk_test_slow ON bookings;
+CREATE TRIGGER yk_test_slow BEFORE INSERT OR UPDATE ON bookings FOR EACH ROW
+  EXECUTE FUNCTION yk_test_slow();
+"""
+
+
+def kill_while_committing(stack, ev, victim, add_entries):
+    """Adds the entries, waits until victim's session sleeps in the trigger (its statement under
+    way), kills victim -9 and starts a fresh worker. PostgreSQL finishes and commits the statement
+    (nothing tells it the client died before it writes the result); victim never acks."""
+    rids = add_entries()
+    wait_until(lambda: stack.scalar("SELECT count(*) FROM pg_stat_activity WHERE "
+                                    "application_name = '%s' AND wait_event = 'PgSleep'"
+                                    % victim.worker_id) == "1", 15, 0.02,
+               what="the owner's statement in the trigger")
+    victim.signal(signal.SIGKILL)
+    victim.popen.wait(10)
+    stack.start_worker()
+    return rids
+
+
+def test_replay_after_kill_between_commit_and_ack(stack, make_event):
+    ev = make_event(capacities=[10])
+    p = ev.partition
+    stack.psql(SLOW_SQL)
+    try:
+        c, a = book(ev), book(ev)
+        booked0 = int(stack.scalar("SELECT booked FROM slots WHERE id = %s" % ev.slot_ids[0]))
+        done0 = counter(stack, "yk:done:{%d}" % p)
+        mail = email("slow")
+        stack.psql("INSERT INTO yk_test_slow VALUES ('%s'), ('%s')" % (mail, c["booking"]["email"]))
+        # round 1: a booking and a cancellation, committed in one transaction
+        victim = owner_of(stack, p)
+        r1, c1 = kill_while_committing(stack, ev, victim, lambda: (
+            reserve_entry(stack, ev, mail=mail), cancel_entry(stack, ev, c)))
+        code, body = answer(stack, r1)
+        assert code == 201, body
+        assert [r[0] for r in stack.psql("SELECT id FROM bookings WHERE request_id = '%s'" % r1)] \
+            == [body["booking"]["id"]]
+        assert body["booking"]["email"] == mail
+        code, body = answer(stack, c1)
+        assert code == 200 and body["booking"]["status"] == "cancelled", body
+        assert outbox_kinds(stack, c["booking"]["id"]).count("cancellation") == 1
+        assert outbox_kinds(stack, body["booking"]["id"]).count("confirmation") == 1
+        # round 2: a check-in, its own statement after the batch's commit
+        stack.psql("INSERT INTO yk_test_slow VALUES ('%s')" % a["booking"]["email"])
+        victim = owner_of(stack, p)
+        a1 = kill_while_committing(stack, ev, victim, lambda: attend_entry(stack, ev, a))
+        code, body = answer(stack, a1)
+        assert code == 200 and body["booking"]["status"] == "attended", body
+        drained(stack, p)
+        booked = int(stack.scalar("SELECT booked FROM slots WHERE id = %s" % ev.slot_ids[0]))
+        assert booked == booked0 + 1 - 1
+        assert stack.psql("SELECT status FROM bookings WHERE id IN (%s, %s) ORDER BY id"
+                          % (c["booking"]["id"], a["booking"]["id"])) == [["cancelled"], ["attended"]]
+        assert counter(stack, "yk:done:{%d}" % p) == done0 + 3
+        assert dead_letters(stack, p) == []
+    finally:
+        stack.psql("DROP TRIGGER IF EXISTS yk_test_slow ON bookings; DELETE FROM yk_test_slow")
+
+
+# ---------------------------------------------------------------------------------------------------
+# poison entries
+
+
+POISON_SQL = """
+CREATE OR REPLACE FUNCTION yk_test_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.email LIKE 'poison-%' THEN RAISE EXCEPTION 'poisoned by the test'; END IF;
+  IF NEW.email LIKE 'scarce-%' THEN
+    RAISE EXCEPTION 'out of memory, says the test' USING ERRCODE = '53200';
+  END IF;
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS yk_test_poison ON bookings;
+CREATE TRIGGER yk_test_poison BEFORE INSERT ON bookings FOR EACH ROW
+  EXECUTE FUNCTION yk_test_poison();
+"""
+
+
+def post(stack, ev, mail):
+    return stack.client.post("/v1/events/%s/reservations" % ev.slug,
+                             {"slot_id": ev.slot_ids[0], "email": mail, "fields": {"name": "毒"}})
+
+
+def test_poison_goes_to_dead_letters_without_stalling(stack, make_event):
+    ev = make_event(capacities=[30])
+    p = ev.partition
+    seq0, done0 = counter(stack, "yk:seq:{%d}" % p), counter(stack, "yk:done:{%d}" % p)
+    stack.psql(POISON_SQL)
+    import concurrent.futures
+    try:
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            t0 = time.monotonic()
+            bad = pool.submit(post, stack, ev, email("poison"))
+            time.sleep(0.05)
+            good = [pool.submit(post, stack, ev, email("fine")) for _ in range(10)]
+            good = [g.result() for g in good]
+            good_s = time.monotonic() - t0
+            bad = bad.result()
+            bad_s = time.monotonic() - t0
+    finally:
+        stack.psql("DROP TRIGGER IF EXISTS yk_test_poison ON bookings")
+    # the requests behind the poison were decided at once, not after its retries
+    assert [g.status for g in good] == [201] * 10, good
+    assert (bad.status, bad.error) == (500, "internal"), bad
+    assert good_s < bad_s, (good_s, bad_s)
+    drained(stack, p)
+    [(dead_id, f)] = dead_letters(stack, p)
+    assert f["reason"] == "failed" and f["deliveries"] == str(MAX_DELIVERIES), f
+    assert f["t"] == "reserve" and f["email"].startswith("poison-"), f
+    assert stack.redis("XRANGE", stream(p), f["from"], f["from"]) in ([], None) or \
+        stack.redis("XPENDING", stream(p), "workers")[0] == 0
+    rid = f["id"]
+    assert stack.client.get("/v1/requests/%s" % rid).json["code"] == 500
+    assert int(stack.scalar("SELECT count(*) FROM bookings WHERE request_id = '%s'" % rid)) == 0
+    # counters: every submit acknowledged once, the dead letter included
+    assert counter(stack, "yk:seq:{%d}" % p) - seq0 == 11
+    assert counter(stack, "yk:done:{%d}" % p) - done0 == 11
+
+    # the operator sees it: /metrics (valid for promtool), yoyakuctl status and list
+    owner = owner_of(stack, p)
+    wait_until(lambda: metric(scrape(owner), "yoyaku_dead_letter_entries", p) == 1, 10, 0.1,
+               what="the dead-letter gauge")
+    text = scrape(owner)
+    assert metric(text, "yoyaku_dead_letters_total", p) >= 1, text
+    if shutil.which("promtool"):
+        r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
+    status = stack.ctl("status").stdout
+    assert re.search(r"^%d\t\S+\t\d+\t0\t1$" % p, status, re.M), status
+    out = stack.ctl("dead-letter", "list", "--partition", str(p)).stdout
+    assert re.search(r"^%d\t%s\tfailed\t%d\treserve\t%s\t%d\t%s$" % (
+        p, re.escape(dead_id), MAX_DELIVERIES, rid, ev.id, re.escape(f["from"])), out, re.M), out
+    assert "dead letters: 1" in out
+    assert "dead letters: 1" in stack.ctl("dead-letter", "list").stdout
+
+    # replay (trigger gone): decided now, once; the dead letter leaves
+    out = stack.ctl("dead-letter", "replay", dead_id).stdout
+    assert re.search(r"^replayed\t%d\t%s\t\d+-\d+$" % (p, re.escape(dead_id)), out, re.M), out
+    code, body = wait_until(lambda: (lambda a: a if a[0] != 500 else None)(answer(stack, rid)),
+                            20, 0.1, what="the replayed request decided")
+    assert code == 201 and body["booking"]["email"] == f["email"], body
+    q = stack.client.get("/v1/requests/%s" % rid)
+    assert q.json["status"] == "confirmed" and q.json["booking"]["id"] == body["booking"]["id"], q
+    drained(stack, p)
+    assert dead_letters(stack, p) == []
+    assert counter(stack, "yk:seq:{%d}" % p) - seq0 == counter(stack, "yk:done:{%d}" % p) - done0
+    assert stack.ctl("dead-letter", "replay", dead_id, check=False).returncode == 1
+    wait_until(lambda: metric(scrape(owner_of(stack, p)), "yoyaku_dead_letter_entries", p) == 0,
+               10, 0.1, what="the gauge back to 0")
+
+
+def test_transient_failure_answers_503_with_retry_after(stack, make_event):
+    ev = make_event(capacities=[5])
+    stack.psql(POISON_SQL)
+    try:
+        r = post(stack, ev, email("scarce"))
+    finally:
+        stack.psql("DROP TRIGGER IF EXISTS yk_test_poison ON bookings")
+    assert (r.status, r.error) == (503, "unavailable"), r
+    assert r.headers.get("retry-after") == "1", r.headers
+    drained(stack, ev.partition)
+    reasons = [f["reason"] for _, f in dead_letters(stack, ev.partition)]
+    assert reasons == ["unavailable"], reasons
+    assert post(stack, ev, email("after")).status == 201
+
+
+def test_undecodable_entries_are_dead_at_once(stack, make_event):
+    ev = make_event(capacities=[5])
+    p = ev.partition
+    done0 = counter(stack, "yk:done:{%d}" % p)
+    bad_fields = reserve_entry(stack, ev, fields='{"name":1.5}')
+    unknown = uuid.uuid4().hex
+    xadd_entry(stack, p, {"t": "frobnicate", "id": unknown, "ing": "tests", "ev": ev.id})
+    stack.redis("XADD", stream(p), "*", "h", "t=reserve id=not-hex ing=tests ev=%d" % ev.id)
+    fine = reserve_entry(stack, ev)
+    assert answer(stack, fine)[0] == 201
+    for rid in (bad_fields, unknown):
+        code, body = answer(stack, rid)
+        assert (code, body["error"]) == (500, "internal"), body
+    drained(stack, p)
+    dead = dead_letters(stack, p)
+    assert sorted(f["id"] for _, f in dead) == sorted([bad_fields, unknown, "not-hex"]), dead
+    assert {(f["reason"], f["deliveries"]) for _, f in dead} == {("undecodable", "1")}
+    assert counter(stack, "yk:done:{%d}" % p) == done0 + 4
+    # bad arguments
+    for args in (["dead-letter"], ["dead-letter", "list", "--partition", "99999"],
+                 ["dead-letter", "replay", "not-an-id"], ["dead-letter", "list", "1-1"],
+                 ["dead-letter", "replay", "--partition", "x"]):
+        assert stack.ctl(*args, check=False).returncode == 2, args
+    assert stack.ctl("dead-letter", "replay", "1-1", check=False).returncode == 1
+    # leave the partition clean for the other tests
+    stack.redis("DEL", dead_key(p))
