@@ -35,6 +35,13 @@ def stack():
     yield from own_stack(n_workers=2, rebalance_ms=200)
 
 
+@pytest.fixture(autouse=True)
+def _no_dead_letters_yet(stack):
+    """Each test starts with empty dead-letter streams: two tests' events may share a partition."""
+    for p in range(stack.partitions):
+        stack.redis("DEL", dead_key(p))
+
+
 # ---------------------------------------------------------------------------------------------------
 # helpers
 
