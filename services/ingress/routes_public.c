@@ -11,6 +11,7 @@
 #include "deadline.h"
 #include "eta.h"
 #include "ingress.h"
+#include "ratelimit.h"
 #include "routes_secret.h"
 #include "submit.h"
 #include "yk_jarena.h"
@@ -406,6 +407,8 @@ void routes_public(yk_http_req *req, char **segs, int n)
             allow = "POST";
             if (!post)
                 goto method;
+            if (ratelimit_refuse(req, RATE_UNLOCK))
+                return;
             routes_secret_unlock(req, e);
             return;
         }
@@ -414,6 +417,8 @@ void routes_public(yk_http_req *req, char **segs, int n)
             allow = "POST";
             if (!post)
                 goto method;
+            if (ratelimit_refuse(req, RATE_RESERVE))
+                return;
             if (event_visible(req, e))
                 reserve(req, e);
             return;
