@@ -84,7 +84,7 @@ __attribute__((warn_unused_result)) int yk_httpi_caps_init(yk_http_server *srv);
 void yk_httpi_caps_free(yk_http_server *srv);
 /* A connection just accepted (peer known): counts it, or returns -1 when its address holds
  * max_conns_per_addr already (then it is not counted; the caller refuses it). */
-int yk_httpi_cap_take(yk_http_conn *c);
+__attribute__((warn_unused_result)) int yk_httpi_cap_take(yk_http_conn *c);
 /* Answers 429 at once and closes c (yk_httpi_cap_take said no). */
 void yk_httpi_cap_refuse(yk_http_conn *c);
 /* The connection closes: its count is given back (once). */
