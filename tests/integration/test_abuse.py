@@ -90,10 +90,9 @@ def test_reservations_bucket_per_client(proxied, make_event):
     assert assert_429(r, 1) == 1          # 1/s: the next token within a second
     assert ev.reserve(proxied, headers=xff(b)).status == 201      # another client: its own bucket
     # refusals count too: a malformed body or an unknown event spends a token like a booking
-    for _ in range(3):
-        r = proxied.post("/v1/events/no-such-%s/reservations" % uuid.uuid4().hex[:6], {},
-                         headers=xff(b))
-        assert r.status in (404, 201, 422) or r.status == 429, r
+    got = [proxied.post("/v1/events/no-such-%s/reservations" % uuid.uuid4().hex[:6], {},
+                        headers=xff(b)).status for _ in range(3)]
+    assert got == [404, 404, 429], got
     assert_429(ev.reserve(proxied, headers=xff(b)), 1)
     time.sleep(1.1)
     assert ev.reserve(proxied, headers=xff(a)).status == 201     # refilled
@@ -152,8 +151,13 @@ def test_defaults_leave_loopback_alone_and_limit_others(stack, make_event):
     with own_ingress(stack, YOYAKU_RATE_LOOPBACK="1") as (c, _):
         wait_until(lambda: c.get("/v1/events/%s" % ev.slug).status == 200, 10, 0.05,
                    what="event known")
-        got = [ev.reserve(c).status for _ in range(61)]
-        assert got[:60] == [201] * 60 and got[60] == 429, got
+        got, t0 = [], time.monotonic()
+        while len(got) < 120 and 429 not in got:
+            got.append(ev.reserve(c).status)
+        elapsed = time.monotonic() - t0
+        # a bucket of 60, plus the one token a second earned meanwhile
+        assert got[-1] == 429 and set(got[:-1]) == {201}, got
+        assert 60 <= len(got) - 1 <= 60 + int(elapsed) + 1, (len(got), elapsed)
 
 
 @pytest.mark.parametrize("name,value", [
