@@ -12,6 +12,7 @@
 #include "eta.h"
 #include "ingress.h"
 #include "phase.h"
+#include "ratelimit.h"
 #include "routes_secret.h"
 #include "submit.h"
 #include "yk_jarena.h"
@@ -411,6 +412,8 @@ void routes_public(yk_http_req *req, char **segs, int n)
             allow = "POST";
             if (!post)
                 goto method;
+            if (ratelimit_refuse(req, RATE_UNLOCK))
+                return;
             routes_secret_unlock(req, e);
             return;
         }
@@ -419,6 +422,8 @@ void routes_public(yk_http_req *req, char **segs, int n)
             allow = "POST";
             if (!post)
                 goto method;
+            if (ratelimit_refuse(req, RATE_RESERVE))
+                return;
             if (event_visible(req, e))
                 reserve(req, e);
             return;

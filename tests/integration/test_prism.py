@@ -239,11 +239,13 @@ def test_unlock_refusals(own, px):
 
 def test_unlock_429(own):
     """The 11th wrong password a minute: through a Prism of its own in front of an ingress whose
-    limits apply to loopback (YOYAKU_RATE_LOOPBACK=1, YOYAKU_RATE_UNLOCK=2 to be quick)."""
+    limits apply to loopback (YOYAKU_RATE_LOOPBACK=1, YOYAKU_UNLOCK_FAILURES=2 to be quick); and
+    the reservations' token bucket (YOYAKU_RATE_RESERVE=2/min) through the same Prism."""
     slug, _ = new_event(own, password="open sesame")
+    open_slug, open_slots = new_event(own)
     port = free_port()
     env = dict(own.env, YOYAKU_LISTEN="127.0.0.1:%d" % port, YOYAKU_INGRESS_ID="ingress-px-rate",
-               YOYAKU_RATE_LOOPBACK="1", YOYAKU_RATE_UNLOCK="2")
+               YOYAKU_RATE_LOOPBACK="1", YOYAKU_UNLOCK_FAILURES="2", YOYAKU_RATE_RESERVE="2/min")
     ing = own._spawn("ingress-px-rate", [binary("yoyaku-ingress")], env)
     p = None
     try:
@@ -257,6 +259,11 @@ def test_unlock_429(own):
             p.post(path, {"password": "nope"}, 401)
         r = p.post(path, {"password": "nope"}, 429)
         assert r.error == "rate_limited" and 1 <= int(r.headers["retry-after"]) <= 60, r
+        path = "/v1/events/%s/reservations" % open_slug
+        p.post(path, booking_body(open_slots[0]), 201)
+        p.post(path, {"slot_id": open_slots[0]}, 422)          # a refusal spends a token too
+        r = p.post(path, booking_body(open_slots[0]), 429)
+        assert r.error == "rate_limited" and 1 <= int(r.headers["retry-after"]) <= 30, r
     finally:
         if p is not None:
             p.client.close()
