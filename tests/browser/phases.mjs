@@ -41,7 +41,7 @@ test('phases: listed, the booker told when their phase opens, refused then booke
   const yours = i18n.textIn('ja', 'phaseYours', { at: everyone });
   await page.locator('#phase-you', { hasText: yours }).waitFor();
   await axeCheck(page, { what: 'phases' });
-  await shot(page, 'phases-mobile', false);
+  await shot(page, 'phases-mobile');
   await page.click('#submit');
   await page.locator('#result', { hasText: '現在、予約を受け付けていません' }).waitFor();
   assert((await page.textContent('#result')).includes(i18n.textIn('ja', 'dateTime', { at: everyone })),
