@@ -82,7 +82,7 @@ int yk_phase_time(const char *s, int64_t *out)
     int off = 0;
     if (*p == 'Z') {
         p++;
-    } else if (*p == '+' || *p == '-') {
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6) {
         int oh = digits(p + 1, 2), om = p[3] == ':' ? digits(p + 4, 2) : -1;
         if (oh < 0 || oh > 23 || om < 0 || om > 59)
             return -1;
