@@ -107,8 +107,14 @@ export function watchPhase(e, form, el, values) {
     el.hidden = true;
     return;
   }
+  const fields = e.phases.map((p) => p.field).filter(Boolean);
   const show = () => {
-    const p = earliestPhase(e, values());
+    const v = values();
+    const p = earliestPhase(e, v);
+    if (!p && !fields.some((f) => String(v[f] ?? '').trim())) {
+      el.hidden = true; // nothing typed yet that a phase could be met by
+      return;
+    }
     if (!p) tx(el, 'phaseNone');
     else if (p.t <= Date.now()) tx(el, 'phaseYoursOpen');
     else tx(el, 'phaseYours', { at: p.opens_at });
