@@ -202,8 +202,12 @@ static void reserve(yk_http_req *req, cat_event *e)
         goto out;
     }
     time_t now = time(NULL);
-    json_t *closed; /* phases: phase.h */
-    if ((e->opens_at && now < e->opens_at) || (e->closes_at && now >= e->closes_at)) {
+    /* phases (phase.h); before the event opens, a booker whose phase opens later hears when */
+    json_t *closed = e->opens_at && now < e->opens_at ? phase_refusal(e, clean, e->opens_at) : NULL;
+    if (closed) {
+        if (refuse(req, idem, closed, &refusal))
+            goto out;
+    } else if ((e->opens_at && now < e->opens_at) || (e->closes_at && now >= e->closes_at)) {
         json_t *opens = json_object_get(e->json, "opens_at");
         if (refuse(req, idem,
                    json_pack("{s:s,s:s,s:O}", "error", "booking_closed", "message",

@@ -88,6 +88,8 @@ void decide_reserve(entry *en)
     }
     persist_event *e = en->e;
     time_t now = time(NULL);
+    if (e->opens && now < e->opens && phase_refuse(en, e->opens)) /* their phase opens later */
+        return;
     if ((e->opens && now < e->opens) || (e->closes && now >= e->closes)) {
         answer_closed(en, e->opens && now < e->opens ? e->opens_at : NULL);
         return;

@@ -397,6 +397,32 @@ def test_reserve_prerequisite_not_met_409(own, px, ev):
     assert r.error == "prerequisite_not_met"
 
 
+# phased opening (issue 14): the definition with phases, the event showing them, 201 in the
+# booker's phase, 409 booking_closed with their opens_at (a time, or null), 422 for bad phases
+def test_phases_201_409_422(own, px):
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    later = rfc3339(now + datetime.timedelta(days=7))
+    phases = [{"opens_at": later},
+              {"opens_at": rfc3339(now - datetime.timedelta(hours=1)), "field": "age", "min": 65},
+              {"opens_at": rfc3339(now + datetime.timedelta(days=1)), "field": "age", "min": 18,
+               "max": 64}]
+    slug = unique("pxp")
+    r = px.post("/v1/admin/events", {"slug": slug, "title": "段階 " + slug, "fields": FIELDS,
+                                     "phases": phases}, admin=True)
+    assert r.json["phases"] == phases, r
+    slug, (slot,) = new_event(own, phases=phases[1:])
+    assert px.get("/v1/events/%s" % slug).json["phases"] == phases[1:]
+    px.post("/v1/events/%s/reservations" % slug, booking_body(slot, age=70))
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot, age=30), 409)
+    assert r.error == "booking_closed" and r.json["opens_at"] == phases[2]["opens_at"], r
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot, age=12), 409)
+    assert r.error == "booking_closed" and r.json["opens_at"] is None, r
+    r = px.post("/v1/admin/events", {"slug": unique("pxp"), "title": "x", "fields": FIELDS,
+                                     "phases": [{"opens_at": later, "field": "name", "min": 1}]},
+                422, admin=True)
+    assert {"field": "phases[0].field", "reason": "type"} in r.json["errors"], r
+
+
 def test_reserve_idempotent_and_conflict_409(px, ev):
     slug, (slot, _) = ev
     key = {"Idempotency-Key": uuid.uuid4().hex}
