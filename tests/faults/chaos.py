@@ -480,8 +480,15 @@ def check(stack, smtp, reqs, probes, chaos, events, report, timeout):
     report.check("rows no request asked for", len(stray), not stray)
     twice = [k for k, v in by_req.items() if len(v) > 1]
     report.check("requests with more than one row", len(twice), not twice, repr(twice[:5]))
-    report.count("rows of requests whose answer was lost (503 or broken connection, no key)",
-                 sum(1 for r in unknown if by_req.get((r.mail, r.slot))))
+    lost_rows = [r for r in unknown if by_req.get((r.mail, r.slot))]
+    report.count("rows of requests answered 503 (no key; queued after all)",
+                 sum(1 for r in lost_rows if r.final[1] == "503"))
+    report.count("rows of requests whose connection broke (no key)",
+                 sum(1 for r in lost_rows if r.final[1] != "503"))
+    if any(r.final[1] == "503" for r in lost_rows):
+        report.count("times of those 503s (s) and causes", [
+            (round(r.attempts[-1][0], 2), cause(r.attempts[-1][0]), round(r.attempts[-1][1], 3))
+            for r in lost_rows if r.final[1] == "503"][:10])
 
     slots = stack.psql("SELECT s.id, s.capacity, s.booked, count(b.id) FILTER (WHERE b.status IN "
                        "('confirmed','attended')) FROM slots s LEFT JOIN bookings b ON b.slot_id = s.id "
@@ -493,6 +500,18 @@ def check(stack, smtp, reqs, probes, chaos, events, report, timeout):
     report.check("slots whose booked counter differs from their rows", len(counter), not counter,
                  repr(counter[:5]))
     report.count("seats taken", sum(int(s[3]) for s in slots))
+    # a refusal must be true of the end state (nothing is cancelled in this run)
+    def final_code(r):
+        return r.final[2] if r.status == 409 else (outcome(r.decided) if r.decided else None)
+    free = {s[0] for s in slots if int(s[3]) < int(s[1])}
+    wrong_full = [r.i for r in reqs if final_code(r) == "slot_full" and r.slot in free]
+    report.check("slot_full answers for a slot with a free seat", len(wrong_full), not wrong_full,
+                 repr(wrong_full[:5]))
+    holders = {(int(r[2]), r[6]) for r in rows if r[4] == "confirmed"}
+    wrong_ab = [r.i for r in reqs if final_code(r) == "already_booked"
+                and (r.ev["id"], r.mail) not in holders]
+    report.check("already_booked answers for a booker without a booking", len(wrong_ab), not wrong_ab,
+                 repr(wrong_ab[:5]))
     dups = stack.psql("SELECT event_id, identity, count(*) FROM bookings WHERE event_id IN (%s) AND "
                       "status IN ('confirmed','attended') GROUP BY 1, 2 HAVING count(*) > 1" % ev_ids)
     report.check("identities with two active bookings in an event", len(dups), not dups, repr(dups[:5]))
@@ -561,7 +580,7 @@ def run(args):
     try:
         stack.notifier = start_notifier(stack, smtp)
         waves_n = args.waves
-        cap = max(1, args.seats // (waves_n * EVENTS_PER_WAVE * SLOTS_PER_EVENT))
+        cap = max(1, -(-args.seats // (waves_n * EVENTS_PER_WAVE * SLOTS_PER_EVENT)))
         slugs = distinct_partition_slugs("chaos", waves_n * EVENTS_PER_WAVE, stack.partitions)
         log("creating %d events (%d seats) …" % (len(slugs), cap * len(slugs) * SLOTS_PER_EVENT))
         events = make_events(stack, slugs, [cap] * SLOTS_PER_EVENT)

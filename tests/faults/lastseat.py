@@ -88,6 +88,11 @@ async def play(port, slots, lanes, timeout):
     return pre, rounds, time.monotonic() - t0
 
 
+def done_total(stack):
+    """Stream entries the workers acknowledged, over every partition (yk:done:{p})."""
+    return sum(int(stack.redis("GET", "yk:done:{%d}" % p) or 0) for p in range(stack.partitions))
+
+
 def run(args):
     report = Report("last seat")
     stack = ykstack.Stack(n_workers=2, client_timeout=args.timeout + 20)
@@ -104,9 +109,11 @@ def run(args):
         slugs = distinct_partition_slugs("last", EVENTS, stack.partitions)
         events = make_events(stack, slugs, [CAPACITY] * per_event)
         slots = [(ev, s) for ev in events for s in ev["slots"]][:n]
-        lanes = getattr(args, "lanes", 4)
+        lanes = args.lanes
         log("last seat: %d rounds of %d, %d at a time" % (len(slots), PER_ROUND, lanes))
+        done0 = done_total(stack)
         pre, rounds, took = asyncio.run(play(stack.http_port, slots, lanes, args.timeout))
+        reached = done_total(stack) - done0 - len(pre)
 
         report.count("rounds", len(rounds))
         report.count("requests per round", PER_ROUND)
@@ -126,7 +133,9 @@ def run(args):
             for _, b, _ in answers:
                 if outcome(b) == "confirmed":
                     winners[slot] = int(b["booking"]["id"])
-        report.count("rounds by number of winners", dict(sorted(wins.items())))
+        report.count("rounds by number of winners", ", ".join("%d winner(s): %d" % kv for kv in sorted(wins.items())))
+        report.count("requests a worker decided (the rest refused by the ingress's sold-out hint)",
+                     "%d (%.1f a round)" % (reached, reached / max(len(rounds), 1)))
         report.check("rounds without exactly one winner and %d slot_full" % (PER_ROUND - 1), len(bad),
                      not bad, repr(bad[:5]))
         lat = [a[2] for _, answers, _ in rounds for a in answers]
