@@ -13,10 +13,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 
 import pytest
 
-from ykstack import ROOT, build_dir
+from ykstack import ROOT, build_dir, email, run_parallel
 
 
 def sanitized():
@@ -60,3 +61,44 @@ def test_last_seat_1000_rounds():
     assert report["rounds"] == 1000
     assert report["rounds by number of winners"] == "1 winner(s): 1000"
 
+
+
+# ---------------------------------------------------------------------------------------------------
+# The PostgreSQL backstops (contract §4 "PostgreSQL enforces it too"; docs/ARCHITECTURE.md
+# "PostgreSQL backstops"): a booking the worker does not know of is written behind its back, so
+# that its in-memory decision is wrong; the constraint must refuse the batch's row, and the worker
+# must answer the entry as refused without losing the others.
+
+
+def booking_behind_the_workers_back(stack, ev, slot_id, mail):
+    """A confirmed booking row (and its seat) written straight into PostgreSQL."""
+    stack.psql("WITH b AS (INSERT INTO bookings (request_id, event_id, slot_id, email, identity, fields, "
+               "token_hash, limit_one) VALUES ('%s', %d, %s, '%s', '%s', '{}', 'x', true) RETURNING slot_id) "
+               "UPDATE slots SET booked = booked + 1 WHERE id = (SELECT slot_id FROM b)"
+               % (uuid.uuid4().hex, ev.id, slot_id, mail, mail))
+
+
+def test_seat_check_refuses_what_the_worker_wrongly_accepts(stack, make_event):
+    ev = make_event(capacities=[2])
+    assert ev.reserve().status == 201                    # the worker counts 1 of 2 seats taken
+    booking_behind_the_workers_back(stack, ev, ev.slot_ids[0], email("behind"))
+    r = ev.reserve()                                     # in memory a seat is left: PostgreSQL says no
+    assert r.status == 409 and r.error == "slot_full", r
+    rows = ev.rows()
+    assert len(rows) == 2, rows
+    assert stack.scalar("SELECT booked FROM slots WHERE id = %s" % ev.slot_ids[0]) == "2"
+
+
+def test_identity_index_refuses_a_second_booking_the_worker_wrongly_accepts(stack, make_event):
+    ev = make_event(capacities=[5])
+    assert ev.reserve().status == 201
+    mail = email("twice")
+    booking_behind_the_workers_back(stack, ev, ev.slot_ids[0], mail)
+    # the same batch: the wrong one refused by the index, the right one committed
+    results = run_parallel(stack, lambda c, m: ev.reserve(client=c, mail=m), [mail, email("other")],
+                           threads=2)
+    assert results[0].status == 409 and results[0].error == "already_booked", results[0]
+    assert results[1].status == 201, results[1]
+    rows = ev.rows()
+    assert sorted(r[4] for r in rows).count(mail) == 1, rows
+    assert len(rows) == 3, rows
