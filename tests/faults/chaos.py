@@ -397,6 +397,15 @@ def check(stack, smtp, reqs, probes, chaos, events, report, timeout):
     bad503 += [p for p in probes if p[3] == 503 and (p[4] != "unavailable" or not p[5])]
     report.check("503s without `unavailable` and Retry-After", len(bad503), len(bad503) == 0, repr(bad503[:5]))
 
+    # A refused connect is the ingress restarting (killed, its successor not yet listening): never
+    # at another time.
+    def restarting(t, kind):
+        return kind == "connect" and any(a <= t <= b + 2.0 for a, b in chaos.windows("ingress"))
+    unreachable = [a for a in attempts if a[2] == "connect" and not restarting(a[0], a[2])]
+    unreachable += [p for p in probes if p[3] == "connect" and not restarting(p[1], p[3])]
+    report.check("connects refused while no ingress was restarting", len(unreachable), not unreachable,
+                 repr(unreachable[:5]))
+
     # the store outages
     for comp, probe_kind, label in (("redis", "redis", "Redis down"), ("postgres", "pg", "PostgreSQL down")):
         wins = chaos.windows(comp)
@@ -407,7 +416,7 @@ def check(stack, smtp, reqs, probes, chaos, events, report, timeout):
         if comp == "redis":
             rush503 = sum(1 for a in attempts if a[2] == 503 and any(x <= a[0] <= y for x, y in wins))
             report.check("Redis down: reservations answered 503", rush503, rush503 > 0)
-        others = [p for p in inside if p[3] not in (503, 200, 404)]
+        others = [p for p in inside if p[3] not in (503, 200, 404) and not restarting(p[1], p[3])]
         report.check("%s: probe answers other than 503 (or 200/404 at the edges)" % label, len(others),
                      len(others) == 0, repr(others[:5]))
 
