@@ -236,7 +236,13 @@ class Chaos:
 
     def _stores(self, down_s):
         for comp, at, fn in (("redis", 0.3, self.kill_redis), ("postgres", 0.6, self.stop_postgres)):
-            if self.stop_evt.wait(max(0.0, at * self.duration - self.clock.now())):
+            # the nearest time apart from the ingress kills, so that an ingress that runs sees the outage
+            t = at * self.duration
+            for step in (0, -1, 1, -2, 2, -3, 3, -4, 4, -5, 5):
+                if not any(t + step - 1 <= k <= t + step + down_s + 2 for k in self.ingress_times):
+                    t += step
+                    break
+            if self.stop_evt.wait(max(0.0, t - self.clock.now())):
                 return
             try:
                 fn(down_s)
@@ -246,6 +252,7 @@ class Chaos:
     def start(self, down_s=2.0):
         d = self.duration
         ingress_first = 10.0 if d > 12 else d / 2
+        self.ingress_times = [ingress_first + 10.0 * k for k in range(int((d - ingress_first) // 10) + 1)]
         specs = [("worker", 2.0, 2.0, self.kill_worker), ("notifier", 5.0, 5.0, self.kill_notifier),
                  ("ingress", ingress_first, 10.0, self.kill_ingress)]
         for comp, first, period, fn in specs:
