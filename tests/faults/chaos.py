@@ -380,7 +380,7 @@ def check(stack, smtp, reqs, probes, chaos, events, report, timeout):
     report.count("requests with an Idempotency-Key", sum(1 for r in reqs if r.key))
     report.count("HTTP calls made (retries included)", len(attempts))
     report.check("answered 201", st[201], st[201] > 0)
-    report.check("answered 202 (at least 5 %% of the requests)", st[202], st[202] >= 0.05 * len(reqs))
+    report.check("answered 202 (at least 5 % of the requests)", st[202], st[202] >= 0.05 * len(reqs))
     report.count("answered 409 slot_full", codes[(409, "slot_full")])
     report.count("answered 409 already_booked", codes[(409, "already_booked")])
     report.count("answered 503 (no key: outcome unknown)", sum(1 for r in unknown if r.final[1] == "503"))
@@ -634,7 +634,7 @@ def run(args):
         mail_s = time.monotonic() - t0
 
         comps = collections.Counter(a[0] for a in chaos.actions)
-        report.count("rush seconds (requests spread over %g s)" % args.duration, "%.1f" % t_rush)
+        report.count("rush: requests spread over / took (s)", "%g / %.1f" % (args.duration, t_rush))
         report.count("YOYAKU_WAIT_MS", args.wait_ms)
         for comp in ("worker", "notifier", "ingress", "redis", "postgres"):
             report.check("kills: %s" % comp, comps[comp], comps[comp] >= 1)

@@ -80,12 +80,19 @@ def booking_behind_the_workers_back(stack, ev, slot_id, mail):
                % (uuid.uuid4().hex, ev.id, slot_id, mail, mail))
 
 
+def worker_logs_since(stack, marks):
+    return "".join(w.log_text(marks.get(w, 0)) for w in stack.workers)
+
+
 def test_seat_check_refuses_what_the_worker_wrongly_accepts(stack, make_event):
     ev = make_event(capacities=[2])
     assert ev.reserve().status == 201                    # the worker counts 1 of 2 seats taken
     booking_behind_the_workers_back(stack, ev, ev.slot_ids[0], email("behind"))
+    marks = {w: w.log_size() for w in stack.workers}
     r = ev.reserve()                                     # in memory a seat is left: PostgreSQL says no
     assert r.status == 409 and r.error == "slot_full", r
+    # the CHECK refused the batch (23514), not a reload of the worker's counts
+    assert "refused (sqlstate 23514)" in worker_logs_since(stack, marks)
     rows = ev.rows()
     assert len(rows) == 2, rows
     assert stack.scalar("SELECT booked FROM slots WHERE id = %s" % ev.slot_ids[0]) == "2"
@@ -96,6 +103,7 @@ def test_identity_index_refuses_a_second_booking_the_worker_wrongly_accepts(stac
     assert ev.reserve().status == 201
     mail = email("twice")
     booking_behind_the_workers_back(stack, ev, ev.slot_ids[0], mail)
+    marks = {w: w.log_size() for w in stack.workers}
     # the same batch: the wrong one refused by the index, the right one committed
     results = run_parallel(stack, lambda c, m: ev.reserve(client=c, mail=m), [mail, email("other")],
                            threads=2)
@@ -104,3 +112,4 @@ def test_identity_index_refuses_a_second_booking_the_worker_wrongly_accepts(stac
     rows = ev.rows()
     assert sorted(r[4] for r in rows).count(mail) == 1, rows
     assert len(rows) == 3, rows
+    assert "refused (sqlstate 23505)" in worker_logs_since(stack, marks)   # the unique index
