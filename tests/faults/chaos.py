@@ -418,8 +418,8 @@ def check(stack, smtp, reqs, probes, chaos, events, report, timeout):
         wins = chaos.windows(comp)
         inside = [p for p in probes if p[0] == probe_kind and any(a <= p[1] <= b for a, b in wins)]
         n503 = sum(1 for p in inside if p[3] == 503)
-        report.check("%s: probe answers 503 unavailable+Retry-After (of %d probes)" % (label, len(inside)),
-                     n503, n503 > 0 and bool(wins))
+        report.check("%s: probes answered 503 unavailable+Retry-After" % label,
+                     "%d of %d" % (n503, len(inside)), n503 > 0 and bool(wins))
         if comp == "redis":
             rush503 = sum(1 for a in attempts if a[2] == 503 and any(x <= a[0] <= y for x, y in wins))
             report.check("Redis down: reservations answered 503", rush503, rush503 > 0)

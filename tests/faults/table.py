@@ -5,7 +5,16 @@ part: chaos, last seat), for docs/GUARANTEES.md.
 usage: tests/faults/table.py "column title=FILE" ["column title=FILE" …]"""
 
 import json
+import re
 import sys
+
+
+def norm(name, value):
+    """An older run's name that held a count: "… (of N probes)" → the value "V of N"."""
+    m = re.match(r"(.*): probe answers 503 (.*) \(of (\d+) probes\)$", name)
+    if m:
+        return "%s: probes answered 503 %s" % (m.group(1), m.group(2)), "%s of %s" % (value, m.group(3))
+    return name, value
 
 
 def main(argv):
@@ -24,7 +33,8 @@ def main(argv):
         cols = [(t, next((v for k, v in runs.items() if k.split(" (")[0] == part), None)) for t, runs in columns]
         cols = [(t, v) for t, v in cols if v is not None]
         names = []
-        for _, v in cols:
+        for i, (t, v) in enumerate(cols):
+            cols[i] = (t, v) = (t, {norm(n, x)[0]: norm(n, x)[1] for n, x in v.items()})
             names += [n for n in v if n not in names]
         print("### %s\n" % part)
         print("| count | " + " | ".join(t for t, _ in cols) + " |")
