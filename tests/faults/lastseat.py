@@ -66,7 +66,9 @@ async def play(port, slots, lanes, timeout):
                 pre[slot] = await final_answer(conn, a, timeout)
         finally:
             conn.close()
+    t0 = time.monotonic()
     await asyncio.gather(*(prebook() for _ in range(16)))
+    log("first seats booked in %.1f s" % (time.monotonic() - t0))
 
     todo = collections.deque(slots)
     rounds = []
@@ -107,7 +109,9 @@ def run(args):
         n = args.rounds
         per_event = -(-n // EVENTS)
         slugs = distinct_partition_slugs("last", EVENTS, stack.partitions)
+        log("stack up after %.1f s" % (time.monotonic() - t_start))
         events = make_events(stack, slugs, [CAPACITY] * per_event)
+        log("%d slots made after %.1f s" % (len(events) * per_event, time.monotonic() - t_start))
         slots = [(ev, s) for ev in events for s in ev["slots"]][:n]
         lanes = args.lanes
         log("last seat: %d rounds of %d, %d at a time" % (len(slots), PER_ROUND, lanes))
