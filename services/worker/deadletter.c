@@ -117,17 +117,17 @@ void deadletter_exhausted(entry *v, size_t n, const int *d, int max, bool transi
 }
 
 /* KEYS: yk:req:{p}, yk:dead:{p}, yk:done:{p}. ARGV: stream id, reason, deliveries, … in stream
- * order. Only the call that acknowledges an entry writes its dead letter, so an entry moved twice
- * (a worker died between the move and its reply) has one. The entry's own fields follow reason,
- * deliveries and from (its id in yk:req:{p}); an entry gone from the stream leaves nothing to
- * move. done counts it as the ack script would; the stream is trimmed as there (every entry older
- * than the oldest pending one, or than the last moved, is acknowledged). Returns the number moved.
- */
+ * order. Only an entry still pending is moved, so one moved twice (a worker died between the move
+ * and its reply) has one dead letter. The dead letter is written before the XACK: a script that
+ * fails half way (Redis out of memory) leaves the entry pending, never acknowledged without it.
+ * The entry's own fields follow reason, deliveries and from (its id in yk:req:{p}); an entry gone
+ * from the stream leaves nothing to move. done counts it as the ack script would; the stream is
+ * trimmed as there (every entry older than the oldest pending one, or than the last moved, is
+ * acknowledged). Returns the number moved. */
 static const char DEAD_LUA[] =
     "local moved = 0\n"
     "for i = 1, #ARGV, 3 do\n"
-    "  if redis.call('XACK', KEYS[1], 'workers', ARGV[i]) == 1 then\n"
-    "    redis.call('INCRBY', KEYS[3], 1)\n"
+    "  if redis.call('XPENDING', KEYS[1], 'workers', ARGV[i], ARGV[i], 1)[1] then\n"
     "    local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])[1]\n"
     "    if e then\n"
     "      local a = {'XADD', KEYS[2], '*', 'reason', ARGV[i + 1], 'deliveries', ARGV[i + 2],\n"
@@ -136,6 +136,8 @@ static const char DEAD_LUA[] =
     "      redis.call(unpack(a))\n"
     "      moved = moved + 1\n"
     "    end\n"
+    "    redis.call('XACK', KEYS[1], 'workers', ARGV[i])\n"
+    "    redis.call('INCRBY', KEYS[3], 1)\n"
     "  end\n"
     "end\n"
     "local pending = redis.call('XPENDING', KEYS[1], 'workers')\n"
