@@ -25,5 +25,8 @@ int ctl_purge(const char *days);
  * connection of YOYAKU_REDIS (NULL after saying why; the caller closes it). */
 int ctl_dead_letter(char **args, int n);
 yk_rconn *ctl_redis(void);
+/* Dead letters older than days (their stream ids are times) deleted from every partition: the
+ * number deleted, or -1 after saying why. */
+long long ctl_dead_purge(int days);
 
 #endif

@@ -1,10 +1,12 @@
 /* deadletter: yoyakuctl dead-letter list|replay — the entries workers moved to yk:dead:{p}
  * (proto/streams.md) shown, and put back on their partition's request stream. A blocking Redis
  * connection (yk_rconn), opened and closed by the command. */
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "yk_addr.h"
@@ -293,4 +295,27 @@ usage:
     fprintf(stderr, "yoyakuctl: dead-letter list [--partition P] | dead-letter replay "
                     "[--partition P] [ID…]\n");
     return rc;
+}
+
+long long ctl_dead_purge(int days)
+{
+    yk_rconn *r = ctl_redis();
+    if (r == NULL)
+        return -1;
+    char key[32], minid[32];
+    snprintf(minid, sizeof minid, "%" PRId64, ((int64_t)time(NULL) - (int64_t)days * 86400) * 1000);
+    long long total = 0;
+    for (long long p = 0; total >= 0 && p < ctl_partitions; p++) {
+        snprintf(key, sizeof key, "yk:dead:{%lld}", p);
+        yk_reply *n = yk_rconn_command(r, 4, (const char *[]){"XTRIM", key, "MINID", minid});
+        if (yk_reply_is(n, YK_REPLY_INTEGER)) {
+            total += yk_reply_int(n);
+        } else {
+            fprintf(stderr, "yoyakuctl: XTRIM %s failed: %s\n", key, yk_rconn_error(r));
+            total = -1;
+        }
+        yk_rconn_free(n);
+    }
+    yk_rconn_close(r);
+    return total;
 }

@@ -178,6 +178,12 @@ int ctl_purge(const char *days)
             " < now() - make_interval(days => $1::int) RETURNING 1) SELECT count(*) FROM s",
             1, p, "purged staff sessions: ", NULL);
     yk_pg_sync_close(c);
+    /* Dead letters keep the request's e-mail and field values (proto/streams.md). */
+    long long dead = rc == 0 ? ctl_dead_purge(atoi(days)) : 0;
+    if (dead < 0)
+        return 1;
+    if (rc == 0)
+        printf("purged dead letters: %lld\n", dead);
     return rc;
 }
 

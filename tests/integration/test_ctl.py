@@ -81,7 +81,7 @@ def test_purge_erases_old_bookers_data_and_keeps_counts(stack, make_event):
     assert stack.ctl("purge", "--older-than", "x", check=False).returncode == 2
 
 
-def test_purge_deletes_long_ended_staff_sessions(stack):
+def test_purge_deletes_long_ended_staff_sessions_and_dead_letters(stack):
     login = "purge-" + uuid.uuid4().hex[:6]
     stack.psql("INSERT INTO staff (login, name, role, password_hash) VALUES ('%s', 'x', 'desk', '-')"
                % login)
@@ -92,7 +92,13 @@ def test_purge_deletes_long_ended_staff_sessions(stack):
                " ('%s-live', '%s', now(), now() + interval '1 day', NULL),"
                " ('%s-recent', '%s', now() - interval '3 days', now() - interval '2 days', NULL)"
                % ((login, login) * 4))
+    # dead letters hold a request's e-mail and fields: one from 1970, one from now
+    stack.redis("XADD", "yk:dead:{3}", "1000-0", "reason", "failed", "h", "t=reserve")
+    fresh = stack.redis("XADD", "yk:dead:{3}", "*", "reason", "failed", "h", "t=reserve")
     out = stack.ctl("purge", "--older-than", "30").stdout
     assert re.search(r"^purged staff sessions: [1-9]\d*$", out, re.M), out
+    assert re.search(r"^purged dead letters: [1-9]\d*$", out, re.M), out
+    assert [e[0] for e in stack.redis("XRANGE", "yk:dead:{3}", "-", "+")] == [fresh]
+    stack.redis("DEL", "yk:dead:{3}")
     left = {r[0] for r in stack.psql("SELECT session_hash FROM staff_sessions WHERE login = '%s'" % login)}
     assert left == {login + "-live", login + "-recent"}
