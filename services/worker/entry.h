@@ -50,6 +50,10 @@ typedef struct {
                            answer_send */
     bool inserted;      /* the insert returned its row: texts at row_at in commit's row buffer */
     size_t row_at;      /* booking id '\0' created_at '\0' */
+    /* waitlist (waitlist.h): t=wjoin (a reservation's fields), t=waccept, t=wleave (entry_s, th,
+     * and tok for waccept); decided by waitlist_run after the batch's commit */
+    bool wl;
+    const char *entry_s;
 } entry;
 
 #endif

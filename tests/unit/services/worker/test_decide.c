@@ -55,8 +55,9 @@ static void fixture_init(fixture *f, int64_t id, int limit)
     f->e.tz = "UTC";
     f->e.limit = limit;
     f->e.counts = &f->counts;
-    f->s10 = (persist_slot){10, 2, 0, "2030-01-01T10:00:00Z", "2030-01-01T11:00:00Z", T10};
-    f->s11 = (persist_slot){11, 1, 0, "2030-01-01T11:00:00Z", "2030-01-01T12:00:00Z", T10 + 3600};
+    f->s10 = (persist_slot){10, 2, 0, "2030-01-01T10:00:00Z", "2030-01-01T11:00:00Z", T10, 0};
+    f->s11 =
+        (persist_slot){11, 1, 0, "2030-01-01T11:00:00Z", "2030-01-01T12:00:00Z", T10 + 3600, 0};
 }
 
 static void fixture_free(fixture *f)
@@ -481,8 +482,10 @@ static void prerequisite_in_memory(void **state)
     d2.e.pre = 1;
     d2.e.pre_days = 28;
     d2.e.prior = &hist;
-    persist_slot early = {12, 5, 0, "2029-12-25T10:00:00Z", "2029-12-25T11:00:00Z", T10 - 7 * DAY};
-    persist_slot month = {13, 5, 0, "2029-12-04T10:00:00Z", "2029-12-04T11:00:00Z", T10 - 28 * DAY};
+    persist_slot early = {12, 5, 0, "2029-12-25T10:00:00Z", "2029-12-25T11:00:00Z", T10 - 7 * DAY,
+                          0};
+    persist_slot month = {13, 5, 0, "2029-12-04T10:00:00Z", "2029-12-04T11:00:00Z", T10 - 28 * DAY,
+                          0};
     assert_int_equal(prior_add(&hist, "late", T10 - 7 * DAY, false), 0);
     entry v[5] = {reserve(0, &d2.e, &d2.s10, "none"), reserve(1, &d2.e, &d2.s10, "late"),
                   reserve(2, &d1.e, &month, "fresh"), reserve(3, &d2.e, &d2.s10, "fresh"),
