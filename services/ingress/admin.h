@@ -91,4 +91,7 @@ void admin_desk_checkin(admin_ctx *c, cat_event *unused);
 void admin_desk_attendance(admin_ctx *c, cat_event *unused);
 void admin_desk_cancel(admin_ctx *c, cat_event *unused);
 
+/* waitlist.c: the entries of e's slots' lines, oldest first per slot (staff). */
+void waitlist_admin_list(admin_ctx *c, cat_event *e);
+
 #endif

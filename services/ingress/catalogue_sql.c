@@ -18,13 +18,14 @@ static const char sql_events[] =
     "  'prerequisite', e.prerequisite, 'opens_at', yk_rfc3339(e.opens_at, e.timezone),"
     "  'closes_at', yk_rfc3339(e.closes_at, e.timezone),"
     "  'cancel_until_hours', e.cancel_until_hours, 'reminder', e.reminder,"
-    "  'published', e.published, 'secret', e.password_hash IS NOT NULL)::text,"
+    "  'published', e.published, 'secret', e.password_hash IS NOT NULL,"
+    "  'waitlist', coalesce(e.waitlist, '{\"enabled\": false, \"hold_minutes\": 60}'))::text,"
     " e.password_hash"
     " FROM events e ORDER BY e.id";
 
 static const char sql_slots[] =
     "SELECT s.id, s.event_id, yk_rfc3339(s.starts_at, e.timezone),"
-    " yk_rfc3339(s.ends_at, e.timezone), s.capacity, s.capacity - s.booked"
+    " yk_rfc3339(s.ends_at, e.timezone), s.capacity, s.capacity - s.booked - s.held"
     " FROM slots s JOIN events e ON e.id = s.event_id ORDER BY s.id";
 
 static yk_pg_op op_events, op_slots;

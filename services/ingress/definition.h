@@ -18,6 +18,7 @@ typedef struct {
     char *prerequisite_json;        /* owned: {"event",…} as stored, NULL when none */
     const char *prerequisite_event; /* its slug, or NULL */
     char *reminder_json;            /* owned: {"at","days_before"} with defaults filled in */
+    char *waitlist_json;            /* owned: {"enabled","hold_minutes"} with defaults filled in */
     int per_person_limit, cancel_until_hours;
     bool published;
 } definition;

@@ -13,6 +13,7 @@
 #include "ingress.h"
 #include "routes_secret.h"
 #include "submit.h"
+#include "waitlist.h"
 #include "yk_jarena.h"
 #include "yk_text.h"
 #include "yk_token.h"
@@ -409,6 +410,15 @@ void routes_public(yk_http_req *req, char **segs, int n)
             routes_secret_unlock(req, e);
             return;
         }
+        if (n == 5 && strcmp(segs[2], "slots") == 0 && strcmp(segs[4], "waitlist") == 0) {
+            req->route = "waitlist_join";
+            allow = "POST";
+            if (!post)
+                goto method;
+            if (event_visible(req, e))
+                waitlist_join(req, e, segs[3]);
+            return;
+        }
         if (n == 3 && strcmp(segs[2], "reservations") == 0) {
             req->route = "reserve";
             allow = "POST";
@@ -418,6 +428,10 @@ void routes_public(yk_http_req *req, char **segs, int n)
                 reserve(req, e);
             return;
         }
+    }
+    if (n >= 2 && strcmp(segs[0], "waitlist") == 0) {
+        waitlist_routes(req, segs, n);
+        return;
     }
     if (n == 2 && strcmp(segs[0], "requests") == 0) {
         req->route = "request";
