@@ -5,6 +5,7 @@ import {
   call, retryAfter, errorCode, accessHeaders, setAccessToken, forgetAccessToken, enc, newKey, sleep, h,
   checkinBlock,
 } from './api.js';
+import * as waitlist from './waitlist-join.js';
 
 const { t, tx, txValue, txAttr } = i18n;
 i18n.init();
@@ -174,13 +175,15 @@ function renderSlots() {
     const items = day.slots.map((s) => {
       const past = Date.parse(s.starts_at) <= now;
       const full = s.remaining <= 0;
-      const off = past || full;
+      const wl = !past && waitlist.canJoin(state.event, s); // full, but its line can be joined
+      const off = past || (full && !wl);
       const input = h('input', {
         type: 'radio', name: 'slot', value: s.id, disabled: off,
         checked: !off && s.id === keep, 'aria-describedby': 'slot-error',
       });
       input.addEventListener('change', onSlotChange);
-      const left = off ? tx(h('span', { class: 'slot-left' }), past ? 'past' : 'full')
+      const left = wl ? tx(h('span', { class: 'slot-left' }), 'wlSlot')
+        : off ? tx(h('span', { class: 'slot-left' }), past ? 'past' : 'full')
         : tx(h('span', { class: 'slot-left' }), 'seatsLeft', { n: s.remaining });
       const cls = `slot${off ? ' is-full' : ''}${!off && s.remaining <= 3 ? ' is-low' : ''}`;
       return h('label', { class: cls, dataset: { slotId: s.id } }, input,
@@ -221,6 +224,7 @@ function updateChosen() {
   const el = $('chosen-text');
   if (s) tx(el, 'range', { a: s.starts_at, b: s.ends_at });
   else tx(el, 'noneSelected');
+  if (!state.busy) tx($('submit'), waitlist.submitLabel(state.event, s));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,6 +442,21 @@ async function onSubmit(ev) {
     result('err', 'fixErrors');
     const el = firstInvalid();
     if (el) el.focus();
+    return;
+  }
+  const chosen = state.slots.find((x) => x.id === body.slot_id);
+  if (waitlist.canJoin(state.event, chosen)) { // a full slot: join its line instead
+    setBusy(true);
+    result('info', 'submitting', null, true);
+    const w = await waitlist.join(slug, body, accessHeaders(slug));
+    if (w.status === 201 && w.json && w.json.entry) {
+      $('done').replaceChildren(...waitlist.joinedBox(w.json).filter(Boolean));
+      $('book-form').hidden = true;
+      $('done').hidden = false;
+      $('done').focus();
+      return;
+    }
+    await handleAnswer(w.status, w.json, w);
     return;
   }
   const text = JSON.stringify(body);
