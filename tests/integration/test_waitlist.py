@@ -295,3 +295,28 @@ def test_offer_mail(stack, full_slot):
     link = "/waitlist/%s?token=%s" % (eid, first["token"])
     assert link in text, text
     assert stack.scalar("SELECT status FROM mail_outbox WHERE waitlist_id = %s" % eid) == "sent"
+
+
+def test_event_definition_waitlist(stack, make_event):
+    c = stack.client
+    ev = make_event(capacities=[1])
+    r = c.get("/v1/events/%s" % ev.slug)
+    assert r.json["waitlist"] == {"enabled": False, "hold_minutes": 60}, r.json
+    for bad, field, reason in (({"enabled": "yes"}, "waitlist.enabled", "type"),
+                               ({"hold_minutes": 0}, "waitlist.hold_minutes", "type"),
+                               ({"hold_minutes": "5"}, "waitlist.hold_minutes", "type"),
+                               ({"hold_minutes": 20000}, "waitlist.hold_minutes", "type"),
+                               ({"other": 1}, "waitlist.other", "unknown_field"),
+                               ([], "waitlist", "type")):
+        r = c.request("PATCH", "/v1/admin/events/%s" % ev.slug, {"waitlist": bad}, admin=True)
+        assert r.status == 422 and {"field": field, "reason": reason} in r.json["errors"], (bad, r)
+    r = c.request("PATCH", "/v1/admin/events/%s" % ev.slug,
+                  {"waitlist": {"enabled": True, "hold_minutes": 2.5}}, admin=True)
+    assert r.status == 200 and r.json["waitlist"] == {"enabled": True, "hold_minutes": 2.5}, r
+    assert book(ev)[0] == 201
+    # in effect at once: the full slot takes entries now
+    code, body = join(ev)
+    assert code == 201 and body["entry"]["position"] == 1, body
+    r = c.request("HEAD", "/v1/waitlist/%s" % body["entry"]["id"],
+                  headers={"X-Booking-Token": body["token"]})
+    assert r.status == 200 and r.body == b"", r

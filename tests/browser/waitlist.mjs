@@ -1,0 +1,71 @@
+// Browser tests of the waitlist (contract §5): the booking page offers a full slot's line when the
+// event's waitlist is enabled, and /waitlist/{id}?token=… shows the place and accepts the held seat.
+import {
+  BASE, SIMPLE_FIELDS, api, assert, axeCheck, checkA11y, chooseSlot, eq, mail, makeEvent, newPage, shot, test,
+  waitFor,
+} from './harness.mjs';
+
+test('waitlist: a full slot offers the line; the entry page accepts the held seat', async (t) => {
+  const ev = await makeEvent({ capacities: [1], fields: SIMPLE_FIELDS, extra: { waitlist: { enabled: true, hold_minutes: 5 } } });
+  const first = await api('POST', `/v1/events/${ev.slug}/reservations`,
+    { body: { slot_id: ev.slots[0].id, email: mail('holder'), fields: { name: '先着 花子' } } });
+  eq(first.status, 201, `first booking ${first.text}`);
+  const page = await newPage(t);
+  await page.goto(`${BASE}/events/${ev.slug}`);
+  const label = page.locator(`label.slot[data-slot-id="${ev.slots[0].id}"]`);
+  await label.locator('text=キャンセル待ち可').waitFor();
+  await chooseSlot(page, ev.slots[0]);
+  eq((await page.textContent('#submit')).trim(), 'キャンセル待ちに登録する', 'the button joins the line');
+  await page.fill('#fld-name', '待機 太郎');
+  await page.fill('#booker-email', mail('waiter'));
+  await page.click('#submit');
+  await page.locator('#waitlist-link').waitFor();
+  assert((await page.textContent('#wl-position')).includes('1'), 'first in line');
+  await checkA11y(page);
+  await axeCheck(page, { what: 'joined' });
+  const href = await page.getAttribute('#waitlist-link', 'href');
+  assert(/^\/waitlist\/\d+\?token=[^&]+$/.test(href), `entry link ${href}`);
+
+  await page.goto(BASE + href);
+  await page.locator('#entry-status', { hasText: '順番待ち' }).waitFor();
+  assert(!page.url().includes('token='), 'token off the URL');
+  eq(await page.isVisible('#accept'), false, 'nothing to accept while waiting');
+  // The booker of the seat cancels: the seat is held for this entry.
+  const c = await api('POST', `/v1/bookings/${first.json.booking.id}/cancel`,
+    { headers: { 'X-Booking-Token': first.json.token } });
+  eq(c.status, 200, `cancel ${c.text}`);
+  await waitFor(async () => {
+    await page.reload();
+    await page.locator('#entry-status').waitFor();
+    return (await page.textContent('#entry-status')).includes('お取り置き中');
+  }, 'offered');
+  await page.locator('#entry-expires').waitFor();
+  await axeCheck(page, { what: 'offered' });
+  await shot(page, 'waitlist-offered-mobile', false);
+  await page.click('#accept');
+  await page.locator('#booking-link').waitFor();
+  await page.locator('#entry-status', { hasText: '予約済み' }).waitFor();
+  await page.click('#booking-link');
+  await page.locator('#booking-status').waitFor();
+  eq((await page.textContent('#booking-status')).trim(), '予約済み', 'the booking page shows the booking');
+});
+
+test('waitlist: leave, a wrong token, English', async (t) => {
+  const ev = await makeEvent({ capacities: [1], fields: SIMPLE_FIELDS, extra: { waitlist: { enabled: true } } });
+  const b = await api('POST', `/v1/events/${ev.slug}/reservations`,
+    { body: { slot_id: ev.slots[0].id, email: mail('holder'), fields: { name: '先着' } } });
+  eq(b.status, 201, b.text);
+  const j = await api('POST', `/v1/events/${ev.slug}/slots/${ev.slots[0].id}/waitlist`,
+    { body: { email: mail('w'), fields: { name: '待機' } } });
+  eq(j.status, 201, j.text);
+  const page = await newPage(t);
+  await page.goto(`${BASE}/waitlist/${j.json.entry.id}?token=${'A'.repeat(43)}`);
+  await page.locator('#status', { hasText: '見つかりません' }).waitFor();
+  await page.goto(`${BASE}/waitlist/${j.json.entry.id}?token=${j.json.token}`);
+  await page.locator('#entry-position').waitFor();
+  await page.click('#lang-toggle');
+  await page.locator('#entry-status', { hasText: 'Waiting' }).waitFor();
+  await page.click('#leave');
+  await page.locator('#entry-status', { hasText: 'Left' }).waitFor();
+  eq(await page.isVisible('#leave'), false, 'nothing left to do');
+});
