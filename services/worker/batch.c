@@ -14,9 +14,9 @@
 #include "metrics.h"
 #include "partitions.h"
 #include "persist.h"
+#include "waitlist.h"
 #include "yk_log.h"
 #include "yk_rconn.h"
-#include "waitlist.h"
 
 /* A buffer grown past this is freed after its batch. */
 #define BATCH_TEXT_KEEP ((size_t)4 << 20)

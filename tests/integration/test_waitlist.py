@@ -320,3 +320,26 @@ def test_event_definition_waitlist(stack, make_event):
     r = c.request("HEAD", "/v1/waitlist/%s" % body["entry"]["id"],
                   headers={"X-Booking-Token": body["token"]})
     assert r.status == 200 and r.body == b"", r
+
+
+def test_staff_cancellation_and_a_capacity_increase_offer_seats(stack, full_slot):
+    ev, b, _ = full_slot()
+    slot = ev.slot_ids[0]
+    _, first = join(ev)
+    _, second = join(ev)
+    _, third = join(ev)
+    # staff cancel on the booker's behalf: the seat goes to the line too
+    code, body = answer(stack.client, stack.client.post("/v1/admin/bookings/%s/cancel" % b["id"], {},
+                                                        admin=True))
+    assert code == 200, body
+    wait_status(stack, first["entry"]["id"], first["token"], "offered")
+    # two more seats (a capacity raised behind the workers' back): the worker's timer offers them
+    # to the next two, in order; the line's seats are never the residents'
+    stack.psql("UPDATE slots SET capacity = 3 WHERE id = %s" % slot)
+    wait_status(stack, second["entry"]["id"], second["token"], "offered")
+    wait_status(stack, third["entry"]["id"], third["token"], "offered")
+    assert slot_row(stack, slot) == (0, 3)
+    code, body = book(ev)
+    assert code == 409 and body["error"] == "slot_full", body
+    assert int(stack.scalar("SELECT count(*) FROM mail_outbox o JOIN waitlist w ON w.id = o.waitlist_id"
+                            " WHERE w.slot_id = %s AND o.kind = 'waitlist_offer'" % slot)) == 3
