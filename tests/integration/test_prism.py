@@ -390,7 +390,8 @@ def test_waitlist_join_offer_accept_leave(own, px):
     assert first["entry"]["position"] == 1 and second["entry"]["position"] == 2
     assert px.post(path, {"email": mail, "fields": {"name": "x"}}, 409).error == "already_waiting"
     assert px.post(path, {"email": 1}, 422).error == "invalid_fields"
-    px.post("/v1/events/%s/slots/999999999/waitlist" % slug, {"email": email("wl")}, 404)
+    px.post("/v1/events/%s/slots/999999999/waitlist" % slug,
+            {"email": email("wl"), "fields": {"name": "x"}}, 404)
     first_h = {"X-Booking-Token": first["token"]}
     r = px.get("/v1/waitlist/%s" % first["entry"]["id"], headers=first_h)
     assert r.json["entry"]["status"] == "waiting"
