@@ -29,6 +29,8 @@ test('waitlist: a full slot offers the line; the entry page accepts the held sea
   await page.goto(BASE + href);
   await page.locator('#entry-status', { hasText: '順番待ち' }).waitFor();
   assert(!page.url().includes('token='), 'token off the URL');
+  eq((await page.textContent('#event-title')).trim(), ev.def.title, 'the event\'s title');
+  await page.locator('#entry-when').waitFor();
   eq(await page.isVisible('#accept'), false, 'nothing to accept while waiting');
   // The booker of the seat cancels: the seat is held for this entry.
   const c = await api('POST', `/v1/bookings/${first.json.booking.id}/cancel`,

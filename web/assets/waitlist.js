@@ -2,7 +2,7 @@
 // its place in the line, and while a seat is held for it, accept (→ a booking) or leave. The token
 // leaves the visible URL at once and stays in this tab's sessionStorage, as on the booking page.
 import * as i18n from './i18n.js';
-import { call, retryAfter, enc, sleep, h } from './api.js';
+import { call, retryAfter, enc, sleep, h, accessHeaders } from './api.js';
 import { WAITLIST_WORDS } from './waitlist-words.js';
 
 const { tx, txValue } = i18n;
@@ -33,6 +33,8 @@ function takeToken() {
 
 const token = takeToken();
 let entry = null;
+let event = null; // the event's title, venue and the entry's slot, when the caller may read them
+let slot = null;
 let busy = false;
 
 function notice(el, kind, key, vars) {
@@ -67,6 +69,15 @@ async function load() {
   const r = await call('GET', `/v1/waitlist/${enc(id)}`, { headers: headers() });
   if (r.status === 200 && r.json && r.json.entry) {
     entry = r.json.entry;
+    if (!event) {
+      // A secret event without this tab's access token shows its slug and no time.
+      const base = `/v1/events/${enc(entry.event)}`;
+      const [e, sl] = await Promise.all([call('GET', base, { headers: accessHeaders(entry.event) }),
+        call('GET', `${base}/slots`, { headers: accessHeaders(entry.event) })]);
+      event = e.status === 200 ? e.json : null;
+      slot = sl.status === 200 && sl.json && Array.isArray(sl.json.slots)
+        ? sl.json.slots.find((x) => x.id === entry.slot_id) || null : null;
+    }
     status('', null);
     render();
     return;
@@ -80,18 +91,20 @@ async function load() {
 
 function render() {
   const e = entry;
-  txValue($('event-title'), e.event, e.event);
+  txValue($('event-title'), event && event.title ? event.title : e.event, e.event);
   const rows = [
     tx(h('dt'), 'wlNumber'), h('dd', { class: 'big-number', id: 'entry-number' }, e.id),
     tx(h('dt'), 'status'), h('dd', {}, tx(h('span', { class: `status wl-${e.status}`, id: 'entry-status' }), `wl_${e.status}`)),
   ];
+  if (slot) rows.push(tx(h('dt'), 'when'), tx(h('dd', { id: 'entry-when' }), 'range', { a: slot.starts_at, b: slot.ends_at }));
+  if (event && event.venue) rows.push(tx(h('dt'), 'venue'), txValue(h('dd'), event.venue));
   if (e.status === 'waiting' && Number.isFinite(e.position)) {
     rows.push(tx(h('dt'), 'wlPosition'), tx(h('dd', { id: 'entry-position' }), 'wlPositionN', { n: e.position }));
   }
   if (e.status === 'offered' && e.offer_expires_at) {
     rows.push(tx(h('dt'), 'wlHeldUntil'), tx(h('dd', { id: 'entry-expires' }), 'dateTime', { at: e.offer_expires_at }));
   }
-  if (e.created_at) rows.push(tx(h('dt'), 'createdAt'), tx(h('dd'), 'dateTime', { at: e.created_at }));
+  if (e.created_at) rows.push(tx(h('dt'), 'wlCreatedAt'), tx(h('dd'), 'dateTime', { at: e.created_at }));
   $('kv').replaceChildren(...rows);
   $('accept').hidden = e.status !== 'offered';
   $('leave').hidden = !(e.status === 'waiting' || e.status === 'offered');
