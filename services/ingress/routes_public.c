@@ -76,10 +76,11 @@ static void list_slots(yk_http_req *req, cat_event *e)
         if ((from[0] && strncmp(s->starts_at, from, 10) < 0) ||
             (to[0] && strncmp(s->starts_at, to, 10) > 0))
             continue;
-        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:i,s:i}", "id", s->id_str, "starts_at",
-                                              s->starts_at, "ends_at", s->ends_at, "capacity",
-                                              s->capacity, "remaining",
-                                              s->remaining > 0 ? s->remaining : 0));
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:i,s:i,s:i}", "id", s->id_str,
+                                              "starts_at", s->starts_at, "ends_at", s->ends_at,
+                                              "capacity", s->capacity, "remaining",
+                                              s->remaining > 0 ? s->remaining : 0, "waiting",
+                                              s->waiting > 0 ? s->waiting : 0));
     }
     ingress_respond_json(req, 200, json_pack("{s:o}", "slots", list), NULL);
 }

@@ -14,6 +14,7 @@
 #include "ingress.h"
 #include "pending.h"
 #include "waiter.h"
+#include "waitlist.h"
 #include "yk_log.h"
 #include "yk_text.h"
 #include "yk_token.h"
@@ -424,7 +425,7 @@ static void on_sub_message(yk_redis_op *op, yk_reply *r)
                 nl = end;
             submit_on_reply(line, (size_t)(nl - line));
         }
-    } else {
+    } else if (waitlist_on_message(msg, len) != 0) {
         catalogue_on_message(msg, len);
     }
 }

@@ -186,6 +186,26 @@ void waitlist_routes(yk_http_req *req, char **segs, int n)
     }
 }
 
+int waitlist_on_message(const char *msg, size_t len)
+{
+    if (len < 8 || memcmp(msg, "waiting ", 8) != 0)
+        return -1;
+    char text[96];
+    long long ev, slot;
+    int n;
+    char extra;
+    if (len < sizeof text) {
+        memcpy(text, msg, len);
+        text[len] = '\0';
+        cat_slot *s = sscanf(text, "waiting %lld %lld %d%c", &ev, &slot, &n, &extra) == 3
+                          ? catalogue_slot(slot)
+                          : NULL;
+        if (s && s->event_id == ev)
+            s->waiting = n;
+    }
+    return 0;
+}
+
 /* ---- staff: GET /v1/admin/events/{slug}/waitlist */
 
 static void waitlist_listed_cb(yk_pg_op *op, yk_pgres *res)

@@ -16,4 +16,8 @@ void waitlist_join(yk_http_req *req, cat_event *e, const char *slot_id);
  * behind X-Booking-Token: an unknown id and another entry's token both answer 404. */
 void waitlist_routes(yk_http_req *req, char **segs, int n);
 
+/* A message of yk:events: "waiting <event id> <slot id> <entries waiting>" (services/worker
+ * waitlist.c) sets the slot's count for the slots list; 0 when it was one, -1 otherwise. */
+int waitlist_on_message(const char *msg, size_t len);
+
 #endif

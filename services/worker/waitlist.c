@@ -45,8 +45,8 @@ static const char OFFER_SQL[] =
 
 /* $1 request id, $2 event, $3 slot, $4 e-mail, $5 identity, $6 fields, $7 token hash, $8 the
  * refusal decided in memory ('' none). One row: the refusal (NULL: joined, or joined before under
- * this request id), the new entry, the entry of an earlier delivery. Neither entry: the identity
- * is in this slot's line already (the unique index). */
+ * this request id), the new entry, the entry of an earlier delivery, the slot's waiting entries
+ * now. Neither entry: the identity is in this slot's line already (the unique index). */
 static const char JOIN_SQL[] =
     "WITH c AS ("
     " SELECT CASE WHEN NOT coalesce((e.waitlist->>'enabled')::boolean, false)"
@@ -62,7 +62,8 @@ static const char JOIN_SQL[] =
     " ON CONFLICT DO NOTHING RETURNING yk_waitlist_json(waitlist)::text AS j"
     ")"
     " SELECT (SELECT refusal FROM c WHERE NOT EXISTS (SELECT 1 FROM old)), (SELECT j FROM ins),"
-    " (SELECT j FROM old)";
+    " (SELECT j FROM old), (SELECT count(*) FROM waitlist x WHERE x.slot_id = $3::bigint"
+    "  AND x.status = 'waiting') + (SELECT count(*) FROM ins)";
 
 /* $1 entry, $2 event, $3 the presented token's hash, $4 request id (the booking's), $5 the new
  * booking's token hash. An offered entry within its hold becomes a booking: held → booked, its
@@ -106,7 +107,7 @@ static const char ACCEPT_SQL[] =
 
 /* $1 entry, $2 event, $3 token hash. A waiting or offered entry leaves the line (an offered one
  * gives its held seat back, for the next offer). No row: no such entry. Columns: the status it
- * had, slot id, the entry now. */
+ * had, slot id, the entry now, the slot's waiting entries now. */
 static const char LEAVE_SQL[] =
     "WITH w AS ("
     " SELECT id, slot_id, status FROM waitlist"
@@ -119,7 +120,9 @@ static const char LEAVE_SQL[] =
     " UPDATE slots s SET held = s.held - 1 FROM w WHERE s.id = w.slot_id AND w.status = 'offered'"
     ")"
     " SELECT w.status, w.slot_id, coalesce((SELECT j FROM u),"
-    "  (SELECT yk_waitlist_json(x)::text FROM waitlist x WHERE x.id = w.id)) FROM w";
+    "  (SELECT yk_waitlist_json(x)::text FROM waitlist x WHERE x.id = w.id)),"
+    "  (SELECT count(*) FROM waitlist x WHERE x.slot_id = w.slot_id AND x.status = 'waiting')"
+    "  - (w.status = 'waiting')::int FROM w";
 
 /* What the timer acts on: lapsed offers (entry id set), and slots with a free seat and a line
  * (entry id NULL); each with its event and partition key. */
@@ -211,6 +214,16 @@ static persist_slot *waitlist_cached(worker *w, unsigned p, int64_t ev, int64_t 
     return map_get(&(*e)->slots, key);
 }
 
+/* Tells the ingresses how many entries wait in slot's line (the slots list's "waiting"): a
+ * message on yk:events beside the seat counts. A failure is not the entry's: the connection's
+ * loss shows at the batch's answer pipeline, and the next change of the line sends it again. */
+static void waitlist_tell(worker *w, int64_t ev, int64_t slot, int waiting)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "waiting %lld %lld %d", (long long)ev, (long long)slot, waiting);
+    yk_rconn_free(yk_rconn_command(w->redis, 3, (const char *[]){"PUBLISH", "yk:events", msg}));
+}
+
 /* Runs OFFER_SQL for slot and sets the cached slot from its result. 1 done (*left: the seats the
  * slot has for anyone now), 0 failed (logged; stale[p] set when given), -1 session lost. */
 static int waitlist_offer(worker *w, unsigned p, int64_t ev, int64_t slot, int *left)
@@ -235,6 +248,8 @@ static int waitlist_offer(worker *w, unsigned p, int64_t ev, int64_t slot, int *
         s->waiting = waiting;
     }
     *left = waiting > 0 || taken >= capacity ? 0 : capacity - taken;
+    if (offered > 0)
+        waitlist_tell(w, ev, slot, waiting);
     if (offered > 0)
         yk_info("slot=%s: %d seat(s) offered to the waitlist (%d still waiting)", ids, offered,
                 waiting);
@@ -280,8 +295,9 @@ static int waitlist_join(worker *w, entry *en)
     } else if (!yk_pgres_null(r, 0, 1)) {
         answer_json(en, 201, "entry", yk_pgres_text(r, 0, 1), true);
         en->result = "waitlisted";
-        s->waiting++;
+        s->waiting = (int)yk_pgres_int(r, 0, 3, s->waiting + 1);
         en->touched = true; /* its free seats, if any, are the line's now */
+        waitlist_tell(w, en->ev, en->slot, s->waiting);
     } else if (!yk_pgres_null(r, 0, 2)) {
         answer_json(en, 201, "entry", yk_pgres_text(r, 0, 2), true); /* a redelivery */
         en->result = "duplicate";
@@ -352,7 +368,7 @@ static int waitlist_accept(worker *w, entry *en, bool *stale)
     return 0;
 }
 
-static int waitlist_leave(worker *w, entry *en)
+static int waitlist_leave(worker *w, entry *en, bool *stale)
 {
     const char *params[] = {en->entry_s, en->ev_s, en->th};
     yk_pgres *r =
@@ -373,10 +389,15 @@ static int waitlist_leave(worker *w, entry *en)
     int rc = 0, left;
     if (strcmp(was, "offered") == 0) { /* its seat goes to the next in line */
         en->touched = true;
-        rc = waitlist_offer(w, en->p, en->ev, en->slot, &left) < 0 ? -1 : 0;
-    } else if (strcmp(was, "waiting") == 0 && s && s->waiting > 0) {
-        s->waiting--;
+        rc = waitlist_offer(w, en->p, en->ev, en->slot, &left);
+        stale[en->p] |= rc == 0; /* the seat given back is not in memory: reread */
+        rc = rc < 0 ? -1 : 0;
+    } else if (strcmp(was, "waiting") == 0) {
+        int waiting = (int)yk_pgres_int(r, 0, 3, 0);
+        if (s)
+            s->waiting = waiting;
         en->touched = true;
+        waitlist_tell(w, en->ev, en->slot, waiting);
     }
     yk_pgres_free(r);
     return rc;
@@ -390,7 +411,7 @@ worker_status waitlist_run(worker *w, entry *v, size_t n, bool *stale)
         if (en->wl && en->st == ENTRY_NEW) {
             rc = strcmp(en->type, "wjoin") == 0     ? waitlist_join(w, en)
                  : strcmp(en->type, "waccept") == 0 ? waitlist_accept(w, en, stale)
-                                                    : waitlist_leave(w, en);
+                                                    : waitlist_leave(w, en, stale);
         } else if (en->cancel && en->effect && en->committed && en->found > 0 &&
                    en->s->waiting > 0) {
             /* a seat freed in a slot with a line: held for its first entry at once */
@@ -453,6 +474,8 @@ worker_status waitlist_tick(worker *w)
             }
         }
         int left, rc = waitlist_offer(w, p, ev, slot, &left);
+        if (rc == 0)
+            partitions_forget(w, p); /* an expired offer's seat is not in memory: reread */
         if (rc < 0)
             st = WORKER_PG_LOST;
         else if (rc > 0)

@@ -1,8 +1,8 @@
 // Browser tests of the waitlist (contract §5): the booking page offers a full slot's line when the
 // event's waitlist is enabled, and /waitlist/{id}?token=… shows the place and accepts the held seat.
 import {
-  BASE, SIMPLE_FIELDS, api, assert, axeCheck, checkA11y, chooseSlot, eq, mail, makeEvent, newPage, shot, test,
-  waitFor,
+  BASE, SIMPLE_FIELDS, api, assert, axeCheck, cfg, checkA11y, chooseSlot, eq, mail, makeEvent, newPage, shot,
+  test, waitFor,
 } from './harness.mjs';
 
 test('waitlist: a full slot offers the line; the entry page accepts the held seat', async (t) => {
@@ -70,4 +70,30 @@ test('waitlist: leave, a wrong token, English', async (t) => {
   await page.click('#leave');
   await page.locator('#entry-status', { hasText: 'Left' }).waitFor();
   eq(await page.isVisible('#leave'), false, 'nothing left to do');
+});
+
+test('console: the waitlist view lists an event\'s entries', async (t) => {
+  const ev = await makeEvent({ capacities: [1], fields: SIMPLE_FIELDS, extra: { waitlist: { enabled: true } } });
+  const b = await api('POST', `/v1/events/${ev.slug}/reservations`,
+    { body: { slot_id: ev.slots[0].id, email: mail('holder'), fields: { name: '先着' } } });
+  eq(b.status, 201, b.text);
+  const who = mail('console-wl');
+  const j = await api('POST', `/v1/events/${ev.slug}/slots/${ev.slots[0].id}/waitlist`,
+    { body: { email: who, fields: { name: '待機 三郎' } } });
+  eq(j.status, 201, j.text);
+  const page = await newPage(t);
+  await page.goto(`${BASE}/admin/`);
+  await page.locator('#login').waitFor();
+  await page.click('.token-login summary');
+  await page.fill('#token', cfg.adminToken);
+  await page.click('#token-form button[type=submit]');
+  await page.locator('#nav-events').waitFor();
+  await page.evaluate((h) => { location.hash = h; }, `#/events/${ev.slug}/waitlist`);
+  const row = page.locator(`#waitlist tr[data-entry-id="${j.json.entry.id}"]`);
+  await row.waitFor();
+  const text = await row.textContent();
+  for (const part of [who, '順番待ち', '待機 三郎']) assert(text.includes(part), `row shows ${part}: ${text}`);
+  await page.locator('a[aria-current=page]', { hasText: 'キャンセル待ち' }).waitFor();
+  await axeCheck(page, { what: 'console waitlist' });
+  await shot(page, 'console-waitlist-mobile', false);
 });

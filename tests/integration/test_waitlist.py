@@ -98,6 +98,8 @@ def test_cancellation_hands_the_seat_to_the_first_entry_not_to_a_resident(stack,
     assert len(first["token"]) == 43
     c2, second = join(ev)
     assert c2 == 201 and second["entry"]["position"] == 2, second
+    waiting = lambda: stack.client.get("/v1/events/%s/slots?from=2000-01-01" % ev.slug).json["slots"][0]["waiting"]
+    wait_until(lambda: waiting() == 2, 10, 0.05, what="the slots list counts the line")
     # a full slot with a line: a resident is refused
     code, body = book(ev)
     assert code == 409 and body["error"] == "slot_full", body
@@ -119,6 +121,8 @@ def test_cancellation_hands_the_seat_to_the_first_entry_not_to_a_resident(stack,
     assert [s["remaining"] for s in r.json["slots"]] == [0], r.json
     # the second entry is next, and waits
     assert entry(stack, second["entry"]["id"], second["token"]).json["entry"]["position"] == 1
+    r = stack.client.get("/v1/events/%s/slots" % ev.slug + "?from=2000-01-01")
+    assert [s["waiting"] for s in r.json["slots"]] == [1], r.json
 
     code, acc = act(stack, first["entry"]["id"], first["token"], "accept")
     assert code == 201, acc
