@@ -7,11 +7,13 @@ worker's timer and offered to the next entry. Offers are short here: hold_minute
 import concurrent.futures
 import email
 import email.policy
+import json
 import time
+import uuid
 
 import pytest
 
-from ykstack import email as new_email, wait_until
+from ykstack import email as new_email, wait_until, xadd_entry
 
 HOLD_SHORT = 0.05   # minutes: 3 s
 
@@ -347,3 +349,35 @@ def test_staff_cancellation_and_a_capacity_increase_offer_seats(stack, full_slot
     assert code == 409 and body["error"] == "slot_full", body
     assert int(stack.scalar("SELECT count(*) FROM mail_outbox o JOIN waitlist w ON w.id = o.waitlist_id"
                             " WHERE w.slot_id = %s AND o.kind = 'waitlist_offer'" % slot)) == 3
+
+
+def stored_answer(stack, rid, timeout=20):
+    """(HTTP status, body) the worker stored in yk:res:<rid>."""
+    def get():
+        v = stack.redis("GET", "yk:res:" + rid)
+        return v if v and not v.startswith("0 ") else None
+    code, body = wait_until(get, timeout, 0.05, what="answer of %s" % rid).split(" ", 1)
+    return int(code), json.loads(body)
+
+
+def test_a_join_delivered_twice_is_one_entry(stack, full_slot):
+    """The same request id in the stream twice (an ingress's retry, a replay after a takeover):
+    one entry, and the same answer for both."""
+    ev, _, _ = full_slot()
+    rid, tok, mail = uuid.uuid4().hex, (uuid.uuid4().hex * 2)[:43], new_email()
+    fields = {"t": "wjoin", "id": rid, "ing": "tests", "ev": ev.id, "slot": ev.slot_ids[0],
+              "email": mail, "ident": mail.lower(), "fields": '{"name":"X"}', "tok": tok,
+              "at": int(time.time() * 1000)}
+    xadd_entry(stack, ev.partition, fields)
+    first = stored_answer(stack, rid)
+    stack.redis("DEL", "yk:res:" + rid)
+    xadd_entry(stack, ev.partition, fields)
+    again = stored_answer(stack, rid)
+    assert first[0] == again[0] == 201 and first[1] == again[1], (first, again)
+    assert first[1]["token"] == tok
+    assert stack.scalar("SELECT count(*) FROM waitlist WHERE request_id = '%s'" % rid) == "1"
+    # an accept without the new booking's token cannot be decided: 500, never a booking
+    bad = uuid.uuid4().hex
+    xadd_entry(stack, ev.partition, {"t": "waccept", "id": bad, "ing": "tests", "ev": ev.id,
+                                     "th": "0" * 64, "at": int(time.time() * 1000)})
+    assert stored_answer(stack, bad)[0] == 500
