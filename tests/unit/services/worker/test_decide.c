@@ -373,6 +373,39 @@ static void cancel_frees_seat_in_order(void **state)
     fixture_free(&f);
 }
 
+/* A slot with a waitlist line: a seat a cancellation frees is the line's (waitlist.c offers it
+ * after the commit), never a reservation's after it in the same batch. */
+static void cancel_frees_seat_for_the_line(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, 1, 1);
+    f.s11.booked = 1;
+    f.s11.waiting = 2;
+    set_count(&f.counts, "x", 1);
+    persist_booking rows[] = {row("7", 1, 11, "confirmed", "x", false)};
+    entry v[] = {cancel(0, 1, "7", hash_ok), reserve(1, &f.e, &f.s11, "z")};
+    const char **ids;
+    assert_int_equal(decide_cancel_ids(v, 2, &ids), 1);
+    free(ids);
+    decide_bookings bk;
+    bookings(&bk, v, 2, rows, 1);
+    resolve(&v[0], &bk, &f);
+    decide_cancel(&v[0], &bk);
+    decide_reserve(&v[1]);
+    assert_int_equal(v[0].st, ENTRY_CANCEL);
+    assert_true(v[0].effect);
+    assert_int_equal(f.s11.booked, 0);
+    assert_string_equal(v[1].result, "slot_full");
+    /* once nobody waits, the seat is anyone's again */
+    f.s11.waiting = 0;
+    entry again = reserve(2, &f.e, &f.s11, "z");
+    decide_reserve(&again);
+    assert_int_equal(again.st, ENTRY_ACCEPT);
+    decide_bookings_free(&bk);
+    fixture_free(&f);
+}
+
 /* Finding 7: when the list of booking ids cannot be allocated, the cancellations were decided
  * against no rows and answered 404 (then acked). They must stay pending for a retry. */
 static void cancel_ids_out_of_memory(void **state)
@@ -599,6 +632,7 @@ int main(void)
         cmocka_unit_test_setup(cancellations, setup),
         cmocka_unit_test_setup(staff_cancellations, setup),
         cmocka_unit_test_setup(cancel_frees_seat_in_order, setup),
+        cmocka_unit_test_setup(cancel_frees_seat_for_the_line, setup),
         cmocka_unit_test_setup(cancel_ids_out_of_memory, setup),
         cmocka_unit_test_setup(cancel_rows_missing, setup),
         cmocka_unit_test_setup(answers_from_committed_rows, setup),
