@@ -97,3 +97,30 @@ test('console: the waitlist view lists an event\'s entries', async (t) => {
   await axeCheck(page, { what: 'console waitlist' });
   await shot(page, 'console-waitlist-mobile', false);
 });
+
+test('waitlist: a seat freed meanwhile is booked instead (slot_available)', async (t) => {
+  const ev = await makeEvent({ capacities: [1], fields: SIMPLE_FIELDS, extra: { waitlist: { enabled: true } } });
+  const b = await api('POST', `/v1/events/${ev.slug}/reservations`,
+    { body: { slot_id: ev.slots[0].id, email: mail('holder'), fields: { name: '先着' } } });
+  eq(b.status, 201, b.text);
+  const page = await newPage(t);
+  await page.goto(`${BASE}/events/${ev.slug}`);
+  await page.locator(`label.slot[data-slot-id="${ev.slots[0].id}"]`).locator('text=キャンセル待ち可').waitFor();
+  await chooseSlot(page, ev.slots[0]);
+  await page.fill('#fld-name', '待機 四郎');
+  await page.fill('#booker-email', mail('late'));
+  // Nobody waits, and the seat frees before the press: the line is refused, the seat shown free.
+  const c = await api('POST', `/v1/bookings/${b.json.booking.id}/cancel`, { headers: { 'X-Booking-Token': b.json.token } });
+  eq(c.status, 200, c.text);
+  await waitFor(async () => {
+    const s = await api('GET', `/v1/events/${ev.slug}/slots`);
+    return s.json.slots[0].remaining === 1;
+  }, 'the seat free in the API');
+  await page.click('#submit');
+  await page.locator('#result', { hasText: '空きがあります' }).waitFor();
+  await page.locator(`label.slot[data-slot-id="${ev.slots[0].id}"]`).locator('text=残り1').waitFor();
+  await chooseSlot(page, ev.slots[0]);
+  eq((await page.textContent('#submit')).trim(), '予約する', 'the button books again');
+  await page.click('#submit');
+  await page.locator('#booking-number').waitFor();
+});

@@ -410,7 +410,8 @@ function setBusy(on, labelKey) {
   const btn = $('submit');
   btn.disabled = on;
   btn.setAttribute('aria-busy', on ? 'true' : 'false');
-  tx(btn, labelKey || (on ? 'submitting' : 'submit'));
+  const chosen = state.slots.find((x) => x.id === selectedSlotId()); // a full slot: join its line
+  tx(btn, labelKey || (on ? 'submitting' : waitlist.submitLabel(state.event, chosen)));
 }
 
 let holdTimer = null;
@@ -568,6 +569,11 @@ async function handleAnswer(status, body, r) {
     if (code === 'slot_full') {
       result('err', 'slot_full');
       await refreshSlotsAfterRefusal();
+      return;
+    }
+    if (code === 'slot_available') { // a seat freed meanwhile: book it instead
+      result('err', 'slot_available');
+      await loadSlots();
       return;
     }
     if (code === 'booking_closed') {
