@@ -5,6 +5,7 @@ worker's timer and offered to the next entry. Offers are short here: hold_minute
 (0.05 = 3 s), so expiry is tested on the real clock with the worker's 1 s timer."""
 
 import concurrent.futures
+import datetime
 import email
 import email.policy
 import json
@@ -13,7 +14,7 @@ import uuid
 
 import pytest
 
-from ykstack import email as new_email, wait_until, xadd_entry
+from ykstack import email as new_email, rfc3339, slot_time, unique, wait_until, xadd_entry
 
 HOLD_SHORT = 0.05   # minutes: 3 s
 
@@ -381,3 +382,34 @@ def test_a_join_delivered_twice_is_one_entry(stack, full_slot):
     xadd_entry(stack, ev.partition, {"t": "waccept", "id": bad, "ing": "tests", "ev": ev.id,
                                      "th": "0" * 64, "at": int(time.time() * 1000)})
     assert stored_answer(stack, bad)[0] == 500
+
+
+def test_a_secret_events_line_needs_its_access_token(stack):
+    c = stack.client
+    slug = unique("wls")
+    r = c.post("/v1/admin/events", {"slug": slug, "title": "秘密 " + slug, "password": "wl secret 1",
+                                    "waitlist": {"enabled": True}}, admin=True)
+    assert r.status == 201, r
+    start = slot_time(30, 9)
+    r = c.post("/v1/admin/events/%s/slots" % slug, {"slots": [{
+        "starts_at": rfc3339(start), "ends_at": rfc3339(start + datetime.timedelta(minutes=30)),
+        "capacity": 1}]}, admin=True)
+    assert r.status == 201, r
+    r = c.post("/v1/events/%s/unlock" % slug, {"password": "wl secret 1"})
+    assert r.status == 200, r
+    access = {"X-Access-Token": r.json["access_token"]}
+    slots = wait_until(lambda: c.get("/v1/events/%s/slots?from=2000-01-01" % slug,
+                                     headers=access).json.get("slots"), 10, 0.05, what="slots")
+    path = "/v1/events/%s/slots/%s/waitlist" % (slug, slots[0]["id"])
+    code, body = answer(c, c.post("/v1/events/%s/reservations" % slug,
+                                  {"slot_id": slots[0]["id"], "email": new_email()}, headers=access))
+    assert code == 201, body
+    body = {"email": new_email()}
+    r = c.post(path, body)
+    assert r.status == 401 and r.error == "password_required", r
+    r = c.post(path, body, headers={"X-Access-Token": "A" * 43})
+    assert r.status == 401, r
+    code, joined = answer(c, c.post(path, body, headers=access))
+    assert code == 201 and joined["entry"]["position"] == 1, joined
+    # the entry's own routes are opened by its token (the mail's link works without the access)
+    assert entry(stack, joined["entry"]["id"], joined["token"]).status == 200
