@@ -45,9 +45,9 @@ struct admin_ctx {
     char session[72];           /* a cookie caller's session hash, else "" */
     void (*next)(admin_ctx *c); /* what runs once the caller is known */
     char slug[72];              /* the path's parameter, or "" */
-    char params[17][64];        /* short text parameters; long ones live in owned[] */
-    char *owned[17];            /* every heap parameter, freed with the context */
-    const char *argv[17];
+    char params[20][64];        /* short text parameters; long ones live in owned[] */
+    char *owned[20];            /* every heap parameter, freed with the context */
+    const char *argv[20];
     int argc;
     int limit;
     int pending, in_effect; /* announce: completions awaited, all succeeded so far */
@@ -90,5 +90,8 @@ void admin_write_slots(admin_ctx *c, cat_event *e);
 void admin_desk_checkin(admin_ctx *c, cat_event *unused);
 void admin_desk_attendance(admin_ctx *c, cat_event *unused);
 void admin_desk_cancel(admin_ctx *c, cat_event *unused);
+
+/* waitlist.c: the entries of e's slots' lines, oldest first per slot (staff). */
+void waitlist_admin_list(admin_ctx *c, cat_event *e);
 
 #endif

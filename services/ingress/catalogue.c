@@ -223,6 +223,7 @@ void catalogue_load_slot(const cat_slot_row *row)
     s->ends_at = strdup(row->ends_at);
     s->capacity = row->capacity;
     s->remaining = row->remaining;
+    s->waiting = row->waiting;
     if (s->starts_at == NULL || s->ends_at == NULL) {
         free(s->starts_at);
         free(s->ends_at);

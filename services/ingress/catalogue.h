@@ -20,6 +20,7 @@ typedef struct {
     char *starts_at, *ends_at; /* RFC 3339 in the event's zone */
     int capacity;
     int remaining; /* updated from the workers' "remaining" messages */
+    int waiting;   /* waitlist entries waiting: the workers' "waiting" messages (waitlist.c) */
 } cat_slot;
 
 typedef struct {
@@ -55,6 +56,7 @@ typedef struct {
     int64_t id, event_id;
     const char *starts_at, *ends_at;
     int capacity, remaining;
+    int waiting;
 } cat_slot_row;
 
 /* Starts a load's queries: returns 0 when they are under way (the loader then calls

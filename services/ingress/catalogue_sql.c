@@ -19,13 +19,15 @@ static const char sql_events[] =
     "  'closes_at', yk_rfc3339(e.closes_at, e.timezone),"
     "  'cancel_until_hours', e.cancel_until_hours, 'reminder', e.reminder,"
     "  'published', e.published, 'secret', e.password_hash IS NOT NULL,"
-    "  'phases', e.phases)::text," /* proto/sql/0013; null: catalogue.c drops it */
+    "  'phases', e.phases," /* proto/sql/0013; null: catalogue.c drops it */
+    "  'waitlist', coalesce(e.waitlist, '{\"enabled\": false, \"hold_minutes\": 60}'))::text,"
     " e.password_hash"
     " FROM events e ORDER BY e.id";
 
 static const char sql_slots[] =
     "SELECT s.id, s.event_id, yk_rfc3339(s.starts_at, e.timezone),"
-    " yk_rfc3339(s.ends_at, e.timezone), s.capacity, s.capacity - s.booked"
+    " yk_rfc3339(s.ends_at, e.timezone), s.capacity, s.capacity - s.booked - s.held,"
+    " (SELECT count(*) FROM waitlist w WHERE w.slot_id = s.id AND w.status = 'waiting')"
     " FROM slots s JOIN events e ON e.id = s.event_id ORDER BY s.id";
 
 static yk_pg_op op_events, op_slots;
@@ -74,6 +76,7 @@ static void slots_cb(yk_pg_op *op, yk_pgres *res)
             .ends_at = yk_pgres_text(res, i, 3),
             .capacity = (int)yk_pgres_int(res, i, 4, 0),
             .remaining = (int)yk_pgres_int(res, i, 5, 0),
+            .waiting = (int)yk_pgres_int(res, i, 6, 0),
         };
         catalogue_load_slot(&row);
     }

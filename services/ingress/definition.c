@@ -172,6 +172,37 @@ static char *definition_reminder(json_t *rem, json_t *errors)
     return text;
 }
 
+/* The waitlist with its defaults filled in, as stored ({"enabled","hold_minutes"}); hold_minutes
+ * is a number of minutes, a fraction allowed (0 < m <= 10080); NULL when out of memory. */
+static char *definition_waitlist(json_t *wl, json_t *errors)
+{
+    static const char *const known[] = {"enabled", "hold_minutes"};
+    bool enabled = false;
+    double hold = 60;
+    if (wl && !json_is_null(wl)) {
+        if (!json_is_object(wl)) {
+            definition_error(errors, "waitlist", "type");
+        } else {
+            definition_known(wl, known, 2, "waitlist.", errors);
+            json_t *en = json_object_get(wl, "enabled"), *h = json_object_get(wl, "hold_minutes");
+            if (en && !json_is_boolean(en) && !json_is_null(en))
+                definition_error(errors, "waitlist.enabled", "type");
+            enabled = json_is_true(en);
+            if (h && !json_is_null(h) &&
+                (!json_is_number(h) || json_number_value(h) <= 0 || json_number_value(h) > 10080))
+                definition_error(errors, "waitlist.hold_minutes", "type");
+            else if (h && !json_is_null(h))
+                hold = json_number_value(h);
+        }
+    }
+    json_t *r = json_pack("{s:b,s:f}", "enabled", enabled, "hold_minutes", hold);
+    if (r && hold == (double)(int)hold) /* a whole number stays an integer */
+        json_object_set_new(r, "hold_minutes", json_integer((json_int_t)hold));
+    char *text = r ? json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(r);
+    return text;
+}
+
 int definition_check(json_t *def, json_t *errors, definition *out)
 {
     static const char *const known[] = {"slug",
@@ -190,7 +221,8 @@ int definition_check(json_t *def, json_t *errors, definition *out)
                                         "cancel_until_hours",
                                         "reminder",
                                         "published",
-                                        "phases"};
+                                        "phases",
+                                        "waitlist"};
     memset(out, 0, sizeof *out);
     size_t before = json_array_size(errors);
     definition_known(def, known, sizeof known / sizeof known[0], "", errors);
@@ -249,6 +281,7 @@ int definition_check(json_t *def, json_t *errors, definition *out)
     out->cancel_until_hours =
         definition_int(def, "cancel_until_hours", "cancel_until_hours", errors, 0, 24 * 365, 24);
     out->reminder_json = definition_reminder(json_object_get(def, "reminder"), errors);
+    out->waitlist_json = definition_waitlist(json_object_get(def, "waitlist"), errors);
     json_t *pub = json_object_get(def, "published");
     if (pub && !json_is_boolean(pub) && !json_is_null(pub))
         definition_error(errors, "published", "type");
@@ -259,7 +292,7 @@ int definition_check(json_t *def, json_t *errors, definition *out)
         definition_free(out);
         return (int)problems;
     }
-    if (out->reminder_json == NULL)
+    if (out->reminder_json == NULL || out->waitlist_json == NULL)
         goto oom;
     out->fields_json =
         fields && !json_is_null(fields) ? json_dumps(fields, JSON_COMPACT) : strdup("[]");
@@ -280,6 +313,7 @@ void definition_free(definition *out)
     free(out->prerequisite_json);
     free(out->reminder_json);
     free(out->phases_json);
+    free(out->waitlist_json);
     memset(out, 0, sizeof *out);
 }
 

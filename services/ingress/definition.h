@@ -19,6 +19,7 @@ typedef struct {
     const char *prerequisite_event; /* its slug, or NULL */
     char *reminder_json;            /* owned: {"at","days_before"} with defaults filled in */
     char *phases_json;              /* owned: the "phases" array as stored, NULL when none */
+    char *waitlist_json;            /* owned: {"enabled","hold_minutes"} with defaults filled in */
     int per_person_limit, cancel_until_hours;
     bool published;
 } definition;

@@ -215,6 +215,8 @@ static const admin_route routes[] = {
     {{"audit"}, YK_M_GET, "admin_audit", ROLE_OWNER, 0, 0, staff_audit},
     /* operations */
     {{"queue"}, YK_M_GET, "admin_queue", ROLE_STAFF, 0, 0, queue_get},
+    /* waitlist */
+    {{"events", "*", "waitlist"}, YK_M_GET, "admin_waitlist", ROLE_STAFF, 1, 0, waitlist_admin_list},
 };
 // clang-format on
 

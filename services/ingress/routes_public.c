@@ -15,6 +15,7 @@
 #include "ratelimit.h"
 #include "routes_secret.h"
 #include "submit.h"
+#include "waitlist.h"
 #include "yk_jarena.h"
 #include "yk_text.h"
 #include "yk_token.h"
@@ -77,10 +78,11 @@ static void list_slots(yk_http_req *req, cat_event *e)
         if ((from[0] && strncmp(s->starts_at, from, 10) < 0) ||
             (to[0] && strncmp(s->starts_at, to, 10) > 0))
             continue;
-        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:i,s:i}", "id", s->id_str, "starts_at",
-                                              s->starts_at, "ends_at", s->ends_at, "capacity",
-                                              s->capacity, "remaining",
-                                              s->remaining > 0 ? s->remaining : 0));
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:i,s:i,s:i}", "id", s->id_str,
+                                              "starts_at", s->starts_at, "ends_at", s->ends_at,
+                                              "capacity", s->capacity, "remaining",
+                                              s->remaining > 0 ? s->remaining : 0, "waiting",
+                                              s->waiting > 0 ? s->waiting : 0));
     }
     ingress_respond_json(req, 200, json_pack("{s:o}", "slots", list), NULL);
 }
@@ -421,6 +423,17 @@ void routes_public(yk_http_req *req, char **segs, int n)
             routes_secret_unlock(req, e);
             return;
         }
+        if (n == 5 && strcmp(segs[2], "slots") == 0 && strcmp(segs[4], "waitlist") == 0) {
+            req->route = "waitlist_join";
+            allow = "POST";
+            if (!post)
+                goto method;
+            if (ratelimit_refuse(req, RATE_WAITLIST))
+                return;
+            if (event_visible(req, e))
+                waitlist_join(req, e, segs[3]);
+            return;
+        }
         if (n == 3 && strcmp(segs[2], "reservations") == 0) {
             req->route = "reserve";
             allow = "POST";
@@ -432,6 +445,10 @@ void routes_public(yk_http_req *req, char **segs, int n)
                 reserve(req, e);
             return;
         }
+    }
+    if (n >= 2 && strcmp(segs[0], "waitlist") == 0) {
+        waitlist_routes(req, segs, n);
+        return;
     }
     if (n == 2 && strcmp(segs[0], "requests") == 0) {
         req->route = "request";

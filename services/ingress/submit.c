@@ -14,6 +14,7 @@
 #include "ingress.h"
 #include "pending.h"
 #include "waiter.h"
+#include "waitlist.h"
 #include "yk_log.h"
 #include "yk_text.h"
 #include "yk_token.h"
@@ -328,7 +329,8 @@ void submit_entry(yk_http_req *req, const submit_request *s)
      * number of arguments (6.0–6.4 → 3.9–5.0 µs of CPU per entry for 11 fields → 5). Every value
      * in it is a token without spaces (ids, decimals, hex, the ingress id); the booker's texts
      * keep fields of their own. idem: the worker keeps the answer for the TTL at once. */
-    const char *pairs[][2] = {{"t", s->attend   ? "attend"
+    const char *pairs[][2] = {{"t", s->wl       ? s->wl
+                                    : s->attend ? "attend"
                                     : s->cancel ? "cancel"
                                                 : "reserve"},
                               {"id", w->id},
@@ -336,9 +338,13 @@ void submit_entry(yk_http_req *req, const submit_request *s)
                               {"ev", s->event_id},
                               {"at", at},
                               {"dl", dl},
-                              {s->cancel || s->attend ? "booking" : "slot",
-                               s->cancel || s->attend ? s->booking_id : s->slot_id},
-                              {s->cancel ? "th" : NULL, s->token_hash},
+                              {s->cancel || s->attend ? "booking"
+                               : s->entry_id          ? "entry"
+                                                      : "slot",
+                               s->cancel || s->attend ? s->booking_id
+                               : s->entry_id          ? s->entry_id
+                                                      : s->slot_id},
+                              {s->cancel || s->entry_id ? "th" : NULL, s->token_hash},
                               {s->attend ? "st" : NULL, s->attend},
                               {s->attend && s->today ? "today" : NULL, "1"},
                               {s->idem_key ? "idem" : NULL, "1"}};
@@ -353,6 +359,11 @@ void submit_entry(yk_http_req *req, const submit_request *s)
     size_t nfields = s->cancel || s->attend ? 2 : sizeof fields / sizeof fields[0];
     for (size_t i = 0; !s->refusal && i < nfields; i++)
         argv[argc++] = fields[i];
+    if (s->entry_id && !s->refusal && !s->cancel && !s->attend) { /* waitlist: h and tok */
+        argc = head + 2;
+        argv[argc++] = "tok";
+        argv[argc++] = token;
+    }
     w->state = W_SUBMITTING;
     waiter_hash_insert(w);
     pending_track(w);
@@ -414,7 +425,7 @@ static void on_sub_message(yk_redis_op *op, yk_reply *r)
                 nl = end;
             submit_on_reply(line, (size_t)(nl - line));
         }
-    } else {
+    } else if (waitlist_on_message(msg, len) != 0) {
         catalogue_on_message(msg, len);
     }
 }

@@ -29,6 +29,9 @@ typedef struct {
     /* attend: "attended" or "no_show" (NULL: not an attend entry); today: the desk's check-in */
     const char *attend;
     int today;
+    /* waitlist (waitlist.c): "wjoin" (a reserve's fields, slot_id), "waccept" or "wleave" (with
+     * entry_id and token_hash); NULL for the types above */
+    const char *wl, *entry_id;
 } submit_request;
 
 /* Starts the timers; 0 or -1. */

@@ -121,6 +121,8 @@ int web_handle(yk_http_req *req)
         name = "event.html";
     else if (len > 10 && strncmp(p, "/bookings/", 10) == 0 && last_segment(p + 10))
         name = "booking.html";
+    else if (len > 10 && strncmp(p, "/waitlist/", 10) == 0 && last_segment(p + 10))
+        name = "waitlist.html";
     else if (strcmp(p, "/admin") == 0 || strncmp(p, "/admin/", 7) == 0)
         name = "admin.html";
     else if (len > 8 && strncmp(p, "/assets/", 8) == 0 && last_segment(p + 8) &&

@@ -521,9 +521,10 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    static const char *const kinds[] = {"confirmation", "reminder", "cancellation"};
+    static const char *const kinds[] = {"confirmation", "reminder", "cancellation",
+                                        "waitlist_offer"};
     static const char *const results[] = {"sent", "retry", "dead", "cancelled"};
-    for (size_t k = 0; k < 3; k++)
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
         for (size_t r = 0; r < 4; r++) {
             char labels[64];
             snprintf(labels, sizeof labels, "kind=\"%s\",result=\"%s\"", kinds[k], results[r]);

@@ -96,6 +96,23 @@ void job_set_error(mail_job *job, const char *text)
 
 /* ---- claiming */
 
+/* The rows of waitlist offers (proto/sql/0012: a row names its waitlist entry instead of a
+ * booking) in the claim's columns: the entry's id and request id stand for the booking's (the
+ * link's token derives from the request id, as a booking's), the offer's expiry for the cancel
+ * deadline (render.c shows it as the time to accept by). */
+#define WAITLIST_OFFER_ROWS                                                                        \
+    "SELECT c.id, c.kind, c.status, c.attempts, c.waitlist_id,"                                    \
+    "  extract(epoch FROM c.created_at)::bigint, w.request_id, w.email, w.fields->>'name',"        \
+    "  e.title, e.venue, e.timezone, e.lang,"                                                      \
+    "  to_char(s.starts_at AT TIME ZONE e.timezone, 'YYYY-MM-DD-ID-HH24:MI'),"                     \
+    "  to_char(s.ends_at AT TIME ZONE e.timezone, 'YYYY-MM-DD-ID-HH24:MI'),"                       \
+    "  to_char(w.offer_expires_at AT TIME ZONE e.timezone, 'YYYY-MM-DD-ID-HH24:MI'),"              \
+    "  yk_rfc3339(s.starts_at, e.timezone), yk_rfc3339(s.ends_at, e.timezone),"                    \
+    "  extract(epoch FROM s.starts_at)::bigint, extract(epoch FROM s.ends_at)::bigint,"            \
+    "  c.last_error "                                                                              \
+    "FROM claimed c JOIN waitlist w ON w.id = c.waitlist_id JOIN slots s ON s.id = w.slot_id"      \
+    "  JOIN events e ON e.id = w.event_id"
+
 /* The claim and everything the mail shows, in one statement: rows are locked (SKIP LOCKED, so
  * notifiers never wait for each other), leased by pushing due_at past now, and settled at once
  * when their booking was cancelled (except the cancellation mail itself) or when they were
@@ -112,6 +129,8 @@ static const char sql_claim[] =
     "  UPDATE mail_outbox o SET attempts = o.attempts + 1,"
     "    due_at = now() + make_interval(secs => $2::int),"
     "    status = CASE WHEN o.kind <> 'cancellation' AND b.status = 'cancelled' THEN 'cancelled'"
+    "                  WHEN o.kind = 'waitlist_offer' AND NOT EXISTS (SELECT 1 FROM waitlist w"
+    "                   WHERE w.id = o.waitlist_id AND w.status = 'offered') THEN 'cancelled'"
     "                  WHEN o.attempts >= $3::int THEN 'dead' ELSE 'pending' END,"
     "    last_error = CASE WHEN o.kind <> 'cancellation' AND b.status = 'cancelled'"
     "                      THEN o.last_error"
@@ -119,8 +138,10 @@ static const char sql_claim[] =
     "                      THEN 'claimed ' || o.attempts || ' times without an outcome; last: '"
     "                           || coalesce(o.last_error, 'none')"
     "                      ELSE o.last_error END"
-    "  FROM picked p, bookings b WHERE o.id = p.id AND b.id = o.booking_id"
-    "  RETURNING o.id, o.kind, o.status, o.attempts, o.booking_id, o.created_at, o.last_error"
+    "  FROM picked p JOIN mail_outbox q ON q.id = p.id LEFT JOIN bookings b ON b.id = q.booking_id"
+    "  WHERE o.id = p.id"
+    "  RETURNING o.id, o.kind, o.status, o.attempts, o.booking_id, o.created_at, o.last_error,"
+    "   o.waitlist_id"
     "), settled AS (SELECT booking_id, kind, status FROM claimed"
     "), reminders AS (" REMINDER_INSERT ") "
     "SELECT c.id, c.kind, c.status, c.attempts, c.booking_id,"
@@ -136,7 +157,8 @@ static const char sql_claim[] =
     "  extract(epoch FROM s.starts_at)::bigint, extract(epoch FROM s.ends_at)::bigint,"
     "  c.last_error "
     "FROM claimed c JOIN bookings b ON b.id = c.booking_id JOIN slots s ON s.id = b.slot_id"
-    "  JOIN events e ON e.id = b.event_id ORDER BY c.id";
+    "  JOIN events e ON e.id = b.event_id"
+    " UNION ALL " WAITLIST_OFFER_ROWS " ORDER BY 1";
 
 mail_job *outbox_job_from_row(const yk_pgres *res, int r)
 {

@@ -36,9 +36,10 @@ static char *buf_take(yk_buf *b)
 
 /* ---- templates */
 
-enum { K_CONFIRMATION, K_REMINDER, K_CANCELLATION, K_COUNT };
+enum { K_CONFIRMATION, K_REMINDER, K_CANCELLATION, K_WAITLIST_OFFER, K_COUNT };
 enum { L_JA, L_EN, L_COUNT };
-static const char *const kind_names[K_COUNT] = {"confirmation", "reminder", "cancellation"};
+static const char *const kind_names[K_COUNT] = {"confirmation", "reminder", "cancellation",
+                                                "waitlist_offer"};
 static const char *const lang_names[L_COUNT] = {"ja", "en"};
 
 /* Every placeholder a template may use, in alphabetical order. */
@@ -51,6 +52,8 @@ enum {
     P_EMAIL,           /* the booker's address */
     P_ENDS_AT,         /* RFC 3339 */
     P_NAME,            /* the booker's "name" field, or a polite default */
+    P_OFFER_DEADLINE,  /* waitlist_offer: local time the held seat is kept until */
+    P_OFFER_URL,       /* waitlist_offer: YOYAKU_PUBLIC_URL/waitlist/<id>?token=<entry token> */
     P_STARTS_AT,       /* RFC 3339 */
     P_TIME,            /* local start–end time */
     P_TIMEZONE,        /* the event's IANA zone */
@@ -59,8 +62,9 @@ enum {
     P_COUNT
 };
 static const char *const placeholder_names[P_COUNT] = {
-    "booking_id", "cancel_deadline", "cancel_url", "checkin_code", "date",  "email", "ends_at",
-    "name",       "starts_at",       "time",       "timezone",     "title", "venue"};
+    "booking_id", "cancel_deadline", "cancel_url", "checkin_code", "date", "email",    "ends_at",
+    "name",       "offer_deadline",  "offer_url",  "starts_at",    "time", "timezone", "title",
+    "venue"};
 
 typedef struct {
     char *subject;
@@ -486,7 +490,9 @@ int render_ctx_init(render_ctx *ctx, const char *public_url, const char *domain,
 void render_message_id(const render_ctx *ctx, int64_t booking_id, const char *kind, char *out,
                        size_t outlen)
 {
-    snprintf(out, outlen, "<booking-%lld-%s@%s>", (long long)booking_id, kind, ctx->domain);
+    snprintf(out, outlen, "<%s-%lld-%s@%s>",
+             strcmp(kind, "waitlist_offer") == 0 ? "waitlist" : "booking", (long long)booking_id,
+             kind, ctx->domain);
 }
 
 /* ---- local dates */
@@ -574,7 +580,10 @@ int render_build(const render_templates *t, const render_ctx *ctx, const mail_bo
     yk_token_for_request(ctx->token_key, b->request_id, token);
     snprintf(id, sizeof id, "%lld", (long long)b->booking_id);
     yk_token_checkin_code(ctx->token_key, id, checkin);
-    snprintf(cancel_url, sizeof cancel_url, "%s/bookings/%s?token=%s", ctx->public_url, id, token);
+    /* a waitlist offer: b names the entry, cancel_local is the offer's end (outbox.c) */
+    bool offer = k == K_WAITLIST_OFFER;
+    snprintf(cancel_url, sizeof cancel_url, "%s/%s/%s?token=%s", ctx->public_url,
+             offer ? "waitlist" : "bookings", id, token);
     fmt_date(date, sizeof date, &ls, lang);
     fmt_time(timestr, sizeof timestr, &ls, &le, lang);
     cancel_deadline[0] = '\0'; /* empty: the templates' {{^cancel_deadline}} section shows */
@@ -594,6 +603,8 @@ int render_build(const render_templates *t, const render_ctx *ctx, const mail_bo
         [P_EMAIL] = b->email,
         [P_ENDS_AT] = b->ends_at,
         [P_NAME] = name,
+        [P_OFFER_DEADLINE] = offer ? cancel_deadline : "",
+        [P_OFFER_URL] = offer ? cancel_url : "",
         [P_STARTS_AT] = b->starts_at,
         [P_TIME] = timestr,
         [P_TIMEZONE] = b->timezone,
@@ -631,7 +642,7 @@ int render_build(const render_templates *t, const render_ctx *ctx, const mail_bo
     int failed = out->to == NULL || out->subject == NULL || out->text == NULL;
     for (int i = 0; i < out->nheaders; i++)
         failed |= out->headers[i] == NULL;
-    if (!failed && k != K_CANCELLATION)
+    if (!failed && k != K_CANCELLATION && k != K_WAITLIST_OFFER)
         failed = (out->ics = attach_ics(ctx->domain, b, lang == L_JA)) == NULL ||
                  attach_qr_png(checkin, &out->png, &out->png_len) != 0;
     if (failed) {

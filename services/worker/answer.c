@@ -169,6 +169,21 @@ void answer_cancelled(entry *en, const persist_booking *b)
     answer_status(en, b, "cancelled");
 }
 
+void answer_json(entry *en, int code, const char *key, const char *json, bool token)
+{
+    size_t at = answer_bodies.len;
+    yk_buf_addc(&answer_bodies, '{');
+    yk_buf_str(&answer_bodies, key);
+    yk_buf_addc(&answer_bodies, ':');
+    yk_buf_compact(&answer_bodies, json);
+    if (token) { /* a 201: a new entry, or a booking */
+        answer_token(en, at);
+        return;
+    }
+    yk_buf_addc(&answer_bodies, '}');
+    answer_end(en, code, at);
+}
+
 void answer_bodies_fix(entry *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -43,6 +43,10 @@ void answer_cancelled(entry *en, const persist_booking *b);
 /* 200 {"booking":…} of b with the given status (attendance). */
 void answer_status(entry *en, const persist_booking *b, const char *status);
 
+/* code with the body {"<key>":<json>} (json: JSON text, e.g. PostgreSQL's json output, written
+ * compact); with token, 201 {"<key>":<json>,"token":en->tok} whatever code says (waitlist.c). */
+void answer_json(entry *en, int code, const char *key, const char *json, bool token);
+
 /* Points every answered entry's body into the body buffer, which no longer moves. */
 void answer_bodies_fix(entry *v, size_t n);
 

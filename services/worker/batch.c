@@ -17,6 +17,7 @@
 #include "persist.h"
 #include "phase.h"
 #include "soldout.h"
+#include "waitlist.h"
 #include "yk_log.h"
 #include "yk_rconn.h"
 
@@ -61,8 +62,8 @@ static worker_status batch_resolve(worker *w, entry *v, size_t n, const decide_b
 {
     for (size_t i = 0; i < n; i++) {
         entry *en = &v[i];
-        if (en->st != ENTRY_NEW || en->attend)
-            continue;
+        if (en->st != ENTRY_NEW || en->attend || (en->wl && en->slot == 0))
+            continue; /* a waitlist accept or leave: its slot is its entry's (waitlist.c) */
         int64_t slot = en->slot;
         if (en->cancel) {
             const persist_booking *b = decide_booking_of(bk, en);
@@ -137,8 +138,9 @@ static answer_seat *batch_seats(worker *w, entry *v, size_t n, size_t *m)
             return NULL;
         }
         if (r > 0)
-            seats[(*m)++] = (answer_seat){v[i].ev, v[i].slot,
-                                          s->capacity > s->booked ? s->capacity - s->booked : 0};
+            seats[(*m)++] =
+                (answer_seat){v[i].ev, v[i].slot,
+                              s->capacity > s->booked && !s->waiting ? s->capacity - s->booked : 0};
     }
     if (seats == NULL || *m == 0) {
         free(seats);
@@ -207,7 +209,7 @@ static worker_status batch_run(worker *w, const yk_reply *streams, bool replay,
         st = batch_resolve(w, v, k, &bk);
     soldout_mark(v, k);
     for (size_t i = 0; i < k && st == WORKER_OK; i++) {
-        if (v[i].st != ENTRY_NEW || v[i].attend) /* attend_run decides those */
+        if (v[i].st != ENTRY_NEW || v[i].attend || v[i].wl) /* attend_run, waitlist_run */
             continue;
         if (v[i].cancel)
             decide_cancel(&v[i], &bk);
@@ -229,6 +231,8 @@ static worker_status batch_run(worker *w, const yk_reply *streams, bool replay,
         st = batch_committed(w, v, k, decide_want_refused);
     if (st == WORKER_OK)
         st = attend_run(w, v, k, stale);
+    if (st == WORKER_OK)
+        st = waitlist_run(w, v, k, stale);
     if (st == WORKER_OK) {
         for (unsigned p = 0; p < w->partitions; p++)
             if (stale[p])

@@ -105,7 +105,7 @@ void decide_reserve(entry *en)
         return;
     }
     en->touched = true;
-    if (en->s->booked >= en->s->capacity) {
+    if (en->s->booked >= en->s->capacity || en->s->waiting > 0) { /* a line: its seats */
         answer_refuse(en, 409, "slot_full", "This slot is full.");
         return;
     }

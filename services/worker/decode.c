@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "answer.h"
+#include "waitlist.h"
 #include "yk_log.h"
 #include "yk_text.h"
 #include "yk_token.h"
@@ -65,6 +66,10 @@ static const struct {
 /* Sets the field called name[0..len) of en to value (borrowed); unknown names are ignored. */
 static void decode_set(entry *en, const char *name, size_t len, const char *value)
 {
+    if (len == 5 && memcmp(name, "entry", 5) == 0) { /* t=waccept, t=wleave: the entry's id */
+        en->entry_s = value;
+        return;
+    }
     for (size_t j = 0; j < sizeof decode_names / sizeof decode_names[0]; j++)
         if (len == decode_names[j].len && memcmp(name, decode_names[j].name, len) == 0) {
             *(const char **)((char *)en + decode_names[j].off) = value;
@@ -136,6 +141,8 @@ void decode_entry(entry *en, unsigned p, const yk_reply *x)
         en->st = ENTRY_NEW;
         return;
     }
+    if (waitlist_decode(en) != 0)
+        return; /* waccept or wleave: decoded, or answered 500 */
     if (en->cancel) {
         if (!en->ing || !*en->ing || !parse_id(en->ev_s, &en->ev) ||
             !parse_id(en->booking_s, &en->booking) || !en->th ||
@@ -147,7 +154,7 @@ void decode_entry(entry *en, unsigned p, const yk_reply *x)
         en->st = ENTRY_NEW;
         return;
     }
-    if (en->type == NULL || strcmp(en->type, "reserve") != 0) {
+    if (en->type == NULL || (strcmp(en->type, "reserve") != 0 && !en->wl)) {
         yk_error("request=%s: unsupported entry type %s", en->rid, en->type ? en->type : "-");
         answer_refuse(en, 500, "internal", "This kind of request is not supported.");
         return;

@@ -52,6 +52,10 @@ typedef struct {
     size_t row_at;      /* booking id '\0' created_at '\0' */
     bool full;          /* soldout.c: a reservation whose slot was full before the batch */
     bool early;         /* soldout.c: answered before the commit; the batch only acks it */
+    /* waitlist (waitlist.h): t=wjoin (a reservation's fields), t=waccept, t=wleave (entry_s, th,
+     * and tok for waccept); decided by waitlist_run after the batch's commit */
+    bool wl;
+    const char *entry_s;
 } entry;
 
 #endif

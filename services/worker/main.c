@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "partitions.h"
 #include "persist.h"
+#include "waitlist.h"
 #include "worker.h"
 #include "yk_addr.h"
 #include "yk_config.h"
@@ -132,7 +133,7 @@ int main(int argc, char **argv)
     }
 
     yk_info("starting id=%s partitions=%lld redis=%s", id, (long long)partitions, redis);
-    int64_t next_tick = 0, backoff = 100;
+    int64_t next_tick = 0, backoff = 100, next_waitlist = 0;
     while (!worker_stop) {
         yk_notify_watchdog_poll();
         if (w.pg == NULL && (w.pg = persist_connect(pg, id)) != NULL) {
@@ -161,6 +162,10 @@ int main(int argc, char **argv)
         for (unsigned p = 0; p < w.partitions && st == WORKER_OK && !worker_stop; p++)
             if (w.parts[p].owned && w.parts[p].setup && (st = partitions_setup(&w, p)) == WORKER_OK)
                 st = batch_replay(&w, p);
+        if (st == WORKER_OK && owned_count(&w) > 0 && now_ms() >= next_waitlist) {
+            st = waitlist_tick(&w); /* offers expire by the clock, not by a page visit */
+            next_waitlist = now_ms() + WAITLIST_TICK_MS;
+        }
         if (st == WORKER_OK && !worker_stop) {
             if (owned_count(&w) == 0)
                 sleep_ms(100);

@@ -213,7 +213,8 @@ void persist_event_free(void *p)
     }
 }
 
-/* Adds row i of r (id, capacity, booked, starts_at, ends_at) to e. NULL on out of memory. */
+/* Adds row i of r (id, capacity, booked + held, starts_at, ends_at, start, waiting) to e. NULL on
+ * out of memory. */
 static persist_slot *persist_slot_add(persist_event *e, const yk_pgres *r, int i)
 {
     persist_slot *s = calloc(1, sizeof *s);
@@ -225,6 +226,7 @@ static persist_slot *persist_slot_add(persist_event *e, const yk_pgres *r, int i
     s->starts_at = strdup(yk_pgres_text(r, i, 3));
     s->ends_at = strdup(yk_pgres_text(r, i, 4));
     s->start = yk_pgres_int(r, i, 5, 0);
+    s->waiting = (int)yk_pgres_int(r, i, 6, 0);
     void **ref = s->starts_at && s->ends_at ? map_ref(&e->slots, yk_pgres_text(r, i, 0)) : NULL;
     if (ref == NULL) {
         persist_slot_free(s);
@@ -239,8 +241,9 @@ static persist_slot *persist_slot_add(persist_event *e, const yk_pgres *r, int i
 }
 
 static const char SLOT_COLUMNS[] =
-    "SELECT id, capacity, booked, yk_rfc3339(starts_at, $2), yk_rfc3339(ends_at, $2),"
-    " extract(epoch FROM starts_at)::bigint FROM slots ";
+    "SELECT id, capacity, booked + held, yk_rfc3339(starts_at, $2), yk_rfc3339(ends_at, $2),"
+    " extract(epoch FROM starts_at)::bigint, (SELECT count(*) FROM waitlist w"
+    " WHERE w.slot_id = slots.id AND w.status = 'waiting') FROM slots ";
 
 /* Loads the identity counts of a scope (campaign or single event) into a new map stored in
  * scopes under key. 0 or -1. */
@@ -382,7 +385,7 @@ int persist_event_load(yk_pgconn *c, int64_t id, map *scopes, persist_event **ou
     yk_pgres_free(r);
 
     const char *p2[] = {ids, e->tz};
-    char sql[200];
+    char sql[400];
     snprintf(sql, sizeof sql, "%sWHERE event_id = $1", SLOT_COLUMNS);
     r = persist_query(c, sql, 2, p2);
     if (r == NULL)
@@ -407,7 +410,7 @@ int persist_slot_load(yk_pgconn *c, persist_event *e, int64_t slot_id, persist_s
     snprintf(ids, sizeof ids, "%lld", (long long)e->id);
     snprintf(sids, sizeof sids, "%lld", (long long)slot_id);
     const char *p[] = {ids, e->tz, sids};
-    char sql[200];
+    char sql[400];
     snprintf(sql, sizeof sql, "%sWHERE event_id = $1 AND id = $3", SLOT_COLUMNS);
     yk_pgres *r = persist_query(c, sql, 3, p);
     if (r == NULL)

@@ -25,7 +25,7 @@ void soldout_mark(entry *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         entry *en = &v[i];
-        en->full = en->st == ENTRY_NEW && !en->cancel && !en->attend && en->found > 0 &&
+        en->full = en->st == ENTRY_NEW && !en->cancel && !en->attend && !en->wl && en->found > 0 &&
                    soldout_final(en->s);
     }
 }

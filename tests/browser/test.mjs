@@ -7,5 +7,6 @@ import { runAll } from './harness.mjs';
 import './pages.mjs';
 import './console.mjs';
 import './phases.mjs';
+import './waitlist.mjs';
 
 await runAll(process.argv.slice(2));

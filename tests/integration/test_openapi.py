@@ -40,6 +40,12 @@ ROUTES = [
     ("get", "/v1/admin/audit"),
     ("get", "/v1/admin/events/{slug}/reviews"),
     ("get", "/v1/admin/queue"),
+    # waitlist
+    ("post", "/v1/events/{slug}/slots/{slot_id}/waitlist"),
+    ("get", "/v1/waitlist/{id}"),
+    ("post", "/v1/waitlist/{id}/accept"),
+    ("post", "/v1/waitlist/{id}/leave"),
+    ("get", "/v1/admin/events/{slug}/waitlist"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -51,12 +57,12 @@ ERROR_CODES = [
     "invalid_fields", "idempotency_conflict", "slot_full", "already_booked", "booking_closed",
     "prerequisite_not_met", "unauthorized", "slug_taken", "prerequisite_not_attended", "bad_request",
     "forbidden", "login_taken", "not_today", "cancelled", "last_owner",
+    "slot_available", "already_waiting", "waitlist_closed", "offer_expired", "not_offered",
 ]
 
 # Contract v1.1 codes of routes and rules this codebase does not have yet: named in ErrorCode only.
 V11_CODES = [
-    "not_eligible", "invalid_roster", "slot_available", "already_waiting",
-    "waitlist_closed", "offer_expired", "not_offered",
+    "not_eligible", "invalid_roster",
 ]
 
 REASONS = {"required", "too_long", "pattern", "type", "unknown_option", "unknown_field"}
@@ -80,6 +86,10 @@ REFUSALS = [
     ("post", "/v1/admin/login", "401", {"wrong_password"}),
     ("post", "/v1/admin/staff", "409", {"login_taken"}),
     ("patch", "/v1/admin/staff/{login}", "409", {"last_owner"}),
+    ("post", "/v1/events/{slug}/slots/{slot_id}/waitlist", "409",
+     {"slot_available", "already_booked", "already_waiting", "waitlist_closed"}),
+    ("post", "/v1/events/{slug}/slots/{slot_id}/waitlist", "422", {"invalid_fields"}),
+    ("post", "/v1/waitlist/{id}/accept", "409", {"offer_expired", "not_offered"}),
 ]
 
 

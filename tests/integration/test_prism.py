@@ -384,6 +384,51 @@ def test_reserve_slot_full_409(px, ev):
     assert r.error == "slot_full"
 
 
+def test_waitlist_join_offer_accept_leave(own, px):
+    slug, (slot,) = new_event(own, capacities=(1,), waitlist={"enabled": True, "hold_minutes": 5})
+    r = px.get("/v1/events/%s" % slug)
+    assert r.json["waitlist"] == {"enabled": True, "hold_minutes": 5}
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot))
+    bid, btok = r.json["booking"]["id"], r.json["token"]
+    path = "/v1/events/%s/slots/%s/waitlist" % (slug, slot)
+    mail = email("wl")
+    first = px.post(path, {"email": mail, "fields": {"name": "待機 一郎"}}).json
+    second = px.post(path, {"slot_id": slot, "email": email("wl"), "fields": {"name": "待機 二郎"}}).json
+    assert first["entry"]["position"] == 1 and second["entry"]["position"] == 2
+    assert px.post(path, {"email": mail, "fields": {"name": "x"}}, 409).error == "already_waiting"
+    assert px.post(path, {"email": 1}, 422).error == "invalid_fields"
+    px.post("/v1/events/%s/slots/999999999/waitlist" % slug,
+            {"email": email("wl"), "fields": {"name": "x"}}, 404)
+    first_h = {"X-Booking-Token": first["token"]}
+    r = px.get("/v1/waitlist/%s" % first["entry"]["id"], headers=first_h)
+    assert r.json["entry"]["status"] == "waiting"
+    px.get("/v1/waitlist/%s" % first["entry"]["id"], 404, headers={"X-Booking-Token": "A" * 43})
+    assert px.post("/v1/waitlist/%s/accept" % first["entry"]["id"], None, 409,
+                   headers=first_h).error == "not_offered"
+    px.post("/v1/waitlist/%s/leave" % first["entry"]["id"], None, 404,
+            headers={"X-Booking-Token": second["token"]})
+    px.post("/v1/bookings/%s/cancel" % bid, None, 200, headers={"X-Booking-Token": btok})
+    wait_until(lambda: own.client.get("/v1/waitlist/%s" % first["entry"]["id"], headers=first_h)
+               .json["entry"]["status"] == "offered", 10, 0.1, what="offer")
+    r = px.get("/v1/waitlist/%s" % first["entry"]["id"], headers=first_h)
+    assert r.json["entry"]["offer_expires_at"]
+    r = px.post("/v1/waitlist/%s/accept" % first["entry"]["id"], None, 201, headers=first_h)
+    assert r.json["booking"]["status"] == "confirmed"
+    r = px.post("/v1/waitlist/%s/leave" % second["entry"]["id"], None, 200,
+                headers={"X-Booking-Token": second["token"]})
+    assert r.json["entry"]["status"] == "left"
+    r = px.get("/v1/admin/events/%s/waitlist" % slug, admin=True)
+    assert [e["status"] for e in r.json["entries"]] == ["accepted", "left"]
+    px.get("/v1/admin/events/no-such-event/waitlist", 404, admin=True)
+    closed, (cslot,) = new_event(own, capacities=(1,))
+    px.post("/v1/events/%s/reservations" % closed, booking_body(cslot))
+    assert px.post("/v1/events/%s/slots/%s/waitlist" % (closed, cslot),
+                   {"email": email("wl"), "fields": {"name": "x"}}, 409).error == "waitlist_closed"
+    roomy, (rslot,) = new_event(own, capacities=(5,), waitlist={"enabled": True})
+    assert px.post("/v1/events/%s/slots/%s/waitlist" % (roomy, rslot),
+                   {"email": email("wl"), "fields": {"name": "x"}}, 409).error == "slot_available"
+
+
 def test_reserve_booking_closed_409(own, px):
     past = rfc3339(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1))
     slug, (slot,) = new_event(own, closes_at=past)

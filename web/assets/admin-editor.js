@@ -220,7 +220,8 @@ export async function editorView(view, slug) {
 export function eventNav(slug, here) {
   const s = enc(slug);
   const items = [['edit', `#/events/${s}`, 'adEdit'], ['slots', `#/events/${s}/slots`, 'adSlots'],
-    ['bookings', `#/events/${s}/bookings`, 'adBookings'], ['phone', `#/events/${s}/phone`, 'adPhone']];
+    ['bookings', `#/events/${s}/bookings`, 'adBookings'], ['phone', `#/events/${s}/phone`, 'adPhone'],
+    ['waitlist', `#/events/${s}/waitlist`, 'adWaitlistView']];
   return h('nav', { class: 'tabs ev-tabs', 'aria-label': slug },
     h('code', { class: 'ev-slug' }, slug),
     ...items.map(([k, href, key]) => tx(h('a', { href, class: 'button secondary small-btn', 'aria-current': k === here ? 'page' : null }), key)));

@@ -14,6 +14,7 @@ import { phoneView } from './admin-phone.js';
 import { staffView, auditView } from './admin-staff.js';
 import { deskView } from './admin-desk.js';
 import { rushView } from './admin-rush.js';
+import { waitlistView } from './admin-waitlist.js';
 
 i18n.init();
 
@@ -29,6 +30,7 @@ const ROUTES = [
   [/^events\/([a-z0-9-]+)\/slots$/, 'staff', (v, m) => slotsView(v, m[1]), null],
   [/^events\/([a-z0-9-]+)\/bookings$/, 'staff', (v, m) => bookingsView(v, m[1]), null],
   [/^events\/([a-z0-9-]+)\/phone$/, 'staff', (v, m) => phoneView(v, m[1]), null],
+  [/^events\/([a-z0-9-]+)\/waitlist$/, 'staff', (v, m) => waitlistView(v, m[1]), null],
 ];
 
 let stopView = null;

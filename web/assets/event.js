@@ -6,6 +6,7 @@ import {
   checkinBlock,
 } from './api.js';
 import { phasesFact, watchPhase } from './phases.js';
+import * as waitlist from './waitlist-join.js';
 
 const { t, tx, txValue, txAttr } = i18n;
 i18n.init();
@@ -178,13 +179,15 @@ function renderSlots() {
     const items = day.slots.map((s) => {
       const past = Date.parse(s.starts_at) <= now;
       const full = s.remaining <= 0;
-      const off = past || full;
+      const wl = !past && waitlist.canJoin(state.event, s); // full, but its line can be joined
+      const off = past || (full && !wl);
       const input = h('input', {
         type: 'radio', name: 'slot', value: s.id, disabled: off,
         checked: !off && s.id === keep, 'aria-describedby': 'slot-error',
       });
       input.addEventListener('change', onSlotChange);
-      const left = off ? tx(h('span', { class: 'slot-left' }), past ? 'past' : 'full')
+      const left = wl ? tx(h('span', { class: 'slot-left' }), 'wlSlot')
+        : off ? tx(h('span', { class: 'slot-left' }), past ? 'past' : 'full')
         : tx(h('span', { class: 'slot-left' }), 'seatsLeft', { n: s.remaining });
       const cls = `slot${off ? ' is-full' : ''}${!off && s.remaining <= 3 ? ' is-low' : ''}`;
       return h('label', { class: cls, dataset: { slotId: s.id } }, input,
@@ -225,6 +228,7 @@ function updateChosen() {
   const el = $('chosen-text');
   if (s) tx(el, 'range', { a: s.starts_at, b: s.ends_at });
   else tx(el, 'noneSelected');
+  if (!state.busy) tx($('submit'), waitlist.submitLabel(state.event, s));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -410,7 +414,8 @@ function setBusy(on, labelKey) {
   const btn = $('submit');
   btn.disabled = on;
   btn.setAttribute('aria-busy', on ? 'true' : 'false');
-  tx(btn, labelKey || (on ? 'submitting' : 'submit'));
+  const chosen = state.slots.find((x) => x.id === selectedSlotId()); // a full slot: join its line
+  tx(btn, labelKey || (on ? 'submitting' : waitlist.submitLabel(state.event, chosen)));
 }
 
 let holdTimer = null;
@@ -442,6 +447,21 @@ async function onSubmit(ev) {
     result('err', 'fixErrors');
     const el = firstInvalid();
     if (el) el.focus();
+    return;
+  }
+  const chosen = state.slots.find((x) => x.id === body.slot_id);
+  if (waitlist.canJoin(state.event, chosen)) { // a full slot: join its line instead
+    setBusy(true);
+    result('info', 'submitting', null, true);
+    const w = await waitlist.join(slug, body, accessHeaders(slug));
+    if (w.status === 201 && w.json && w.json.entry) {
+      $('done').replaceChildren(...waitlist.joinedBox(w.json).filter(Boolean));
+      $('book-form').hidden = true;
+      $('done').hidden = false;
+      $('done').focus();
+      return;
+    }
+    await handleAnswer(w.status, w.json, w);
     return;
   }
   const text = JSON.stringify(body);
@@ -553,6 +573,11 @@ async function handleAnswer(status, body, r) {
     if (code === 'slot_full') {
       result('err', 'slot_full');
       await refreshSlotsAfterRefusal();
+      return;
+    }
+    if (code === 'slot_available') { // a seat freed meanwhile: book it instead
+      result('err', 'slot_available');
+      await loadSlots();
       return;
     }
     if (code === 'booking_closed') {

@@ -231,6 +231,28 @@ static void test_english_and_kinds(void **state)
                         "<booking-42-cancellation@yoyaku.example.org>");
     render_mail_free(&m);
 
+    /* a waitlist offer: the entry's link (its token derives from the join's request id, as a
+     * booking's), the hold's end, its own Message-ID, and no calendar nor QR (no booking yet) */
+    b = booking("waitlist_offer", "en");
+    assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
+    assert_null(m.ics);
+    assert_null(m.png);
+    assert_string_equal(header_value(&m, "Message-ID"),
+                        "<waitlist-42-waitlist_offer@yoyaku.example.org>");
+    char token[YK_TOKEN_LEN + 1], url[256];
+    yk_token_for_request(ctx.token_key, b.request_id, token);
+    snprintf(url, sizeof url, "/waitlist/42?token=%s\r\n", token);
+    assert_non_null(strstr(m.text, url));
+    assert_null(strstr(m.text, "/bookings/"));
+    assert_non_null(strstr(m.text, "before Monday, 30 November 2026, 09:00"));
+    assert_null(strstr(m.text, "{{"));
+    render_mail_free(&m);
+    b = booking("waitlist_offer", "ja");
+    assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
+    assert_non_null(strstr(m.subject, "空席"));
+    assert_non_null(strstr(m.text, "2026年11月30日(月) 09:00 までに"));
+    render_mail_free(&m);
+
     /* a slot past midnight shows its end date */
     b = booking("confirmation", "ja");
     b.end_local = "2026-12-02-3-01:00";
@@ -471,8 +493,8 @@ static void test_bad_templates(void **state)
 {
     char dir[] = "/tmp/yk-tpl-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    const char *kinds[] = {"confirmation", "reminder", "cancellation"};
-    for (int k = 0; k < 3; k++)
+    const char *kinds[] = {"confirmation", "reminder", "cancellation", "waitlist_offer"};
+    for (int k = 0; k < 4; k++)
         for (int l = 0; l < 2; l++) {
             char name[64];
             snprintf(name, sizeof name, "%s.%s.txt", kinds[k], l ? "en" : "ja");

@@ -55,8 +55,9 @@ static void fixture_init(fixture *f, int64_t id, int limit)
     f->e.tz = "UTC";
     f->e.limit = limit;
     f->e.counts = &f->counts;
-    f->s10 = (persist_slot){10, 2, 0, "2030-01-01T10:00:00Z", "2030-01-01T11:00:00Z", T10};
-    f->s11 = (persist_slot){11, 1, 0, "2030-01-01T11:00:00Z", "2030-01-01T12:00:00Z", T10 + 3600};
+    f->s10 = (persist_slot){10, 2, 0, "2030-01-01T10:00:00Z", "2030-01-01T11:00:00Z", T10, 0};
+    f->s11 =
+        (persist_slot){11, 1, 0, "2030-01-01T11:00:00Z", "2030-01-01T12:00:00Z", T10 + 3600, 0};
 }
 
 static void fixture_free(fixture *f)
@@ -372,6 +373,39 @@ static void cancel_frees_seat_in_order(void **state)
     fixture_free(&f);
 }
 
+/* A slot with a waitlist line: a seat a cancellation frees is the line's (waitlist.c offers it
+ * after the commit), never a reservation's after it in the same batch. */
+static void cancel_frees_seat_for_the_line(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, 1, 1);
+    f.s11.booked = 1;
+    f.s11.waiting = 2;
+    set_count(&f.counts, "x", 1);
+    persist_booking rows[] = {row("7", 1, 11, "confirmed", "x", false)};
+    entry v[] = {cancel(0, 1, "7", hash_ok), reserve(1, &f.e, &f.s11, "z")};
+    const char **ids;
+    assert_int_equal(decide_cancel_ids(v, 2, &ids), 1);
+    free(ids);
+    decide_bookings bk;
+    bookings(&bk, v, 2, rows, 1);
+    resolve(&v[0], &bk, &f);
+    decide_cancel(&v[0], &bk);
+    decide_reserve(&v[1]);
+    assert_int_equal(v[0].st, ENTRY_CANCEL);
+    assert_true(v[0].effect);
+    assert_int_equal(f.s11.booked, 0);
+    assert_string_equal(v[1].result, "slot_full");
+    /* once nobody waits, the seat is anyone's again */
+    f.s11.waiting = 0;
+    entry again = reserve(2, &f.e, &f.s11, "z");
+    decide_reserve(&again);
+    assert_int_equal(again.st, ENTRY_ACCEPT);
+    decide_bookings_free(&bk);
+    fixture_free(&f);
+}
+
 /* Finding 7: when the list of booking ids cannot be allocated, the cancellations were decided
  * against no rows and answered 404 (then acked). They must stay pending for a retry. */
 static void cancel_ids_out_of_memory(void **state)
@@ -465,8 +499,10 @@ static void prerequisite_in_memory(void **state)
     d2.e.pre = 1;
     d2.e.pre_days = 28;
     d2.e.prior = &hist;
-    persist_slot early = {12, 5, 0, "2029-12-25T10:00:00Z", "2029-12-25T11:00:00Z", T10 - 7 * DAY};
-    persist_slot month = {13, 5, 0, "2029-12-04T10:00:00Z", "2029-12-04T11:00:00Z", T10 - 28 * DAY};
+    persist_slot early = {12, 5, 0, "2029-12-25T10:00:00Z", "2029-12-25T11:00:00Z", T10 - 7 * DAY,
+                          0};
+    persist_slot month = {13, 5, 0, "2029-12-04T10:00:00Z", "2029-12-04T11:00:00Z", T10 - 28 * DAY,
+                          0};
     assert_int_equal(prior_add(&hist, "late", T10 - 7 * DAY, false), 0);
     entry v[5] = {reserve(0, &d2.e, &d2.s10, "none"), reserve(1, &d2.e, &d2.s10, "late"),
                   reserve(2, &d1.e, &month, "fresh"), reserve(3, &d2.e, &d2.s10, "fresh"),
@@ -580,6 +616,7 @@ int main(void)
         cmocka_unit_test_setup(cancellations, setup),
         cmocka_unit_test_setup(staff_cancellations, setup),
         cmocka_unit_test_setup(cancel_frees_seat_in_order, setup),
+        cmocka_unit_test_setup(cancel_frees_seat_for_the_line, setup),
         cmocka_unit_test_setup(cancel_ids_out_of_memory, setup),
         cmocka_unit_test_setup(cancel_rows_missing, setup),
         cmocka_unit_test_setup(answers_from_committed_rows, setup),

@@ -135,6 +135,53 @@ static void attend_entry(void **state)
     freeReplyObject(r);
 }
 
+/* Waitlist entries (waitlist.h): a join is decoded as a reservation; an accept or a leave names
+ * the entry and the token's hash, an accept carries the new booking's token too. */
+static void waitlist_entries(void **state)
+{
+    (void)state;
+    const char *j[] = {"h",      "id=" RID " ing=i t=wjoin ev=3 slot=17",
+                       "email",  "a@example.org",
+                       "ident",  "a@example.org",
+                       "tok",    TOKEN,
+                       "fields", "{}"};
+    redisReply *r;
+    entry en = decode_one(10, j, &r);
+    assert_int_equal(en.st, ENTRY_NEW);
+    assert_true(en.wl);
+    assert_false(en.cancel);
+    assert_int_equal(en.slot, 17);
+    freeReplyObject(r);
+    const char *a[] = {"h", "id=" RID " ing=i t=waccept ev=3 entry=9 th=" TH, "tok", TOKEN};
+    en = decode_one(4, a, &r);
+    assert_int_equal(en.st, ENTRY_NEW);
+    assert_true(en.wl);
+    assert_string_equal(en.entry_s, "9");
+    assert_string_equal(en.th, TH);
+    assert_int_equal(en.slot, 0);
+    freeReplyObject(r);
+    const char *l[] = {"h", "id=" RID " ing=i t=wleave ev=3 entry=9 th=" TH};
+    en = decode_one(2, l, &r);
+    assert_int_equal(en.st, ENTRY_NEW);
+    assert_true(en.wl);
+    freeReplyObject(r);
+    /* refused: an accept without its token, a leave without a token hash or an entry, a join
+     * without its booker's fields, staff's "*" (no staff route accepts for a booker) */
+    answer_reset();
+    const char *bad1[] = {"h", "id=" RID " ing=i t=waccept ev=3 entry=9 th=" TH};
+    const char *bad2[] = {"h", "id=" RID " ing=i t=wleave ev=3 entry=9"};
+    const char *bad3[] = {"h", "id=" RID " ing=i t=wleave ev=3 th=" TH};
+    const char *bad4[] = {"h", "id=" RID " ing=i t=wjoin ev=3 slot=17"};
+    const char *bad5[] = {"h", "id=" RID " ing=i t=wleave ev=3 entry=9 th=*"};
+    const char *const *bads[] = {bad1, bad2, bad3, bad4, bad5};
+    for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
+        en = decode_one(2, bads[i], &r);
+        assert_int_equal(en.st, ENTRY_ANSWER);
+        assert_int_equal(en.code, 500);
+        freeReplyObject(r);
+    }
+}
+
 static void malformed(void **state)
 {
     (void)state;
@@ -216,6 +263,7 @@ int main(void)
         cmocka_unit_test(reserve_with_header), cmocka_unit_test(cancel_entry),
         cmocka_unit_test(attend_entry),        cmocka_unit_test(malformed),
         cmocka_unit_test(deleted_entry),       cmocka_unit_test(streams),
+        cmocka_unit_test(waitlist_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
