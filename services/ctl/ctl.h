@@ -20,4 +20,8 @@ int ctl_event_export(const char *slug);
 int ctl_event_import(const char *file);
 int ctl_purge(const char *days);
 
+/* roster.c: replaces campaign's roster with FILE (- for stdin), hashed with token_key. */
+int ctl_roster_import(const char *file, const char *campaign, const char *encoding,
+                      const unsigned char token_key[32]);
+
 #endif

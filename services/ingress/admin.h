@@ -91,4 +91,8 @@ void admin_desk_checkin(admin_ctx *c, cat_event *unused);
 void admin_desk_attendance(admin_ctx *c, cat_event *unused);
 void admin_desk_cancel(admin_ctx *c, cat_event *unused);
 
+/* roster.c: a campaign's roster (PUT streams the CSV body; GET its rows, fields, updated_at). */
+void roster_put(admin_ctx *c, cat_event *unused);
+void roster_get(admin_ctx *c, cat_event *unused);
+
 #endif

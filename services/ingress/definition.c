@@ -188,7 +188,8 @@ int definition_check(json_t *def, json_t *errors, definition *out)
                                         "closes_at",
                                         "cancel_until_hours",
                                         "reminder",
-                                        "published"};
+                                        "published",
+                                        "roster"};
     memset(out, 0, sizeof *out);
     size_t before = json_array_size(errors);
     definition_known(def, known, sizeof known / sizeof known[0], "", errors);
@@ -244,6 +245,8 @@ int definition_check(json_t *def, json_t *errors, definition *out)
     if (pub && !json_is_boolean(pub) && !json_is_null(pub))
         definition_error(errors, "published", "type");
     out->published = !json_is_false(pub);
+    if (definition_roster(def, errors, &out->roster_json) < 0)
+        goto oom;
 
     size_t problems = json_array_size(errors) - before;
     if (problems > 0) {
@@ -270,6 +273,7 @@ void definition_free(definition *out)
     free(out->fields_json);
     free(out->prerequisite_json);
     free(out->reminder_json);
+    free(out->roster_json);
     memset(out, 0, sizeof *out);
 }
 

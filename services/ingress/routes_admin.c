@@ -215,6 +215,9 @@ static const admin_route routes[] = {
     {{"audit"}, YK_M_GET, "admin_audit", ROLE_OWNER, 0, 0, staff_audit},
     /* operations */
     {{"queue"}, YK_M_GET, "admin_queue", ROLE_STAFF, 0, 0, queue_get},
+    /* rosters (roster.c) */
+    {{"campaigns", "*", "roster"}, YK_M_PUT, "admin_roster", ROLE_STAFF, 0, 1, roster_put},
+    {{"campaigns", "*", "roster"}, YK_M_GET, "admin_roster", ROLE_STAFF, 0, 0, roster_get},
 };
 // clang-format on
 

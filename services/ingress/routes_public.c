@@ -11,6 +11,7 @@
 #include "deadline.h"
 #include "eta.h"
 #include "ingress.h"
+#include "roster.h"
 #include "routes_secret.h"
 #include "submit.h"
 #include "yk_jarena.h"
@@ -214,7 +215,9 @@ static void reserve(yk_http_req *req, cat_event *e)
     const char *ident_src = yk_fieldset_identity_value(&e->fields, clean);
     identity = yk_text_identity(ident_src ? ident_src : email);
     fields_json = json_dumps(clean, JSON_COMPACT);
-    if (identity == NULL || fields_json == NULL) {
+    char rh[YK_ROSTER_HEX_LEN + 1];
+    int roster = roster_booking_hash(e, clean, rh); /* the worker checks it against the roster */
+    if (identity == NULL || fields_json == NULL || roster < 0) {
         ingress_respond_unavailable(req);
         goto out;
     }
@@ -231,6 +234,7 @@ static void reserve(yk_http_req *req, cat_event *e)
         .idem_key = idem,
         .body_hash = body_hash,
         .refusal = refusal,
+        .roster_hash = roster > 0 ? rh : NULL,
     };
     req->route = "reserve";
     submit_entry(req, &s);

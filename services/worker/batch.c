@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "partitions.h"
 #include "persist.h"
+#include "roster.h"
 #include "yk_log.h"
 #include "yk_rconn.h"
 
@@ -188,6 +189,8 @@ static worker_status batch_run(worker *w, const yk_reply *streams, bool replay)
         st = batch_bookings(w, v, k, &bk);
     if (st == WORKER_OK)
         st = batch_resolve(w, v, k, &bk);
+    if (st == WORKER_OK)
+        st = roster_check(w, v, k); /* not_eligible: one lookup for the batch (roster.c) */
     for (size_t i = 0; i < k && st == WORKER_OK; i++) {
         if (v[i].st != ENTRY_NEW || v[i].attend) /* attend_run decides those */
             continue;

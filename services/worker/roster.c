@@ -1,0 +1,160 @@
+/* roster: owns the cache event id → has a roster, and the batch's lookup of roster hashes. */
+#include "roster.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "answer.h"
+#include "map.h"
+#include "yk_buf.h"
+#include "yk_log.h"
+#include "yk_pgconn.h"
+#include "yk_roster.h"
+
+#define ROSTER_NONE ((void *)1)
+#define ROSTER_SOME ((void *)2)
+
+static map flags = MAP_INIT; /* event id (decimal) → ROSTER_NONE or ROSTER_SOME */
+static long long flags_version;
+
+void roster_forget(void)
+{
+    map_clear(&flags, NULL);
+}
+
+static bool candidate(const entry *en)
+{
+    return en->st == ENTRY_NEW && !en->cancel && !en->attend && en->found > 0;
+}
+
+/* The event's flag: keyed by its id in canonical decimal, as PostgreSQL writes it. */
+static void *flag_of(const entry *en)
+{
+    char key[24];
+    snprintf(key, sizeof key, "%lld", (long long)en->ev);
+    return map_get(&flags, key);
+}
+
+/* Appends s to a PostgreSQL array literal of simple words ("{a,b}"), opening it first. */
+static void array_add(yk_buf *b, const char *s)
+{
+    yk_buf_addc(b, b->len == 0 ? '{' : ',');
+    yk_buf_adds(b, s);
+}
+
+static yk_pgres *run(worker *w, const char *sql, yk_buf *arr)
+{
+    yk_buf_addc(arr, '}');
+    yk_buf_addc(arr, '\0');
+    if (arr->failed)
+        return NULL;
+    const char *values[] = {arr->p};
+    yk_pgconn_stmt st = {.sql = sql, .n = 1, .values = values};
+    yk_pgres *r = yk_pgconn_run(w->pg, &st);
+    if (r && !yk_pgres_ok(r)) {
+        yk_error("roster lookup failed: %s", yk_pgres_error(r));
+        yk_pgres_free(r);
+        r = NULL;
+    }
+    return r;
+}
+
+/* Loads the roster flags of the candidates' events not cached yet. 0 or -1. */
+static int load_flags(worker *w, entry *v, size_t n)
+{
+    yk_buf ids = YK_BUF_INIT((size_t)1 << 24);
+    for (size_t i = 0; i < n; i++)
+        if (candidate(&v[i]) && flag_of(&v[i]) == NULL)
+            array_add(&ids, v[i].ev_s);
+    if (ids.len == 0)
+        return 0;
+    yk_pgres *r = run(w,
+                      "SELECT id::text, roster IS NOT NULL AND campaign IS NOT NULL FROM events"
+                      " WHERE id = ANY($1::bigint[])",
+                      &ids);
+    yk_buf_free(&ids);
+    if (r == NULL)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < yk_pgres_rows(r) && rc == 0; i++) {
+        void **ref = map_ref(&flags, yk_pgres_text(r, i, 0));
+        if (ref == NULL)
+            rc = -1;
+        else
+            *ref = yk_pgres_bool(r, i, 1) ? ROSTER_SOME : ROSTER_NONE;
+    }
+    yk_pgres_free(r);
+    return rc;
+}
+
+static void retry_all(entry *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (candidate(&v[i]) && flag_of(&v[i]) != ROSTER_NONE)
+            v[i].st = ENTRY_RETRY;
+}
+
+static void refuse(entry *en)
+{
+    answer_refuse(en, 409, "not_eligible",
+                  "These details are not on the roster of people who may book this event.");
+}
+
+worker_status roster_check(worker *w, entry *v, size_t n)
+{
+    if (flags_version != w->catalogue_version) { /* a definition may have gained a roster */
+        map_clear(&flags, NULL);
+        flags_version = w->catalogue_version;
+    }
+    if (load_flags(w, v, n) != 0) {
+        retry_all(v, n);
+        return yk_pgconn_lost(w->pg) ? WORKER_PG_LOST : WORKER_OK;
+    }
+    yk_buf hashes = YK_BUF_INIT((size_t)1 << 24);
+    unsigned char h[YK_ROSTER_HASH_BYTES];
+    for (size_t i = 0; i < n; i++) {
+        entry *en = &v[i];
+        if (!candidate(en) || flag_of(en) != ROSTER_SOME)
+            continue;
+        if (yk_roster_unhex(en->rh, h) != 0)
+            refuse(en); /* queued without a hash (before the roster was added): not on it */
+        else
+            array_add(&hashes, en->rh);
+    }
+    if (hashes.len == 0) {
+        yk_buf_free(&hashes);
+        return WORKER_OK;
+    }
+    yk_pgres *r = run(w,
+                      "SELECT encode(h, 'hex') FROM roster_rows WHERE h = ANY(SELECT"
+                      " decode(x, 'hex') FROM unnest($1::text[]) x) AND generation IN"
+                      " (SELECT generation FROM rosters)",
+                      &hashes);
+    yk_buf_free(&hashes);
+    if (r == NULL) {
+        retry_all(v, n);
+        return yk_pgconn_lost(w->pg) ? WORKER_PG_LOST : WORKER_OK;
+    }
+    map found = MAP_INIT;
+    bool ok = true;
+    for (int i = 0; i < yk_pgres_rows(r) && ok; i++) {
+        void **ref = map_ref(&found, yk_pgres_text(r, i, 0));
+        ok = ref != NULL;
+        if (ok)
+            *ref = ROSTER_SOME;
+    }
+    yk_pgres_free(r);
+    for (size_t i = 0; i < n; i++) {
+        entry *en = &v[i];
+        if (!candidate(en) || flag_of(en) != ROSTER_SOME)
+            continue;
+        if (!ok)
+            en->st = ENTRY_RETRY;
+        else if (map_get(&found, en->rh) == NULL)
+            refuse(en);
+    }
+    map_clear(&found, NULL);
+    return WORKER_OK;
+}
