@@ -108,7 +108,7 @@ static void conn_proceed(void *owner)
 }
 
 static const yk_hparse_hooks conn_hooks = {conn_begin, conn_proceed, yk_httpi_body_stream,
-                                            yk_httpi_body_data};
+                                           yk_httpi_body_data};
 
 void yk_httpi_unref(yk_http_conn *c)
 {
@@ -457,8 +457,8 @@ static void conn_check_ahead(yk_http_conn *c)
 static void conn_resume(yk_http_conn *c)
 {
     c->resume = 0;
-    if (ahead_used(c) > 0) {
-        size_t rest = conn_parse(c, c->ahead.p + c->ahead_off, ahead_used(c));
+    if (ahead_used(c) > 0 || c->state == CONN_BODY) { /* a body may end without a byte more */
+        size_t rest = conn_parse(c, ahead_used(c) ? c->ahead.p + c->ahead_off : "", ahead_used(c));
         if (c->state == CONN_CLOSING)
             return;
         if (rest == 0) {

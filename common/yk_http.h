@@ -49,7 +49,7 @@ typedef struct {
     const char *query; /* after '?', "" if none */
     const char *body;  /* "" if none, and for a streamed body (yk_http_body_read) */
     size_t body_len;
-    int streamed;      /* the body is streamed: see yk_http_server_stream_bodies */
+    int streamed;                      /* the body is streamed: see yk_http_server_stream_bodies */
     const char *headers[YK_HDR_COUNT]; /* NULL when absent */
     struct sockaddr_storage peer;
     uint64_t started_ns; /* uv_hrtime() when the request was complete */

@@ -1,6 +1,7 @@
 /* yk_http_body: streamed request bodies of yk_http — the filter that picks them, the parser's
  * hooks that hand each piece to the handler's reader, and the reader's pause and resume. A body
- * is never gathered: memory per connection stays its read-ahead buffer, whatever the body's size. */
+ * is never gathered: memory per connection stays its read-ahead buffer, whatever the body's size.
+ */
 #include <llhttp.h>
 
 #include "yk_http_int.h"

@@ -102,12 +102,12 @@ struct yk_roster_parser {
     yk_roster_row_cb cb;
     void *ud;
     struct csv_parser csv;
-    iconv_t cd;      /* CP932 → UTF-8, or (iconv_t)-1 for UTF-8 */
-    char pend[8];    /* a CP932 character cut by the end of a piece */
+    iconv_t cd;   /* CP932 → UTF-8, or (iconv_t)-1 for UTF-8 */
+    char pend[8]; /* a CP932 character cut by the end of a piece */
     size_t npend;
-    size_t nbom;     /* UTF-8: bytes of a BOM matched so far at the file's start */
-    bool bom_done;   /* the file's start is past */
-    bool dead;       /* a problem nothing after can be read past (quoting, encoding) */
+    size_t nbom;   /* UTF-8: bytes of a BOM matched so far at the file's start */
+    bool bom_done; /* the file's start is past */
+    bool dead;     /* a problem nothing after can be read past (quoting, encoding) */
     bool oom;
     /* The record being read: values NUL-terminated one after the other in row. */
     char row[YK_ROSTER_MAX_FIELDS * (YK_ROSTER_MAX_VALUE + 1)];
@@ -159,7 +159,8 @@ static void on_field(void *s, size_t len, void *data)
 static bool name_ok(const char *s)
 {
     size_t n = strlen(s);
-    return n >= 1 && n <= YK_ROSTER_MAX_NAME && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+    return n >= 1 && n <= YK_ROSTER_MAX_NAME &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
 
 static void on_header(yk_roster_parser *p)
@@ -175,7 +176,9 @@ static void on_header(yk_roster_parser *p)
             p->oom = true;
             return;
         }
-        const char *problem = name[0] == '\0' ? "empty_header" : !name_ok(name) ? "bad_header" : NULL;
+        const char *problem = name[0] == '\0'  ? "empty_header"
+                              : !name_ok(name) ? "bad_header"
+                                               : NULL;
         for (size_t j = 0; problem == NULL && j < i; j++)
             if (strcmp(p->names[j], name) == 0)
                 problem = "bad_header";

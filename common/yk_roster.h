@@ -9,7 +9,8 @@
 
 #include "yk_token.h"
 
-#define YK_ROSTER_HASH_BYTES 16 /* BLAKE2b-128: keyed, so nobody without the key can test a guess */
+#define YK_ROSTER_HASH_BYTES 16 /* BLAKE2b-128: keyed, so nobody without the key can test a guess  \
+                                 */
 #define YK_ROSTER_HEX_LEN (2 * YK_ROSTER_HASH_BYTES)
 #define YK_ROSTER_MAX_FIELDS 16  /* columns of a roster */
 #define YK_ROSTER_MAX_NAME 64    /* a column's name: [a-z0-9_]{1,64}, as an event field's */
@@ -26,10 +27,11 @@ void yk_roster_key(const unsigned char token_key[YK_TOKEN_KEY_BYTES],
  * normalised as identities are (yk_text_identity: NFKC, trimmed, case-folded) — so a booking's
  * values hash to the same as the roster row they were written from, whatever the columns' order,
  * full-width digits or spaces around them. 0, or -1 when a value is not UTF-8 or memory ran out. */
-__attribute__((warn_unused_result)) int
-yk_roster_hash(const unsigned char key[YK_TOKEN_KEY_BYTES], const char *campaign, size_t n,
-               const char *const *names, const char *const *values,
-               unsigned char out[YK_ROSTER_HASH_BYTES]);
+__attribute__((warn_unused_result)) int yk_roster_hash(const unsigned char key[YK_TOKEN_KEY_BYTES],
+                                                       const char *campaign, size_t n,
+                                                       const char *const *names,
+                                                       const char *const *values,
+                                                       unsigned char out[YK_ROSTER_HASH_BYTES]);
 
 /* Lowercase hex of a hash, NUL-terminated; and back (0, or -1 when hex is not 32 hex digits). */
 void yk_roster_hex(const unsigned char h[YK_ROSTER_HASH_BYTES], char out[YK_ROSTER_HEX_LEN + 1]);
@@ -59,8 +61,8 @@ yk_roster_parser_new(const unsigned char key[YK_TOKEN_KEY_BYTES], const char *ca
                      yk_roster_row_cb cb, void *ud);
 /* Parses the next data[0..len) of the file (any cut, even inside a character). 0, or -1 when
  * memory ran out (the parser is then useless). Problems are collected, not returned. */
-__attribute__((warn_unused_result)) int yk_roster_parser_feed(yk_roster_parser *p,
-                                                              const char *data, size_t len);
+__attribute__((warn_unused_result)) int yk_roster_parser_feed(yk_roster_parser *p, const char *data,
+                                                              size_t len);
 /* The file ended: parses what is left (a last line without a line break, a cut character). 0 or
  * -1 as above. */
 __attribute__((warn_unused_result)) int yk_roster_parser_end(yk_roster_parser *p);

@@ -97,9 +97,8 @@ yk_roster_status yk_roster_load_begin(yk_roster_load **out, const char *conninfo
     if (load_exec(l, "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, 0) != 0 ||
         load_exec(l, "SELECT pg_try_advisory_xact_lock(31602, hashtext($1))", 1, p1,
                   PGRES_TUPLES_OK, locked, sizeof locked) != 0 ||
-        (strcmp(locked, "t") == 0 &&
-         load_exec(l, "SELECT nextval('roster_generation')", 0, NULL, PGRES_TUPLES_OK, gen,
-                   sizeof gen) != 0))
+        (strcmp(locked, "t") == 0 && load_exec(l, "SELECT nextval('roster_generation')", 0, NULL,
+                                               PGRES_TUPLES_OK, gen, sizeof gen) != 0))
         return l->st = YK_ROSTER_FAILED;
     if (strcmp(locked, "t") != 0)
         return l->st = YK_ROSTER_BUSY;

@@ -94,8 +94,9 @@ int ctl_roster_import(const char *file, const char *campaign, const char *encodi
         for (size_t i = 0; s == YK_ROSTER_INVALID && (e = yk_roster_parser_error(p, i)); i++)
             fprintf(stderr, "line %ld: %s\n", e->line, e->reason);
         if (s == YK_ROSTER_INVALID)
-            fprintf(stderr, "yoyakuctl: the roster is not valid (%zu problems): nothing was "
-                            "replaced\n",
+            fprintf(stderr,
+                    "yoyakuctl: the roster is not valid (%zu problems): nothing was "
+                    "replaced\n",
                     yk_roster_parser_nerrors(p));
         if (s == YK_ROSTER_LOADED) {
             printf("rows: %ld\n", yk_roster_parser_rows(p));

@@ -102,8 +102,8 @@ static void upload_answer(upload *u)
         json_t *errors = json_array();
         const yk_roster_error *e;
         for (size_t i = 0; (e = yk_roster_parser_error(p, i)) != NULL; i++)
-            json_array_append_new(errors, json_pack("{s:I,s:s}", "line", (json_int_t)e->line,
-                                                    "reason", e->reason));
+            json_array_append_new(
+                errors, json_pack("{s:I,s:s}", "line", (json_int_t)e->line, "reason", e->reason));
         yk_info("roster campaign=%s refused problems=%zu", u->campaign,
                 yk_roster_parser_nerrors(p));
         ingress_respond_json(c->req, 422,
@@ -230,8 +230,9 @@ void roster_put(admin_ctx *c, cat_event *unused)
         (enc[0] && strcasecmp(enc, "utf-8") != 0 && strcasecmp(enc, "cp932") != 0)) {
         json_t *errors = json_array();
         ingress_add_error(errors, "encoding", "unknown_option");
-        ingress_respond_invalid(c->req, errors, "Query parameter not valid: encoding is utf-8 "
-                                                "or cp932.");
+        ingress_respond_invalid(c->req, errors,
+                                "Query parameter not valid: encoding is utf-8 "
+                                "or cp932.");
         admin_ctx_free(c);
         return;
     }
@@ -270,12 +271,11 @@ static void get_cb(yk_pg_op *op, yk_pgres *res)
         yk_http_respond_error(c->req, 404, "not_found", "This campaign has no roster.");
     } else {
         json_t *fields = json_loads(yk_pgres_text(res, 0, 1), 0, NULL);
-        ingress_respond_json(c->req, 200,
-                             json_pack("{s:I,s:o,s:s}", "rows",
-                                       (json_int_t)yk_pgres_int(res, 0, 0, 0), "fields",
-                                       fields ? fields : json_array(), "updated_at",
-                                       yk_pgres_text(res, 0, 2)),
-                             NULL);
+        ingress_respond_json(
+            c->req, 200,
+            json_pack("{s:I,s:o,s:s}", "rows", (json_int_t)yk_pgres_int(res, 0, 0, 0), "fields",
+                      fields ? fields : json_array(), "updated_at", yk_pgres_text(res, 0, 2)),
+            NULL);
     }
     admin_ctx_free(c);
 }
