@@ -40,6 +40,8 @@ ROUTES = [
     ("get", "/v1/admin/audit"),
     ("get", "/v1/admin/events/{slug}/reviews"),
     ("get", "/v1/admin/queue"),
+    ("put", "/v1/admin/campaigns/{campaign}/roster"),
+    ("get", "/v1/admin/campaigns/{campaign}/roster"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -51,11 +53,12 @@ ERROR_CODES = [
     "invalid_fields", "idempotency_conflict", "slot_full", "already_booked", "booking_closed",
     "prerequisite_not_met", "unauthorized", "slug_taken", "prerequisite_not_attended", "bad_request",
     "forbidden", "login_taken", "not_today", "cancelled",
+    "not_eligible", "invalid_roster", "roster_busy",
 ]
 
 # Contract v1.1 codes of routes and rules this codebase does not have yet: named in ErrorCode only.
 V11_CODES = [
-    "not_eligible", "invalid_roster", "slot_available", "already_waiting",
+    "slot_available", "already_waiting",
     "waitlist_closed", "offer_expired", "not_offered",
 ]
 
@@ -67,7 +70,8 @@ REFUSALS = [
     ("post", "/v1/events/{slug}/unlock", "401", {"wrong_password"}),
     ("post", "/v1/events/{slug}/unlock", "429", {"rate_limited"}),
     ("post", "/v1/events/{slug}/reservations", "409",
-     {"slot_full", "already_booked", "booking_closed", "prerequisite_not_met", "idempotency_conflict"}),
+     {"slot_full", "already_booked", "booking_closed", "prerequisite_not_met", "idempotency_conflict",
+      "not_eligible"}),
     ("post", "/v1/events/{slug}/reservations", "422", {"invalid_fields"}),
     ("post", "/v1/bookings/{id}/cancel", "409", {"cancellation_closed"}),
     ("post", "/v1/bookings/{id}/review", "409", {"not_attended", "already_reviewed"}),
@@ -79,6 +83,8 @@ REFUSALS = [
     ("post", "/v1/admin/bookings/{id}/cancel", "409", {"cancellation_closed"}),
     ("post", "/v1/admin/login", "401", {"wrong_password"}),
     ("post", "/v1/admin/staff", "409", {"login_taken"}),
+    ("put", "/v1/admin/campaigns/{campaign}/roster", "422", {"invalid_roster", "invalid_fields"}),
+    ("put", "/v1/admin/campaigns/{campaign}/roster", "409", {"roster_busy"}),
 ]
 
 
