@@ -128,8 +128,8 @@ worker_status roster_check(worker *w, entry *v, size_t n)
         return WORKER_OK;
     }
     yk_pgres *r = run(w,
-                      "SELECT encode(h, 'hex') FROM roster_rows WHERE h = ANY(SELECT"
-                      " decode(x, 'hex') FROM unnest($1::text[]) x) AND generation IN"
+                      "SELECT encode(h, 'hex') FROM roster_rows WHERE h = ANY(ARRAY(SELECT"
+                      " decode(x, 'hex') FROM unnest($1::text[]) x)) AND generation IN"
                       " (SELECT generation FROM rosters)",
                       &hashes);
     yk_buf_free(&hashes);
