@@ -262,10 +262,14 @@ def _rss_peak_kb(pid):
 
 
 def test_streamed_upload_memory_flat(stack, api):
-    """200,000 rows (about 5 MB) sent chunked: 200, and the ingress's peak RSS grows by far less
-    than the body (a body buffered whole would add it at least once)."""
+    """200,000 rows (about 4 MB) sent chunked: 200, and the ingress's peak RSS grows by far less
+    than the body (a body buffered whole would add it at least once). Under ASan (its quarantine
+    keeps freed memory) 50,000 rows and no memory bound: the plain run checks it."""
     campaign = unique("rc")
-    n = 200000
+    pid = stack.by_name("ingress").pid
+    with open("/proc/%d/maps" % pid) as f:
+        asan = "libasan" in f.read()
+    n = 50000 if asan else 200000
 
     def body():
         yield b"voucher,birth\n"
@@ -273,7 +277,6 @@ def test_streamed_upload_memory_flat(stack, api):
             yield "".join("%d,1960-01-%02d\n" % (60000000 + i, 1 + i % 28)
                           for i in range(start, start + 10000)).encode()
     size = sum(len(b) for b in body())
-    pid = stack.by_name("ingress").pid
     before = _rss_peak_kb(pid)
     t = time.monotonic()
     status, out = put_roster(stack, campaign, body(), chunked=True)
@@ -282,7 +285,7 @@ def test_streamed_upload_memory_flat(stack, api):
     grew = _rss_peak_kb(pid) - before
     print("roster upload: %d rows, %d bytes in %.2f s (%.0f rows/s); ingress peak RSS +%d KiB"
           % (n, size, secs, n / secs, grew))
-    assert grew * 1024 < size / 2, grew
+    assert asan or grew * 1024 < size / 2, grew
     assert get_roster(api, campaign).json["rows"] == n
 
 

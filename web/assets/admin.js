@@ -14,6 +14,7 @@ import { phoneView } from './admin-phone.js';
 import { staffView, auditView } from './admin-staff.js';
 import { deskView } from './admin-desk.js';
 import { rushView } from './admin-rush.js';
+import { rosterView } from './admin-roster.js';
 
 i18n.init();
 
@@ -23,6 +24,7 @@ const ROUTES = [
   [/^new$/, 'staff', (v) => editorView(v, null), 'adNewEvent'],
   [/^desk$/, 'desk', deskView, 'adDesk'],
   [/^rush$/, 'staff', rushView, 'adRush'],
+  [/^roster$/, 'staff', rosterView, 'adRoster'],
   [/^staff$/, 'owner', staffView, 'adStaff'],
   [/^audit$/, 'owner', auditView, 'adAudit'],
   [/^events\/([a-z0-9-]+)$/, 'staff', (v, m) => editorView(v, m[1]), null],
