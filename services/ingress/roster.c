@@ -243,6 +243,7 @@ void roster_put(admin_ctx *c, cat_event *unused)
         return;
     }
     u->c = c;
+    (void)key(); /* derived here, on the loop: the pool's threads only read it */
     snprintf(u->campaign, sizeof u->campaign, "%s", c->slug);
     u->cp932 = strcasecmp(enc, "cp932") == 0;
     u->buf[0] = (yk_buf)YK_BUF_INIT(ROSTER_CHUNK + 65536);
