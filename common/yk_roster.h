@@ -9,8 +9,8 @@
 
 #include "yk_token.h"
 
-#define YK_ROSTER_HASH_BYTES 16 /* BLAKE2b-128: keyed, so nobody without the key can test a guess  \
-                                 */
+/* BLAKE2b-128: keyed, so nobody without the key can test a guess */
+#define YK_ROSTER_HASH_BYTES 16
 #define YK_ROSTER_HEX_LEN (2 * YK_ROSTER_HASH_BYTES)
 #define YK_ROSTER_MAX_FIELDS 16  /* columns of a roster */
 #define YK_ROSTER_MAX_NAME 64    /* a column's name: [a-z0-9_]{1,64}, as an event field's */

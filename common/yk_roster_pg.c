@@ -181,7 +181,9 @@ yk_roster_status yk_roster_load_finish(yk_roster_load *l)
         " updated_at = EXCLUDED.updated_at RETURNING updated_at),"
         " del AS (DELETE FROM roster_rows WHERE generation IN (SELECT generation FROM old))"
         " SELECT yk_rfc3339(updated_at, 'UTC') FROM up";
+    /* ANALYZE: the worker's lookup is planned with the new size (a fresh table has no stats) */
     if (load_exec(l, swap, 4, p, PGRES_TUPLES_OK, l->updated_at, sizeof l->updated_at) != 0 ||
+        load_exec(l, "ANALYZE roster_rows", 0, NULL, PGRES_COMMAND_OK, NULL, 0) != 0 ||
         load_exec(l, "COMMIT", 0, NULL, PGRES_COMMAND_OK, NULL, 0) != 0) {
         l->updated_at[0] = '\0';
         l->st = YK_ROSTER_FAILED;

@@ -44,6 +44,14 @@ static void array_add(yk_buf *b, const char *s)
     yk_buf_adds(b, s);
 }
 
+/* The lookup, prepared once per session: planned each time it cost more than it ran. Only live
+ * generations are in roster_rows (a replacement deletes the old one in its transaction; a load
+ * under way is not committed), and the hash covers the campaign: h alone says "on the roster". */
+#define ROSTER_LOOKUP "yk_roster_lookup"
+static const char lookup_sql[] = "SELECT encode(h, 'hex') FROM roster_rows WHERE h = ANY(ARRAY("
+                                 "SELECT decode(x, 'hex') FROM unnest($1::text[]) x))";
+static const yk_pgconn *prepared_on; /* the session the lookup is prepared on */
+
 static yk_pgres *run(worker *w, const char *sql, yk_buf *arr)
 {
     yk_buf_addc(arr, '}');
@@ -52,7 +60,21 @@ static yk_pgres *run(worker *w, const char *sql, yk_buf *arr)
         return NULL;
     const char *values[] = {arr->p};
     yk_pgconn_stmt st = {.sql = sql, .n = 1, .values = values};
+    if (sql == lookup_sql) {
+        /* a new session at the old one's address still fails 26000 once: prepared again */
+        for (int i = 0; i < 2 && prepared_on != w->pg; i++)
+            if (yk_pgconn_prepare(w->pg, ROSTER_LOOKUP, lookup_sql, 1) == 0)
+                prepared_on = w->pg;
+        st = (yk_pgconn_stmt){.name = ROSTER_LOOKUP, .n = 1, .values = values};
+    }
     yk_pgres *r = yk_pgconn_run(w->pg, &st);
+    if (r && !yk_pgres_ok(r) && sql == lookup_sql && strcmp(yk_pgres_sqlstate(r), "26000") == 0) {
+        yk_pgres_free(r);
+        prepared_on = NULL;
+        if (yk_pgconn_prepare(w->pg, ROSTER_LOOKUP, lookup_sql, 1) == 0)
+            prepared_on = w->pg;
+        r = yk_pgconn_run(w->pg, &st);
+    }
     if (r && !yk_pgres_ok(r)) {
         yk_error("roster lookup failed: %s", yk_pgres_error(r));
         yk_pgres_free(r);
@@ -127,11 +149,7 @@ worker_status roster_check(worker *w, entry *v, size_t n)
         yk_buf_free(&hashes);
         return WORKER_OK;
     }
-    yk_pgres *r = run(w,
-                      "SELECT encode(h, 'hex') FROM roster_rows WHERE h = ANY(ARRAY(SELECT"
-                      " decode(x, 'hex') FROM unnest($1::text[]) x)) AND generation IN"
-                      " (SELECT generation FROM rosters)",
-                      &hashes);
+    yk_pgres *r = run(w, lookup_sql, &hashes);
     yk_buf_free(&hashes);
     if (r == NULL) {
         retry_all(v, n);
