@@ -46,6 +46,7 @@ static int on_message_begin(llhttp_t *l)
     p->hosts = 0;
     p->streamed = 0;
     p->stream_len = 0;
+    p->continue_owed = 0;
     for (int i = 0; i < YK_HDR_COUNT; i++)
         p->hdr_off[i] = NO_OFF;
     p->hooks->begin(p->owner);
@@ -167,10 +168,15 @@ static int on_headers_complete(llhttp_t *l)
     p->body_off = p->buf.len;
     const char *expect =
         p->hdr_off[YK_HDR_EXPECT] == NO_OFF ? NULL : p->buf.p + p->hdr_off[YK_HDR_EXPECT];
-    /* never to an HTTP/1.0 client, which knows no 1xx (RFC 9110 §10.1.1) */
+    /* never to an HTTP/1.0 client, which knows no 1xx (RFC 9110 §10.1.1); a streamed body's
+     * only once its handler reads it (yk_hparse_resume): refused before, it is never sent */
     if (expect && strcasecmp(expect, "100-continue") == 0 &&
-        (l->http_major > 1 || l->http_minor > 0))
-        p->hooks->proceed(p->owner);
+        (l->http_major > 1 || l->http_minor > 0)) {
+        if (cap)
+            p->continue_owed = 1;
+        else
+            p->hooks->proceed(p->owner);
+    }
     if (cap == 0)
         return 0;
     /* streamed: the handler gets the request now, with an empty body, and the body after it */
@@ -338,6 +344,10 @@ void yk_hparse_next(yk_hparse *p)
 
 void yk_hparse_resume(yk_hparse *p)
 {
+    if (p->continue_owed) {
+        p->continue_owed = 0;
+        p->hooks->proceed(p->owner);
+    }
     if (p->paused && !p->ready) {
         p->paused = 0;
         llhttp_resume(&p->llhttp);

@@ -42,14 +42,15 @@ typedef struct {
     yk_buf buf;
     size_t target_len, head_bytes, body_off;
     size_t hdr_off[YK_HDR_COUNT];
-    int cur_hdr;      /* index of the header whose value is being read, or -1 */
-    char field[32];   /* the header name being read; longer names match nothing */
-    size_t field_len; /* may exceed sizeof field: then the name is only counted */
-    int hosts;        /* Host fields in the head */
-    int refused;      /* the HTTP status a callback refused the request with */
-    int ready;        /* a whole request is parsed; the parser is paused until yk_hparse_next */
-    int streamed;     /* the request being parsed streams its body through hooks->body */
-    int paused;       /* YK_HPARSE_HEAD or YK_HPARSE_PAUSED: waits for yk_hparse_resume */
+    int cur_hdr;       /* index of the header whose value is being read, or -1 */
+    char field[32];    /* the header name being read; longer names match nothing */
+    size_t field_len;  /* may exceed sizeof field: then the name is only counted */
+    int hosts;         /* Host fields in the head */
+    int refused;       /* the HTTP status a callback refused the request with */
+    int ready;         /* a whole request is parsed; the parser is paused until yk_hparse_next */
+    int streamed;      /* the request being parsed streams its body through hooks->body */
+    int paused;        /* YK_HPARSE_HEAD or YK_HPARSE_PAUSED: waits for yk_hparse_resume */
+    int continue_owed; /* a streamed body's 100 Continue, sent when its reading starts */
     size_t stream_cap, stream_len; /* a streamed body's most bytes, and bytes so far */
 } yk_hparse;
 
@@ -75,7 +76,8 @@ int yk_hparse_request(yk_hparse *p, yk_http_req *r, int *http10);
 /* The request was answered: the parser goes on with the next one. */
 void yk_hparse_next(yk_hparse *p);
 
-/* After YK_HPARSE_HEAD or YK_HPARSE_PAUSED: the parser goes on with the streamed body. */
+/* After YK_HPARSE_HEAD or YK_HPARSE_PAUSED: the parser goes on with the streamed body (the first
+ * time, after the 100 Continue its head asked for, through hooks->proceed). */
 void yk_hparse_resume(yk_hparse *p);
 
 #endif

@@ -304,3 +304,49 @@ def test_client_gone_mid_upload_replaces_nothing(stack, api):
                what="upload after a client gave up")
     assert get_roster(api, campaign).json["rows"] == 1
     assert api.get("/healthz").status == 200
+
+
+def _raw(stack, head, body=None, wait=0.5):
+    """Sends a head, reads what comes within `wait` s, then sends body (if any) and reads on."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", stack.http_port), timeout=10)
+    s.sendall(head.encode())
+    s.settimeout(wait)
+    first = b""
+    try:
+        while b"\r\n\r\n" not in first:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            first += chunk
+    except socket.timeout:
+        pass
+    rest = b""
+    if body is not None:
+        s.settimeout(30)
+        s.sendall(body)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+            if b"\r\n\r\n" in rest and rest.rstrip().endswith(b"}"):
+                break
+    s.close()
+    return first, rest
+
+
+def test_expect_continue_only_when_the_body_is_read(stack):
+    """A refused upload never gets its client to send the body (no 100 Continue before the
+    answer); an accepted one gets 100 Continue, then its answer."""
+    campaign = unique("rc")
+    desk = stack.ctl("token", "create", "--name", unique("dk"), "--role", "desk").stdout.strip()
+    body = b"voucher\n" + b"".join(b"%d\n" % i for i in range(1000))
+    head = ("PUT /v1/admin/campaigns/%s/roster HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+            "Expect: 100-continue\r\nContent-Length: %d\r\nConnection: close\r\n\r\n")
+    first, _ = _raw(stack, head % (campaign, desk, len(body)), wait=5)
+    assert first.startswith(b"HTTP/1.1 403 "), first
+    first, rest = _raw(stack, head % (campaign, stack.admin_token, len(body)), body, wait=5)
+    assert first.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), first
+    answer = first[len(b"HTTP/1.1 100 Continue\r\n\r\n"):] + rest
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b'{"rows":1000}'), answer
