@@ -17,11 +17,14 @@
 #define ROSTER_SOME ((void *)2)
 
 static map flags = MAP_INIT; /* event id (decimal) → ROSTER_NONE or ROSTER_SOME */
+static int64_t last_ev;      /* the last event looked up in flags, and its flag (NULL: none) */
+static void *last_flag;
 static long long flags_version;
 
 void roster_forget(void)
 {
     map_clear(&flags, NULL);
+    last_flag = NULL;
 }
 
 static bool candidate(const entry *en)
@@ -29,12 +32,16 @@ static bool candidate(const entry *en)
     return en->st == ENTRY_NEW && !en->cancel && !en->attend && en->found > 0;
 }
 
-/* The event's flag: keyed by its id in canonical decimal, as PostgreSQL writes it. */
+/* The event's flag: keyed by its id in canonical decimal, as PostgreSQL writes it. The last one
+ * looked up is remembered (a rush's entries are mostly one event's): no formatting per entry. */
 static void *flag_of(const entry *en)
 {
+    if (en->ev == last_ev && last_flag)
+        return last_flag;
     char key[24];
     snprintf(key, sizeof key, "%lld", (long long)en->ev);
-    return map_get(&flags, key);
+    last_ev = en->ev;
+    return last_flag = map_get(&flags, key);
 }
 
 /* Appends s to a PostgreSQL array literal of simple words ("{a,b}"), opening it first. */
@@ -127,10 +134,12 @@ static void refuse(entry *en)
 worker_status roster_check(worker *w, entry *v, size_t n)
 {
     if (flags_version != w->catalogue_version) { /* a definition may have gained a roster */
-        map_clear(&flags, NULL);
+        roster_forget();
         flags_version = w->catalogue_version;
     }
-    if (load_flags(w, v, n) != 0) {
+    int loaded = load_flags(w, v, n);
+    last_flag = NULL; /* the map may have grown (moved) */
+    if (loaded != 0) {
         retry_all(v, n);
         return yk_pgconn_lost(w->pg) ? WORKER_PG_LOST : WORKER_OK;
     }
