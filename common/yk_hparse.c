@@ -44,6 +44,9 @@ static int on_message_begin(llhttp_t *l)
     p->cur_hdr = -1;
     p->field_len = 0;
     p->hosts = 0;
+    p->streamed = 0;
+    p->stream_len = 0;
+    p->continue_owed = 0;
     for (int i = 0; i < YK_HDR_COUNT; i++)
         p->hdr_off[i] = NO_OFF;
     p->hooks->begin(p->owner);
@@ -159,23 +162,46 @@ static int on_headers_complete(llhttp_t *l)
      * Content-Lengths, a request's Transfer-Encoding not ending in chunked). */
     if (p->hosts > 1 || (p->hosts == 0 && (l->http_major > 1 || l->http_minor > 0)))
         return refuse(l, 400);
-    if ((l->flags & F_CONTENT_LENGTH) && l->content_length > p->max_body)
+    size_t cap = p->hooks->stream ? p->hooks->stream(p->owner, l->method, p->buf.p) : 0;
+    if ((l->flags & F_CONTENT_LENGTH) && l->content_length > (cap ? cap : p->max_body))
         return refuse(l, 413);
     p->body_off = p->buf.len;
     if (p->hooks->head)
         p->hooks->head(p->owner);
     const char *expect =
         p->hdr_off[YK_HDR_EXPECT] == NO_OFF ? NULL : p->buf.p + p->hdr_off[YK_HDR_EXPECT];
-    /* never to an HTTP/1.0 client, which knows no 1xx (RFC 9110 §10.1.1) */
+    /* never to an HTTP/1.0 client, which knows no 1xx (RFC 9110 §10.1.1); a streamed body's
+     * only once its handler reads it (yk_hparse_resume): refused before, it is never sent */
     if (expect && strcasecmp(expect, "100-continue") == 0 &&
-        (l->http_major > 1 || l->http_minor > 0))
-        p->hooks->proceed(p->owner);
-    return 0;
+        (l->http_major > 1 || l->http_minor > 0)) {
+        if (cap)
+            p->continue_owed = 1;
+        else
+            p->hooks->proceed(p->owner);
+    }
+    if (cap == 0)
+        return 0;
+    /* streamed: the handler gets the request now, with an empty body, and the body after it */
+    if (add(p, "", 1) != 0)
+        return refuse(l, 431);
+    p->streamed = 1;
+    p->stream_cap = cap;
+    p->paused = YK_HPARSE_HEAD;
+    return HPE_PAUSED;
 }
 
 static int on_body(llhttp_t *l, const char *at, size_t n)
 {
     yk_hparse *p = l->data;
+    if (p->streamed) {
+        if (n > p->stream_cap - p->stream_len)
+            return refuse(l, 413);
+        p->stream_len += n;
+        if (p->hooks->body(p->owner, at, n) == 0)
+            return 0;
+        p->paused = YK_HPARSE_PAUSED;
+        return HPE_PAUSED;
+    }
     if (p->buf.len - p->body_off + n > p->max_body)
         return refuse(l, 413);
     return add(p, at, n) == 0 ? 0 : refuse(l, 413);
@@ -184,6 +210,10 @@ static int on_body(llhttp_t *l, const char *at, size_t n)
 static int on_message_complete(llhttp_t *l)
 {
     yk_hparse *p = l->data;
+    if (p->streamed) { /* the body's NUL was added with the head */
+        p->ready = 1;
+        return HPE_PAUSED;
+    }
     if (p->body_off == 0)
         p->body_off = p->buf.len;
     if (add(p, "", 1) != 0) /* the body's NUL: counted in buf.len, not in body_len */
@@ -231,11 +261,11 @@ int yk_hparse_feed(yk_hparse *p, const char *data, size_t n, size_t *used)
         *used = n;
         return 0;
     }
-    if (err != HPE_PAUSED || !p->ready)
+    if (err != HPE_PAUSED || (!p->ready && !p->paused))
         /* A callback's refusal may surface as HPE_USER or as HPE_CB_* (on_headers_complete). */
         return p->refused ? p->refused : 400;
     *used = (size_t)(llhttp_get_error_pos(&p->llhttp) - data);
-    return 1;
+    return p->ready ? 1 : p->paused;
 }
 
 /* The path of an absolute-form target "scheme://authority/path?query" (RFC 9112 §3.2.2): where
@@ -300,6 +330,7 @@ int yk_hparse_request(yk_hparse *p, yk_http_req *r, int *http10)
     }
     r->body = p->buf.p + p->body_off;
     r->body_len = p->buf.len - 1 - p->body_off;
+    r->streamed = p->streamed;
     for (int i = 0; i < YK_HDR_COUNT; i++)
         r->headers[i] = p->hdr_off[i] == NO_OFF ? NULL : p->buf.p + p->hdr_off[i];
     *http10 = p->llhttp.http_major == 1 && p->llhttp.http_minor == 0;
@@ -309,5 +340,18 @@ int yk_hparse_request(yk_hparse *p, yk_http_req *r, int *http10)
 void yk_hparse_next(yk_hparse *p)
 {
     p->ready = 0;
+    p->paused = 0;
     llhttp_resume(&p->llhttp);
+}
+
+void yk_hparse_resume(yk_hparse *p)
+{
+    if (p->continue_owed) {
+        p->continue_owed = 0;
+        p->hooks->proceed(p->owner);
+    }
+    if (p->paused && !p->ready) {
+        p->paused = 0;
+        llhttp_resume(&p->llhttp);
+    }
 }

@@ -18,7 +18,22 @@ typedef struct {
     void (*proceed)(void *owner); /* the head asked for 100 Continue before its body */
     void (*head)(void *owner);    /* the head is complete (its body's deadline starts); may be
                                    * NULL */
+    /* Optional (NULL: every body is gathered, up to max_body). Asked once a head is parsed: a
+     * non-zero answer streams that request's body (at most that many bytes) through body() instead
+     * of gathering it; target is the request target, method an llhttp method. */
+    size_t (*stream)(void *owner, int method, const char *target);
+    /* A piece of a streamed body; returns 1 to pause the parser after it (yk_hparse_feed then
+     * returns YK_HPARSE_PAUSED), 0 to go on. */
+    int (*body)(void *owner, const char *data, size_t n);
 } yk_hparse_hooks;
+
+/* yk_hparse_feed's answers besides 0, 1 and a refusal, for streamed bodies (hooks->stream): the
+ * head is complete and the body is to be streamed (*used: up to the head's end; yk_hparse_request
+ * fills the request with an empty body, and yk_hparse_resume starts the body), or the body hook
+ * asked for a pause (*used: up to there; yk_hparse_resume goes on). The end of a streamed body is
+ * answer 1, as for any complete request. */
+#define YK_HPARSE_HEAD 2
+#define YK_HPARSE_PAUSED 3
 
 typedef struct {
     llhttp_t llhttp;
@@ -29,12 +44,16 @@ typedef struct {
     yk_buf buf;
     size_t target_len, head_bytes, body_off;
     size_t hdr_off[YK_HDR_COUNT];
-    int cur_hdr;      /* index of the header whose value is being read, or -1 */
-    char field[32];   /* the header name being read; longer names match nothing */
-    size_t field_len; /* may exceed sizeof field: then the name is only counted */
-    int hosts;        /* Host fields in the head */
-    int refused;      /* the HTTP status a callback refused the request with */
-    int ready;        /* a whole request is parsed; the parser is paused until yk_hparse_next */
+    int cur_hdr;       /* index of the header whose value is being read, or -1 */
+    char field[32];    /* the header name being read; longer names match nothing */
+    size_t field_len;  /* may exceed sizeof field: then the name is only counted */
+    int hosts;         /* Host fields in the head */
+    int refused;       /* the HTTP status a callback refused the request with */
+    int ready;         /* a whole request is parsed; the parser is paused until yk_hparse_next */
+    int streamed;      /* the request being parsed streams its body through hooks->body */
+    int paused;        /* YK_HPARSE_HEAD or YK_HPARSE_PAUSED: waits for yk_hparse_resume */
+    int continue_owed; /* a streamed body's 100 Continue, sent when its reading starts */
+    size_t stream_cap, stream_len; /* a streamed body's most bytes, and bytes so far */
 } yk_hparse;
 
 /* Starts parsing requests; hooks (static) and owner are passed to the hooks. Bodies over max_body
@@ -58,5 +77,9 @@ int yk_hparse_request(yk_hparse *p, yk_http_req *r, int *http10);
 
 /* The request was answered: the parser goes on with the next one. */
 void yk_hparse_next(yk_hparse *p);
+
+/* After YK_HPARSE_HEAD or YK_HPARSE_PAUSED: the parser goes on with the streamed body (the first
+ * time, after the 100 Continue its head asked for, through hooks->proceed). */
+void yk_hparse_resume(yk_hparse *p);
 
 #endif

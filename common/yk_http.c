@@ -118,7 +118,8 @@ static void conn_proceed(void *owner)
     (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 }
 
-static const yk_hparse_hooks conn_hooks = {conn_begin, conn_proceed, conn_head};
+static const yk_hparse_hooks conn_hooks = {conn_begin, conn_proceed, conn_head,
+                                           yk_httpi_body_stream, yk_httpi_body_data};
 
 void yk_httpi_unref(yk_http_conn *c)
 {
@@ -147,6 +148,7 @@ static void conn_closed_cb(uv_handle_t *h)
         c->drain = NULL;
         if (drain) /* a stream's producer learns that its client is gone */
             drain(&c->req, c->drain_ud);
+        yk_httpi_body_gone(c); /* and a streamed body's reader */
         c->srv->nconns--;
         server_maybe_free(c->srv);
     }
@@ -218,6 +220,9 @@ static void conn_timer_cb(uv_timer_t *t)
         }
         if (due - now < wait)
             wait = due - now;
+    } else if (c->state == CONN_BODY && now - c->since >= c->srv->lim.idle_timeout_ms) {
+        yk_httpi_close(c); /* a streamed body's client that sends nothing */
+        return;
     } else if (c->streaming && c->in_flight) {
         /* a stream's client that takes no byte for the idle timeout is cut (its producer hears
          * of it): progress is the socket's write queue shrinking, since the last tick */
@@ -248,7 +253,7 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
  * left to answer; reading resumes once ahead[] has room again. */
 static void conn_settle(yk_http_conn *c)
 {
-    if (c->state != CONN_IDLE && c->state != CONN_READING)
+    if (c->state != CONN_IDLE && c->state != CONN_READING && c->state != CONN_BODY)
         return;
     if (c->peer_eof && ahead_used(c) == 0) {
         yk_httpi_close(c);
@@ -439,14 +444,17 @@ static size_t conn_parse(yk_http_conn *c, const char *data, size_t n)
         int rc = yk_hparse_feed(&c->hp, data, n, &used);
         if (rc == 0)
             return 0;
-        if (rc != 1) {
+        if (rc != 1 && rc != YK_HPARSE_HEAD && rc != YK_HPARSE_PAUSED) {
             conn_refuse(c, rc);
             return 0;
         }
         data += used;
         n -= used;
         c->dispatching = 1;
-        conn_dispatch(c);
+        if (rc == YK_HPARSE_PAUSED || (rc == 1 && c->hp.streamed))
+            yk_httpi_body_event(c, rc == 1); /* a streamed body paused, or complete */
+        else
+            conn_dispatch(c);
         c->dispatching = 0;
         if (c->state == CONN_CLOSING)
             return 0;
@@ -469,8 +477,8 @@ static void conn_check_ahead(yk_http_conn *c)
 static void conn_resume(yk_http_conn *c)
 {
     c->resume = 0;
-    if (ahead_used(c) > 0) {
-        size_t rest = conn_parse(c, c->ahead.p + c->ahead_off, ahead_used(c));
+    if (ahead_used(c) > 0 || c->state == CONN_BODY) { /* a body may end without a byte more */
+        size_t rest = conn_parse(c, ahead_used(c) ? c->ahead.p + c->ahead_off : "", ahead_used(c));
         if (c->state == CONN_CLOSING)
             return;
         if (rest == 0) {
@@ -503,7 +511,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     if (busy || ahead_used(c) > 0) {
-        if (busy && !c->keep_alive)
+        if (busy && !c->keep_alive && !(c->hp.streamed && !c->hp.ready))
             return; /* nothing after a request that closes the connection is parsed */
         if (ahead_append(c, buf->base, (size_t)nread) != 0) {
             yk_httpi_close(c);
@@ -529,6 +537,7 @@ void yk_http_respond(yk_http_req *req, int status, const char *content_type,
                      const char *extra_headers, const char *body, size_t len)
 {
     yk_http_conn *c = req->conn;
+    yk_httpi_body_respond(c); /* a streamed body not read to its end: close after the answer */
     if (c->srv->observer)
         c->srv->observer(req, status, c->srv->ud);
     if (c->state == CONN_HANDLING)
@@ -690,7 +699,8 @@ void yk_http_server_close(yk_http_server *srv)
         next = c->next;
         /* a stream may wait on a client that never reads: it is cut (its producer hears of it
          * through the drain callback or a failed write) so that stopping never waits on one */
-        if (c->state == CONN_IDLE || c->state == CONN_READING || c->streaming)
+        if (c->state == CONN_IDLE || c->state == CONN_READING || c->streaming ||
+            c->state == CONN_BODY)
             yk_httpi_close(c);
     }
     uv_close((uv_handle_t *)&srv->listener, server_listener_closed_cb);

@@ -47,8 +47,9 @@ typedef struct {
     const char *path; /* without the query string, not decoded */
     size_t path_len;
     const char *query; /* after '?', "" if none */
-    const char *body;  /* "" if none */
+    const char *body;  /* "" if none, and for a streamed body (yk_http_body_read) */
     size_t body_len;
+    int streamed;                      /* the body is streamed: see yk_http_server_stream_bodies */
     const char *headers[YK_HDR_COUNT]; /* NULL when absent */
     struct sockaddr_storage peer;
     uint64_t started_ns; /* uv_hrtime() when the request was complete */
@@ -145,6 +146,35 @@ void yk_http_stream_end(yk_http_req *req);
 /* Ends a stream that cannot be completed (its source failed): the connection closes without the
  * last chunk, so the client sees an unfinished transfer, not a short body. Releases req. */
 void yk_http_stream_abort(yk_http_req *req);
+
+/* Streamed request bodies (a body of any size read while it arrives, e.g. a roster upload).
+ * A server given a filter asks it, once a request's head is parsed, whether to stream that
+ * request's body: a non-zero answer is the most bytes the body may have (a larger one is refused
+ * 413 and the connection closes), 0 keeps the server's max_body and the body gathered as usual.
+ * method is the request's (HEAD as GET), target the request target (path and query, not
+ * decoded). The handler then gets the request before its body, with req->streamed set and
+ * req->body "", and reads it with yk_http_body_read; it may answer without reading it all, after
+ * which the connection closes. Memory stays bounded: the socket is read only while the reader
+ * takes pieces (what arrives meanwhile waits in the connection's read-ahead buffer, then in TCP).
+ * A client that sends no byte of a body being read for the idle timeout is disconnected. */
+typedef size_t (*yk_http_body_filter)(yk_http_method method, const char *target, void *ud);
+void yk_http_server_stream_bodies(yk_http_server *srv, yk_http_body_filter filter, void *ud);
+
+/* A piece of a streamed body, data[0..len) borrowed for the call (status 0, len > 0); then one
+ * last call with len 0: status 0 the body is complete, -1 it never will be (the client went away,
+ * broke the framing, went silent, or sent more than allowed). After the last call the handler
+ * must still answer req (a dead client's answer is dropped); no call comes after its answer. */
+typedef void (*yk_http_body_cb)(yk_http_req *req, const char *data, size_t len, int status,
+                                void *ud);
+/* Starts delivering req's streamed body to cb; never calls cb before returning (pieces come from
+ * the loop). Call it once. 0, or -1 when the client is gone already (cb is never called: answer
+ * req, which drops the answer). */
+__attribute__((warn_unused_result)) int yk_http_body_read(yk_http_req *req, yk_http_body_cb cb,
+                                                          void *ud);
+/* Back-pressure: no piece is delivered after pause (also when called from inside cb) until
+ * resume, which goes on from the loop. */
+void yk_http_body_pause(yk_http_req *req);
+void yk_http_body_resume(yk_http_req *req);
 
 /* Formats t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110 §5.6.7) into out
  * and NUL-terminates it; returns its length, 29. Every response's Date header is this, formatted

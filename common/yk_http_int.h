@@ -10,7 +10,9 @@
 /* A response that the socket does not take at once waits in out[]: no answer is larger. */
 #define OUT_MAX ((size_t)1 << 30)
 
-enum { CONN_IDLE, CONN_READING, CONN_HANDLING, CONN_WRITING, CONN_CLOSING };
+/* CONN_BODY: a handler reads a streamed request body (yk_http_body.c); the socket is parsed as it
+ * is read. A paused body is CONN_HANDLING: what arrives waits in ahead[]. */
+enum { CONN_IDLE, CONN_READING, CONN_HANDLING, CONN_WRITING, CONN_CLOSING, CONN_BODY };
 
 struct yk_http_server {
     uv_loop_t *loop;
@@ -30,6 +32,8 @@ struct yk_http_server {
     char date[30];
     uint64_t date_until;
     char readbuf[65536]; /* shared: the parser copies what it keeps into the connection */
+    yk_http_body_filter body_filter; /* streamed request bodies: NULL = none */
+    void *body_filter_ud;
 };
 
 struct yk_http_conn {
@@ -69,6 +73,9 @@ struct yk_http_conn {
     void *drain_ud;
     struct sockaddr_storage peer;
     yk_http_req req;
+    yk_http_body_cb body_cb; /* a streamed body's reader, until its last call */
+    void *body_ud;
+    int body_paused; /* the reader asked for a pause */
 };
 
 const char *yk_httpi_status_text(int status);
@@ -89,5 +96,13 @@ __attribute__((warn_unused_result)) int yk_httpi_cap_take(yk_http_conn *c);
 void yk_httpi_cap_refuse(yk_http_conn *c);
 /* The connection closes: its count is given back (once). */
 void yk_httpi_cap_release(yk_http_conn *c);
+/* yk_http_body.c, called by yk_http.c: the parser's hooks for streamed bodies; a streamed body
+ * paused or complete (yk_hparse_feed's answer); the handler answers (the rest of the body is not
+ * read); the connection closed (the reader hears -1). */
+size_t yk_httpi_body_stream(void *owner, int method, const char *target);
+int yk_httpi_body_data(void *owner, const char *data, size_t n);
+void yk_httpi_body_event(yk_http_conn *c, int complete);
+void yk_httpi_body_respond(yk_http_conn *c);
+void yk_httpi_body_gone(yk_http_conn *c);
 
 #endif

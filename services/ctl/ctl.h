@@ -28,5 +28,8 @@ yk_rconn *ctl_redis(void);
 /* Dead letters older than days (their stream ids are times) deleted from every partition: the
  * number deleted, or -1 after saying why. */
 long long ctl_dead_purge(int days);
+/* roster.c: replaces campaign's roster with FILE (- for stdin), hashed with token_key. */
+int ctl_roster_import(const char *file, const char *campaign, const char *encoding,
+                      const unsigned char token_key[32]);
 
 #endif

@@ -43,11 +43,14 @@ static const char USAGE[] =
     "  dead-letter list [--partition P]\n"
     "                             the entries workers could not decide (yk:dead:{p})\n"
     "  dead-letter replay [--partition P] [ID...]\n"
-    "                             put them (all, or those IDs) back on their request stream";
+    "                             put them (all, or those IDs) back on their request stream\n"
+    "  roster import FILE --campaign C [--encoding utf-8|cp932]\n"
+    "                             replace a campaign's roster with a CSV file (header row names\n"
+    "                             the fields); shows progress, prints the rows";
 
 const char *ctl_pg_conninfo, *ctl_redis_addr;
 int64_t ctl_partitions;
-static const char *sql_dir, *log_level, *log_format;
+static const char *sql_dir, *log_level, *log_format, *token_key_hex;
 
 #define CONNECT_MS 10000
 
@@ -342,6 +345,7 @@ int main(int argc, char **argv)
         YK_CF_SHARED(yk_setting_redis, &ctl_redis_addr),
         YK_CF_STRING("YOYAKU_SQL_DIR", &sql_dir, YK_SOURCE_DIR "/proto/sql",
                      "directory of the NNNN_*.sql migrations"),
+        YK_CF_SHARED(yk_setting_token_key, &token_key_hex),
     };
     /* Global options go to yk_config_main; everything else is the command and its arguments. */
     char **opts = calloc((size_t)argc + 1, sizeof *opts),
@@ -396,6 +400,15 @@ int main(int argc, char **argv)
         rc = days ? ctl_purge(days) : 2;
         if (!days)
             fprintf(stderr, "yoyakuctl: purge --older-than DAYS\n");
+    } else if (ncmd >= 3 && strcmp(cmd[0], "roster") == 0 && strcmp(cmd[1], "import") == 0) {
+        unsigned char key[YK_TOKEN_KEY_BYTES];
+        if (yk_token_init() != 0 || yk_token_key_parse(token_key_hex, key) < 0) {
+            fprintf(stderr, "yoyakuctl: YOYAKU_TOKEN_KEY must be 64 hex characters\n");
+            rc = 2;
+        } else {
+            rc = ctl_roster_import(cmd[2], ctl_opt(cmd + 3, ncmd - 3, "--campaign"),
+                                   ctl_opt(cmd + 3, ncmd - 3, "--encoding"), key);
+        }
     } else {
         fprintf(stderr, "yoyakuctl: %s%s\n%s\n", ncmd ? "unknown command: " : "missing command",
                 ncmd ? cmd[0] : "", USAGE);

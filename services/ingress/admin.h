@@ -93,5 +93,8 @@ void admin_desk_cancel(admin_ctx *c, cat_event *unused);
 
 /* waitlist.c: the entries of e's slots' lines, oldest first per slot (staff). */
 void waitlist_admin_list(admin_ctx *c, cat_event *e);
+/* roster.c: a campaign's roster (PUT streams the CSV body; GET its rows, fields, updated_at). */
+void roster_put(admin_ctx *c, cat_event *unused);
+void roster_get(admin_ctx *c, cat_event *unused);
 
 #endif

@@ -63,10 +63,11 @@ static const char sql_event_insert[] =
     " reminder, published, partition_key"
     ", phases"   /* proto/sql/0013 */
     ", waitlist" /* proto/sql/0012 */
+    ", roster"   /* proto/sql/0011 */
     ") SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::int,"
     " $10, $11::jsonb, $12::timestamptz, $13::timestamptz, $14::int, $15::jsonb, $16::boolean,"
     " coalesce($10, (SELECT k FROM pre), $1)"
-    ", $17::jsonb, $18::jsonb"
+    ", $17::jsonb, $18::jsonb, $19::jsonb"
     " WHERE $11::jsonb IS NULL OR EXISTS"
     " (SELECT 1 FROM pre WHERE $10::text IS NULL OR pre.k = $10) RETURNING id";
 
@@ -82,6 +83,7 @@ static const char sql_event_update[] =
     " reminder = $15::jsonb, published = $16::boolean"
     ", phases = $17::jsonb"   /* proto/sql/0013 */
     ", waitlist = $18::jsonb" /* proto/sql/0012 */
+    ", roster = $19::jsonb"   /* proto/sql/0011 */
     " WHERE e.slug = $1 AND ($11::jsonb IS NULL"
     " OR EXISTS (SELECT 1 FROM events p WHERE p.slug = $11::jsonb->>'event' AND p.slug <> $1"
     " AND coalesce(p.partition_key, p.campaign, p.slug) = e.partition_key))"
@@ -111,7 +113,8 @@ static int event_params(admin_ctx *c, definition *d)
     d->fields_json = d->prerequisite_json = d->reminder_json = NULL; /* now c's */
     admin_param_owned(c, d->phases_json);                            /* $17, NULL when none */
     admin_param_owned(c, d->waitlist_json);                          /* $18 */
-    d->phases_json = d->waitlist_json = NULL;
+    admin_param_owned(c, d->roster_json);                            /* $19 (roster_def.c) */
+    d->phases_json = d->waitlist_json = d->roster_json = NULL;
     for (int i = 0; i < c->argc; i++)
         if (c->argv[i] == NULL && i != 7 && i != 9 && i != 10 && i != 11 && i != 12 && i != 16)
             return -1; /* a strdup failed: only the optional ones may be NULL */

@@ -20,7 +20,8 @@ static const char sql_events[] =
     "  'cancel_until_hours', e.cancel_until_hours, 'reminder', e.reminder,"
     "  'published', e.published, 'secret', e.password_hash IS NOT NULL,"
     "  'phases', e.phases," /* proto/sql/0013; null: catalogue.c drops it */
-    "  'waitlist', coalesce(e.waitlist, '{\"enabled\": false, \"hold_minutes\": 60}'))::text,"
+    "  'waitlist', coalesce(e.waitlist, '{\"enabled\": false, \"hold_minutes\": 60}'),"
+    "  'roster', e.roster)::text,"
     " e.password_hash"
     " FROM events e ORDER BY e.id";
 

@@ -222,7 +222,8 @@ int definition_check(json_t *def, json_t *errors, definition *out)
                                         "reminder",
                                         "published",
                                         "phases",
-                                        "waitlist"};
+                                        "waitlist",
+                                        "roster"};
     memset(out, 0, sizeof *out);
     size_t before = json_array_size(errors);
     definition_known(def, known, sizeof known / sizeof known[0], "", errors);
@@ -286,6 +287,8 @@ int definition_check(json_t *def, json_t *errors, definition *out)
     if (pub && !json_is_boolean(pub) && !json_is_null(pub))
         definition_error(errors, "published", "type");
     out->published = !json_is_false(pub);
+    if (definition_roster(def, errors, &out->roster_json) < 0)
+        goto oom;
 
     size_t problems = json_array_size(errors) - before;
     if (problems > 0) {
@@ -314,6 +317,7 @@ void definition_free(definition *out)
     free(out->reminder_json);
     free(out->phases_json);
     free(out->waitlist_json);
+    free(out->roster_json);
     memset(out, 0, sizeof *out);
 }
 

@@ -20,6 +20,7 @@ typedef struct {
     char *reminder_json;            /* owned: {"at","days_before"} with defaults filled in */
     char *phases_json;              /* owned: the "phases" array as stored, NULL when none */
     char *waitlist_json;            /* owned: {"enabled","hold_minutes"} with defaults filled in */
+    char *roster_json;              /* owned: {"fields":[…]} as stored, NULL when none */
     int per_person_limit, cancel_until_hours;
     bool published;
 } definition;
@@ -36,6 +37,14 @@ typedef struct {
  * problems (then *out is empty), 0 with *out filled, or -1 when out of memory (*out empty). */
 __attribute__((warn_unused_result)) int definition_check(json_t *def, json_t *errors,
                                                          definition *out);
+/* roster_def.c: checks def's "roster" (borrowed): roster type (not an object), roster.fields
+ * required (absent or empty) / type (not an array of at most YK_ROSTER_MAX_FIELDS strings) /
+ * unknown_option (a name that is not one of def's fields, or twice), roster.fields unknown_field
+ * for any other key, campaign required (a roster needs one). Returns the number of problems
+ * appended (then *out NULL), 0 with *out the stored JSON (malloc'd; NULL when there is no
+ * roster), or -1 when memory ran out. */
+__attribute__((warn_unused_result)) int definition_roster(json_t *def, json_t *errors, char **out);
+
 /* Frees what out owns and empties it; safe on an empty one. */
 void definition_free(definition *out);
 

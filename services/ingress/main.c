@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "pwhash.h"
 #include "ratelimit.h"
+#include "roster.h"
 #include "routes_secret.h"
 #include "staff.h"
 #include "submit.h"
@@ -264,6 +265,7 @@ int main(int argc, char **argv)
         yk_error("cannot listen on %s: %s", ingress.listen, uv_strerror(rc));
         return 1;
     }
+    yk_http_server_stream_bodies(ingress.http, roster_body_filter, NULL); /* roster uploads */
     web_load(ingress.web_dir); /* without pages the API still serves */
     uv_timer_init(ingress.loop, &catalogue_timer);
     uv_timer_start(&catalogue_timer, catalogue_retry_cb, 1000, 1000);

@@ -217,6 +217,9 @@ static const admin_route routes[] = {
     {{"queue"}, YK_M_GET, "admin_queue", ROLE_STAFF, 0, 0, queue_get},
     /* waitlist */
     {{"events", "*", "waitlist"}, YK_M_GET, "admin_waitlist", ROLE_STAFF, 1, 0, waitlist_admin_list},
+    /* rosters (roster.c) */
+    {{"campaigns", "*", "roster"}, YK_M_PUT, "admin_roster", ROLE_STAFF, 0, 1, roster_put},
+    {{"campaigns", "*", "roster"}, YK_M_GET, "admin_roster", ROLE_STAFF, 0, 0, roster_get},
 };
 // clang-format on
 

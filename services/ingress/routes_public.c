@@ -13,6 +13,7 @@
 #include "ingress.h"
 #include "phase.h"
 #include "ratelimit.h"
+#include "roster.h"
 #include "routes_secret.h"
 #include "submit.h"
 #include "waitlist.h"
@@ -226,7 +227,9 @@ static void reserve(yk_http_req *req, cat_event *e)
     const char *ident_src = yk_fieldset_identity_value(&e->fields, clean);
     identity = yk_text_identity(ident_src ? ident_src : email);
     fields_json = json_dumps(clean, JSON_COMPACT);
-    if (identity == NULL || fields_json == NULL) {
+    char rh[YK_ROSTER_HEX_LEN + 1];
+    int roster = roster_booking_hash(e, clean, rh); /* the worker checks it against the roster */
+    if (identity == NULL || fields_json == NULL || roster < 0) {
         ingress_respond_unavailable(req);
         goto out;
     }
@@ -243,6 +246,7 @@ static void reserve(yk_http_req *req, cat_event *e)
         .idem_key = idem,
         .body_hash = body_hash,
         .refusal = refusal,
+        .roster_hash = roster > 0 ? rh : NULL,
     };
     req->route = "reserve";
     submit_entry(req, &s);

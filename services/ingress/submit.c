@@ -347,9 +347,11 @@ void submit_entry(yk_http_req *req, const submit_request *s)
                               {s->cancel || s->entry_id ? "th" : NULL, s->token_hash},
                               {s->attend ? "st" : NULL, s->attend},
                               {s->attend && s->today ? "today" : NULL, "1"},
-                              {s->idem_key ? "idem" : NULL, "1"}};
+                              {s->idem_key ? "idem" : NULL, "1"},
+                              {s->roster_hash ? "rh" : NULL, s->roster_hash}};
     /* Names, separators and st/today ≤ 64, ids and decimals ≤ 24 each, the token hash 64. */
-    char h[sizeof ingress.ingress_id + YK_REQUEST_ID_LEN + YK_HASH_HEX_LEN + 5 * 24 + 64], *e = h;
+    char h[sizeof ingress.ingress_id + YK_REQUEST_ID_LEN + YK_HASH_HEX_LEN + 5 * 24 + 64 + 36],
+        *e = h; /* + 36: rh=<32 hex> */
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
         if (pairs[i][0])
             e = put_pair(e, e == h, pairs[i][0], pairs[i][1]);

@@ -23,6 +23,8 @@ typedef struct {
      * (sold out, booking window). It is given, and kept as the key's answer, only if the key is
      * new; a key seen before gives its earlier answer. NULL: submit the entry. */
     const char *refusal;
+    /* the event's roster hash of the booker's values (roster.h: stream field rh), or NULL */
+    const char *roster_hash;
     /* cancel and attend */
     const char *booking_id,
         *token_hash; /* token_hash "*": staff's cancel (no token, no deadline) */

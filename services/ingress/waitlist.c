@@ -11,6 +11,7 @@
 #include "admin.h"
 #include "ingress.h"
 #include "phase.h"
+#include "roster.h"
 #include "submit.h"
 #include "yk_text.h"
 #include "yk_token.h"
@@ -92,7 +93,9 @@ void waitlist_join(yk_http_req *req, cat_event *e, const char *slot_id)
     const char *ident_src = yk_fieldset_identity_value(&e->fields, clean);
     identity = yk_text_identity(ident_src ? ident_src : email);
     fields_json = json_dumps(clean, JSON_COMPACT);
-    if (identity == NULL || fields_json == NULL) {
+    char rh[YK_ROSTER_HEX_LEN + 1];
+    int roster = roster_booking_hash(e, clean, rh); /* the worker checks it, as a booking's */
+    if (identity == NULL || fields_json == NULL || roster < 0) {
         ingress_respond_unavailable(req);
         goto out;
     }
@@ -104,6 +107,7 @@ void waitlist_join(yk_http_req *req, cat_event *e, const char *slot_id)
         .identity = identity,
         .fields_json = fields_json,
         .wl = "wjoin",
+        .roster_hash = roster > 0 ? rh : NULL,
     };
     submit_entry(req, &s);
 out:

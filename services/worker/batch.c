@@ -18,6 +18,7 @@
 #include "phase.h"
 #include "soldout.h"
 #include "waitlist.h"
+#include "roster.h"
 #include "yk_log.h"
 #include "yk_rconn.h"
 
@@ -207,6 +208,8 @@ static worker_status batch_run(worker *w, const yk_reply *streams, bool replay,
         st = batch_bookings(w, v, k, &bk);
     if (st == WORKER_OK)
         st = batch_resolve(w, v, k, &bk);
+    if (st == WORKER_OK)
+        st = roster_check(w, v, k); /* not_eligible: one lookup for the batch (roster.c) */
     soldout_mark(v, k);
     for (size_t i = 0; i < k && st == WORKER_OK; i++) {
         if (v[i].st != ENTRY_NEW || v[i].attend || v[i].wl) /* attend_run, waitlist_run */

@@ -59,7 +59,7 @@ static const struct {
     NAME("id", rid),      NAME("ing", ing),   NAME("t", type),          NAME("email", email),
     NAME("ident", ident), NAME("tok", tok),   NAME("fields", fields_s), NAME("dl", dl_s),
     NAME("ev", ev_s),     NAME("idem", idem), NAME("slot", slot_s),     NAME("booking", booking_s),
-    NAME("th", th),       NAME("st", st_s),   NAME("today", today_s),
+    NAME("th", th),       NAME("st", st_s),   NAME("today", today_s),   NAME("rh", rh),
 #undef NAME
 };
 

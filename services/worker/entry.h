@@ -29,6 +29,7 @@ typedef struct {
     const char *booking_s, *th;    /* t=cancel: the booking id and the presented token's hash,
                                       or "*" for staff (no token, no deadline); t=attend: id */
     const char *st_s, *today_s;    /* t=attend: "attended" or "no_show"; "1" at the desk */
+    const char *rh;                /* t=reserve of an event with a roster: the roster hash */
     bool cancel;                   /* t=cancel */
     bool attend;                   /* t=attend; neither: t=reserve */
     int64_t dl, ev, slot, booking; /* a cancel's slot is its booking's, once decided; dl: the

@@ -11,6 +11,9 @@ temporary directory on free ports, then measures, one after the other (2 cores: 
   S1         opening rush: N requests, C connections, 50 slots x 120 seats, fresh identities
   S1p        S1 on an event with phases (a birth date field, two phases open): the phase check's cost
   S2         the same load against the sold-out event
+  S1R        S1 against an event with `roster` whose campaign's roster has RUSH_ROSTER_N rows
+             (1,000,000, quick 100,000; every request's name is on it): one batched lookup per
+             worker batch; its seconds next to S1's are the roster's cost (issue 14: within 10 %)
   S3         S1's shape at a fixed 70% of S1's rate: latency; S3b every request books (events
              that never fill) at 70% of S4's rate
   S4         durable throughput: events that never sell out; 2 workers over 16 partitions,
@@ -22,7 +25,7 @@ measurement: CPU seconds per process, peak RSS, Redis memory, WAL bytes, load av
 tests/bench/out/rush-<timestamp>.json.
 
 Options: --quick (reduced sizes, < 5 minutes), --only s1,s2,... (subset: ceilings nginx redis
-pgbench s1 s1p s2 s3 s4 idle; s1p: S1 with phased opening), --keep (keep the temporary directory and its logs).
+pgbench s1 s1p s2 s1r s3 s4 idle; s1p: S1 with phased opening, s1r: S1 with a roster), --keep (keep the temporary directory and its logs).
 Environment: YOYAKU_BUILD_DIR (set by tests/bench/rush), RUSH_N, RUSH_CONNS, RUSH_S4_N,
 RUSH_QUIET_WAIT (seconds to wait for a quiet machine before each measurement: 90, quick 20),
 RUSH_ATTEMPTS (a measurement during which other processes used more than RUSH_NOISE = 0.25 of a
@@ -324,6 +327,7 @@ class Bench:
         self.n = int(os.environ.get("RUSH_N", 20000 if q else 100000))
         self.conns = int(os.environ.get("RUSH_CONNS", 1000))
         self.s4_n = int(os.environ.get("RUSH_S4_N", 40000 if q else 200000))
+        self.roster_n = max(self.n, int(os.environ.get("RUSH_ROSTER_N", 100000 if q else 1000000)))
         self.nginx_n = max(self.n, 100000 if q else 300000)
         self.slots, self.capacity = 50, 120
         self.wrk_s = 5 if q else 10
@@ -763,6 +767,45 @@ http {
             return res
         self.results["scenarios"]["S1p"] = self.repeated("S1p", one, "seconds", False)
 
+    def s1r(self):
+        """S1 with a roster: the campaign's roster (RUSH_ROSTER_N rows \"予約 太郎 <n>\", the names
+        the variants send) is uploaded first (PUT, streamed; not measured), then the same rush."""
+        import http.client
+        campaign = "rush-%s-roster" % self.run_id
+
+        def csv():
+            yield "name\r\n".encode()
+            for base in range(0, self.roster_n, 10000):
+                yield "".join("予約 太郎 %d\r\n" % i for i in
+                              range(base, min(base + 10000, self.roster_n))).encode()
+        t = time.monotonic()
+        conn = http.client.HTTPConnection("127.0.0.1", self.stack.http_port, timeout=900)
+        conn.request("PUT", "/v1/admin/campaigns/%s/roster" % campaign, body=csv(),
+                     encode_chunked=True, headers={"Content-Type": "text/csv",
+                                                   "Authorization": "Bearer " + self.stack.admin_token})
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        if r.status != 200:
+            raise RuntimeError("roster upload: %d %r" % (r.status, body[:300]))
+        secs = time.monotonic() - t
+        log("roster of %d rows uploaded in %.1f s (%.0f rows/s)" % (self.roster_n, secs, self.roster_n / secs))
+
+        def one():
+            tag = "s1r-%d" % len(self.results["measurements"])
+            ev = self.make_event("rush-%s-%s" % (self.run_id, tag), self.slots, self.capacity,
+                                 extra={"campaign": campaign, "roster": {"fields": ["name"]}})
+            res = self.scenario_rush("S1R opening rush, roster", ev, tag)
+            res["seats"] = self.slots * self.capacity
+            res["roster_rows"] = self.roster_n
+            res["roster_upload_rows_per_s"] = round(self.roster_n / secs)
+            return res
+        res = self.results["scenarios"]["S1R"] = self.repeated("S1R", one, "seconds", False)
+        s1 = self.results["scenarios"].get("S1")
+        if s1:
+            log("S1R: %.2f s against S1's %.2f s (%.0f %%)" % (res["seconds"], s1["seconds"],
+                                                           100.0 * res["seconds"] / s1["seconds"]))
+
     def s2(self):
         ev = getattr(self, "s1_event", None)
         if ev is None:
@@ -969,6 +1012,8 @@ http {
                 self.s1p()
             if self.want("s2"):
                 self.s2()
+            if self.want("s1r"):
+                self.s1r()
             if self.want("s3"):
                 self.attempt(self.s3, "S3")
             if self.want("s4"):

@@ -487,3 +487,26 @@ test('console: the events list badges open, closed, secret, sold out and unpubli
   await badges(hidden.slug, ['非公開']);
   await shot(page, 'console-badges-390');
 });
+
+test('console: a roster upload shows its progress and rows, or lists its problems', async (t) => {
+  const page = await newPage(t, DESKTOP);
+  assert(await signIn(page, (await canLogin('staff')) ? 'staff' : 'owner'), 'signed in');
+  const campaign = uniq('roster');
+  await go(page, '#/roster', '#roster-form');
+  await page.fill('#roster-campaign', campaign);
+  await page.click('#roster-show');
+  await page.locator('#roster-current', { hasText: 'まだありません' }).waitFor();
+  const rows = Array.from({ length: 20000 }, (_, i) => `${10000000 + i},1961-01-05`).join('\r\n');
+  await page.setInputFiles('#roster-file', { name: 'roster.csv', mimeType: 'text/csv', buffer: Buffer.from(`voucher,birth\r\n${rows}\r\n`) });
+  await page.click('#roster-upload');
+  await page.locator('#roster-status', { hasText: '20000 行の名簿' }).waitFor();
+  await page.locator('#roster-current', { hasText: '20000 行' }).waitFor();
+  eq((await api('GET', `/v1/admin/campaigns/${campaign}/roster`, { admin: true })).json.rows, 20000, 'stored');
+  await page.setInputFiles('#roster-file', { name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from('voucher,birth\r\n1\r\n') });
+  await page.click('#roster-upload');
+  await page.locator('#roster-errors li', { hasText: '2 行目：列の数' }).waitFor();
+  eq((await api('GET', `/v1/admin/campaigns/${campaign}/roster`, { admin: true })).json.rows, 20000, 'nothing replaced');
+  await checkA11y(page);
+  await axe(page, 'roster');
+  await shot(page, 'console-roster-1280');
+});

@@ -46,6 +46,8 @@ ROUTES = [
     ("post", "/v1/waitlist/{id}/accept"),
     ("post", "/v1/waitlist/{id}/leave"),
     ("get", "/v1/admin/events/{slug}/waitlist"),
+    ("put", "/v1/admin/campaigns/{campaign}/roster"),
+    ("get", "/v1/admin/campaigns/{campaign}/roster"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -58,11 +60,11 @@ ERROR_CODES = [
     "prerequisite_not_met", "unauthorized", "slug_taken", "prerequisite_not_attended", "bad_request",
     "forbidden", "login_taken", "not_today", "cancelled", "last_owner",
     "slot_available", "already_waiting", "waitlist_closed", "offer_expired", "not_offered",
+    "not_eligible", "invalid_roster", "roster_busy",
 ]
 
 # Contract v1.1 codes of routes and rules this codebase does not have yet: named in ErrorCode only.
 V11_CODES = [
-    "not_eligible", "invalid_roster",
 ]
 
 REASONS = {"required", "too_long", "pattern", "type", "unknown_option", "unknown_field"}
@@ -73,7 +75,8 @@ REFUSALS = [
     ("post", "/v1/events/{slug}/unlock", "401", {"wrong_password"}),
     ("post", "/v1/events/{slug}/unlock", "429", {"rate_limited"}),
     ("post", "/v1/events/{slug}/reservations", "409",
-     {"slot_full", "already_booked", "booking_closed", "prerequisite_not_met", "idempotency_conflict"}),
+     {"slot_full", "already_booked", "booking_closed", "prerequisite_not_met", "idempotency_conflict",
+      "not_eligible"}),
     ("post", "/v1/events/{slug}/reservations", "422", {"invalid_fields"}),
     ("post", "/v1/bookings/{id}/cancel", "409", {"cancellation_closed"}),
     ("post", "/v1/bookings/{id}/review", "409", {"not_attended", "already_reviewed"}),
@@ -90,6 +93,8 @@ REFUSALS = [
      {"slot_available", "already_booked", "already_waiting", "waitlist_closed"}),
     ("post", "/v1/events/{slug}/slots/{slot_id}/waitlist", "422", {"invalid_fields"}),
     ("post", "/v1/waitlist/{id}/accept", "409", {"offer_expired", "not_offered"}),
+    ("put", "/v1/admin/campaigns/{campaign}/roster", "422", {"invalid_roster", "invalid_fields"}),
+    ("put", "/v1/admin/campaigns/{campaign}/roster", "409", {"roster_busy"}),
 ]
 
 

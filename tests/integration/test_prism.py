@@ -833,6 +833,39 @@ def test_date_header_direct(own):
 
 
 # ---------------------------------------------------------------------------------------------------
+# rosters (contract §2 "Roster")
+
+
+def test_roster_routes_and_not_eligible(own, px):
+    campaign = unique("pxr")
+    path = "/v1/admin/campaigns/%s/roster" % campaign
+    csv = {"Content-Type": "text/csv"}
+    px.get(path, 404, admin=True)
+    r = px.request("PUT", path, 200, body="name,age\r\n山田 太郎,42\r\n鈴木 花子,7\r\n", headers=csv,
+                   admin=True)
+    assert r.json == {"rows": 2}
+    r = px.get(path, admin=True)
+    assert r.json["rows"] == 2 and r.json["fields"] == ["name", "age"], r
+    r = px.request("PUT", path, 422, body="name,age\r\n山田 太郎\r\n", headers=csv, admin=True)
+    assert r.error == "invalid_roster" and r.json["errors"] == [{"line": 2, "reason": "column_count"}]
+    r = px.request("PUT", path + "?encoding=latin-1", 422, body="name\r\n", headers=csv, admin=True)
+    assert r.error == "invalid_fields"
+    px.request("PUT", "/v1/admin/campaigns/Bad.Name/roster", 404, body="name\r\n", headers=csv,
+               admin=True)
+    r = px.post("/v1/admin/events", {"slug": unique("px"), "title": "x", "fields": FIELDS,
+                                     "roster": {"fields": ["name"]}}, 422, admin=True)
+    assert {"field": "campaign", "reason": "required"} in r.json["errors"], r
+    slug, slots = new_event(own, campaign=campaign, roster={"fields": ["age", "name"]})
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slots[0], age=42,
+                                                                  name="山田 太郎"), 201)
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slots[0], age=43,
+                                                                  name="山田 太郎"), 409)
+    assert r.error == "not_eligible", r
+    r = px.get("/v1/admin/events/" + slug, admin=True)
+    assert r.json["roster"] == {"fields": ["age", "name"]}
+
+
+# ---------------------------------------------------------------------------------------------------
 # 503: stores down (last: they stop Redis and PostgreSQL of this module's stack)
 
 

@@ -15,6 +15,7 @@ import { staffView, auditView } from './admin-staff.js';
 import { deskView } from './admin-desk.js';
 import { rushView } from './admin-rush.js';
 import { waitlistView } from './admin-waitlist.js';
+import { rosterView } from './admin-roster.js';
 
 i18n.init();
 
@@ -24,6 +25,7 @@ const ROUTES = [
   [/^new$/, 'staff', (v) => editorView(v, null), 'adNewEvent'],
   [/^desk$/, 'desk', deskView, 'adDesk'],
   [/^rush$/, 'staff', rushView, 'adRush'],
+  [/^roster$/, 'staff', rosterView, 'adRoster'],
   [/^staff$/, 'owner', staffView, 'adStaff'],
   [/^audit$/, 'owner', auditView, 'adAudit'],
   [/^events\/([a-z0-9-]+)$/, 'staff', (v, m) => editorView(v, m[1]), null],

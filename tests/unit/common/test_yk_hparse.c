@@ -16,7 +16,7 @@ static void nothing(void *owner)
 {
     (void)owner;
 }
-static const yk_hparse_hooks no_hooks = {nothing, nothing, NULL};
+static const yk_hparse_hooks no_hooks = {nothing, nothing, NULL, NULL, NULL};
 
 /* Feeds text in pieces of at most step bytes; returns what the last feed returned. */
 static int feed(yk_hparse *p, const char *text, size_t step, size_t *used_total)
@@ -203,6 +203,84 @@ static void forwarded_for_lines_joined(void **state)
     yk_hparse_free(&p);
 }
 
+/* Streamed bodies: the hooks' owner collects the body and pauses after each piece when asked. */
+typedef struct {
+    char got[256];
+    size_t len;
+    int pause;
+} sink;
+
+static size_t stream_put(void *owner, int method, const char *target)
+{
+    (void)owner;
+    return method == HTTP_PUT && strncmp(target, "/up", 3) == 0 ? 20 : 0;
+}
+
+static int stream_body(void *owner, const char *data, size_t n)
+{
+    sink *s = owner;
+    memcpy(s->got + s->len, data, n);
+    s->len += n;
+    return s->pause;
+}
+
+static const yk_hparse_hooks stream_hooks = {nothing, nothing, NULL, stream_put, stream_body};
+
+static void streamed_body(void **state)
+{
+    static const char req[] = "PUT /up?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n"
+                              "0123456789GET /b HTTP/1.1\r\nHost: a\r\n\r\n";
+    sink s = {.pause = 1};
+    yk_hparse p;
+    yk_hparse_init(&p, &stream_hooks, &s, 8192, 4);
+    size_t used, off = 0, n = sizeof req - 1;
+    /* the head: the request comes before its body, with an empty body */
+    assert_int_equal(yk_hparse_feed(&p, req, n, &used), YK_HPARSE_HEAD);
+    yk_http_req r;
+    int h10;
+    memset(&r, 0, sizeof r);
+    (void)yk_hparse_request(&p, &r, &h10);
+    assert_true(r.streamed);
+    assert_int_equal(r.body_len, 0);
+    assert_string_equal(r.path, "/up");
+    off = used;
+    /* the body in pieces of 3, each paused after; more than max_body (4) is fine: cap is 20 */
+    int rc;
+    do {
+        yk_hparse_resume(&p);
+        size_t k = n - off < 3 ? n - off : 3;
+        rc = yk_hparse_feed(&p, req + off, k, &used);
+        off += rc == 0 ? k : used;
+    } while (rc == YK_HPARSE_PAUSED || rc == 0);
+    assert_int_equal(rc, 1); /* complete */
+    assert_int_equal(s.len, 10);
+    assert_memory_equal(s.got, "0123456789", 10);
+    /* the next request is gathered as usual */
+    yk_hparse_next(&p);
+    assert_int_equal(yk_hparse_feed(&p, req + off, n - off, &used), 1);
+    memset(&r, 0, sizeof r);
+    (void)yk_hparse_request(&p, &r, &h10);
+    assert_false(r.streamed);
+    assert_string_equal(r.path, "/b");
+    yk_hparse_free(&p);
+    /* over the stream's cap: 413, by Content-Length or while chunks come */
+    yk_hparse_init(&p, &stream_hooks, &s, 8192, 4);
+    assert_int_equal(
+        yk_hparse_feed(&p, "PUT /up HTTP/1.1\r\nHost: a\r\nContent-Length: 21\r\n\r\n", 49, &used),
+        413);
+    yk_hparse_free(&p);
+    s.len = 0;
+    s.pause = 0;
+    yk_hparse_init(&p, &stream_hooks, &s, 8192, 4);
+    static const char chunked[] =
+        "PUT /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "10\r\n0123456789abcdef\r\n8\r\n01234567\r\n0\r\n\r\n";
+    assert_int_equal(yk_hparse_feed(&p, chunked, sizeof chunked - 1, &used), YK_HPARSE_HEAD);
+    yk_hparse_resume(&p);
+    assert_int_equal(yk_hparse_feed(&p, chunked + used, sizeof chunked - 1 - used, &used), 413);
+    yk_hparse_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +292,7 @@ int main(void)
         cmocka_unit_test(limits),
         cmocka_unit_test(long_name_split),
         cmocka_unit_test(forwarded_for_lines_joined),
+        cmocka_unit_test(streamed_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -352,6 +352,40 @@ static void phases_shape(void **state)
     json_decref(errors);
 }
 
+/* roster_def.c: a roster needs a campaign and names the event's own fields, each once. */
+static void roster_shape(void **state)
+{
+#define F                                                                                          \
+    "\"fields\":[{\"name\":\"voucher\",\"label\":\"v\",\"type\":\"text\"},"                        \
+    "{\"name\":\"birth\",\"label\":\"b\",\"type\":\"date\"}]"
+    expect(F ",\"campaign\":\"c1\",\"roster\":{\"fields\":[\"voucher\",\"birth\"]}", "");
+    expect(F ",\"roster\":null", "");
+    expect(F ",\"roster\":{\"fields\":[\"voucher\"]}", "campaign=required");
+    expect(F ",\"campaign\":\"c1\",\"roster\":[\"voucher\"]", "roster=type");
+    expect(F ",\"campaign\":\"c1\",\"roster\":{}", "roster.fields=required");
+    expect(F ",\"campaign\":\"c1\",\"roster\":{\"fields\":[]}", "roster.fields=required");
+    expect(F ",\"campaign\":\"c1\",\"roster\":{\"fields\":\"voucher\"}", "roster.fields=type");
+    expect(F ",\"campaign\":\"c1\",\"roster\":{\"fields\":[1]}", "roster.fields=type");
+    expect(F ",\"campaign\":\"c1\",\"roster\":{\"fields\":[\"name\"]}",
+           "roster.fields=unknown_option");
+    expect(F ",\"campaign\":\"c1\",\"roster\":{\"fields\":[\"voucher\",\"voucher\"]}",
+           "roster.fields=unknown_option");
+    expect(F ",\"campaign\":\"c1\",\"roster\":{\"fields\":[\"voucher\"],\"x\":1}",
+           "roster.fields=unknown_field");
+#undef F
+    /* stored as {"fields":[…]} */
+    json_t *def =
+        load("{\"slug\":\"a\",\"title\":\"T\",\"campaign\":\"c\",\"fields\":[{\"name\":"
+             "\"v\",\"label\":\"v\",\"type\":\"text\"}],\"roster\":{\"fields\":[\"v\"]}}");
+    json_t *errors = json_array();
+    definition d;
+    assert_int_equal(definition_check(def, errors, &d), 0);
+    assert_string_equal(d.roster_json, "{\"fields\":[\"v\"]}");
+    definition_free(&d);
+    json_decref(errors);
+    json_decref(def);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +402,7 @@ int main(void)
         cmocka_unit_test(patch_merge),
         cmocka_unit_test(patch_refusals),
         cmocka_unit_test(phases_shape),
+        cmocka_unit_test(roster_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
