@@ -116,7 +116,8 @@ static int event_params(admin_ctx *c, definition *d)
     admin_param_owned(c, d->roster_json);                            /* $19 (roster_def.c) */
     d->phases_json = d->waitlist_json = d->roster_json = NULL;
     for (int i = 0; i < c->argc; i++)
-        if (c->argv[i] == NULL && i != 7 && i != 9 && i != 10 && i != 11 && i != 12 && i != 16)
+        if (c->argv[i] == NULL && i != 7 && i != 9 && i != 10 && i != 11 && i != 12 && i != 16 &&
+            i != 18)
             return -1; /* a strdup failed: only the optional ones may be NULL */
     return 0;
 }
