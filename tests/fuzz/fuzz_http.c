@@ -92,8 +92,8 @@ static void idle(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    setenv("YOYAKU_LOG_LEVEL", "error", 0);
-    setenv("YOYAKU_WAIT_MS", "0", 0);
+    setenv("YOYAKU_LOG_LEVEL", "error", 1);
+    setenv("YOYAKU_WAIT_MS", "0", 1);
     static char *args[] = {"fuzz_http", NULL};
     static const char usage[] = "fuzz_http";
     if (yk_config_main(1, args, usage, config, sizeof config / sizeof config[0]) != 0)
@@ -125,9 +125,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void no_hook(void *owner)
-{
-}
+static void no_hook(void *owner) {}
 
 static const yk_hparse_hooks hooks = {no_hook, no_hook};
 

@@ -94,7 +94,8 @@ void fuzz_io_settle(uv_loop_t *loop, void (*idle)(void))
     current = NULL;
 }
 
-/* ---- yk_http ---------------------------------------------------------------------------------- */
+/* ---- yk_http ----------------------------------------------------------------------------------
+ */
 
 static void check_answer(yk_http_req *req, int status, const char *extra_headers)
 {
@@ -204,11 +205,10 @@ int yk_http_server_start(yk_http_server **out, uv_loop_t *loop, const char *list
     return UV_ENOTSUP;
 }
 
-void yk_http_server_close(yk_http_server *srv)
-{
-}
+void yk_http_server_close(yk_http_server *srv) {}
 
-/* ---- yk_redis: never connected; every command fails from the queue ---------------------------- */
+/* ---- yk_redis: never connected; every command fails from the queue ----------------------------
+ */
 
 struct yk_redis {
     int unused;
@@ -222,9 +222,7 @@ int yk_redis_open(yk_redis **out, uv_loop_t *loop, const char *addr, uint64_t re
     return 0;
 }
 
-void yk_redis_close(yk_redis *r)
-{
-}
+void yk_redis_close(yk_redis *r) {}
 
 int yk_redis_connected(const yk_redis *r)
 {
@@ -236,8 +234,7 @@ int yk_redis_ready(const yk_redis *r)
     return 0;
 }
 
-void yk_redis_argv(yk_redis *r, yk_redis_op *op, int argc, const char **argv,
-                   const size_t *argvlen)
+void yk_redis_argv(yk_redis *r, yk_redis_op *op, int argc, const char **argv, const size_t *argvlen)
 {
     char *cmd = NULL;
     /* formatting reads every argument, as sending it would */
@@ -262,7 +259,8 @@ void yk_redis_cmd(yk_redis *r, yk_redis_op *op, const char *fmt, ...)
         push(op, NULL);
 }
 
-/* ---- yk_pg: never connected ------------------------------------------------------------------- */
+/* ---- yk_pg: never connected -------------------------------------------------------------------
+ */
 
 struct yk_pg {
     int unused;
@@ -275,9 +273,7 @@ int yk_pg_open(yk_pg **out, uv_loop_t *loop, const char *conninfo, uint64_t retr
     return 0;
 }
 
-void yk_pg_close(yk_pg *pg)
-{
-}
+void yk_pg_close(yk_pg *pg) {}
 
 int yk_pg_ready(const yk_pg *pg)
 {
@@ -295,12 +291,9 @@ int yk_pg_query(yk_pg *pg, yk_pg_op *op, const char *sql, int nparams, const cha
     return 0;
 }
 
-/* ---- yk_notify: no systemd here --------------------------------------------------------------- */
+/* ---- yk_notify: no systemd here ---------------------------------------------------------------
+ */
 
-void yk_notify_start(uv_loop_t *loop, int (*ready)(void))
-{
-}
+void yk_notify_start(uv_loop_t *loop, int (*ready)(void)) {}
 
-void yk_notify_stopping(void)
-{
-}
+void yk_notify_stopping(void) {}

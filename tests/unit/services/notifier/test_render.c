@@ -286,6 +286,13 @@ static void test_injection(void **state)
     assert_headers_clean(&m);
     for (int i = 0; i < m.nheaders; i++)
         assert_null(strstr(m.headers[i], "Bcc"));
+    /* …and there on one line, the CR/LF as spaces: the body's line ends stay CRLF throughout
+     * (tests/fuzz found the bare ones) */
+    assert_non_null(strstr(m.text, "太郎  Bcc: evil@example.net"));
+    assert_non_null(strstr(m.subject, "講座  Bcc: evil@example.net"));
+    for (const char *p = m.text; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            assert_true(*p == '\r' ? p[1] == '\n' : p > m.text && p[-1] == '\r');
     render_mail_free(&m);
 
     assert_true(render_address_safe("user+tag@example.com"));
