@@ -5,9 +5,39 @@
 #include <libical/ical.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistr.h>
 
 #include "yk_buf.h"
 #include "yk_qr.h"
+
+/* A text for a property: control characters become spaces and bytes that are not UTF-8 become
+ * U+FFFD, since libical folds such text into bare CR and LF (found by tests/fuzz). malloc'd, or
+ * NULL (out of memory). */
+static char *ics_text(const char *s)
+{
+    size_t len = strlen(s);
+    yk_buf b = YK_BUF_INIT(3 * len + 1);
+    for (size_t i = 0; i < len;) {
+        ucs4_t uc;
+        int n = u8_mbtoucr(&uc, (const uint8_t *)s + i, len - i);
+        if (n < 0) {
+            yk_buf_add(&b, "\xef\xbf\xbd", 3);
+            i++;
+        } else if (uc < 0x20 || uc == 0x7f) {
+            yk_buf_addc(&b, ' ');
+            i++;
+        } else {
+            yk_buf_add(&b, s + i, (size_t)n);
+            i += (size_t)n;
+        }
+    }
+    yk_buf_addc(&b, '\0');
+    if (b.failed) {
+        yk_buf_free(&b);
+        return NULL;
+    }
+    return b.p;
+}
 
 char *attach_ics(const char *domain, const mail_booking *b, int japanese)
 {
@@ -17,13 +47,16 @@ char *attach_ics(const char *domain, const mail_booking *b, int japanese)
     /* No cancel link here: calendars get shared and synced; the link is a credential. */
     snprintf(desc, sizeof desc, japanese ? "予約番号: %lld" : "Booking number: %lld",
              (long long)b->booking_id);
+    char *title = ics_text(b->title), *venue = b->venue && *b->venue ? ics_text(b->venue) : NULL;
     icalcomponent *cal = icalcomponent_new(ICAL_VCALENDAR_COMPONENT);
     icalcomponent *ev = icalcomponent_new(ICAL_VEVENT_COMPONENT);
-    if (cal == NULL || ev == NULL) {
+    if (cal == NULL || ev == NULL || title == NULL || (b->venue && *b->venue && venue == NULL)) {
         if (cal)
             icalcomponent_free(cal);
         if (ev)
             icalcomponent_free(ev);
+        free(title);
+        free(venue);
         return NULL;
     }
     icalcomponent_add_property(cal, icalproperty_new_version("2.0"));
@@ -37,9 +70,9 @@ char *attach_ics(const char *domain, const mail_booking *b, int japanese)
                                        (time_t)b->starts_epoch, 0, utc)));
     icalcomponent_add_property(
         ev, icalproperty_new_dtend(icaltime_from_timet_with_zone((time_t)b->ends_epoch, 0, utc)));
-    icalcomponent_add_property(ev, icalproperty_new_summary(b->title));
-    if (b->venue && *b->venue)
-        icalcomponent_add_property(ev, icalproperty_new_location(b->venue));
+    icalcomponent_add_property(ev, icalproperty_new_summary(title));
+    if (venue)
+        icalcomponent_add_property(ev, icalproperty_new_location(venue));
     icalcomponent_add_property(ev, icalproperty_new_description(desc));
     icalcomponent_add_property(ev, icalproperty_new_sequence(0));
     icalcomponent_add_property(ev, icalproperty_new_status(ICAL_STATUS_CONFIRMED));
@@ -47,6 +80,8 @@ char *attach_ics(const char *domain, const mail_booking *b, int japanese)
     icalcomponent_add_component(cal, ev); /* cal owns ev from here */
     char *text = icalcomponent_as_ical_string_r(cal);
     icalcomponent_free(cal);
+    free(title);
+    free(venue);
     if (text == NULL)
         return NULL;
     char *copy = strdup(text);

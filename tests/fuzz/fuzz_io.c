@@ -5,6 +5,7 @@
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 typedef struct {
     yk_redis_op *r;
     yk_pg_op *p;
+    char role; /* the admin caller's lookup (auth.c): answered with a caller of this role */
 } queued;
 
 static queued queue[QUEUE_MAX];
@@ -35,12 +37,36 @@ static void finding(const char *what, int status, const char *detail)
     abort();
 }
 
-static void push(yk_redis_op *r, yk_pg_op *p)
+static void push(yk_redis_op *r, yk_pg_op *p, char role)
 {
     if (qlen == QUEUE_MAX)
         finding("more than QUEUE_MAX commands in flight", 0, NULL);
-    queue[(qhead + qlen++) % QUEUE_MAX] = (queued){r, p};
+    queue[(qhead + qlen++) % QUEUE_MAX] = (queued){r, p, role};
     ncommands++;
+}
+
+/* The one row auth.c's lookup returns for a known credential: role, actor, login, name. */
+static void answer_auth(yk_pg_op *op, char role)
+{
+    static const char *const names[] = {"role", "actor", "login", "name"};
+    const char *role_name = role == 'o' ? "owner" : role == 's' ? "staff" : "desk";
+    const char *values[] = {role_name, "staff:fuzz", "fuzz", "Fuzz"};
+    PGresAttDesc attrs[4];
+    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    memset(attrs, 0, sizeof attrs);
+    for (int i = 0; i < 4; i++) {
+        attrs[i].name = (char *)names[i];
+        attrs[i].typid = 25; /* text */
+        attrs[i].typlen = -1;
+        attrs[i].atttypmod = -1;
+    }
+    if (r == NULL || !PQsetResultAttrs(r, 4, attrs))
+        finding("cannot make a result", 0, NULL);
+    for (int i = 0; i < 4; i++)
+        if (!PQsetvalue(r, 0, i, (char *)values[i], (int)strlen(values[i])))
+            finding("cannot make a result", 0, NULL);
+    op->cb(op, (yk_pgres *)r);
+    PQclear(r);
 }
 
 void fuzz_io_begin(yk_http_req *req)
@@ -65,6 +91,8 @@ static int settle_pass(uv_loop_t *loop, void (*idle)(void))
         qlen--;
         if (q.r)
             q.r->cb(q.r, NULL);
+        else if (q.role)
+            answer_auth(q.p, q.role);
         else
             q.p->cb(q.p, NULL);
     }
@@ -242,7 +270,7 @@ void yk_redis_argv(yk_redis *r, yk_redis_op *op, int argc, const char **argv, co
         finding("Redis command cannot be formatted", argc, NULL);
     free(cmd);
     if (op)
-        push(op, NULL);
+        push(op, NULL, 0);
 }
 
 void yk_redis_cmd(yk_redis *r, yk_redis_op *op, const char *fmt, ...)
@@ -256,7 +284,7 @@ void yk_redis_cmd(yk_redis *r, yk_redis_op *op, const char *fmt, ...)
         finding("Redis command cannot be formatted", 0, fmt);
     free(cmd);
     if (op)
-        push(op, NULL);
+        push(op, NULL, 0);
 }
 
 /* ---- yk_pg: never connected -------------------------------------------------------------------
@@ -287,7 +315,14 @@ int yk_pg_query(yk_pg *pg, yk_pg_op *op, const char *sql, int nparams, const cha
         if (params[i])
             n += strlen(params[i]);
     (void)n;
-    push(NULL, op);
+    /* The admin caller's lookup (a token's or session's hash in $2) finds a caller, whose role
+     * the hash picks, so that the admin routes run on; every other query fails. */
+    char role = 0;
+    if (strstr(sql, "FROM admin_tokens") && nparams >= 2 && params[1]) {
+        unsigned char h = (unsigned char)params[1][0];
+        role = h <= '7' ? 'o' : h <= 'b' ? 's' : 'd';
+    }
+    push(NULL, op, role);
     return 0;
 }
 

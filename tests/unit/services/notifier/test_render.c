@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <unistr.h>
 
 #include <sodium.h>
 #include <stdio.h>
@@ -304,6 +305,30 @@ static void test_injection(void **state)
         assert_false(render_address_safe(bad[i]));
 }
 
+/* A title that libical folded into bare CR and LF — control characters and bytes that are not
+ * UTF-8 (found by tests/fuzz): the calendar part keeps CRLF line ends and is UTF-8 throughout. */
+static void test_ics_odd_text(void **state)
+{
+    char err[256];
+    render_mail m;
+    mail_booking b = booking("reminder", "ja");
+    b.title = "\x12\x09\xe4\xba\x88\xe7\xb4\x84\xe3\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+              "\xf6\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+              "use_"
+              "derivat\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+              "\x06\x06\x06\xff\xff\x06\x06\x06";
+    b.venue = "Hall\r\n2F";
+    assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
+    assert_non_null(m.ics);
+    for (const char *p = m.ics; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            assert_true(*p == '\r' ? p[1] == '\n' : p > m.ics && p[-1] == '\r');
+    assert_null(u8_check((const uint8_t *)m.ics, strlen(m.ics)));
+    assert_non_null(strstr(m.ics, "use_derivat"));
+    assert_non_null(strstr(m.ics, "LOCATION:Hall  2F\r\n"));
+    render_mail_free(&m);
+}
+
 static void test_encode_words(void **state)
 {
     char text[600];
@@ -540,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_english_and_kinds),
         cmocka_unit_test(test_checkin_code),
         cmocka_unit_test(test_injection),
+        cmocka_unit_test(test_ics_odd_text),
         cmocka_unit_test(test_encode_words),
         cmocka_unit_test(test_bad_templates),
         cmocka_unit_test(test_subject_folding),
