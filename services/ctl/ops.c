@@ -166,6 +166,14 @@ int ctl_purge(const char *days)
                  " r AS (UPDATE reviews SET comment = '' FROM b WHERE reviews.booking_id = b.id)"
                  " SELECT count(*) FROM b",
                  1, p, "purged bookings: ", NULL);
+    /* Staff sessions that ended (expired or signed out) that long ago: only their hashes, of no
+     * use. */
+    if (rc == 0)
+        rc = count_of(
+            c,
+            "WITH s AS (DELETE FROM staff_sessions WHERE coalesce(revoked_at, expires_at)"
+            " < now() - make_interval(days => $1::int) RETURNING 1) SELECT count(*) FROM s",
+            1, p, "purged staff sessions: ", NULL);
     yk_pg_sync_close(c);
     return rc;
 }

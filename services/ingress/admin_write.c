@@ -60,9 +60,12 @@ static const char sql_event_insert[] =
     " WHERE p.slug = $11::jsonb->>'event')"
     " INSERT INTO events (slug, title, description, venue, timezone, lang, fields, password_hash,"
     " per_person_limit, campaign, prerequisite, opens_at, closes_at, cancel_until_hours,"
-    " reminder, published, partition_key) SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::int,"
+    " reminder, published, partition_key"
+    ", phases" /* proto/sql/0013 */
+    ") SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::int,"
     " $10, $11::jsonb, $12::timestamptz, $13::timestamptz, $14::int, $15::jsonb, $16::boolean,"
     " coalesce($10, (SELECT k FROM pre), $1)"
+    ", $17::jsonb"
     " WHERE $11::jsonb IS NULL OR EXISTS"
     " (SELECT 1 FROM pre WHERE $10::text IS NULL OR pre.k = $10) RETURNING id";
 
@@ -75,7 +78,9 @@ static const char sql_event_update[] =
     " fields = $7::jsonb, password_hash = coalesce($8, e.password_hash),"
     " per_person_limit = $9::int, campaign = $10, prerequisite = $11::jsonb,"
     " opens_at = $12::timestamptz, closes_at = $13::timestamptz, cancel_until_hours = $14::int,"
-    " reminder = $15::jsonb, published = $16::boolean WHERE e.slug = $1 AND ($11::jsonb IS NULL"
+    " reminder = $15::jsonb, published = $16::boolean"
+    ", phases = $17::jsonb" /* proto/sql/0013 */
+    " WHERE e.slug = $1 AND ($11::jsonb IS NULL"
     " OR EXISTS (SELECT 1 FROM events p WHERE p.slug = $11::jsonb->>'event' AND p.slug <> $1"
     " AND coalesce(p.partition_key, p.campaign, p.slug) = e.partition_key))"
     " RETURNING id";
@@ -102,8 +107,10 @@ static int event_params(admin_ctx *c, definition *d)
     admin_param_owned(c, d->reminder_json);
     c->argv[c->argc++] = d->published ? "true" : "false";
     d->fields_json = d->prerequisite_json = d->reminder_json = NULL; /* now c's */
+    admin_param_owned(c, d->phases_json);                            /* $17, NULL when none */
+    d->phases_json = NULL;
     for (int i = 0; i < c->argc; i++)
-        if (c->argv[i] == NULL && i != 7 && i != 9 && i != 10 && i != 11 && i != 12)
+        if (c->argv[i] == NULL && i != 7 && i != 9 && i != 10 && i != 11 && i != 12 && i != 16)
             return -1; /* a strdup failed: only the optional ones may be NULL */
     return 0;
 }

@@ -47,6 +47,7 @@ static void event_free(cat_event *e)
     free(e->password_hash);
     json_decref(e->json);
     yk_fieldset_free(&e->fields);
+    yk_phases_free(&e->phases);
     free(e->slots);
     memset(e, 0, sizeof *e);
 }
@@ -188,6 +189,10 @@ void catalogue_load_event(const cat_event_row *row)
     json_decref(defs);
     json_decref(errors);
     e->json = json_loads(row->event_json, 0, NULL);
+    if (json_is_null(json_object_get(e->json, "phases")))
+        json_object_del(e->json, "phases"); /* shown only when the event has phases */
+    if (rc == 0 && e->json) /* checked when stored: a failure here is memory, or a bad row */
+        rc = yk_phases_parse(&e->phases, json_object_get(e->json, "phases"), &e->fields, NULL);
     e->password_hash = row->password_hash ? strdup(row->password_hash) : NULL;
     if (rc != 0 || e->slug == NULL || e->json == NULL ||
         (row->password_hash && e->password_hash == NULL)) {

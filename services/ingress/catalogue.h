@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "yk_fields.h"
+#include "yk_phase.h"
 
 typedef struct {
     int64_t id;
@@ -31,6 +32,7 @@ typedef struct {
     bool published, secret;
     char *password_hash;         /* owned argon2id string of a secret event; NULL otherwise */
     int64_t opens_at, closes_at; /* Unix seconds; 0 = unbounded */
+    yk_phases phases;            /* phased opening; n == 0: none */
     unsigned partition;
     cat_slot **slots; /* borrowed from the slot table, ordered by starts_at */
     size_t nslots;

@@ -18,7 +18,8 @@ static const char sql_events[] =
     "  'prerequisite', e.prerequisite, 'opens_at', yk_rfc3339(e.opens_at, e.timezone),"
     "  'closes_at', yk_rfc3339(e.closes_at, e.timezone),"
     "  'cancel_until_hours', e.cancel_until_hours, 'reminder', e.reminder,"
-    "  'published', e.published, 'secret', e.password_hash IS NOT NULL)::text,"
+    "  'published', e.published, 'secret', e.password_hash IS NOT NULL,"
+    "  'phases', e.phases)::text," /* proto/sql/0013; null: catalogue.c drops it */
     " e.password_hash"
     " FROM events e ORDER BY e.id";
 

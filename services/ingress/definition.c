@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "yk_fields.h"
+#include "yk_phase.h"
 #include "yk_text.h"
 
 typedef enum {
@@ -188,7 +189,8 @@ int definition_check(json_t *def, json_t *errors, definition *out)
                                         "closes_at",
                                         "cancel_until_hours",
                                         "reminder",
-                                        "published"};
+                                        "published",
+                                        "phases"};
     memset(out, 0, sizeof *out);
     size_t before = json_array_size(errors);
     definition_known(def, known, sizeof known / sizeof known[0], "", errors);
@@ -214,14 +216,21 @@ int definition_check(json_t *def, json_t *errors, definition *out)
         definition_error(errors, "lang", "unknown_option");
 
     json_t *fields = json_object_get(def, "fields");
+    yk_fieldset fs = {NULL, 0, -1};
     if (fields && !json_is_null(fields)) {
-        yk_fieldset fs;
         size_t had = json_array_size(errors);
-        if (yk_fieldset_parse(&fs, fields, errors) == 0)
-            yk_fieldset_free(&fs);
-        else if (json_array_size(errors) == had)
+        if (yk_fieldset_parse(&fs, fields, errors) != 0 && json_array_size(errors) == had)
             goto oom; /* -1 with no error appended: out of memory, never a valid definition */
     }
+    /* phases name the event's number and date fields (common/yk_phase.h) */
+    yk_phases phases;
+    json_t *ph = json_object_get(def, "phases");
+    int ph_rc = yk_phases_parse(&phases, ph, &fs, errors);
+    yk_phases_free(&phases);
+    yk_fieldset_free(&fs);
+    if (ph_rc < 0 || (ph_rc == 0 && json_array_size(ph) > 0 &&
+                      (out->phases_json = json_dumps(ph, JSON_COMPACT)) == NULL))
+        goto oom;
     out->password = definition_string(def, "password", "password", errors, 200, false);
     out->per_person_limit =
         definition_int(def, "per_person_limit", "per_person_limit", errors, 1, 1000, 1);
@@ -270,6 +279,7 @@ void definition_free(definition *out)
     free(out->fields_json);
     free(out->prerequisite_json);
     free(out->reminder_json);
+    free(out->phases_json);
     memset(out, 0, sizeof *out);
 }
 

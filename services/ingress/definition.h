@@ -18,6 +18,7 @@ typedef struct {
     char *prerequisite_json;        /* owned: {"event",…} as stored, NULL when none */
     const char *prerequisite_event; /* its slug, or NULL */
     char *reminder_json;            /* owned: {"at","days_before"} with defaults filled in */
+    char *phases_json;              /* owned: the "phases" array as stored, NULL when none */
     int per_person_limit, cancel_until_hours;
     bool published;
 } definition;
@@ -29,9 +30,9 @@ typedef struct {
  * yk_fieldset_parse says; per_person_limit, cancel_until_hours, reminder.days_before type when not
  * an integer in range; opens_at, closes_at, reminder.at pattern; prerequisite type (not an object),
  * prerequisite.event required/pattern, prerequisite.min_days type, prerequisite.require_attended
- * type, prerequisite.<other> unknown_field. Whether the prerequisite event exists is left to the
- * caller (the database knows). Returns the number of problems (then *out is empty), 0 with *out
- * filled, or -1 when out of memory (*out empty). */
+ * type, prerequisite.<other> unknown_field; phases as yk_phases_parse says. Whether the
+ * prerequisite event exists is left to the caller (the database knows). Returns the number of
+ * problems (then *out is empty), 0 with *out filled, or -1 when out of memory (*out empty). */
 __attribute__((warn_unused_result)) int definition_check(json_t *def, json_t *errors,
                                                          definition *out);
 /* Frees what out owns and empties it; safe on an empty one. */

@@ -21,7 +21,8 @@ typedef struct {
     yk_pg_op op;
     yk_http_req *req;
     char event_id[24], last[24], limit[16], slug[72];
-    char *names; /* the fields' names as a PostgreSQL text[] literal, definition order */
+    char file[96]; /* <slug>[-<lang>][-cp932].csv: one name per variant */
+    char *names;   /* the fields' names as a PostgreSQL text[] literal, definition order */
     size_t nfields;
     export_encoding enc;
     iconv_t cd;
@@ -104,8 +105,7 @@ static int flush(export_ctx *x)
 static void start(export_ctx *x)
 {
     char extra[160];
-    snprintf(extra, sizeof extra, "Content-Disposition: attachment; filename=\"%s.csv\"\r\n",
-             x->slug);
+    snprintf(extra, sizeof extra, "Content-Disposition: attachment; filename=\"%s\"\r\n", x->file);
     yk_http_stream_begin(x->req, 200,
                          x->enc == EXPORT_CP932 ? "text/csv; charset=Windows-31J"
                                                 : "text/csv; charset=utf-8",
@@ -218,6 +218,8 @@ void export_bookings_csv(yk_http_req *req, const char *event_id, const char *slu
     x->conv = (yk_buf)YK_BUF_INIT(64 * 1024 * 1024);
     snprintf(x->event_id, sizeof x->event_id, "%s", event_id);
     snprintf(x->slug, sizeof x->slug, "%s", slug);
+    snprintf(x->file, sizeof x->file, "%s%s%s%s.csv", slug, lang_s[0] ? "-" : "", lang_s,
+             enc == EXPORT_CP932 ? "-cp932" : "");
     snprintf(x->last, sizeof x->last, "0");
     snprintf(x->limit, sizeof x->limit, "%d", EXPORT_PAGE);
     const json_t *fields = json_object_get(event_json, "fields");

@@ -20,6 +20,11 @@ typedef struct {
     char *comment;
 } review_ctx;
 
+/* A review as JSON, from a row r of reviews, its event's slug and time zone. */
+#define REVIEW_JSON(r, slug, tz)                                                                   \
+    "json_build_object('booking_id', " r ".booking_id::text, 'event', " slug ", 'rating', " r      \
+    ".rating, 'comment', " r ".comment, 'created_at', yk_rfc3339(" r ".created_at, " tz "))"
+
 /* One statement tells the four outcomes apart: no row (unknown id or wrong token), a review
  * (inserted), or the booking's status with no review (not attended, or reviewed before: the
  * primary key keeps the first of two concurrent posts). */
@@ -29,10 +34,8 @@ static const char sql_review[] =
     " ins AS (INSERT INTO reviews (booking_id, event_id, rating, comment)"
     " SELECT id, event_id, $3::smallint, $4 FROM b WHERE status = 'attended'"
     " ON CONFLICT (booking_id) DO NOTHING RETURNING booking_id, rating, comment, created_at)"
-    " SELECT b.status, ins.booking_id IS NOT NULL,"
-    " json_build_object('booking_id', ins.booking_id::text, 'event', b.slug, 'rating', ins.rating,"
-    " 'comment', ins.comment, 'created_at', yk_rfc3339(ins.created_at, b.timezone))::text"
-    " FROM b LEFT JOIN ins ON true";
+    " SELECT b.status, ins.booking_id IS NOT NULL, " REVIEW_JSON(
+        "ins", "b.slug", "b.timezone") "::text FROM b LEFT JOIN ins ON true";
 
 static void review_cb(yk_pg_op *op, yk_pgres *res)
 {
@@ -108,13 +111,11 @@ void reviews_post(yk_http_req *req, const char *id, const char *token_hash)
 static const char sql_reviews[] =
     "SELECT (SELECT count(*) FROM reviews WHERE event_id = $1::bigint),"
     " (SELECT round(avg(rating), 2)::float8 FROM reviews WHERE event_id = $1::bigint),"
-    " (SELECT coalesce(json_agg(json_build_object('booking_id', r.booking_id::text,"
-    " 'event', e.slug, 'rating', r.rating, 'comment', r.comment,"
-    " 'created_at', yk_rfc3339(r.created_at, e.timezone))"
-    " ORDER BY r.created_at DESC, r.booking_id DESC), '[]')"
-    " FROM (SELECT * FROM reviews WHERE event_id = $1::bigint"
-    " ORDER BY created_at DESC, booking_id DESC LIMIT $2::int) r"
-    " JOIN events e ON e.id = r.event_id)::text";
+    " (SELECT coalesce(json_agg(" REVIEW_JSON(
+        "r", "e.slug", "e.timezone") " ORDER BY r.created_at DESC, r.booking_id DESC), '[]')"
+                                     " FROM (SELECT * FROM reviews WHERE event_id = $1::bigint"
+                                     " ORDER BY created_at DESC, booking_id DESC LIMIT $2::int) r"
+                                     " JOIN events e ON e.id = r.event_id)::text";
 
 static void reviews_cb(yk_pg_op *op, yk_pgres *res)
 {

@@ -11,6 +11,7 @@
 #include "deadline.h"
 #include "eta.h"
 #include "ingress.h"
+#include "phase.h"
 #include "routes_secret.h"
 #include "submit.h"
 #include "yk_jarena.h"
@@ -200,6 +201,7 @@ static void reserve(yk_http_req *req, cat_event *e)
         goto out;
     }
     time_t now = time(NULL);
+    json_t *closed; /* phases: phase.h */
     if ((e->opens_at && now < e->opens_at) || (e->closes_at && now >= e->closes_at)) {
         json_t *opens = json_object_get(e->json, "opens_at");
         if (refuse(req, idem,
@@ -207,6 +209,9 @@ static void reserve(yk_http_req *req, cat_event *e)
                              "Bookings for this event are not open.", "opens_at",
                              opens ? opens : json_null()),
                    &refusal))
+            goto out;
+    } else if ((closed = phase_refusal(e, clean, now)) != NULL) {
+        if (refuse(req, idem, closed, &refusal))
             goto out;
     } else if (slot->remaining <= 0 && refuse(req, idem, slot_full(), &refusal)) {
         goto out;

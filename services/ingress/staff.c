@@ -296,6 +296,10 @@ static void respond_row(admin_ctx *c, yk_pgres *res, int status, const char *key
             yk_http_respond_error(c->req, 409, "login_taken", "This login is taken.");
         else
             ingress_respond_unavailable(c->req);
+    } else if (yk_pgres_rows(res) == 1 && yk_pgres_null(res, 0, 0)) {
+        yk_http_respond_error(c->req, 409, "last_owner",
+                              "This is the last owner: add another owner before disabling or "
+                              "demoting this one.");
     } else if (yk_pgres_rows(res) != 1) {
         yk_http_respond_error(c->req, status == 201 ? 409 : 404,
                               status == 201 ? "login_taken" : "not_found",
@@ -404,15 +408,21 @@ static const char sql_create[] =
     "INSERT INTO staff (login, name, role, password_hash) VALUES ($1, $2, $3, $4)"
     " ON CONFLICT (login) DO NOTHING RETURNING " STAFF_JSON;
 
-/* Disabling an account or changing its password ends its sessions. */
+/* Disabling an account or changing its password ends its sessions. The last enabled owner is
+ * neither disabled nor demoted (nobody could manage accounts then): that change gives one NULL
+ * row instead of the account. */
 static const char sql_patch[] =
-    "WITH u AS (UPDATE staff SET name = coalesce($2, name), role = coalesce($3, role),"
+    "WITH last AS (SELECT 1 FROM staff WHERE login = $1 AND role = 'owner' AND disabled_at IS NULL"
+    " AND (coalesce($3, 'owner') <> 'owner' OR coalesce($5::bool, false)) AND NOT EXISTS"
+    " (SELECT 1 FROM staff o WHERE o.role = 'owner' AND o.disabled_at IS NULL AND o.login <> $1)),"
+    " u AS (UPDATE staff SET name = coalesce($2, name), role = coalesce($3, role),"
     " password_hash = coalesce($4, password_hash), updated_at = now(),"
     " disabled_at = CASE WHEN $5::bool IS NULL THEN disabled_at WHEN $5::bool"
-    " THEN coalesce(disabled_at, now()) END WHERE login = $1 RETURNING *),"
+    " THEN coalesce(disabled_at, now()) END WHERE login = $1 AND NOT EXISTS (SELECT 1 FROM last)"
+    " RETURNING *),"
     " r AS (UPDATE staff_sessions s SET revoked_at = now() FROM u WHERE s.login = u.login"
     " AND s.revoked_at IS NULL AND (u.disabled_at IS NOT NULL OR $4 IS NOT NULL))"
-    " SELECT " STAFF_JSON " FROM u";
+    " SELECT " STAFF_JSON " FROM u UNION ALL SELECT NULL FROM last";
 
 static void created_cb(yk_pg_op *op, yk_pgres *res)
 {

@@ -151,6 +151,7 @@ void answer_committed(entry *en, const persist_booking *b)
     booking_obj(&answer_bodies, b->id, b->slug, b->slot_id, b->starts_at, b->ends_at, b->status,
                 b->email, b->fields, 0, true, b->created_at);
     answer_token(en, at);
+    en->early = false; /* a refusal sent early (soldout.h) is corrected by this answer */
 }
 
 void answer_status(entry *en, const persist_booking *b, const char *status)
@@ -274,11 +275,11 @@ static int answer_reply_cmds(yk_buf *b, const entry *v, size_t n)
     int count = 0;
     bool *sent = calloc(n, sizeof *sent);
     for (size_t i = 0; i < n; i++) {
-        if (v[i].st != ENTRY_ANSWER || v[i].ing == NULL || (sent && sent[i]))
+        if (v[i].st != ENTRY_ANSWER || v[i].ing == NULL || v[i].early || (sent && sent[i]))
             continue;
         yk_buf_reset(&answer_msg);
         for (size_t j = i; j < n; j++) {
-            if (v[j].st != ENTRY_ANSWER || v[j].ing == NULL || (sent && sent[j]) ||
+            if (v[j].st != ENTRY_ANSWER || v[j].ing == NULL || v[j].early || (sent && sent[j]) ||
                 (j != i && (sent == NULL || strcmp(v[j].ing, v[i].ing) != 0)))
                 continue;
             if (sent)
@@ -315,7 +316,7 @@ int answer_pipeline(yk_buf *b, const entry *v, size_t n, const answer_seat *seat
     char key[48];
     for (size_t i = 0; i < n; i++) {
         const entry *en = &v[i];
-        if (en->st != ENTRY_ANSWER)
+        if (en->st != ENTRY_ANSWER || en->early) /* early: soldout.h */
             continue;
         yk_resp_head(b, '*', 6);
         yk_resp_arg(b, "SET", 3);

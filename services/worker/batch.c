@@ -14,6 +14,8 @@
 #include "metrics.h"
 #include "partitions.h"
 #include "persist.h"
+#include "phase.h"
+#include "soldout.h"
 #include "yk_log.h"
 #include "yk_rconn.h"
 
@@ -35,6 +37,10 @@ static int batch_lookup(worker *w, unsigned p, int64_t ev, int64_t slot, persist
         int r = persist_event_load(w->pg, ev, &part->scopes, e);
         if (r <= 0)
             return r;
+        if (phase_load(w->pg, *e) != 0) {
+            persist_event_free(*e);
+            return -1;
+        }
         void **ref = map_ref(&part->events, key);
         if (ref == NULL) {
             persist_event_free(*e);
@@ -188,6 +194,7 @@ static worker_status batch_run(worker *w, const yk_reply *streams, bool replay)
         st = batch_bookings(w, v, k, &bk);
     if (st == WORKER_OK)
         st = batch_resolve(w, v, k, &bk);
+    soldout_mark(v, k);
     for (size_t i = 0; i < k && st == WORKER_OK; i++) {
         if (v[i].st != ENTRY_NEW || v[i].attend) /* attend_run decides those */
             continue;
@@ -196,6 +203,8 @@ static worker_status batch_run(worker *w, const yk_reply *streams, bool replay)
         else
             decide_reserve(&v[i]);
     }
+    if (st == WORKER_OK) /* slots full before the batch: answered before the commit */
+        st = soldout_answer(w, v, k, replay);
     if (st == WORKER_OK)
         st = commit_write(w, v, k, !replay, stale);
     if (st == WORKER_OK) {

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "answer.h"
+#include "phase.h"
 #include "prior.h"
 #include "yk_log.h"
 #include "yk_token.h"
@@ -91,6 +92,8 @@ void decide_reserve(entry *en)
         answer_closed(en, e->opens && now < e->opens ? e->opens_at : NULL);
         return;
     }
+    if (phase_refuse(en, now)) /* phased opening: phase.h */
+        return;
     if (e->pre && !prior_met(e->prior, en->ident, en->s->start, e->pre_days, e->pre_attended)) {
         answer_refuse(en, 409, "prerequisite_not_met",
                       e->pre_attended ? "This booking needs an attended booking of the "

@@ -50,6 +50,8 @@ typedef struct {
                            answer_send */
     bool inserted;      /* the insert returned its row: texts at row_at in commit's row buffer */
     size_t row_at;      /* booking id '\0' created_at '\0' */
+    bool full;          /* soldout.c: a reservation whose slot was full before the batch */
+    bool early;         /* soldout.c: answered before the commit; the batch only acks it */
 } entry;
 
 #endif

@@ -208,6 +208,7 @@ void persist_event_free(void *p)
         free(e->slug);
         free(e->tz);
         free(e->opens_at);
+        yk_phases_free(&e->phases);
         free(e);
     }
 }

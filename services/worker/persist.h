@@ -9,6 +9,7 @@
 #include "map.h"
 #include "yk_buf.h"
 #include "yk_pgconn.h"
+#include "yk_phase.h"
 
 /* A slot as the deciding worker sees it; times are preformatted in the event's time zone. */
 typedef struct {
@@ -42,6 +43,7 @@ typedef struct {
      * this worker decides here is written to it. Found through scopes, which outlives e. */
     map *scopes;       /* the partition's scope map (borrowed) */
     char hist_key[24]; /* "h:<id>" */
+    yk_phases phases;  /* phased opening (owned; read by phase_load): n == 0 none */
 } persist_event;
 
 /* Opens a session with synchronous_commit=on and the write statements prepared. NULL on failure

@@ -4,6 +4,7 @@ import (a page moved between instances), purge --older-than DAYS."""
 import json
 import re
 import subprocess
+import uuid
 
 from ykstack import binary, email, wait_until
 
@@ -76,3 +77,20 @@ def test_purge_erases_old_bookers_data_and_keeps_counts(stack, make_event):
     assert rows[1][2] == new["email"], rows
     assert "purged bookings: 0" in stack.ctl("purge", "--older-than", "30").stdout
     assert stack.ctl("purge", "--older-than", "x", check=False).returncode == 2
+
+
+def test_purge_deletes_long_ended_staff_sessions(stack):
+    login = "purge-" + uuid.uuid4().hex[:6]
+    stack.psql("INSERT INTO staff (login, name, role, password_hash) VALUES ('%s', 'x', 'desk', '-')"
+               % login)
+    stack.psql("INSERT INTO staff_sessions (session_hash, login, created_at, expires_at, revoked_at)"
+               " VALUES ('%s-exp', '%s', now() - interval '50 days', now() - interval '40 days', NULL),"
+               " ('%s-rev', '%s', now() - interval '50 days', now() + interval '1 day',"
+               "  now() - interval '31 days'),"
+               " ('%s-live', '%s', now(), now() + interval '1 day', NULL),"
+               " ('%s-recent', '%s', now() - interval '3 days', now() - interval '2 days', NULL)"
+               % ((login, login) * 4))
+    out = stack.ctl("purge", "--older-than", "30").stdout
+    assert re.search(r"^purged staff sessions: [1-9]\d*$", out, re.M), out
+    left = {r[0] for r in stack.psql("SELECT session_hash FROM staff_sessions WHERE login = '%s'" % login)}
+    assert left == {login + "-live", login + "-recent"}

@@ -118,6 +118,9 @@ def test_cp932_without_bom_and_substitute(make_event):
         r = download(ev.stack.client, ev.slug, q)
         assert r.status == 200, r
         assert r.headers["content-type"] == "text/csv; charset=Windows-31J", r.headers
+        # one file name per variant, so that two downloads do not overwrite each other
+        assert r.headers["content-disposition"] == 'attachment; filename="%s%s-cp932.csv"' % (
+            ev.slug, "-" + lang if lang else "")
         assert not r.body.startswith(b"\xef\xbb\xbf")
         check_crlf(r.body)
         rows = read_rows(r.body, "cp932")

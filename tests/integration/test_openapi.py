@@ -50,7 +50,7 @@ ERROR_CODES = [
     "password_required", "wrong_password", "cancellation_closed", "not_attended", "already_reviewed",
     "invalid_fields", "idempotency_conflict", "slot_full", "already_booked", "booking_closed",
     "prerequisite_not_met", "unauthorized", "slug_taken", "prerequisite_not_attended", "bad_request",
-    "forbidden", "login_taken", "not_today", "cancelled",
+    "forbidden", "login_taken", "not_today", "cancelled", "last_owner",
 ]
 
 # Contract v1.1 codes of routes and rules this codebase does not have yet: named in ErrorCode only.
@@ -79,6 +79,7 @@ REFUSALS = [
     ("post", "/v1/admin/bookings/{id}/cancel", "409", {"cancellation_closed"}),
     ("post", "/v1/admin/login", "401", {"wrong_password"}),
     ("post", "/v1/admin/staff", "409", {"login_taken"}),
+    ("patch", "/v1/admin/staff/{login}", "409", {"last_owner"}),
 ]
 
 

@@ -362,6 +362,31 @@ def test_owner_manages_staff_accounts(stack):
     assert r2.json["entries"][0] != r.json["entries"][0]
 
 
+def test_the_last_owner_is_neither_disabled_nor_demoted(stack):
+    """Without an enabled owner nobody could manage accounts: disabling or demoting the last one is
+    409 last_owner and changes nothing; its other fields still change; with a second owner it works."""
+    login_, owner = session(stack, "owner")
+    others = [r[0] for r in stack.psql("UPDATE staff SET disabled_at = now() WHERE role = 'owner' AND "
+                                       "disabled_at IS NULL AND login <> '%s' RETURNING login" % login_)]
+    try:
+        for change in ({"disabled": True}, {"role": "staff"}, {"role": "desk", "name": "x"}):
+            r = owner.send("PATCH", "/v1/admin/staff/" + login_, change)
+            assert r.status == 409 and r.error == "last_owner", (change, r)
+        assert stack.psql("SELECT role, disabled_at IS NULL, name FROM staff WHERE login = '%s'"
+                          % login_)[0][:2] == ["owner", "t"]
+        assert owner.get("/v1/admin/me").status == 200        # the session was not ended
+        r = owner.send("PATCH", "/v1/admin/staff/" + login_, {"name": "最後の管理者", "disabled": False})
+        assert r.status == 200 and r.json["staff"]["name"] == "最後の管理者", r
+        second, _ = session(stack, "owner")
+        r = owner.send("PATCH", "/v1/admin/staff/" + login_, {"role": "staff"})
+        assert r.status == 200 and r.json["staff"]["role"] == "staff", r
+        assert stack.scalar("SELECT role FROM staff WHERE login = '%s'" % second) == "owner"
+    finally:
+        if others:
+            stack.psql("UPDATE staff SET disabled_at = NULL WHERE login IN (%s)"
+                       % ", ".join("'%s'" % o for o in others))
+
+
 def test_ctl_staff_list_and_password(stack):
     who = add_staff(stack, "desk")
     out = stack.ctl("staff", "list").stdout

@@ -679,7 +679,7 @@ class Stack:
         for p in ingresses + others + infra_procs:     # services first, PostgreSQL last
             if not p.alive():
                 continue
-            sig = signal.SIGINT if p.name == "postgres" else signal.SIGTERM
+            sig = signal.SIGINT if p.name in ("postgres", "pgbouncer") else signal.SIGTERM
             results[p.name] = p.stop(sig)
         for p in self.procs:
             if p.alive():
@@ -862,12 +862,13 @@ def run_parallel(stack, fn, items, threads=50):
             c.close()
 
 
-def own_stack(**kw):
-    """A stack of a module's own, for pytest fixtures: `yield from own_stack(n_workers=1)`. Started
+def own_stack(cls=None, **kw):
+    """A stack of a module's own, for pytest fixtures: `yield from own_stack(n_workers=1)` (cls: a
+    subclass of Stack to start instead, e.g. one with PgBouncer in front of PostgreSQL). Started
     (logs quoted when it cannot start), yielded, then shut down: a sanitizer report, a service
     that did not exit 0 on SIGTERM or a process left running fails the module; files are kept
     then, or with YOYAKU_KEEP_TMP."""
-    s = Stack(**kw)
+    s = (cls or Stack)(**kw)
     try:
         s.start()
     except BaseException:

@@ -1,9 +1,10 @@
 // admin-bookings: one event's bookings (status filter, pages by cursor), a search by booking number
 // (GET /v1/admin/bookings/{id}) or e-mail (over the loaded pages), cancel on a resident's behalf,
-// the CSV downloads (plain links: the session cookie goes with them) and the reviews.
+// the CSV downloads (plain links: the session cookie goes with them; signed in with an API token,
+// fetched with its Authorization header and saved from a blob) and the reviews.
 import { enc } from './api.js';
 import {
-  $, admin, failure, field, h, heading, labelCells, notice, select, statusBadge, tx, txValue,
+  $, admin, failure, field, h, heading, labelCells, notice, select, state, statusBadge, tx, txValue,
 } from './admin-core.js';
 import { eventNav } from './admin-editor.js';
 
@@ -14,6 +15,28 @@ export function fieldList(ev, fields) {
   return h('dl', { class: 'mini' }, Object.entries(fields || {}).map(([k, v]) => h('div', {},
     txValue(h('dt'), labels.get(k) || k, k),
     typeof v === 'boolean' ? tx(h('dd'), v ? 'yes' : 'no') : h('dd', {}, String(v)))));
+}
+
+// A link's file fetched with the API token (a link cannot carry an Authorization header) and saved
+// under the link's download name.
+async function downloadWithToken(a, status) {
+  let r;
+  try {
+    r = await fetch(a.href, { headers: { Authorization: `Bearer ${state.token}` } });
+  } catch (e) {
+    failure(status, { status: 0 });
+    return;
+  }
+  if (!r.ok) {
+    failure(status, { status: r.status, headers: r.headers });
+    return;
+  }
+  const url = URL.createObjectURL(await r.blob());
+  const save = h('a', { href: url, download: a.getAttribute('download'), hidden: true });
+  document.body.append(save);
+  save.click();
+  save.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
 export async function bookingsView(view, slug) {
@@ -30,10 +53,18 @@ export async function bookingsView(view, slug) {
   }
   const ev = r.json.event || r.json;
   const s = enc(slug);
-  const csv = (lang, encoding) => tx(h('a', {
-    href: `/v1/admin/events/${s}/bookings.csv?lang=${lang}&encoding=${encoding}`, download: `${slug}-${lang}-${encoding}.csv`,
-    class: 'button secondary small-btn', id: `csv-${lang}-${encoding}`,
-  }), 'adCsvLink', { lang: lang === 'ja' ? '日本語' : 'English', enc: encoding === 'utf-8' ? 'UTF-8' : 'Shift_JIS (CP932)' });
+  const csv = (lang, encoding) => {
+    const a = tx(h('a', {
+      href: `/v1/admin/events/${s}/bookings.csv?lang=${lang}&encoding=${encoding}`, download: `${slug}-${lang}${encoding === 'cp932' ? '-cp932' : ''}.csv`, // the server's name
+      class: 'button secondary small-btn', id: `csv-${lang}-${encoding}`,
+    }), 'adCsvLink', { lang: lang === 'ja' ? '日本語' : 'English', enc: encoding === 'utf-8' ? 'UTF-8' : 'Shift_JIS (CP932)' });
+    a.addEventListener('click', (e) => {
+      if (!state.token) return; // the session cookie goes with the plain link
+      e.preventDefault();
+      downloadWithToken(a, status);
+    });
+    return a;
+  };
   card.append(h('div', { class: 'ad-group csv' }, tx(h('h3'), 'adCsv'),
     h('p', { class: 'acts' }, csv('ja', 'utf-8'), csv('ja', 'cp932'), csv('en', 'utf-8'), csv('en', 'cp932'))));
 

@@ -318,6 +318,40 @@ static void patch_refusals(void **state)
     json_decref(merge("{\"opens_at\":\"tomorrow\"}", "opens_at=pattern"));
 }
 
+/* phases (common/yk_phase.h): the field must be one of the event's number or date fields. */
+static void phases_shape(void **state)
+{
+    (void)state;
+    const char *fields = "\"fields\":[{\"name\":\"birth\",\"type\":\"date\"},"
+                         "{\"name\":\"name\",\"type\":\"text\"}]";
+    char extra[1024];
+    snprintf(extra, sizeof extra,
+             "%s,\"phases\":[{\"opens_at\":\"2026-12-01T09:00:00+09:00\",\"field\":\"birth\","
+             "\"max\":\"1961-12-31\"},{\"opens_at\":\"2026-12-08T09:00:00+09:00\"}]",
+             fields);
+    expect(extra, "");
+    snprintf(extra, sizeof extra,
+             "%s,\"phases\":[{\"opens_at\":\"2026-12-01T09:00:00+09:00\",\"field\":\"name\","
+             "\"min\":\"a\"}]",
+             fields);
+    expect(extra, "phases[0].field=type");
+    expect("\"phases\":[{\"opens_at\":\"2026-12-01T09:00:00Z\",\"field\":\"birth\",\"min\":1}]",
+           "phases[0].field=unknown_field");
+    expect("\"phases\":{}", "phases=type");
+    expect("\"phases\":[{\"opens_at\":\"soon\"}]", "phases[0].opens_at=pattern");
+    expect("\"phases\":null", "");
+    /* stored as given */
+    json_t *def = load("{\"slug\":\"a\",\"title\":\"T\",\"phases\":[{\"opens_at\":"
+                       "\"2026-12-01T09:00:00Z\"}]}"),
+           *errors = json_array();
+    definition d;
+    assert_int_equal(definition_check(def, errors, &d), 0);
+    assert_string_equal(d.phases_json, "[{\"opens_at\":\"2026-12-01T09:00:00Z\"}]");
+    definition_free(&d);
+    json_decref(def);
+    json_decref(errors);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +367,7 @@ int main(void)
         cmocka_unit_test(query_parameters),
         cmocka_unit_test(patch_merge),
         cmocka_unit_test(patch_refusals),
+        cmocka_unit_test(phases_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

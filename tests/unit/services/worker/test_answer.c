@@ -201,6 +201,35 @@ static void pipeline_too_big(void **state)
     yk_buf_free(&b);
 }
 
+/* An entry answered before its batch's commit (soldout.h) is only acked with the batch: no second
+ * SET, no second reply; an entry without a stream id (the early copies) is answered, not acked. */
+static void pipeline_early(void **state)
+{
+    (void)state;
+    entry v[2] = {answered(0, 0, "1-0", "i1"), answered(1, 0, "1-1", "i1")};
+    answer_refuse(&v[0], 409, "slot_full", "This slot is full.");
+    answer_refuse(&v[1], 409, "slot_full", "This slot is full.");
+    v[0].early = true;
+    answer_bodies_fix(v, 2);
+    yk_buf b = YK_BUF_INIT(1 << 20);
+    int tag[16];
+    assert_int_equal(answer_pipeline(&b, v, 2, NULL, 0, 1, 0, 60, tag), 3); /* SET, PUBLISH, ack */
+    yk_buf_addc(&b, '\0');
+    char key[64];
+    snprintf(key, sizeof key, "yk:res:%s", v[0].rid);
+    assert_null(strstr(b.p, key));
+    snprintf(key, sizeof key, "yk:res:%s", v[1].rid);
+    assert_non_null(strstr(b.p, key));
+    assert_non_null(strstr(b.p, "$3\r\n1-0\r\n$3\r\n1-1\r\n")); /* both acked */
+    yk_buf_reset(&b);
+    v[0].early = false;
+    v[0].sid = v[1].sid = NULL;
+    assert_int_equal(answer_pipeline(&b, v, 2, NULL, 0, 1, 0, 60, tag), 3); /* 2 SET, PUBLISH */
+    yk_buf_addc(&b, '\0');
+    assert_null(strstr(b.p, "EVAL"));
+    yk_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +237,7 @@ int main(void)
         cmocka_unit_test_setup(hold, setup),
         cmocka_unit_test_setup(pipeline, setup),
         cmocka_unit_test_setup(pipeline_too_big, setup),
+        cmocka_unit_test_setup(pipeline_early, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
