@@ -36,8 +36,11 @@ static const char fields_def[] =
     "{\"name\":\"tel\",\"type\":\"tel\"},{\"name\":\"day\",\"type\":\"date\"},"
     "{\"name\":\"mail\",\"type\":\"email\"},{\"name\":\"ok\",\"type\":\"checkbox\"}]";
 
+static const char phased_fields[] = "[{\"name\":\"age\",\"type\":\"number\"},"
+                                    "{\"name\":\"born\",\"type\":\"date\"}]";
+
 /* The rows a PostgreSQL load would give: an open event with two slots (one full), a plain
- * event, one whose window has closed, an unpublished one. */
+ * event, one whose window has closed, an unpublished one, one opening in phases. */
 static void load_rows(void)
 {
     static const struct {
@@ -45,17 +48,22 @@ static void load_rows(void)
         const char *slug, *fields;
         bool published;
         int64_t closes_at;
+        const char *more; /* members of the event's JSON beyond the basics */
     } ev[] = {
-        {1, "fuzz", fields_def, true, 0},
-        {2, "plain", "[]", true, 0},
-        {3, "closed", "[]", true, 1},
-        {4, "draft", "[]", false, 0},
+        {1, "fuzz", fields_def, true, 0, ""},
+        {2, "plain", "[]", true, 0, ""},
+        {3, "closed", "[]", true, 1, ""},
+        {4, "draft", "[]", false, 0, ""},
+        {5, "phased", phased_fields, true, 0,
+         ",\"phases\":[{\"opens_at\":\"2020-01-01T09:00:00+09:00\",\"field\":\"age\",\"min\":65},"
+         "{\"opens_at\":\"2021-01-01T09:00:00+09:00\",\"field\":\"born\","
+         "\"max\":\"1960-12-31\"},{\"opens_at\":\"2099-01-01T00:00:00Z\"}]"},
     };
     for (size_t i = 0; i < sizeof ev / sizeof ev[0]; i++) {
-        char json[256];
+        char json[1024];
         snprintf(json, sizeof json,
-                 "{\"id\":\"%lld\",\"slug\":\"%s\",\"title\":\"T\",\"timezone\":\"Asia/Tokyo\"}",
-                 (long long)ev[i].id, ev[i].slug);
+                 "{\"id\":\"%lld\",\"slug\":\"%s\",\"title\":\"T\",\"timezone\":\"Asia/Tokyo\"%s}",
+                 (long long)ev[i].id, ev[i].slug, ev[i].more);
         cat_event_row row = {.id = ev[i].id,
                              .slug = ev[i].slug,
                              .fields_json = ev[i].fields,
@@ -69,7 +77,7 @@ static void load_rows(void)
     static const struct {
         int64_t id, event;
         int remaining;
-    } sl[] = {{10, 1, 5}, {11, 1, 0}, {20, 2, 3}, {30, 3, 1}, {40, 4, 1}};
+    } sl[] = {{10, 1, 5}, {11, 1, 0}, {20, 2, 3}, {30, 3, 1}, {40, 4, 1}, {50, 5, 2}};
     for (size_t i = 0; i < sizeof sl / sizeof sl[0]; i++) {
         cat_slot_row row = {.id = sl[i].id,
                             .event_id = sl[i].event,
@@ -122,6 +130,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     web_load(ingress.web_dir);
     catalogue_reload(NULL, NULL);
     idle();
+    cat_event *phased = catalogue_event("phased");
+    if (!catalogue_current() || catalogue_event("fuzz") == NULL || phased == NULL ||
+        phased->phases.n != 3) {
+        fprintf(stderr, "fuzz_http: the catalogue did not load as meant\n");
+        abort();
+    }
     return 0;
 }
 
