@@ -25,7 +25,6 @@ typedef struct {
 
 static queued queue[QUEUE_MAX];
 static size_t qhead, qlen;
-static unsigned long ncommands;
 static yk_http_req *current;
 static int answers, streaming;
 static yk_http_drain_cb drain;
@@ -42,7 +41,6 @@ static void push(yk_redis_op *r, yk_pg_op *p, char role)
     if (qlen == QUEUE_MAX)
         finding("more than QUEUE_MAX commands in flight", 0, NULL);
     queue[(qhead + qlen++) % QUEUE_MAX] = (queued){r, p, role};
-    ncommands++;
 }
 
 /* The one row auth.c's lookup returns for a known credential: role, actor, login, name. */
@@ -74,11 +72,6 @@ void fuzz_io_begin(yk_http_req *req)
     current = req;
     answers = 0;
     streaming = 0;
-}
-
-unsigned long fuzz_io_commands(void)
-{
-    return ncommands;
 }
 
 /* One pass over what waits; 1 if anything ran. */

@@ -17,7 +17,5 @@ void fuzz_io_begin(yk_http_req *req);
  * idle (a harness's hook), the loop without blocking — until nothing moves. Aborts (a finding)
  * unless the request was answered exactly once by then. */
 void fuzz_io_settle(uv_loop_t *loop, void (*idle)(void));
-/* Redis commands and PostgreSQL queries submitted since the start. */
-unsigned long fuzz_io_commands(void);
 
 #endif
