@@ -39,6 +39,53 @@ static char *ics_text(const char *s)
     return b.p;
 }
 
+/* The content lines of text folded as RFC 5545 §3.1 says: at most 75 octets a line, never inside
+ * a UTF-8 character, a fold being CRLF and one space. libical's own folds are undone first: it
+ * folds a line that ends on its 75th octet between the CR and the LF of its end (found by
+ * tests/fuzz), and removing its "\r\n " mends that too. malloc'd, or NULL (out of memory). */
+static char *ics_refold(const char *text)
+{
+    size_t len = strlen(text);
+    char *flat = malloc(len + 1); /* unfolded */
+    if (flat == NULL)
+        return NULL;
+    size_t n = 0;
+    for (const char *p = text; *p;) {
+        if (p[0] == '\r' && p[1] == '\n' && p[2] == ' ')
+            p += 3;
+        else
+            flat[n++] = *p++;
+    }
+    yk_buf b = YK_BUF_INIT(2 * n + 3);
+    size_t col = 0;
+    for (size_t i = 0; i < n;) {
+        if (flat[i] == '\r' && i + 1 < n && flat[i + 1] == '\n') {
+            yk_buf_add(&b, "\r\n", 2);
+            i += 2;
+            col = 0;
+            continue;
+        }
+        size_t cl = 1; /* the character's octets */
+        if ((unsigned char)flat[i] >= 0xc0)
+            while (cl < 4 && i + cl < n && ((unsigned char)flat[i + cl] & 0xc0) == 0x80)
+                cl++;
+        if (col + cl > 75) {
+            yk_buf_add(&b, "\r\n ", 3);
+            col = 1;
+        }
+        yk_buf_add(&b, flat + i, cl);
+        col += cl;
+        i += cl;
+    }
+    free(flat);
+    yk_buf_addc(&b, '\0');
+    if (b.failed) {
+        yk_buf_free(&b);
+        return NULL;
+    }
+    return b.p;
+}
+
 char *attach_ics(const char *domain, const mail_booking *b, int japanese)
 {
     icaltimezone *utc = icaltimezone_get_utc_timezone();
@@ -84,9 +131,9 @@ char *attach_ics(const char *domain, const mail_booking *b, int japanese)
     free(venue);
     if (text == NULL)
         return NULL;
-    char *copy = strdup(text);
+    char *folded = ics_refold(text);
     icalmemory_free_buffer(text);
-    return copy;
+    return folded;
 }
 
 /* 6 pixels a module: a version-2 code is 198 pixels square, sharp on a phone and on paper. */

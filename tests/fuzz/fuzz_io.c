@@ -103,12 +103,15 @@ static int settle_pass(uv_loop_t *loop, void (*idle)(void))
 
 void fuzz_io_settle(uv_loop_t *loop, void (*idle)(void))
 {
-    for (int waits = 0;; waits++) {
+    /* A password hash (argon2id, on libuv's threads) takes a second or more on a busy machine:
+     * the loop waits for it (or a timer) for up to 8 s, within libFuzzer's -timeout of 10. */
+    uint64_t until = uv_hrtime() + 8000000000ULL;
+    for (;;) {
         for (int round = 0; round < 1000 && settle_pass(loop, idle); round++)
             ;
-        if ((answers > 0 && !streaming) || waits == 20 || !uv_loop_alive(loop))
+        if ((answers > 0 && !streaming) || uv_hrtime() > until || !uv_loop_alive(loop))
             break;
-        uv_run(loop, UV_RUN_ONCE); /* a thread's work (a password hash) or a timer */
+        uv_run(loop, UV_RUN_ONCE);
     }
     if (answers != 1 || streaming)
         finding(answers == 0 ? "request never answered" : "stream never ended", answers, NULL);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "render.h"
 
 static render_templates *tpl;
@@ -329,6 +330,52 @@ static void test_ics_odd_text(void **state)
     render_mail_free(&m);
 }
 
+/* Titles of 3-octet characters and ASCII, of every length around the folds: libical folded a
+ * line ending on its 75th octet between the CR and the LF (found by tests/fuzz). Each line of
+ * the calendar ends in CRLF and holds at most 75 octets; folds fall between whole characters
+ * and unfold to the title. */
+static void test_ics_folding(void **state)
+{
+    for (int k = 0; k < 30; k++)
+        for (int a = 0; a < 8; a++) {
+            char title[128] = "", want[160];
+            for (int i = 0; i < k; i++)
+                strcat(title, "\xef\xbf\xbd");
+            strncat(title, "abcdefgh", (size_t)a);
+            mail_booking b = booking("confirmation", "ja");
+            b.title = title;
+            char *ics = attach_ics("example.org", &b, 1);
+            assert_non_null(ics);
+            size_t col = 0, n = 0;
+            char *flat = malloc(strlen(ics) + 1);
+            assert_non_null(flat);
+            for (const char *p = ics; *p; p++) {
+                if (*p == '\r' || *p == '\n') {
+                    assert_true(p[0] == '\r' && p[1] == '\n');
+                    assert_true(col <= 75);
+                    col = 0;
+                    p++;
+                    if (p[1] == ' ') { /* a fold: never before a character's continuation */
+                        assert_false(((unsigned char)p[2] & 0xc0) == 0x80);
+                        p++;
+                        col = 1;
+                    } else {
+                        flat[n++] = '\r';
+                        flat[n++] = '\n';
+                    }
+                    continue;
+                }
+                col++;
+                flat[n++] = *p;
+            }
+            flat[n] = '\0';
+            snprintf(want, sizeof want, "\r\nSUMMARY:%s\r\n", title);
+            assert_non_null(strstr(flat, want));
+            free(flat);
+            free(ics);
+        }
+}
+
 static void test_encode_words(void **state)
 {
     char text[600];
@@ -566,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_checkin_code),
         cmocka_unit_test(test_injection),
         cmocka_unit_test(test_ics_odd_text),
+        cmocka_unit_test(test_ics_folding),
         cmocka_unit_test(test_encode_words),
         cmocka_unit_test(test_bad_templates),
         cmocka_unit_test(test_subject_folding),
