@@ -162,6 +162,8 @@ static int on_headers_complete(llhttp_t *l)
     if ((l->flags & F_CONTENT_LENGTH) && l->content_length > p->max_body)
         return refuse(l, 413);
     p->body_off = p->buf.len;
+    if (p->hooks->head)
+        p->hooks->head(p->owner);
     const char *expect =
         p->hdr_off[YK_HDR_EXPECT] == NO_OFF ? NULL : p->buf.p + p->hdr_off[YK_HDR_EXPECT];
     /* never to an HTTP/1.0 client, which knows no 1xx (RFC 9110 §10.1.1) */

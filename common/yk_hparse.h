@@ -16,6 +16,8 @@
 typedef struct {
     void (*begin)(void *owner);   /* a request's first byte: its header deadline starts */
     void (*proceed)(void *owner); /* the head asked for 100 Continue before its body */
+    void (*head)(void *owner);    /* the head is complete (its body's deadline starts); may be
+                                   * NULL */
 } yk_hparse_hooks;
 
 typedef struct {

@@ -96,6 +96,17 @@ static void conn_begin(void *owner)
     yk_http_conn *c = owner;
     c->state = CONN_READING;
     c->since = uv_now(c->srv->loop); /* the timer finds the header deadline from it */
+    c->fresh = 0;
+    c->in_body = 0;
+}
+
+static void conn_head(void *owner)
+{
+    yk_http_conn *c = owner;
+    if (c->srv->lim.body_timeout_ms > 0) { /* the head was in time: now the body's deadline */
+        c->in_body = 1;
+        c->since = uv_now(c->srv->loop);
+    }
 }
 
 static void conn_proceed(void *owner)
@@ -107,7 +118,7 @@ static void conn_proceed(void *owner)
     (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 }
 
-static const yk_hparse_hooks conn_hooks = {conn_begin, conn_proceed};
+static const yk_hparse_hooks conn_hooks = {conn_begin, conn_proceed, conn_head};
 
 void yk_httpi_unref(yk_http_conn *c)
 {
@@ -122,8 +133,10 @@ void yk_httpi_unref(yk_http_conn *c)
 
 static void server_maybe_free(yk_http_server *srv)
 {
-    if (srv->closing == 2 && srv->nconns == 0)
+    if (srv->closing == 2 && srv->nconns == 0) {
+        yk_httpi_caps_free(srv);
         free(srv);
+    }
 }
 
 static void conn_closed_cb(uv_handle_t *h)
@@ -145,6 +158,7 @@ void yk_httpi_close(yk_http_conn *c)
     if (c->state == CONN_CLOSING)
         return;
     c->state = CONN_CLOSING;
+    yk_httpi_cap_release(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -190,8 +204,14 @@ static void conn_timer_cb(uv_timer_t *t)
     }
     uint64_t now = uv_now(c->srv->loop), wait = c->srv->tick_ms;
     if (c->state == CONN_IDLE || c->state == CONN_READING) {
-        uint64_t due = c->since + (c->state == CONN_IDLE ? c->srv->lim.idle_timeout_ms
-                                                         : c->srv->lim.header_timeout_ms);
+        const yk_http_limits *lim = &c->srv->lim;
+        /* a new connection gets no longer than a head would for its first byte: an idle
+         * keep-alive allowance is earned by a request */
+        uint64_t limit =
+            c->state == CONN_READING ? (c->in_body ? lim->body_timeout_ms : lim->header_timeout_ms)
+            : c->fresh && lim->header_timeout_ms < lim->idle_timeout_ms ? lim->header_timeout_ms
+                                                                        : lim->idle_timeout_ms;
+        uint64_t due = c->since + limit;
         if (now >= due) {
             yk_httpi_close(c);
             return;
@@ -569,7 +589,12 @@ static void server_accept_cb(uv_stream_t *l, int status)
     int alen = sizeof c->peer;
     uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &alen);
     c->state = CONN_IDLE;
+    c->fresh = 1;
     c->since = uv_now(srv->loop);
+    if (yk_httpi_cap_take(c) != 0) {
+        yk_httpi_cap_refuse(c);
+        return;
+    }
     uv_timer_start(&c->timer, conn_timer_cb, srv->tick_ms, 0);
     uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
 }
@@ -617,11 +642,15 @@ int yk_http_server_start(yk_http_server **out, uv_loop_t *loop, const char *list
         srv->ahead_max = 1024;
     srv->tick_ms = limits->header_timeout_ms < limits->idle_timeout_ms ? limits->header_timeout_ms
                                                                        : limits->idle_timeout_ms;
+    if (limits->body_timeout_ms > 0 && limits->body_timeout_ms < srv->tick_ms)
+        srv->tick_ms = limits->body_timeout_ms;
     if (srv->tick_ms == 0)
         srv->tick_ms = 1;
     srv->handler = handler;
     srv->observer = observer;
     srv->ud = ud;
+    if ((rc = yk_httpi_caps_init(srv)) != 0)
+        goto fail;
 
     /* SO_REUSEPORT must be set before bind, which uv_tcp_bind (libuv 1.44) cannot do. */
     int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -649,6 +678,7 @@ int yk_http_server_start(yk_http_server **out, uv_loop_t *loop, const char *list
     *out = srv;
     return 0;
 fail:
+    yk_httpi_caps_free(srv);
     free(srv);
     return rc;
 }

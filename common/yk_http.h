@@ -67,10 +67,22 @@ typedef void (*yk_http_observer)(const yk_http_req *req, int status, void *ud);
 typedef struct {
     size_t max_body;            /* larger bodies get 413 too_large */
     size_t max_header;          /* request line + headers; larger get 431 */
-    uint64_t header_timeout_ms; /* from a request's first byte to its last */
+    uint64_t header_timeout_ms; /* from a request's first byte to the end of its head (to its
+                                 * last byte when body_timeout_ms is 0); a new connection's first
+                                 * byte must come within it too (or the idle timeout if shorter) */
     uint64_t idle_timeout_ms;   /* between requests on a kept-alive connection */
     int share_port;             /* SO_REUSEPORT: several ingress processes serve one port; off
                                  * for metrics listeners, where a clash must fail loudly */
+    /* Slow-client defences (slowloris): a trickled head or body is closed at its deadline
+     * whatever it sends meanwhile, and one address cannot hold more than its share of sockets. */
+    uint64_t body_timeout_ms;    /* from the end of a head to its body's last byte; 0: see
+                                  * header_timeout_ms */
+    unsigned max_conns_per_addr; /* open connections per address; one more is answered 429 and
+                                  * closed at once; 0: no cap */
+    /* The address a connection counts under for max_conns_per_addr: returns 1 after filling key,
+     * or 0 for a peer that is not capped (a trusted proxy). NULL: each TCP peer by its IP
+     * address (IPv4 mapped into 16 bytes). Called once per accepted connection. */
+    int (*conn_key)(const struct sockaddr_storage *peer, unsigned char key[16]);
 } yk_http_limits;
 
 typedef struct yk_http_server yk_http_server;

@@ -23,7 +23,8 @@ struct yk_http_server {
     int closing;         /* 1: closing, 2: listener closed too */
     size_t nconns;       /* connections whose socket is not closed yet; they point at us */
     size_t ahead_max;    /* bytes read ahead per connection before reading stops (back-pressure) */
-    uint64_t tick_ms;    /* the longest a connection's timer sleeps: min(header, idle) timeouts */
+    uint64_t tick_ms;    /* the longest a connection's timer sleeps: the shortest timeout */
+    struct yk_http_caps *caps; /* connections per address (yk_http_cap.c); NULL: no cap */
     /* The Date header's value: formatted when the loop time reaches date_until, the end of the
      * second it names, so the hot path formats it once per second, not once per answer. */
     char date[30];
@@ -46,7 +47,11 @@ struct yk_http_conn {
     int resume;       /* the timer fires at once to parse ahead[]: see conn_written */
     int read_stopped; /* ahead[] is full: the socket is not read until it drains */
     int peer_eof;     /* the client stopped sending; close once what it sent is answered */
-    uint64_t since;   /* uv_now() when the current IDLE or READING period began */
+    int fresh;   /* no request has begun yet: the first byte is due within the header timeout */
+    int in_body; /* READING past the head: the body timeout runs (from since) */
+    int capped;  /* counted in srv->caps under cap_key until closed */
+    unsigned char cap_key[16];
+    uint64_t since; /* uv_now() when the current IDLE or READING period began */
     /* Bytes read while a request was in flight (pipelined, or sent before its answer was out):
      * ahead.p[ahead_off..ahead.len), at most srv->ahead_max. */
     yk_buf ahead;
@@ -71,5 +76,18 @@ const char *yk_httpi_date(yk_http_server *srv); /* the Date header's value, 29 c
 void yk_httpi_close(yk_http_conn *c);
 void yk_httpi_unref(yk_http_conn *c); /* drops a reference; frees c at the last */
 void yk_httpi_written(yk_http_conn *c, int from_loop);
+
+/* yk_http_cap.c: the per-address connection count of limits.max_conns_per_addr. */
+/* Sets up srv->caps when the limits ask for a cap; 0 or UV_ENOMEM. Also raises the process's
+ * open file limit to its hard limit (each connection holds a descriptor). */
+__attribute__((warn_unused_result)) int yk_httpi_caps_init(yk_http_server *srv);
+void yk_httpi_caps_free(yk_http_server *srv);
+/* A connection just accepted (peer known): counts it, or returns -1 when its address holds
+ * max_conns_per_addr already (then it is not counted; the caller refuses it). */
+__attribute__((warn_unused_result)) int yk_httpi_cap_take(yk_http_conn *c);
+/* Answers 429 at once and closes c (yk_httpi_cap_take said no). */
+void yk_httpi_cap_refuse(yk_http_conn *c);
+/* The connection closes: its count is given back (once). */
+void yk_httpi_cap_release(yk_http_conn *c);
 
 #endif

@@ -82,7 +82,7 @@ int yk_phase_time(const char *s, int64_t *out)
     int off = 0;
     if (*p == 'Z') {
         p++;
-    } else if (*p == '+' || *p == '-') {
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6) {
         int oh = digits(p + 1, 2), om = p[3] == ':' ? digits(p + 4, 2) : -1;
         if (oh < 0 || oh > 23 || om < 0 || om > 59)
             return -1;
@@ -106,9 +106,11 @@ void yk_phases_free(yk_phases *ph)
     ph->n = 0;
 }
 
-static void phase_error(json_t *errors, size_t i, const char *key, const char *reason)
+/* Counts one problem in *bad and, with a list, appends it there. */
+static void phase_error(json_t *errors, int *bad, size_t i, const char *key, const char *reason)
 {
     char at[160];
+    (*bad)++;
     if (errors == NULL)
         return;
     if (key)
@@ -140,7 +142,8 @@ static const char *phase_bound(yk_phase_kind k, const json_t *v, double *out)
 }
 
 /* Checks phases[i] (an object) into *p; appends its problems. */
-static void phase_one(const json_t *o, size_t i, const yk_fieldset *fs, yk_phase *p, json_t *errors)
+static void phase_one(const json_t *o, size_t i, const yk_fieldset *fs, yk_phase *p, json_t *errors,
+                      int *bad)
 {
     static const char *const known[] = {"opens_at", "field", "min", "max"};
     const char *key;
@@ -156,16 +159,17 @@ static void phase_one(const json_t *o, size_t i, const yk_fieldset *fs, yk_phase
             size_t len = strlen(cut);
             while (len > 0 && ((unsigned char)cut[len] & 0xC0) == 0x80) /* whole characters */
                 cut[--len] = '\0';
-            phase_error(errors, i, cut, "unknown_field");
+            phase_error(errors, bad, i, cut, "unknown_field");
         }
     }
     const json_t *opens = json_object_get(o, "opens_at");
     if (opens == NULL || json_is_null(opens))
-        phase_error(errors, i, "opens_at", "required");
+        phase_error(errors, bad, i, "opens_at", "required");
     else if (!json_is_string(opens) || yk_phase_time(json_string_value(opens), &p->opens) != 0)
-        phase_error(errors, i, "opens_at", "pattern");
+        phase_error(errors, bad, i, "opens_at", "pattern");
     else if ((p->opens_at = strdup(json_string_value(opens))) == NULL)
-        phase_error(errors, i, "opens_at", "required"); /* out of memory: never a valid phase */
+        phase_error(errors, bad, i, "opens_at",
+                    "required"); /* out of memory: never a valid phase */
 
     const json_t *field = json_object_get(o, "field"), *min = json_object_get(o, "min"),
                  *max = json_object_get(o, "max");
@@ -176,12 +180,12 @@ static void phase_one(const json_t *o, size_t i, const yk_fieldset *fs, yk_phase
     if (field == NULL || json_is_null(field)) {
         p->kind = YK_PHASE_ALL;
         if (min || max)
-            phase_error(errors, i, "field", "required");
+            phase_error(errors, bad, i, "field", "required");
         return;
     }
     const char *name = json_string_value(field);
     if (name == NULL || strlen(name) > YK_FIELD_NAME_MAX) {
-        phase_error(errors, i, "field", "type");
+        phase_error(errors, bad, i, "field", "type");
         return;
     }
     snprintf(p->field, sizeof p->field, "%s", name);
@@ -191,11 +195,11 @@ static void phase_one(const json_t *o, size_t i, const yk_fieldset *fs, yk_phase
         while (f < fs->n && strcmp(fs->fields[f].name, name) != 0)
             f++;
         if (f == fs->n) {
-            phase_error(errors, i, "field", "unknown_field");
+            phase_error(errors, bad, i, "field", "unknown_field");
             return;
         }
         if (fs->fields[f].type != YK_FT_NUMBER && fs->fields[f].type != YK_FT_DATE) {
-            phase_error(errors, i, "field", "type");
+            phase_error(errors, bad, i, "field", "type");
             return;
         }
         p->kind = fs->fields[f].type == YK_FT_NUMBER ? YK_PHASE_NUMBER : YK_PHASE_DATE;
@@ -203,20 +207,20 @@ static void phase_one(const json_t *o, size_t i, const yk_fieldset *fs, yk_phase
         p->kind = json_is_number(sample) ? YK_PHASE_NUMBER : YK_PHASE_DATE;
     }
     if (sample == NULL) {
-        phase_error(errors, i, "min", "required");
+        phase_error(errors, bad, i, "min", "required");
         return;
     }
     const char *why;
     if (min && (why = phase_bound(p->kind, min, &p->min)) != NULL)
-        phase_error(errors, i, "min", why);
+        phase_error(errors, bad, i, "min", why);
     else
         p->has_min = min != NULL;
     if (max && (why = phase_bound(p->kind, max, &p->max)) != NULL)
-        phase_error(errors, i, "max", why);
+        phase_error(errors, bad, i, "max", why);
     else
         p->has_max = max != NULL;
     if (p->has_min && p->has_max && p->min > p->max)
-        phase_error(errors, i, "max", "pattern");
+        phase_error(errors, bad, i, "max", "pattern");
 }
 
 int yk_phases_parse(yk_phases *out, const json_t *phases, const yk_fieldset *fs, json_t *errors)
@@ -236,26 +240,17 @@ int yk_phases_parse(yk_phases *out, const json_t *phases, const yk_fieldset *fs,
     if ((out->v = calloc(n, sizeof *out->v)) == NULL)
         return -1;
     out->n = n;
-    size_t before = errors ? json_array_size(errors) : 0;
-    int problems = 0;
+    int problems = 0; /* counted with or without a list: a bad phase never reads as open */
     for (size_t i = 0; i < n; i++) {
         const json_t *o = json_array_get(phases, i);
-        size_t had = errors ? json_array_size(errors) : 0;
-        if (!json_is_object(o)) {
-            phase_error(errors, i, NULL, "type");
-            problems++;
-            continue;
-        }
-        phase_one(o, i, fs, &out->v[i], errors);
-        if (errors ? json_array_size(errors) > had : out->v[i].opens_at == NULL)
-            problems++;
-        if (errors == NULL && out->v[i].kind != YK_PHASE_ALL && !out->v[i].has_min &&
-            !out->v[i].has_max)
-            problems++; /* without a list to say why, a bound still must be there */
+        if (!json_is_object(o))
+            phase_error(errors, &problems, i, NULL, "type");
+        else
+            phase_one(o, i, fs, &out->v[i], errors, &problems);
     }
-    if (problems > 0 || (errors && json_array_size(errors) > before)) {
+    if (problems > 0) {
         yk_phases_free(out);
-        return problems > 0 ? problems : 1;
+        return problems;
     }
     return 0;
 }

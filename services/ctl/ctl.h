@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "yk_pg.h"
+#include "yk_rconn.h"
 
 extern const char *ctl_pg_conninfo, *ctl_redis_addr;
 extern int64_t ctl_partitions;
@@ -19,5 +20,10 @@ int ctl_token_revoke(const char *name);
 int ctl_event_export(const char *slug);
 int ctl_event_import(const char *file);
 int ctl_purge(const char *days);
+
+/* deadletter.c: dead-letter list|replay (args: the words after "dead-letter"), and the Redis
+ * connection of YOYAKU_REDIS (NULL after saying why; the caller closes it). */
+int ctl_dead_letter(char **args, int n);
+yk_rconn *ctl_redis(void);
 
 #endif

@@ -39,7 +39,11 @@ static const char USAGE[] =
     "  event export SLUG          an event's definition with its slots as JSON, on stdout\n"
     "  event import FILE          create the event of an export (FILE or - for stdin)\n"
     "  purge --older-than DAYS    erase booker e-mail and field values of bookings whose slot\n"
-    "                             ended more than DAYS ago; prints how many";
+    "                             ended more than DAYS ago; prints how many\n"
+    "  dead-letter list [--partition P]\n"
+    "                             the entries workers could not decide (yk:dead:{p})\n"
+    "  dead-letter replay [--partition P] [ID...]\n"
+    "                             put them (all, or those IDs) back on their request stream";
 
 const char *ctl_pg_conninfo, *ctl_redis_addr;
 int64_t ctl_partitions;
@@ -373,6 +377,8 @@ int main(int argc, char **argv)
         else
             fprintf(stderr, "yoyakuctl: token create needs --name NAME (non-empty UTF-8) and "
                             "optionally --role owner|staff|desk\n");
+    } else if (ncmd >= 1 && strcmp(cmd[0], "dead-letter") == 0) {
+        rc = ctl_dead_letter(cmd + 1, ncmd - 1);
     } else if (ncmd >= 1 && strcmp(cmd[0], "staff") == 0) {
         rc = cmd_staff(cmd + 1, ncmd - 1);
     } else if (ncmd == 1 && strcmp(cmd[0], "status") == 0) {

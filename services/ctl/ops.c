@@ -68,7 +68,7 @@ int ctl_status(void)
     if (r == NULL)
         fprintf(stderr, "yoyakuctl: Redis (YOYAKU_REDIS=%s) unreachable: queue figures left out\n",
                 ctl_redis_addr);
-    printf("partition\towner\tlength\tpending\n");
+    printf("partition\towner\tlength\tpending\tdead\n");
     int unowned = 0;
     for (long long part = 0; part < ctl_partitions; part++) {
         const char *owner = "-";
@@ -78,8 +78,11 @@ int ctl_status(void)
         unowned += strcmp(owner, "-") == 0;
         char key[32];
         snprintf(key, sizeof key, "yk:req:{%lld}", part);
-        long long len = -1, pending = -1;
+        long long len = -1, pending = -1, dead = -1;
         if (r) {
+            char dk[32];
+            snprintf(dk, sizeof dk, "yk:dead:{%lld}", part);
+            dead = reply_int(yk_rconn_command(r, 2, (const char *[]){"XLEN", dk}));
             len = reply_int(yk_rconn_command(r, 2, (const char *[]){"XLEN", key}));
             yk_reply *x = yk_rconn_command(r, 3, (const char *[]){"XPENDING", key, "workers"});
             pending = yk_reply_is(yk_reply_at(x, 0), YK_REPLY_INTEGER)
@@ -87,7 +90,7 @@ int ctl_status(void)
                           : 0;
             yk_rconn_free(x);
         }
-        printf("%lld\t%s\t%lld\t%lld\n", part, owner, len, pending);
+        printf("%lld\t%s\t%lld\t%lld\t%lld\n", part, owner, len, pending, dead);
     }
     yk_pgres_free(owners);
     yk_rconn_close(r);

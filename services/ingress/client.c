@@ -31,7 +31,28 @@ int client_addr(const yk_http_req *req, unsigned char out[YK_IP_LEN])
     return yk_ip_loopback(out);
 }
 
+/* One IPv6 user holds a whole /64 (SLAAC, privacy addresses): counted as one address. */
+static void client_group(unsigned char ip[YK_IP_LEN])
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(ip, mapped, sizeof mapped) != 0)
+        memset(ip + 8, 0, 8);
+}
+
 int client_limited(const yk_http_req *req, unsigned char out[YK_IP_LEN])
 {
-    return !client_addr(req, out) || ingress.rate_loopback;
+    int limited = !client_addr(req, out) || ingress.rate_loopback;
+    client_group(out);
+    return limited;
+}
+
+int client_conn_capped(const struct sockaddr_storage *peer, unsigned char out[YK_IP_LEN])
+{
+    if (yk_ip_of(peer, out) != 0)
+        return 0; /* a unix socket: this machine */
+    /* a proxy carries many clients (their own limits apply to each request) */
+    if ((yk_ip_loopback(out) && !ingress.rate_loopback) || yk_cidr_match(trusted, n_trusted, out))
+        return 0;
+    client_group(out);
+    return 1;
 }

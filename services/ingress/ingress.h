@@ -19,8 +19,11 @@ typedef struct {
     char origin[512];            /* YOYAKU_PUBLIC_URL's scheme://host[:port] */
     unsigned char token_key[32]; /* parsed YOYAKU_TOKEN_KEY */
     int64_t partitions, wait_ms, result_ttl;
-    int64_t access_ttl, pwhash_concurrency, rate_unlock, rate_loopback; /* secret events */
-    int64_t session_ttl, rate_login;                                    /* staff sign-in */
+    int64_t access_ttl, pwhash_concurrency, fail_unlock, rate_loopback; /* secret events */
+    int64_t session_ttl, fail_login;                                    /* staff sign-in */
+    /* abuse: YOYAKU_RATE_* (ratelimit.h's kinds, in their order), slow clients, the cap */
+    const char *rate[4];
+    int64_t header_timeout_ms, body_timeout_ms, idle_timeout_ms, max_conns_per_addr;
     char ingress_id[96];
     /* connections */
     uv_loop_t *loop;

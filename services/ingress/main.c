@@ -15,6 +15,7 @@
 #include "ingress.h"
 #include "metrics.h"
 #include "pwhash.h"
+#include "ratelimit.h"
 #include "routes_secret.h"
 #include "staff.h"
 #include "submit.h"
@@ -32,44 +33,72 @@ static const char *log_format; /* yk_log_init reads it from the environment */
 static const yk_cf_entry config[] = {
     YK_CF_INTEGER("YOYAKU_ACCESS_TTL", &ingress.access_ttl, "43200", 60, 30 * 86400,
                   "seconds an access token of a secret event (POST …/unlock) stays valid"),
+    YK_CF_INTEGER("YOYAKU_HTTP_BODY_TIMEOUT_MS", &ingress.body_timeout_ms, "10000", 100, 600000,
+                  "ms from the end of a request's head to its body's last byte, else the "
+                  "connection closes (slow bodies)"),
+    YK_CF_INTEGER("YOYAKU_HTTP_HEADER_TIMEOUT_MS", &ingress.header_timeout_ms, "10000", 100, 600000,
+                  "ms from a request's first byte to the end of its head (and from a new "
+                  "connection to its first byte), else the connection closes (slowloris)"),
+    YK_CF_INTEGER("YOYAKU_HTTP_IDLE_TIMEOUT_MS", &ingress.idle_timeout_ms, "15000", 100, 3600000,
+                  "ms a kept-alive connection may wait for its next request"),
     YK_CF_STRING("YOYAKU_INGRESS_ID", &ingress.ingress_id_cfg, "",
                  "name of this ingress process (reply channel); default <hostname>-<pid>"),
     YK_CF_STRING("YOYAKU_LISTEN", &ingress.listen, "127.0.0.1:8080", "HTTP listen address"),
+    YK_CF_INTEGER("YOYAKU_LOGIN_FAILURES", &ingress.fail_login, "10", 0, 64,
+                  "failed staff sign-ins a minute per client address (loopback only with "
+                  "YOYAKU_RATE_LOOPBACK), and per login, before login answers 429; 0: no limit"),
     YK_CF_SHARED(yk_setting_log_format, &log_format),
     YK_CF_SHARED(yk_setting_log_level, &ingress.log_level),
+    YK_CF_INTEGER("YOYAKU_MAX_CONNS_PER_ADDR", &ingress.max_conns_per_addr, "128", 0, 1000000,
+                  "open connections per client address (IPv6: per /64); one more is answered 429 "
+                  "and closed; loopback (unless YOYAKU_RATE_LOOPBACK=1) and "
+                  "YOYAKU_TRUSTED_PROXIES are not counted; 0: no cap"),
     YK_CF_SHARED(yk_setting_partitions, &ingress.partitions),
     YK_CF_SHARED(yk_setting_pg, &ingress.pg_conninfo),
     YK_CF_SHARED(yk_setting_public_url, &ingress.public_url),
     YK_CF_INTEGER("YOYAKU_PWHASH_CONCURRENCY", &ingress.pwhash_concurrency, "2", 1, 64,
                   "password hashes (argon2id, 19 MiB each) computed at once; 4 times as many wait, "
                   "more get 503"),
-    YK_CF_INTEGER("YOYAKU_RATE_LOGIN", &ingress.rate_login, "10", 0, 64,
-                  "failed staff sign-ins a minute per client address, and per login, before login "
-                  "answers 429; 0: no limit"),
+    YK_CF_CHECKED(
+        "YOYAKU_RATE_LOGIN", &ingress.rate[RATE_LOGIN], "30/min", ratelimit_check_setting,
+        "staff sign-ins per client address (token bucket; format as YOYAKU_RATE_RESERVE)"),
     YK_CF_INTEGER("YOYAKU_RATE_LOOPBACK", &ingress.rate_loopback, "0", 0, 1,
-                  "1: rate limits apply to loopback clients too (by default one machine may rush)"),
-    YK_CF_INTEGER("YOYAKU_RATE_UNLOCK", &ingress.rate_unlock, "10", 0, 64,
-                  "wrong passwords a minute per client address before unlock answers 429; 0: no "
-                  "limit"),
+                  "1: rate limits and the connection cap apply to loopback clients too (by default "
+                  "one machine may rush)"),
+    YK_CF_CHECKED("YOYAKU_RATE_RESERVE", &ingress.rate[RATE_RESERVE], "60/min",
+                  ratelimit_check_setting,
+                  "reservations per client address, a token bucket: N/s, N/min or N/h (a bare N "
+                  "is N/min), optionally ,B for a bucket of B (default N); 0 or off: no limit; "
+                  "beyond it 429 with Retry-After"),
+    YK_CF_CHECKED("YOYAKU_RATE_UNLOCK", &ingress.rate[RATE_UNLOCK], "30/min",
+                  ratelimit_check_setting,
+                  "unlock attempts of secret events per client address (token bucket; format as "
+                  "YOYAKU_RATE_RESERVE)"),
+    YK_CF_CHECKED("YOYAKU_RATE_WAITLIST", &ingress.rate[RATE_WAITLIST], "30/min",
+                  ratelimit_check_setting,
+                  "waitlist joins per client address (token bucket; format as "
+                  "YOYAKU_RATE_RESERVE)"),
     YK_CF_SHARED(yk_setting_redis, &ingress.redis_addr),
     YK_CF_SHARED(yk_setting_result_ttl, &ingress.result_ttl),
     YK_CF_INTEGER("YOYAKU_SESSION_TTL", &ingress.session_ttl, "43200", 300, 30 * 86400,
                   "seconds a staff session (the console's sign-in cookie) stays valid"),
     YK_CF_SHARED(yk_setting_token_key, &ingress.token_key_hex),
     YK_CF_SHARED(yk_setting_trusted_proxies, &ingress.trusted_proxies),
+    YK_CF_INTEGER("YOYAKU_UNLOCK_FAILURES", &ingress.fail_unlock, "10", 0, 64,
+                  "wrong passwords a minute per client address before unlock answers 429; 0: no "
+                  "limit"),
     YK_CF_INTEGER("YOYAKU_WAIT_MS", &ingress.wait_ms, "5000", 0, 60000,
                   "how long a reservation waits for its decision before 202"),
     YK_CF_STRING("YOYAKU_WEB_DIR", &ingress.web_dir, YK_SOURCE_DIR "/web",
                  "directory of the booking pages served at / (read once at start)"),
 };
 
-static const yk_http_limits limits = {
+static yk_http_limits limits = {
     .max_body = 64 * 1024,
     .max_header = 8 * 1024,
-    .header_timeout_ms = 10000,
-    .idle_timeout_ms = 60000,
     .share_port = 1,
-};
+    .conn_key = client_conn_capped,
+}; /* the timeouts and the cap from the settings */
 
 static uv_signal_t sig_int, sig_term;
 static uv_timer_t catalogue_timer;
@@ -210,6 +239,11 @@ int main(int argc, char **argv)
     routes_secret_init();
     if (client_init(ingress.trusted_proxies) != 0)
         return 2;
+    ratelimit_init(ingress.rate);
+    limits.header_timeout_ms = (uint64_t)ingress.header_timeout_ms;
+    limits.body_timeout_ms = (uint64_t)ingress.body_timeout_ms;
+    limits.idle_timeout_ms = (uint64_t)ingress.idle_timeout_ms;
+    limits.max_conns_per_addr = (unsigned)ingress.max_conns_per_addr;
     yk_settings_origin(ingress.public_url, ingress.origin, sizeof ingress.origin);
     if (staff_init() != 0) {
         yk_error("cannot hash the stand-in password (memory)");

@@ -10,7 +10,9 @@
 
 /* The 409 booking_closed body (a new reference) when the booker with these cleaned fields
  * (borrowed) may not book e at Unix second now because of e's phases, with "opens_at" the time
- * their phase opens (null when none will); NULL when their phase is open or e has none. */
+ * their phase opens (null when none will); NULL when their phase is open or e has none. With
+ * now = the event's own opens_at (not open yet), it says whether this booker's phase opens later
+ * than the event. */
 json_t *phase_refusal(const cat_event *e, const json_t *fields, int64_t now);
 
 #endif

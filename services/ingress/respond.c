@@ -25,7 +25,9 @@ int ingress_respond_stored(yk_http_req *req, const char *v, size_t len)
     if (code < 200 || code > 599 || *end != ' ')
         return -1;
     end++;
-    yk_http_respond(req, (int)code, "application/json", NULL, end, len - (size_t)(end - v));
+    /* a worker's 503 (proto/streams.md, dead letters) is as the ingress's own: retry later */
+    yk_http_respond(req, (int)code, "application/json", code == 503 ? "Retry-After: 1\r\n" : NULL,
+                    end, len - (size_t)(end - v));
     return 0;
 }
 

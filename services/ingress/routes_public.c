@@ -12,6 +12,7 @@
 #include "eta.h"
 #include "ingress.h"
 #include "phase.h"
+#include "ratelimit.h"
 #include "routes_secret.h"
 #include "submit.h"
 #include "yk_jarena.h"
@@ -201,8 +202,12 @@ static void reserve(yk_http_req *req, cat_event *e)
         goto out;
     }
     time_t now = time(NULL);
-    json_t *closed; /* phases: phase.h */
-    if ((e->opens_at && now < e->opens_at) || (e->closes_at && now >= e->closes_at)) {
+    /* phases (phase.h); before the event opens, a booker whose phase opens later hears when */
+    json_t *closed = e->opens_at && now < e->opens_at ? phase_refusal(e, clean, e->opens_at) : NULL;
+    if (closed) {
+        if (refuse(req, idem, closed, &refusal))
+            goto out;
+    } else if ((e->opens_at && now < e->opens_at) || (e->closes_at && now >= e->closes_at)) {
         json_t *opens = json_object_get(e->json, "opens_at");
         if (refuse(req, idem,
                    json_pack("{s:s,s:s,s:O}", "error", "booking_closed", "message",
@@ -411,6 +416,8 @@ void routes_public(yk_http_req *req, char **segs, int n)
             allow = "POST";
             if (!post)
                 goto method;
+            if (ratelimit_refuse(req, RATE_UNLOCK))
+                return;
             routes_secret_unlock(req, e);
             return;
         }
@@ -419,6 +426,8 @@ void routes_public(yk_http_req *req, char **segs, int n)
             allow = "POST";
             if (!post)
                 goto method;
+            if (ratelimit_refuse(req, RATE_RESERVE))
+                return;
             if (event_visible(req, e))
                 reserve(req, e);
             return;

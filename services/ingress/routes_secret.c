@@ -17,7 +17,7 @@ static failrate unlock_failures;
 
 void routes_secret_init(void)
 {
-    failrate_init(&unlock_failures, (int)ingress.rate_unlock);
+    failrate_init(&unlock_failures, (int)ingress.fail_unlock);
 }
 
 int routes_secret_allowed(yk_http_req *req, const cat_event *e)

@@ -16,6 +16,7 @@
 #include "client.h"
 #include "failrate.h"
 #include "pwhash.h"
+#include "ratelimit.h"
 #include "yk_log.h"
 #include "yk_text.h"
 #include "yk_token.h"
@@ -30,8 +31,8 @@ static char stand_in_hash[PWHASH_HASH_MAX];
 
 int staff_init(void)
 {
-    failrate_init(&failed_by_addr, (int)ingress.rate_login);
-    failrate_init(&failed_by_login, (int)ingress.rate_login);
+    failrate_init(&failed_by_addr, (int)ingress.fail_login);
+    failrate_init(&failed_by_login, (int)ingress.fail_login);
     char random[YK_TOKEN_LEN + 1];
     yk_token_new(random);
     return crypto_pwhash_str(stand_in_hash, random, strlen(random), PWHASH_OPSLIMIT,
@@ -187,6 +188,8 @@ static int login_take(login_ctx *l)
 void staff_login(yk_http_req *req)
 {
     static const char *const known[] = {"login", "password", NULL};
+    if (ratelimit_refuse(req, RATE_LOGIN))
+        return;
     json_t *errors = json_array();
     json_t *body = ingress_load_object(req, known, errors);
     if (body == NULL) {

@@ -398,8 +398,6 @@ worker_status answer_send(worker *w, entry *v, size_t n, const answer_seat *seat
         if (en->st == ENTRY_RETRY)
             continue;
         metrics_result(en->st == ENTRY_ANSWER && en->result ? en->result : "malformed");
-        if (en->rid && w->parts[en->p].failures.len)
-            map_del(&w->parts[en->p].failures, en->rid, NULL);
     }
     return WORKER_OK;
 }

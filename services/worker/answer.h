@@ -67,7 +67,7 @@ __attribute__((warn_unused_result)) int answer_pipeline(yk_buf *b, const entry *
                                                         int64_t ttl, int *tag);
 
 /* Sends the pipeline, reads its replies (an answer that replaced a value gets the TTL by a second
- * round of EXPIREs), counts metrics and forgets the failures of the entries done. Nothing sent
+ * round of EXPIREs) and counts metrics. Nothing sent
  * (memory): every entry is left for a retry. WORKER_REDIS_LOST when the connection failed. */
 __attribute__((warn_unused_result)) worker_status answer_send(worker *w, entry *v, size_t n,
                                                               const answer_seat *seats, size_t m);

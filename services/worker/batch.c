@@ -9,6 +9,7 @@
 #include "answer.h"
 #include "attend.h"
 #include "commit.h"
+#include "deadletter.h"
 #include "decide.h"
 #include "decode.h"
 #include "metrics.h"
@@ -168,27 +169,37 @@ static worker_status batch_answer(worker *w, entry *v, size_t n)
 
 /* Decides, persists and answers the entries of an XREADGROUP reply ([[key, [entry…]]…]) in
  * batch_replies, which must not be reused meanwhile. replay: the entries may already be
- * committed. Nothing is acked before its answer is out; an entry that keeps failing is answered
- * 500 after WORKER_ATTEMPTS tries. */
-static worker_status batch_run(worker *w, const yk_reply *streams, bool replay)
+ * committed, and pending is the XPENDING reply with their delivery counts (deadletter_counts);
+ * otherwise each is delivered for the first time. Nothing is acked before its answer is out; an
+ * entry no delivery can decide goes to the dead letters (deadletter.h). */
+static worker_status batch_run(worker *w, const yk_reply *streams, bool replay,
+                               const yk_reply *pending)
 {
     size_t n = decode_count(streams);
     if (n == 0)
         return WORKER_OK;
     entry *v = calloc(n, sizeof *v);
     bool *stale = calloc(w->partitions, sizeof *stale);
-    if (v == NULL || stale == NULL) {
+    int *d = replay ? malloc(n * sizeof *d) : NULL; /* NULL: first delivery of each */
+    if (v == NULL || stale == NULL || (replay && d == NULL)) {
         free(v);
         free(stale);
+        free(d);
         return WORKER_OK; /* entries stay pending and are replayed at the next tick */
     }
     answer_reset();
     commit_reset();
+    deadletter_begin();
     size_t k = decode_streams(v, streams, (unsigned)w->partitions);
+    if (replay)
+        deadletter_counts(v, k, pending, d);
+    deadletter_undecodable(v, k, d);
 
     (void)persist_take_transient(); /* count only this batch's errors */
     /* A replayed entry may be committed already; deciding it again would count its seat twice. */
     worker_status st = replay ? batch_committed(w, v, k, decide_want_new) : WORKER_OK;
+    if (replay)
+        deadletter_overdelivered(v, k, d, (int)w->max_deliveries);
     decide_bookings bk = DECIDE_BOOKINGS_INIT;
     if (st == WORKER_OK)
         st = batch_bookings(w, v, k, &bk);
@@ -222,13 +233,16 @@ static worker_status batch_run(worker *w, const yk_reply *streams, bool replay)
         for (unsigned p = 0; p < w->partitions; p++)
             if (stale[p])
                 partitions_forget(w, p); /* reread the truth before deciding again */
-        decide_failures(w, v, k, persist_take_transient());
+        deadletter_exhausted(v, k, d, (int)w->max_deliveries, persist_take_transient());
         metrics_batch(k);
         st = batch_answer(w, v, k);
     }
+    if (st == WORKER_OK)
+        st = deadletter_move(w, v);
     decide_bookings_free(&bk);
     free(v);
     free(stale);
+    free(d);
     answer_trim(BATCH_TEXT_KEEP); /* an unusually large batch: give the memory back */
     commit_trim(BATCH_TEXT_KEEP);
     return st;
@@ -288,7 +302,7 @@ worker_status batch_read(worker *w)
             partitions_resetup_all(w); /* the stream vanished (Redis lost its data) */
     } else if (yk_reply_is(r, YK_REPLY_ARRAY)) {
         batch_catalogue(w, version);
-        st = batch_run(w, r, false);
+        st = batch_run(w, r, false, NULL);
     }
 out:
     yk_rconn_free(version);
@@ -305,8 +319,16 @@ worker_status batch_replay(worker *w, unsigned p)
     while (!worker_stop) {
         const char *argv[] = {"XREADGROUP", "GROUP",   "workers", w->id, "COUNT",
                               count,        "STREAMS", key,       cursor};
-        yk_reply *r = yk_rconn_command_in(w->redis, &batch_replies, 9, argv);
-        if (r == NULL)
+        /* The same entries' delivery counts, this delivery included: the same consumer's pending
+         * entries after the cursor, as many. */
+        char start[66];
+        snprintf(start, sizeof start, "%s%s", strcmp(cursor, "0") ? "(" : "-",
+                 strcmp(cursor, "0") ? cursor : "");
+        const char *xp[] = {"XPENDING", key, "workers", start, "+", count, w->id};
+        yk_reply *r = NULL, *pending = NULL;
+        if (yk_rconn_append(w->redis, 9, argv) != 0 || yk_rconn_append(w->redis, 7, xp) != 0 ||
+            (r = yk_rconn_get_in(w->redis, &batch_replies)) == NULL ||
+            (pending = yk_rconn_get(w->redis)) == NULL)
             return WORKER_REDIS_LOST;
         const yk_reply *stream = yk_reply_at(r, 0);
         const yk_reply *entries =
@@ -314,17 +336,18 @@ worker_status batch_replay(worker *w, unsigned p)
         if (yk_reply_error(r))
             yk_error("replay %s: %s", key, yk_reply_error(r));
         size_t n = yk_reply_count(entries);
-        if (n == 0)
-            return WORKER_OK;
         /* Page by the last id: entries left pending (ENTRY_RETRY) must not be read again here. */
         const char *last = yk_reply_str(yk_reply_at(yk_reply_at(entries, n - 1), 0), NULL);
-        if (last == NULL ||
-            !yk_reply_is(yk_reply_at(yk_reply_at(entries, n - 1), 0), YK_REPLY_STRING))
+        if (n == 0 || last == NULL ||
+            !yk_reply_is(yk_reply_at(yk_reply_at(entries, n - 1), 0), YK_REPLY_STRING)) {
+            yk_rconn_free(pending);
             return WORKER_OK;
+        }
         snprintf(cursor, sizeof cursor, "%s", last);
         yk_info("replaying partition=%u entries=%zu", p, n);
         metrics_redelivered(n);
-        worker_status st = batch_run(w, r, true);
+        worker_status st = batch_run(w, r, true, pending);
+        yk_rconn_free(pending);
         if (st != WORKER_OK)
             return st;
     }

@@ -88,6 +88,8 @@ void decide_reserve(entry *en)
     }
     persist_event *e = en->e;
     time_t now = time(NULL);
+    if (e->opens && now < e->opens && phase_refuse(en, e->opens)) /* their phase opens later */
+        return;
     if ((e->opens && now < e->opens) || (e->closes && now >= e->closes)) {
         answer_closed(en, e->opens && now < e->opens ? e->opens_at : NULL);
         return;
@@ -215,28 +217,4 @@ void decide_committed(entry *v, size_t n, bool (*want)(const entry *),
         yk_info("request=%s answered from the database (booking %s)", en->rid, rows->v[row].id);
     }
     map_clear(&index, NULL);
-}
-
-void decide_failures(worker *w, entry *v, size_t n, bool transient)
-{
-    for (size_t i = 0; i < n; i++) {
-        entry *en = &v[i];
-        if (en->st != ENTRY_RETRY)
-            continue;
-        map *f = &w->parts[en->p].failures;
-        if (f->len > 100000)
-            map_clear(f, NULL); /* entries deleted behind our back: never let the map grow */
-        void **ref = map_ref(f, en->rid);
-        if (ref == NULL)
-            continue;
-        intptr_t tries = (intptr_t)*ref + !transient;
-        *ref = (void *)tries;
-        if (tries < WORKER_ATTEMPTS) {
-            yk_warn("request=%s not decided (attempt %d of %d), retried at the next tick", en->rid,
-                    (int)tries, WORKER_ATTEMPTS);
-            continue;
-        }
-        yk_error("request=%s failed %d times: answered 500", en->rid, (int)tries);
-        answer_refuse(en, 500, "internal", "The request could not be processed.");
-    }
 }

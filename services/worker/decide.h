@@ -1,5 +1,5 @@
 /* decide: the in-memory decisions of a batch, in stream order — seats, per-person limits (per event
- * or campaign), cancellations, entries already committed, and entries that keep failing. */
+ * or campaign), cancellations, and entries already committed. */
 #ifndef DECIDE_H
 #define DECIDE_H
 
@@ -60,11 +60,5 @@ bool decide_want_refused(const entry *en); /* refused 409: the request itself ma
  * their state. */
 void decide_committed(entry *v, size_t n, bool (*want)(const entry *),
                       const persist_bookings_list *rows);
-
-/* Counts the failed attempts of the entries left for a retry (in w->parts[p].failures); one that
- * failed WORKER_ATTEMPTS times is answered 500 so that it is acked rather than retried forever.
- * transient: the batch's failures came from the environment (a lost connection, resources) and
- * are not counted: those entries wait. */
-void decide_failures(worker *w, entry *v, size_t n, bool transient);
 
 #endif

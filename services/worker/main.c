@@ -60,12 +60,14 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a dead Redis or PostgreSQL socket is an error, not a signal */
     static const char *log_format, *log_level, *metrics_listen, *pg, *redis, *token_key, *worker_id;
-    static int64_t batch_max, partitions, rebalance_ms, ttl;
+    static int64_t batch_max, max_deliveries, partitions, rebalance_ms, ttl;
     const yk_cf_entry table[] = {
         YK_CF_INTEGER("YOYAKU_BATCH_MAX", &batch_max, "1000", 1, 100000,
                       "most entries read per stream per batch"),
         YK_CF_SHARED(yk_setting_log_format, &log_format),
         YK_CF_SHARED(yk_setting_log_level, &log_level),
+        YK_CF_INTEGER("YOYAKU_MAX_DELIVERIES", &max_deliveries, "5", 1, 1000,
+                      "deliveries of an entry before it is moved to the dead letters yk:dead:{p}"),
         YK_CF_STRING("YOYAKU_METRICS_LISTEN", &metrics_listen, "",
                      "host:port serving GET /metrics and /healthz; empty = none"),
         YK_CF_SHARED(yk_setting_partitions, &partitions),
@@ -115,6 +117,7 @@ int main(int argc, char **argv)
                 .redis_addr = redis,
                 .partitions = partitions,
                 .batch_max = batch_max,
+                .max_deliveries = max_deliveries,
                 .ttl = ttl,
                 .rebalance_ms = rebalance_ms};
     w.parts = calloc((size_t)partitions, sizeof *w.parts);

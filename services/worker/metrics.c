@@ -29,7 +29,15 @@ static yk_family redeliveries =
     YK_COUNTER("yoyaku_worker_redeliveries_total",
                "Entries read again from the pending list (replay after a restart, a takeover or "
                "a failed attempt).");
-static yk_family *const families[] = {&results, &batch_size, &batch_seconds, &owned, &redeliveries};
+static yk_family dead_letters =
+    YK_COUNTER("yoyaku_dead_letters_total",
+               "Entries this worker moved to the dead-letter stream yk:dead:{p}, by partition.");
+static yk_family dead_length =
+    YK_GAUGE("yoyaku_dead_letter_entries",
+             "Entries in the dead-letter stream yk:dead:{p} of each partition this worker owns, "
+             "read at its last rebalance tick.");
+static yk_family *const families[] = {&results,      &batch_size,   &batch_seconds, &owned,
+                                      &redeliveries, &dead_letters, &dead_length};
 
 static uv_loop_t metrics_loop;
 static uv_async_t metrics_stop_async;
@@ -186,5 +194,29 @@ void metrics_redelivered(size_t entries)
 {
     pthread_mutex_lock(&metrics_lock);
     yk_family_add(&redeliveries, "", (double)entries);
+    pthread_mutex_unlock(&metrics_lock);
+}
+
+void metrics_dead(unsigned partition, size_t entries)
+{
+    char labels[32];
+    snprintf(labels, sizeof labels, "partition=\"%u\"", partition);
+    pthread_mutex_lock(&metrics_lock);
+    yk_family_add(&dead_letters, labels, (double)entries);
+    pthread_mutex_unlock(&metrics_lock);
+}
+
+void metrics_dead_lengths(const long long *len, size_t partitions)
+{
+    pthread_mutex_lock(&metrics_lock);
+    yk_family_clear(&dead_length);
+    for (size_t p = 0; p < partitions; p++) {
+        if (len[p] < 0)
+            continue;
+        char labels[32];
+        snprintf(labels, sizeof labels, "partition=\"%zu\"", p);
+        yk_family_set(&dead_length, labels, (double)len[p]);
+        yk_family_add(&dead_letters, labels, 0); /* the counter shows from the start */
+    }
     pthread_mutex_unlock(&metrics_lock);
 }

@@ -32,4 +32,11 @@ void metrics_owned(int partitions);
 /* yoyaku_worker_redeliveries_total: entries read again from the pending list. */
 void metrics_redelivered(size_t entries);
 
+/* yoyaku_dead_letters_total{partition}: entries moved to yk:dead:{partition}. */
+void metrics_dead(unsigned partition, size_t entries);
+
+/* yoyaku_dead_letter_entries{partition}: the length of yk:dead:{p} for each p with len[p] >= 0
+ * (the partitions owned), replacing the previous figures. */
+void metrics_dead_lengths(const long long *len, size_t partitions);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "metrics.h"
 #include "persist.h"
 #include "yk_partition.h"
 #include "yk_log.h"
@@ -26,7 +27,6 @@ void partitions_drop_all(worker *w)
 {
     for (unsigned p = 0; p < w->partitions; p++) {
         partitions_forget(w, p);
-        map_clear(&w->parts[p].failures, NULL);
         w->parts[p].owned = w->parts[p].setup = false;
     }
 }
@@ -57,8 +57,49 @@ static int partitions_lock_call(worker *w, const char *fn, unsigned p)
     return v;
 }
 
-/* ZADD + ZREMRANGEBYSCORE + ZCARD + GET yk:catalogue in one round trip; the number of live
- * workers or -1. *version receives the catalogue version the ingress bumps on admin changes. */
+/* The length of the dead-letter stream of every owned partition, for /metrics; appended to the
+ * heartbeat's round trip. Returns the number of commands appended, or -1. */
+static int partitions_dead_append(worker *w)
+{
+    int n = 0;
+    for (unsigned p = 0; p < w->partitions; p++) {
+        char key[32];
+        snprintf(key, sizeof key, "yk:dead:{%u}", p);
+        if (w->parts[p].owned && yk_rconn_append(w->redis, 2, (const char *[]){"XLEN", key}) != 0)
+            return -1;
+        n += w->parts[p].owned;
+    }
+    return n;
+}
+
+/* Reads the replies of partitions_dead_append. -1 when the connection failed. */
+static int partitions_dead_read(worker *w)
+{
+    long long *len = malloc(w->partitions * sizeof *len);
+    for (unsigned p = 0; p < w->partitions; p++) {
+        if (!w->parts[p].owned) {
+            if (len)
+                len[p] = -1;
+            continue;
+        }
+        yk_reply *r = yk_rconn_get(w->redis);
+        if (r == NULL) {
+            free(len);
+            return -1;
+        }
+        if (len)
+            len[p] = yk_reply_is(r, YK_REPLY_INTEGER) ? yk_reply_int(r) : -1;
+        yk_rconn_free(r);
+    }
+    if (len)
+        metrics_dead_lengths(len, (size_t)w->partitions);
+    free(len);
+    return 0;
+}
+
+/* ZADD + ZREMRANGEBYSCORE + ZCARD + GET yk:catalogue (+ an XLEN per owned dead-letter stream) in
+ * one round trip; the number of live workers or -1. *version receives the catalogue version the
+ * ingress bumps on admin changes. */
 static long long partitions_heartbeat(worker *w, long long *version)
 {
     int64_t now = partitions_now_ms();
@@ -69,7 +110,8 @@ static long long partitions_heartbeat(worker *w, long long *version)
         yk_rconn_append(w->redis, 4,
                         (const char *[]){"ZREMRANGEBYSCORE", "yk:workers", "-inf", old}) != 0 ||
         yk_rconn_append(w->redis, 2, (const char *[]){"ZCARD", "yk:workers"}) != 0 ||
-        yk_rconn_append(w->redis, 2, (const char *[]){"GET", "yk:catalogue"}) != 0)
+        yk_rconn_append(w->redis, 2, (const char *[]){"GET", "yk:catalogue"}) != 0 ||
+        partitions_dead_append(w) < 0)
         return -1;
     long long n = -1;
     *version = 0;
@@ -83,7 +125,7 @@ static long long partitions_heartbeat(worker *w, long long *version)
             *version = atoll(yk_reply_str(r, NULL));
         yk_rconn_free(r);
     }
-    return n;
+    return partitions_dead_read(w) == 0 ? n : -1;
 }
 
 worker_status partitions_rebalance(worker *w)
@@ -114,7 +156,6 @@ worker_status partitions_rebalance(worker *w)
         if (partitions_lock_call(w, "pg_advisory_unlock", p) < 0)
             return WORKER_PG_LOST;
         partitions_forget(w, p);
-        map_clear(&w->parts[p].failures, NULL);
         w->parts[p].owned = w->parts[p].setup = false;
         owned--;
         yk_info("released partition=%u owned=%u target=%u workers=%lld", p, owned, target, n);

@@ -158,7 +158,8 @@ __attribute__((warn_unused_result)) int persist_write(yk_pgconn *c, const char *
 
 /* True when a statement failed since the previous call with an error that time may cure (SQLSTATE
  * class 08 connection, 53 insufficient resources, 57 operator intervention, 58 system error):
- * such failures do not count towards WORKER_ATTEMPTS. Clears the flag. */
+ * an entry that keeps failing so is answered 503 rather than 500 (deadletter.h). Clears the flag.
+ */
 bool persist_take_transient(void);
 
 #endif

@@ -18,7 +18,8 @@ __attribute__((warn_unused_result)) int phase_load(yk_pgconn *c, persist_event *
 
 /* For a reservation of an event with phases: when its booker's phase is not open at now, answers
  * it 409 booking_closed (opens_at: when their phase opens, else null) and returns true. A fields
- * text that cannot be read meets no field's phase. */
+ * text that cannot be read meets no field's phase. Before the event's own opens_at, called with
+ * now = that time: refuses with the booker's later phase, if any. */
 bool phase_refuse(entry *en, int64_t now);
 
 #endif

@@ -13,12 +13,20 @@
 #define SOLDOUT_TEXT_MAX (((size_t)1 << 30) - 1)
 static yk_buf soldout_cmds = YK_BUF_INIT(SOLDOUT_TEXT_MAX);
 
+/* Whether no seat of s can come free before the batch commits: every seat booked. The hook for
+ * held waitlist offers: a seat held for an offer that may expire or be declined may return, so a
+ * slot full only because of held offers must not count here. */
+static bool soldout_final(const persist_slot *s)
+{
+    return s->booked >= s->capacity;
+}
+
 void soldout_mark(entry *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         entry *en = &v[i];
         en->full = en->st == ENTRY_NEW && !en->cancel && !en->attend && en->found > 0 &&
-                   en->s->booked >= en->s->capacity;
+                   soldout_final(en->s);
     }
 }
 

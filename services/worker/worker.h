@@ -23,8 +23,6 @@ typedef struct {
     bool setup; /* must (re)create the group, claim orphaned entries and replay its pending list */
     map events; /* event id (decimal) → persist_event*, a cache of PostgreSQL between batches */
     map scopes; /* "e:<id>" or "c:<campaign>" → identity count map shared by the scope's events */
-    map failures; /* request id → (intptr_t) failed attempts of a pending entry; kept across
-                     ticks (partitions_forget leaves it), cleared when p is released or lost */
 } worker_part;
 
 typedef struct {
@@ -32,6 +30,7 @@ typedef struct {
     const char *id; /* consumer name and yk:workers member */
     const char *pg_conninfo, *redis_addr;
     int64_t partitions, batch_max, ttl, rebalance_ms;
+    int64_t max_deliveries; /* YOYAKU_MAX_DELIVERIES: deliveries before a dead letter */
     /* connections: NULL while down; main (re)connects them */
     yk_rconn *redis;
     yk_pgconn *pg;
@@ -43,9 +42,5 @@ typedef struct {
 extern volatile sig_atomic_t worker_stop;
 
 #define WORKER_LOCK_CLASS 31601 /* first key of pg_advisory_lock(class, partition) */
-
-/* An entry that fails this many times with an error retrying cannot cure (not a lost connection,
- * not a resource shortage) is answered 500 internal and acked. Retries come once per tick. */
-#define WORKER_ATTEMPTS 5
 
 #endif

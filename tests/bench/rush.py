@@ -9,6 +9,7 @@ temporary directory on free ports, then measures, one after the other (2 cores: 
              1 and auto; redis-benchmark XADD -P 1 / -P 16 and the ingress's submit script;
              pgbench, one booking per transaction (UPDATE slot + INSERT booking), -c 8 and -c 64
   S1         opening rush: N requests, C connections, 50 slots x 120 seats, fresh identities
+  S1p        S1 on an event with phases (a birth date field, two phases open): the phase check's cost
   S2         the same load against the sold-out event
   S3         S1's shape at a fixed 70% of S1's rate: latency; S3b every request books (events
              that never fill) at 70% of S4's rate
@@ -21,7 +22,7 @@ measurement: CPU seconds per process, peak RSS, Redis memory, WAL bytes, load av
 tests/bench/out/rush-<timestamp>.json.
 
 Options: --quick (reduced sizes, < 5 minutes), --only s1,s2,... (subset: ceilings nginx redis
-pgbench s1 s2 s3 s4 idle), --keep (keep the temporary directory and its logs).
+pgbench s1 s1p s2 s3 s4 idle; s1p: S1 with phased opening), --keep (keep the temporary directory and its logs).
 Environment: YOYAKU_BUILD_DIR (set by tests/bench/rush), RUSH_N, RUSH_CONNS, RUSH_S4_N,
 RUSH_QUIET_WAIT (seconds to wait for a quiet machine before each measurement: 90, quick 20),
 RUSH_ATTEMPTS (a measurement during which other processes used more than RUSH_NOISE = 0.25 of a
@@ -467,12 +468,14 @@ class Bench:
 
     # -- events ------------------------------------------------------------------------------------
 
-    def make_event(self, slug, slots, capacity, day=60):
+    def make_event(self, slug, slots, capacity, day=60, extra=None):
         c = self.stack.client
-        r = c.post("/v1/admin/events", {
+        definition = {
             "slug": slug, "title": "ラッシュ計測 " + slug, "timezone": "Asia/Tokyo",
             "fields": [{"name": "name", "label": {"ja": "氏名", "en": "Name"}, "type": "text",
-                        "required": True, "max_length": 50}]}, admin=True)
+                        "required": True, "max_length": 50}]}
+        definition.update(extra or {})  # e.g. S1p's phases and their field
+        r = c.post("/v1/admin/events", definition, admin=True)
         if r.status != 201:
             raise RuntimeError("create event %s: %r" % (slug, r))
         d = datetime.datetime.now(JST).date() + datetime.timedelta(days=day)
@@ -495,17 +498,18 @@ class Bench:
         eid = int(self.stack.scalar("SELECT id FROM events WHERE slug = '%s'" % slug))
         return {"slug": slug, "id": eid, "slot_ids": ids, "partition": partition_of(slug)}
 
-    def variants(self, name, events, tag):
-        """A ykload -V file: one line per slot of each event, fresh identity per request number."""
+    def variants(self, name, events, tag, more=("",)):
+        """A ykload -V file: one line per slot of each event (times each of `more`, extra fields
+        as JSON members, e.g. ',"birth":"1950-01-01"'), fresh identity per request number."""
         f = self.tmp / ("%s.variants" % name)
         with open(f, "w") as out:
             # interleave events so consecutive requests go to different events
             width = max(len(e["slot_ids"]) for e in events)
-            for i in range(width):
+            for i, extra in ((i, x) for i in range(width) for x in more):
                 for e in events:
                     sid = e["slot_ids"][i % len(e["slot_ids"])]
                     body = ('{"slot_id":"%s","email":"r%s-%s-%%N%%@bench.example",'
-                            '"fields":{"name":"予約 太郎 %%N%%"}}' % (sid, self.run_id, tag))
+                            '"fields":{"name":"予約 太郎 %%N%%"%s}}' % (sid, self.run_id, tag, extra))
                     out.write("/v1/events/%s/reservations\t%s\n" % (e["slug"], body))
         return f
 
@@ -665,9 +669,9 @@ http {
 
     # -- scenarios ---------------------------------------------------------------------------------
 
-    def scenario_rush(self, name, event, tag, rate=None):
+    def scenario_rush(self, name, event, tag, rate=None, more=("",)):
         """N requests for one event, fresh identities, following 202s to their decision."""
-        v = self.variants(name, [event], tag)
+        v = self.variants(name, [event], tag, more)
         st = self.stack
         b0, w0, wm0 = self.bookings([event["id"]]), self.pg_wal(), self.worker_metrics()
         rc0 = self.redis_cmdstats()
@@ -734,6 +738,30 @@ http {
             self.s1_event = ev
             return res
         self.results["scenarios"]["S1"] = self.repeated("S1", one, "seconds", False)
+
+    def s1p(self):
+        """S1 with phased opening (issue 14): a birth date field, an early phase for those born in
+        1961 or before and everyone's phase, both open, so every request is checked against the
+        phases at the ingress and by the worker and S1's seats are sold all the same. Half the
+        bookers fall in each phase. Compare its seconds with S1's (issue 14: within 10 %)."""
+        now = datetime.datetime.now(JST).replace(microsecond=0)
+        extra = {"fields": [{"name": "name", "label": {"ja": "氏名", "en": "Name"}, "type": "text",
+                             "required": True, "max_length": 50},
+                            {"name": "birth", "label": {"ja": "生年月日", "en": "Birth date"},
+                             "type": "date"}],
+                 "phases": [{"opens_at": (now - datetime.timedelta(hours=2)).isoformat(),
+                             "field": "birth", "max": "1961-12-31"},
+                            {"opens_at": (now - datetime.timedelta(hours=1)).isoformat()}]}
+
+        def one():
+            tag = "s1p-%d" % len(self.results["measurements"])
+            ev = self.make_event("rush-%s-%s" % (self.run_id, tag), self.slots, self.capacity,
+                                 extra=extra)
+            res = self.scenario_rush("S1p opening rush with phases", ev, tag,
+                                     more=(',"birth":"1950-04-01"', ',"birth":"1990-04-01"'))
+            res["seats"] = self.slots * self.capacity
+            return res
+        self.results["scenarios"]["S1p"] = self.repeated("S1p", one, "seconds", False)
 
     def s2(self):
         ev = getattr(self, "s1_event", None)
@@ -937,6 +965,8 @@ http {
                 self.ceiling_pgbench()
             if self.want("s1"):
                 self.s1()
+            if self.want("s1p"):
+                self.s1p()
             if self.want("s2"):
                 self.s2()
             if self.want("s3"):
@@ -1112,6 +1142,16 @@ def table(res):
         add("S1 5xx, socket errors, unanswered", "%d, %d, %d" % (s1["5xx"], s1["socket_errors"], s1["unanswered"]),
             target="0", met=s1["5xx"] == 0 and s1["socket_errors"] == 0 and s1["unanswered"] == 0)
         add("S1 oversold slots", len(s1["oversold_slots"]), target="0", met=not s1["oversold_slots"])
+    s1p = sc.get("S1p")
+    if s1p:
+        inv = s1p["confirmed"] == s1p["seats"] and s1p["confirmed_in_pg"] == s1p["seats"]
+        add("S1p (phases) time until every request answered" + spread(s1p, "seconds", " s"),
+            s1p["seconds"], s1["seconds"] if s1 else None, "<= 110% of S1",
+            (s1p["seconds"] <= 1.1 * s1["seconds"]) if s1 else None, " s")
+        add("S1p confirmed (201) / in PostgreSQL, 5xx, oversold",
+            "%d / %d, %d, %d" % (s1p["confirmed"], s1p["confirmed_in_pg"], s1p["5xx"],
+                                 len(s1p["oversold_slots"])), "%d seats" % s1p["seats"],
+            target="= seats, 0, 0", met=inv and s1p["5xx"] == 0 and not s1p["oversold_slots"])
     s2 = sc.get("S2")
     if s2:
         add("S2 sold-out answers/s vs nginx wp=1" + spread(s2, "answers_per_s"), s2["answers_per_s"], ng1,

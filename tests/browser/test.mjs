@@ -6,5 +6,6 @@
 import { runAll } from './harness.mjs';
 import './pages.mjs';
 import './console.mjs';
+import './phases.mjs';
 
 await runAll(process.argv.slice(2));

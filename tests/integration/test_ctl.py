@@ -14,12 +14,14 @@ def test_status_shows_owners_queues_and_outbox(stack, make_event):
     assert ev.reserve().status == 201
     stack.wait_partitions_owned()
     out = stack.ctl("status").stdout
-    rows = re.findall(r"^(\d+)\t(\S+)\t(-?\d+)\t(-?\d+)$", out, re.M)
+    rows = re.findall(r"^(\d+)\t(\S+)\t(-?\d+)\t(-?\d+)\t(-?\d+)$", out, re.M)
     assert len(rows) == stack.partitions, out
+    assert out.startswith("partition\towner\tlength\tpending\tdead\n"), out
     owners = stack.partition_owners()
-    for p, owner, length, pending in rows:
+    for p, owner, length, pending, dead in rows:
         assert owner == owners[int(p)], (p, owner, owners)
         assert int(length) >= 0 and int(pending) >= 0
+        assert int(dead) == stack.redis("XLEN", "yk:dead:{%s}" % p)
     assert "partitions without an owner: 0" in out, out
     assert re.search(r"^outbox\t\w+\t\d+$", out, re.M), out
 

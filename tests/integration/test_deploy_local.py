@@ -138,6 +138,12 @@ def test_deploy_local_run(devdir):
         assert not {"5432", "6379"} & set(ports.values()), ports
         for d in ("logs", "mail", "redis", "pg"):
             assert (devdir / d).exists(), d
+        # the yoyaku services never run as root (as root the script starts them as nobody)
+        services = [(pid, cmd) for pid, cmd in processes_of(devdir)
+                    if any(b in cmd for b in ("yoyaku-ingress", "yoyaku-worker", "yoyaku-notifier"))]
+        assert len(services) >= 3, services
+        for pid, cmd in services:
+            assert os.stat("/proc/%d" % pid).st_uid != 0, cmd
 
         api = Client("127.0.0.1", port, token)
         r = api.post("/v1/admin/login", {"login": "owner", "password": password})

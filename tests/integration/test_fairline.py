@@ -217,6 +217,42 @@ def test_fair_line(line):
           "0 inversions" % (N, queued_s, decided_s))
 
 
+def test_estimated_wait_follows_the_drain_rate(line):
+    """estimated_wait_seconds is the position over the partition's drain rate as the ingress
+    measured it from yk:done:{p}: the partition is made to drain at 20 a second (the decided count
+    raised by hand while no worker runs) and a poll then estimates position / 20 s."""
+    s = line
+    c = start_ingress(s, 4)               # a fresh ingress: no rate measured yet
+    slug, ev, part, (slot,) = make_event(s, [1000], [s.client, c])
+    stop_workers(s)
+    first, rids = None, []
+    for i in range(400):
+        r = c.post("/v1/events/%s/reservations" % slug,
+                   {"slot_id": slot, "email": "w%d@example.com" % i, "fields": {"name": "w"}})
+        assert r.status == 202, r
+        first = first or r.json
+        rids.append(r.json["request_id"])
+    last = r.json
+    assert last["position"] - first["position"] == 399
+    # Before any drain was seen the rate is taken as 1,000 a second.
+    assert last["estimated_wait_seconds"] == -(-(last["position"] - 1) // 1000), last
+    step, steps = 10, 8
+    for _ in range(steps):
+        s.redis("INCRBY", "yk:done:{%d}" % part, step)
+        r = c.get("/v1/requests/%s" % last["request_id"])
+        assert r.status == 200 and r.json["status"] == "pending", r
+        time.sleep(0.5)
+    r = c.get("/v1/requests/%s" % last["request_id"])
+    pos = r.json["position"]
+    assert pos == last["position"] - step * steps, r
+    want = (pos - 1) / (step / 0.5)
+    assert 0.6 * want <= r.json["estimated_wait_seconds"] <= 1.5 * want + 1, (r, want)
+    s.redis("DECRBY", "yk:done:{%d}" % part, step * steps)
+    start_worker(s)
+    got = answers(s, rids)
+    assert sum(1 for v in got.values() if v[0] == 201) == 400
+
+
 class Subscriber(threading.Thread):
     """Reads the messages of one pub/sub channel, each with the time it arrived."""
 

@@ -155,3 +155,21 @@ def test_worker_decides_phases_too(stack, make_event):
     code, body = answer(stack, queue(stack, ev, {"name": "D", "birth": "not a date"}))
     assert code == 409 and body["opens_at"] == later, body
     assert stack.bookings_count(ev.id) == 1
+
+
+def test_event_window_and_phases_together(stack, make_event):
+    """Before the event itself opens, each booker hears the later of the event's opens_at and
+    their phase's, at the ingress and from the worker alike."""
+    event_opens, everyone = at(24), at(24 * 7)
+    ev = make_event(fields=FIELDS, opens_at=event_opens, phases=[
+        {"opens_at": everyone},
+        {"opens_at": at(-1), "field": "birth", "max": "1961-12-31"}])
+    r = ev.reserve(fields=person(birth="1950-01-01"))
+    assert r.status == 409 and r.json["opens_at"] == event_opens, r
+    r = ev.reserve(fields=person(birth="1990-01-01"))
+    assert r.status == 409 and r.json["opens_at"] == everyone, r
+    code, body = answer(stack, queue(stack, ev, {"name": "E", "birth": "1950-01-01"}))
+    assert code == 409 and body["opens_at"] == event_opens, body
+    code, body = answer(stack, queue(stack, ev, {"name": "F", "birth": "1990-01-01"}))
+    assert code == 409 and body["opens_at"] == everyone, body
+    assert stack.bookings_count(ev.id) == 0

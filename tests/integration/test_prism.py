@@ -239,11 +239,13 @@ def test_unlock_refusals(own, px):
 
 def test_unlock_429(own):
     """The 11th wrong password a minute: through a Prism of its own in front of an ingress whose
-    limits apply to loopback (YOYAKU_RATE_LOOPBACK=1, YOYAKU_RATE_UNLOCK=2 to be quick)."""
+    limits apply to loopback (YOYAKU_RATE_LOOPBACK=1, YOYAKU_UNLOCK_FAILURES=2 to be quick); and
+    the reservations' token bucket (YOYAKU_RATE_RESERVE=2/min) through the same Prism."""
     slug, _ = new_event(own, password="open sesame")
+    open_slug, open_slots = new_event(own)
     port = free_port()
     env = dict(own.env, YOYAKU_LISTEN="127.0.0.1:%d" % port, YOYAKU_INGRESS_ID="ingress-px-rate",
-               YOYAKU_RATE_LOOPBACK="1", YOYAKU_RATE_UNLOCK="2")
+               YOYAKU_RATE_LOOPBACK="1", YOYAKU_UNLOCK_FAILURES="2", YOYAKU_RATE_RESERVE="2/min")
     ing = own._spawn("ingress-px-rate", [binary("yoyaku-ingress")], env)
     p = None
     try:
@@ -257,6 +259,11 @@ def test_unlock_429(own):
             p.post(path, {"password": "nope"}, 401)
         r = p.post(path, {"password": "nope"}, 429)
         assert r.error == "rate_limited" and 1 <= int(r.headers["retry-after"]) <= 60, r
+        path = "/v1/events/%s/reservations" % open_slug
+        p.post(path, booking_body(open_slots[0]), 201)
+        p.post(path, {"slot_id": open_slots[0]}, 422)          # a refusal spends a token too
+        r = p.post(path, booking_body(open_slots[0]), 429)
+        assert r.error == "rate_limited" and 1 <= int(r.headers["retry-after"]) <= 30, r
     finally:
         if p is not None:
             p.client.close()
@@ -388,6 +395,32 @@ def test_reserve_prerequisite_not_met_409(own, px, ev):
     slug, (slot,) = new_event(own, day=60, prerequisite={"event": ev[0], "min_days": 0})
     r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot), 409)
     assert r.error == "prerequisite_not_met"
+
+
+# phased opening (issue 14): the definition with phases, the event showing them, 201 in the
+# booker's phase, 409 booking_closed with their opens_at (a time, or null), 422 for bad phases
+def test_phases_201_409_422(own, px):
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    later = rfc3339(now + datetime.timedelta(days=7))
+    phases = [{"opens_at": later},
+              {"opens_at": rfc3339(now - datetime.timedelta(hours=1)), "field": "age", "min": 65},
+              {"opens_at": rfc3339(now + datetime.timedelta(days=1)), "field": "age", "min": 18,
+               "max": 64}]
+    slug = unique("pxp")
+    r = px.post("/v1/admin/events", {"slug": slug, "title": "段階 " + slug, "fields": FIELDS,
+                                     "phases": phases}, admin=True)
+    assert r.json["phases"] == phases, r
+    slug, (slot,) = new_event(own, phases=phases[1:])
+    assert px.get("/v1/events/%s" % slug).json["phases"] == phases[1:]
+    px.post("/v1/events/%s/reservations" % slug, booking_body(slot, age=70))
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot, age=30), 409)
+    assert r.error == "booking_closed" and r.json["opens_at"] == phases[2]["opens_at"], r
+    r = px.post("/v1/events/%s/reservations" % slug, booking_body(slot, age=12), 409)
+    assert r.error == "booking_closed" and r.json["opens_at"] is None, r
+    r = px.post("/v1/admin/events", {"slug": unique("pxp"), "title": "x", "fields": FIELDS,
+                                     "phases": [{"opens_at": later, "field": "name", "min": 1}]},
+                422, admin=True)
+    assert {"field": "phases[0].field", "reason": "type"} in r.json["errors"], r
 
 
 def test_reserve_idempotent_and_conflict_409(px, ev):

@@ -5,6 +5,7 @@ import {
   call, retryAfter, errorCode, accessHeaders, setAccessToken, forgetAccessToken, enc, newKey, sleep, h,
   checkinBlock,
 } from './api.js';
+import { phasesFact, watchPhase } from './phases.js';
 
 const { t, tx, txValue, txAttr } = i18n;
 i18n.init();
@@ -88,6 +89,7 @@ function renderEvent() {
     if (e.closes_at) dd.push(tx(h('span'), 'closesAt', { at: e.closes_at }));
     fact('period', ...dd);
   }
+  phasesFact(e, fact); // phased opening: phases.js
   txValue($('description'), e.description || '');
   $('description').hidden = !e.description;
 
@@ -101,6 +103,8 @@ function renderEvent() {
   else if (e.closes_at && Date.parse(e.closes_at) <= now) pageAlert('booking_closed');
 
   renderFields(Array.isArray(e.fields) ? e.fields : []);
+  watchPhase(e, $('book-form'), $('phase-you'), () => Object.fromEntries(
+    [...fieldInputs].map(([name, f]) => [name, f.input.value])));
   $('event').hidden = false;
 }
 
@@ -553,6 +557,7 @@ async function handleAnswer(status, body, r) {
     }
     if (code === 'booking_closed') {
       if (body.opens_at && Date.parse(body.opens_at) > Date.now()) result('err', 'booking_closed_opens', { at: body.opens_at });
+      else if (body.opens_at === null && state.event.phases) result('err', 'booking_closed_phase_none');
       else result('err', 'booking_closed');
       await loadSlots();
       return;

@@ -16,7 +16,7 @@ static void nothing(void *owner)
 {
     (void)owner;
 }
-static const yk_hparse_hooks no_hooks = {nothing, nothing};
+static const yk_hparse_hooks no_hooks = {nothing, nothing, NULL};
 
 /* Feeds text in pieces of at most step bytes; returns what the last feed returned. */
 static int feed(yk_hparse *p, const char *text, size_t step, size_t *used_total)

@@ -217,6 +217,25 @@ static void refusals(void **state)
             "phases[0].max", "pattern");
     refused("[{\"opens_at\":\"2026-12-01T09:00:00Z\",\"field\":\"age\",\"min\":1e300}]",
             "phases[0].min", "type");
+    /* Without an error list (the worker, the catalogue) a bad phase still fails the parse: it
+     * must never read as a phase open to everyone. */
+    const char *bad[] = {
+        "[{\"opens_at\":\"2026-12-01T09:00:00Z\",\"field\":\"birth\",\"min\":\"1950-01-01\","
+        "\"max\":\"bad\"}]",
+        "[{\"opens_at\":\"2026-12-01T09:00:00Z\",\"field\":\"gone\",\"min\":1}]",
+        "[{\"opens_at\":\"2026-12-01T09:00:00Z\",\"field\":\"birth\"}]",
+        "[{\"opens_at\":\"2026-12-01T09:00:00Z\",\"field\":\"age\",\"min\":5,\"max\":1}]",
+    };
+    yk_fieldset fs;
+    fieldset(&fs);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *v = json_loads(bad[i], 0, NULL);
+        yk_phases ph;
+        assert_true(yk_phases_parse(&ph, v, i == 1 ? &fs : NULL, NULL) > 0);
+        assert_null(ph.v);
+        json_decref(v);
+    }
+    yk_fieldset_free(&fs);
     /* too many phases */
     char many[4096] = "[";
     for (int i = 0; i <= YK_PHASE_MAX; i++)

@@ -447,22 +447,6 @@ static void answers_from_committed_rows(void **state)
     fixture_free(&f);
 }
 
-static void failures_counted(void **state)
-{
-    (void)state;
-    worker_part parts[1] = {{0}};
-    worker w = {.partitions = 1, .parts = parts};
-    for (int attempt = 1; attempt <= WORKER_ATTEMPTS; attempt++) {
-        entry v[1] = {reserve(0, NULL, NULL, "x")};
-        v[0].st = ENTRY_RETRY;
-        decide_failures(&w, v, 1, true); /* transient: not counted */
-        assert_int_equal(v[0].st, ENTRY_RETRY);
-        decide_failures(&w, v, 1, false);
-        assert_int_equal(v[0].st, attempt < WORKER_ATTEMPTS ? ENTRY_RETRY : ENTRY_ANSWER);
-    }
-    map_clear(&parts[0].failures, NULL);
-}
-
 /* Dose series (issue 10): dose 2 (event 2, min_days 28) is decided against dose 1's history
  * (event 1) in memory; a dose 1 booked or cancelled in the batch counts at once. */
 static void prerequisite_in_memory(void **state)
@@ -599,7 +583,6 @@ int main(void)
         cmocka_unit_test_setup(cancel_ids_out_of_memory, setup),
         cmocka_unit_test_setup(cancel_rows_missing, setup),
         cmocka_unit_test_setup(answers_from_committed_rows, setup),
-        cmocka_unit_test_setup(failures_counted, setup),
         cmocka_unit_test_setup(prerequisite_in_memory, setup),
         cmocka_unit_test_setup(booking_window, setup),
         cmocka_unit_test_setup(cancel_updates_history, setup),
