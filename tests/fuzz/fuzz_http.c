@@ -117,7 +117,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     catalogue_init(fuzz_loader, (unsigned)ingress.partitions);
     pwhash_pool_init(ingress.loop, 1, 4);
     routes_secret_init();
-    if (client_init(ingress.trusted_proxies) != 0 || staff_init() != 0)
+    if (client_init(ingress.trusted_proxies) != 0)
+        abort();
+    ratelimit_init(ingress.rate);
+    if (staff_init() != 0)
         abort();
     yk_settings_origin(ingress.public_url, ingress.origin, sizeof ingress.origin);
     if (yk_pg_open(&ingress.pg, ingress.loop, ingress.pg_conninfo, 1000) != 0 ||
