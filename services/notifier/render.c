@@ -168,6 +168,23 @@ static int check_placeholders(const char *s, int sections, const char *file, cha
 
 /* Appends tpl with its placeholders replaced by values (NULL = none); the lines between a
  * section's tags only when the section shows, the tag lines never. */
+/* A value goes into one line of the text: a control character in it (CR/LF above all, which
+ * would leave a bare line end in a CRLF body) becomes a space, as in encoded words. */
+static void add_value(yk_buf *out, const char *v)
+{
+    for (const char *p = v; *p;) {
+        size_t n = 0;
+        while (p[n] && !((unsigned char)p[n] < 0x20 && p[n] != '\t') && p[n] != 0x7f)
+            n++;
+        yk_buf_add(out, p, n);
+        p += n;
+        if (*p) {
+            yk_buf_addc(out, ' ');
+            p++;
+        }
+    }
+}
+
 static void expand(yk_buf *out, const char *tpl, const char *const values[P_COUNT])
 {
     int hide = 0;
@@ -192,7 +209,7 @@ static void expand(yk_buf *out, const char *tpl, const char *const values[P_COUN
                 p = q + 2;
                 continue;
             }
-            yk_buf_adds(out, values[i] ? values[i] : "");
+            add_value(out, values[i] ? values[i] : "");
             p = end;
         }
         if (!hide)

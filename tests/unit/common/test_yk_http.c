@@ -24,7 +24,16 @@
 
 #include "yk_http.h"
 
-#define WAIT_MS 2000 /* every wait fails the test after this long */
+#define WAIT_MS (2000 * time_scale()) /* every wait fails the test after this long */
+
+/* Under valgrind (the valgrind test setup of meson.build sets YK_TEST_TIME_SCALE) the code runs
+ * many times slower: the bounds on how long things may take stretch by that factor. */
+static uint64_t time_scale(void)
+{
+    const char *s = getenv("YK_TEST_TIME_SCALE");
+    long f = s ? atol(s) : 1;
+    return f > 1 ? (uint64_t)f : 1;
+}
 
 /* One server per test: start() creates it, finish() closes it and asserts a clean loop close. */
 static struct {
@@ -1278,7 +1287,7 @@ static void pipelining_back_pressure(void **state)
                     pad))
     NEXT_REQ();
     /* send without reading until the client has been blocked for 300 ms */
-    uint64_t blocked = 0, end = now_ms() + 10000;
+    uint64_t blocked = 0, end = now_ms() + 10000 * time_scale();
     while (sent < MAX_REQ) {
         assert_true(now_ms() < end);
         ssize_t w = send(c->fd, req + off, (size_t)len - off, MSG_NOSIGNAL);
@@ -1313,7 +1322,7 @@ static void pipelining_back_pressure(void **state)
 
     /* now read: everything is answered in order, the rest of the last request sent meanwhile */
     int taken = 0, total = sent + (off > 0);
-    end = now_ms() + 10000;
+    end = now_ms() + 10000 * time_scale();
     while (taken < total) {
         assert_true(now_ms() < end);
         if (off > 0) {
@@ -1651,7 +1660,7 @@ static void http10_keep_alive(void **state)
  * into head[4096]. */
 static char *cl_stream(client *c, char *head, size_t *len, int head_request)
 {
-    uint64_t end = now_ms() + 10000;
+    uint64_t end = now_ms() + 10000 * time_scale();
     char *e;
     for (;;) {
         cl_fill(c);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <unistr.h>
 
 #include <sodium.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "render.h"
 
 static render_templates *tpl;
@@ -308,6 +310,13 @@ static void test_injection(void **state)
     assert_headers_clean(&m);
     for (int i = 0; i < m.nheaders; i++)
         assert_null(strstr(m.headers[i], "Bcc"));
+    /* …and there on one line, the CR/LF as spaces: the body's line ends stay CRLF throughout
+     * (tests/fuzz found the bare ones) */
+    assert_non_null(strstr(m.text, "太郎  Bcc: evil@example.net"));
+    assert_non_null(strstr(m.subject, "講座  Bcc: evil@example.net"));
+    for (const char *p = m.text; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            assert_true(*p == '\r' ? p[1] == '\n' : p > m.text && p[-1] == '\r');
     render_mail_free(&m);
 
     assert_true(render_address_safe("user+tag@example.com"));
@@ -317,6 +326,76 @@ static void test_injection(void **state)
         "<a@b>", "a@b>", "a,b@c", "a@b\x7f", "\"a\"@b", "a@b\xff"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(render_address_safe(bad[i]));
+}
+
+/* A title that libical folded into bare CR and LF — control characters and bytes that are not
+ * UTF-8 (found by tests/fuzz): the calendar part keeps CRLF line ends and is UTF-8 throughout. */
+static void test_ics_odd_text(void **state)
+{
+    char err[256];
+    render_mail m;
+    mail_booking b = booking("reminder", "ja");
+    b.title = "\x12\x09\xe4\xba\x88\xe7\xb4\x84\xe3\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+              "\xf6\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+              "use_"
+              "derivat\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+              "\x06\x06\x06\xff\xff\x06\x06\x06";
+    b.venue = "Hall\r\n2F";
+    assert_int_equal(render_build(tpl, &ctx, &b, 0, &m, err, sizeof err), 0);
+    assert_non_null(m.ics);
+    for (const char *p = m.ics; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            assert_true(*p == '\r' ? p[1] == '\n' : p > m.ics && p[-1] == '\r');
+    assert_null(u8_check((const uint8_t *)m.ics, strlen(m.ics)));
+    assert_non_null(strstr(m.ics, "use_derivat"));
+    assert_non_null(strstr(m.ics, "LOCATION:Hall  2F\r\n"));
+    render_mail_free(&m);
+}
+
+/* Titles of 3-octet characters and ASCII, of every length around the folds: libical folded a
+ * line ending on its 75th octet between the CR and the LF (found by tests/fuzz). Each line of
+ * the calendar ends in CRLF and holds at most 75 octets; folds fall between whole characters
+ * and unfold to the title. */
+static void test_ics_folding(void **state)
+{
+    for (int k = 0; k < 30; k++)
+        for (int a = 0; a < 8; a++) {
+            char title[128] = "", want[160];
+            for (int i = 0; i < k; i++)
+                strcat(title, "\xef\xbf\xbd");
+            strncat(title, "abcdefgh", (size_t)a);
+            mail_booking b = booking("confirmation", "ja");
+            b.title = title;
+            char *ics = attach_ics("example.org", &b, 1);
+            assert_non_null(ics);
+            size_t col = 0, n = 0;
+            char *flat = malloc(strlen(ics) + 1);
+            assert_non_null(flat);
+            for (const char *p = ics; *p; p++) {
+                if (*p == '\r' || *p == '\n') {
+                    assert_true(p[0] == '\r' && p[1] == '\n');
+                    assert_true(col <= 75);
+                    col = 0;
+                    p++;
+                    if (p[1] == ' ') { /* a fold: never before a character's continuation */
+                        assert_false(((unsigned char)p[2] & 0xc0) == 0x80);
+                        p++;
+                        col = 1;
+                    } else {
+                        flat[n++] = '\r';
+                        flat[n++] = '\n';
+                    }
+                    continue;
+                }
+                col++;
+                flat[n++] = *p;
+            }
+            flat[n] = '\0';
+            snprintf(want, sizeof want, "\r\nSUMMARY:%s\r\n", title);
+            assert_non_null(strstr(flat, want));
+            free(flat);
+            free(ics);
+        }
 }
 
 static void test_encode_words(void **state)
@@ -555,6 +634,8 @@ int main(void)
         cmocka_unit_test(test_english_and_kinds),
         cmocka_unit_test(test_checkin_code),
         cmocka_unit_test(test_injection),
+        cmocka_unit_test(test_ics_odd_text),
+        cmocka_unit_test(test_ics_folding),
         cmocka_unit_test(test_encode_words),
         cmocka_unit_test(test_bad_templates),
         cmocka_unit_test(test_subject_folding),
