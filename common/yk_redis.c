@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 
 #include "yk_addr.h"
+#include "yk_cluster.h"
 #include "yk_log.h"
+#include "yk_redis_int.h"
 #include "yk_resp.h"
 #include "yk_settings.h"
 #include "yk_text.h"
@@ -38,6 +40,9 @@ struct yk_redis {
     yk_redis_on_connect on_connect;
     void *ud;
     yk_buf fmt; /* reused by yk_redis_argv's RESP encoding */
+    yk_acluster *cl;  /* a cluster: everything above is unused (yk_redis_cluster.c) */
+    int replicas;     /* from INFO replication at the last connect; -1 until known */
+    int replicas_cfg; /* yk_redis_set_replicas; -1: automatic */
 };
 
 static void redis_connect(yk_redis *r);
@@ -296,6 +301,18 @@ static void redis_probe_cb(uv_timer_t *t)
     }
 }
 
+/* "connected_slaves:N" of INFO replication: how many replicas a write can be confirmed by. */
+static void redis_info_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    yk_redis *r = privdata;
+    size_t len;
+    const char *info = yk_reply_str(reply, &len);
+    if (r->ac != ac || info == NULL || !yk_reply_is(reply, YK_REPLY_STRING))
+        return;
+    const char *at = strstr(info, "connected_slaves:");
+    r->replicas = at ? atoi(at + 17) : 0;
+}
+
 static void redis_connect_cb(const redisAsyncContext *ac, int status)
 {
     yk_redis *r = ac->data;
@@ -308,6 +325,8 @@ static void redis_connect_cb(const redisAsyncContext *ac, int status)
     r->answered_once = 0;
     r->failing = 0;
     yk_info("redis connected addr=%s:%d", r->host, r->port);
+    /* before on_connect: on a connection it subscribes, a regular reply still comes first */
+    redisAsyncCommand(r->ac, redis_info_cb, r, "INFO replication");
     if (r->on_connect)
         r->on_connect(r, r->ud);
     if (r->connected && r->ac == ac) /* after on_connect: a SUBSCRIBE there changes the probe */
@@ -352,6 +371,16 @@ int yk_redis_open(yk_redis **out, uv_loop_t *loop, const char *addr, uint64_t re
     yk_redis *r = calloc(1, sizeof *r);
     if (r == NULL)
         return -1;
+    r->replicas = r->replicas_cfg = -1;
+    if (yk_cluster_is_url(addr)) {
+        r->loop = loop;
+        if ((r->cl = yk_redis__cluster_open(r, loop, addr, retry_ms, on_connect, ud)) == NULL) {
+            free(r);
+            return -1;
+        }
+        *out = r;
+        return 0;
+    }
     r->loop = loop;
     r->fmt = (yk_buf)YK_BUF_INIT(64u << 20); /* far above any command: bodies are 64 KiB at most */
     r->retry_ms = retry_ms;
@@ -389,6 +418,11 @@ static void redis_closed_cb(uv_handle_t *h)
 
 void yk_redis_close(yk_redis *r)
 {
+    if (r->cl) {
+        yk_redis__cluster_close(r->cl); /* frees itself once its handles are closed */
+        free(r);
+        return;
+    }
     r->closing = 1;
     r->connected = 0;
     if (r->ac)
@@ -403,16 +437,22 @@ void yk_redis_close(yk_redis *r)
 
 int yk_redis_connected(const yk_redis *r)
 {
-    return r->connected;
+    return r->cl ? yk_redis__cluster_connected(r->cl) : r->connected;
 }
 
 int yk_redis_ready(const yk_redis *r)
 {
+    if (r->cl)
+        return yk_redis__cluster_ready(r->cl);
     return r->connected && r->answered_once && uv_now(r->loop) - r->answered <= YK_REDIS_READY_MS;
 }
 
 void yk_redis_argv(yk_redis *r, yk_redis_op *op, int argc, const char **argv, const size_t *argvlen)
 {
+    if (r->cl) {
+        yk_redis__cluster_argv(r->cl, op, argc, argv, argvlen);
+        return;
+    }
     /* by yk_resp into a reused buffer: hiredis's own encoder (sdscatfmt per argument) was a sixth
      * of the ingress's instructions per reservation */
     yk_buf_reset(&r->fmt);
@@ -427,8 +467,63 @@ void yk_redis_cmd(yk_redis *r, yk_redis_op *op, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    if (r->cl) {
+        yk_redis__cluster_vcmd(r->cl, op, fmt, ap);
+        va_end(ap);
+        return;
+    }
     int rc = r->connected ? redisvAsyncCommand(r->ac, redis_reply_cb, op, fmt, ap) : REDIS_ERR;
     va_end(ap);
     if (rc != REDIS_OK)
         redis_fail_later(r, op);
+}
+
+void yk_redis__raw(yk_redis *r, yk_redis_op *op, const char *cmd, size_t len)
+{
+    if (!r->connected || redisAsyncFormattedCommand(r->ac, redis_reply_cb, op, cmd, len) != REDIS_OK)
+        redis_fail_later(r, op);
+}
+
+int yk_redis__replicas(const yk_redis *r)
+{
+    return r->replicas;
+}
+
+int yk_redis_cluster(const yk_redis *r)
+{
+    return r->cl != NULL;
+}
+
+void yk_redis_subscribe(yk_redis *r, yk_redis_op *op, const char *channel, int sharded)
+{
+    if (r->cl)
+        yk_redis__cluster_subscribe(r->cl, op, channel, sharded);
+    else
+        yk_redis_argv(r, op, 2, (const char *[]){"SUBSCRIBE", channel}, NULL);
+}
+
+int yk_redis_replicas(const yk_redis *r, const char *key)
+{
+    if (r->replicas_cfg >= 0)
+        return r->replicas_cfg;
+    if (r->cl)
+        return yk_redis__cluster_replicas(r->cl, key);
+    return r->replicas > 0 ? 1 : 0;
+}
+
+void yk_redis_set_replicas(yk_redis *r, int n)
+{
+    r->replicas_cfg = n;
+}
+
+void yk_redis_wait(yk_redis *r, yk_redis_op *op, const char *key, int n, int timeout_ms)
+{
+    if (r->cl) {
+        yk_redis__cluster_wait(r->cl, op, key, n, timeout_ms);
+        return;
+    }
+    char ns[16], ms[16];
+    snprintf(ns, sizeof ns, "%d", n);
+    snprintf(ms, sizeof ms, "%d", timeout_ms);
+    yk_redis_argv(r, op, 3, (const char *[]){"WAIT", ns, ms}, NULL);
 }

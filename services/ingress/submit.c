@@ -424,7 +424,10 @@ static yk_redis_op sub_op = {on_sub_message};
 void submit_sub_connected(yk_redis *r, void *ud)
 {
     (void)ud;
-    yk_redis_cmd(r, &sub_op, "SUBSCRIBE yk:rep:%s yk:events", ingress.ingress_id);
+    char rep[sizeof ingress.ingress_id + 8];
+    snprintf(rep, sizeof rep, "yk:rep:%s", ingress.ingress_id);
+    yk_redis_subscribe(r, &sub_op, rep, 1); /* sharded in a Redis Cluster (SSUBSCRIBE) */
+    yk_redis_subscribe(r, &sub_op, "yk:events", 0);
     /* Seat counts may have changed while we were not listening. */
     catalogue_reload(NULL, NULL);
 }
