@@ -232,19 +232,20 @@ static int queue_command(yk_rcluster *cl, int argc, const char *const *argv, con
     int first, nstreams = argc <= 4096 ? yk_cluster_streams(argc, argv, lens, &first) : 0;
     int spread = 0;
     for (int i = 1; i < nstreams; i++)
-        if (slot_link(cl, (int)yk_cluster_slot(argv[first + i], lens[first + i])) !=
-            slot_link(cl, (int)yk_cluster_slot(argv[first], lens[first])))
+        if (yk_cluster_slot(argv[first + i], lens[first + i]) !=
+            yk_cluster_slot(argv[first], lens[first]))
             spread = 1;
     if (spread) {
-        /* one XREAD(GROUP) per master over its streams, without BLOCK; BLOCK in a 2nd round */
+        /* one XREAD(GROUP) per slot (Redis refuses keys of several slots, even on one master),
+         * without BLOCK; BLOCK in a 2nd round if all of them found nothing */
         e->merge = 1;
         const char **sub = malloc((size_t)argc * sizeof *sub);
         size_t *sublen = malloc((size_t)argc * sizeof *sublen);
-        int linked[YK_CLUSTER_NODES_MAX] = {0};
-        for (int i = 0; sub && sublen && i < nstreams; i++) {
-            int l = slot_link(cl, (int)yk_cluster_slot(argv[first + i], lens[first + i]));
-            if (l < 0 || linked[l]++)
+        unsigned char *taken = calloc((size_t)nstreams, 1);
+        for (int i = 0; sub && sublen && taken && i < nstreams; i++) {
+            if (taken[i])
                 continue;
+            unsigned slot = yk_cluster_slot(argv[first + i], lens[first + i]);
             int n = 0;
             for (int k = 0; k < first; k++) {
                 if (k + 1 < first && lens[k] == 5 && strncasecmp(argv[k], "BLOCK", 5) == 0) {
@@ -254,25 +255,23 @@ static int queue_command(yk_rcluster *cl, int argc, const char *const *argv, con
                 }
                 sub[n] = argv[k], sublen[n++] = lens[k];
             }
-            int ns = 0;
-            for (int k = 0; k < nstreams; k++)
-                if (slot_link(cl, (int)yk_cluster_slot(argv[first + k], lens[first + k])) == l)
-                    sub[n] = argv[first + k], sublen[n++] = lens[first + k], ns++;
-            for (int k = 0, m = 0; k < nstreams && m < ns; k++)
-                if (slot_link(cl, (int)yk_cluster_slot(argv[first + k], lens[first + k])) == l)
-                    sub[n] = argv[first + nstreams + k],
-                    sublen[n++] = lens[first + nstreams + k], m++;
+            for (int k = i; k < nstreams; k++)
+                if (!taken[k] && yk_cluster_slot(argv[first + k], lens[first + k]) == slot)
+                    sub[n] = argv[first + k], sublen[n++] = lens[first + k];
+            for (int k = i; k < nstreams; k++)
+                if (!taken[k] && yk_cluster_slot(argv[first + k], lens[first + k]) == slot) {
+                    sub[n] = argv[first + nstreams + k], sublen[n++] = lens[first + nstreams + k];
+                    taken[k] = 1;
+                }
             size_t o = cl->cmds.len;
             yk_resp_cmd(&cl->cmds, n, sub, sublen);
-            part *p = new_part(cl, o, cl->cmds.len - o,
-                               (int)yk_cluster_slot(argv[first + i], lens[first + i]),
-                               (int)(e - cl->entries));
-            if (p == NULL)
+            if (new_part(cl, o, cl->cmds.len - o, (int)slot, (int)(e - cl->entries)) == NULL)
                 break;
             e->nparts++;
         }
         free(sub);
         free(sublen);
+        free(taken);
         return e->nparts > 0 && !cl->cmds.failed ? 0 : -1;
     }
     size_t off = cl->cmds.len;
@@ -545,8 +544,12 @@ static int block_round(yk_rcluster *cl, entry *e)
 {
     char ms[24];
     snprintf(ms, sizeof ms, "%ld", e->block);
+    int blocked[YK_CLUSTER_NODES_MAX] = {0};
     for (int k = 0; k < e->nparts; k++) {
         part *p = &cl->parts[e->first + k];
+        /* one blocking read per master (the reads after it on its connection wait for it, so
+         * they find what came meanwhile without blocking again) */
+        int block = !blocked[p->link]++;
         /* "<cmd> BLOCK ms …": BLOCK goes right after the name (any option order is allowed) */
         const char *argv[MAX_ARGS * 2];
         size_t lens[MAX_ARGS * 2];
@@ -561,11 +564,15 @@ static int block_round(yk_rcluster *cl, entry *e)
             free(copy);
             return -1;
         }
-        argv[0] = argv[2], lens[0] = lens[2];
-        argv[1] = "BLOCK", lens[1] = 5;
-        argv[2] = ms, lens[2] = strlen(ms);
         size_t off = cl->cmds.len;
-        yk_resp_cmd(&cl->cmds, argc + 2, argv, lens);
+        if (block) {
+            argv[0] = argv[2], lens[0] = lens[2];
+            argv[1] = "BLOCK", lens[1] = 5;
+            argv[2] = ms, lens[2] = strlen(ms);
+            yk_resp_cmd(&cl->cmds, argc + 2, argv, lens);
+        } else {
+            yk_resp_cmd(&cl->cmds, argc, argv + 2, lens + 2);
+        }
         free(copy);
         if (cl->cmds.failed)
             return -1;

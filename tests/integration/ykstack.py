@@ -411,7 +411,10 @@ def start_redis_cluster(spawn, base_dir, conf=None, masters=3, replicas=1, ports
     first `masters` ports being the masters."""
     conf = conf or ROOT / "deploy/local/redis.conf"
     n = masters * (1 + replicas)
-    ports = ports or [free_port() for _ in range(n)]
+    if not ports:
+        ports = []
+        for _ in range(n):
+            ports.append(free_cluster_port(ports + [p + 10000 for p in ports]))
     procs = []
     for i, port in enumerate(ports):
         d = Path(base_dir) / ("redis-%d" % port)
@@ -432,6 +435,16 @@ def start_redis_cluster(spawn, base_dir, conf=None, masters=3, replicas=1, ports
             raise StartError("redis-cli --cluster create failed:\n" + out.stdout[-3000:])
     wait_until(lambda: cluster_ok(ports, masters, replicas), 30, 0.1, what="redis cluster ok")
     return procs, ports
+
+
+def free_cluster_port(taken=()):
+    """A free port for a cluster node: at most 55535, and its cluster bus port (+10000) free too."""
+    import random
+    for _ in range(1000):
+        p = random.randint(20000, 55535)
+        if p not in taken and p + 10000 not in taken and port_free(p) and port_free(p + 10000):
+            return p
+    raise StartError("no free port pair for a Redis Cluster node")
 
 
 def _ping(port):
