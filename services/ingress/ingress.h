@@ -21,6 +21,7 @@ typedef struct {
     int64_t partitions, wait_ms, result_ttl;
     int64_t access_ttl, pwhash_concurrency, rate_unlock, rate_loopback; /* secret events */
     int64_t session_ttl, rate_login;                                    /* staff sign-in */
+    int64_t redis_replicas; /* YOYAKU_REDIS_REPLICAS; -1: 1 when the master has a replica */
     char ingress_id[96];
     /* connections */
     uv_loop_t *loop;

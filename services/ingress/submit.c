@@ -131,6 +131,45 @@ static void add_reply_cb(yk_redis_op *op, yk_reply *reply)
         submit_settle(w);
 }
 
+/* WAIT n: the replicas hold the XADD (and whatever this connection wrote before it), so a
+ * master failover cannot lose the request once it is answered 202. Fewer replicas than asked
+ * (one lagging or gone): logged, and the request goes on (it is queued on the master, which
+ * keeps it in its AOF; docs/ARCHITECTURE.md "Redis replication"). */
+static void wait_reply_cb(yk_redis_op *op, yk_reply *reply)
+{
+    waiter *w = WAITER_OF(op, op_wait);
+    static uint64_t warned;
+    if (!yk_reply_is(reply, YK_REPLY_INTEGER) && w->added && now_ms() - warned >= 1000) {
+        warned = now_ms();
+        yk_warn("request=%s: WAIT: %s", w->id,
+                yk_reply_error(reply) ? yk_reply_error(reply) : "no reply");
+    } else if (yk_reply_is(reply, YK_REPLY_INTEGER) && yk_reply_int(reply) < w->replicas &&
+               now_ms() - warned >= 1000) {
+        warned = now_ms();
+        yk_warn("request=%s: WAIT: %lld of %d replicas hold it", w->id,
+                (long long)yk_reply_int(reply), w->replicas);
+    }
+    if (--w->ops == 0)
+        submit_settle(w);
+}
+
+/* WAIT's timeout: well within the deadline (a later reply is 503) and the stall limit. */
+static int wait_timeout_ms(void)
+{
+    return ingress.wait_ms >= 2000 || ingress.wait_ms == 0 ? 500 : (int)ingress.wait_ms / 4;
+}
+
+/* Sends WAIT after the submit on key's connection when replicas must confirm it; 1 if sent. */
+static int submit_wait(waiter *w, const char *key)
+{
+    w->replicas = yk_redis_replicas(ingress.redis, key);
+    if (w->replicas <= 0)
+        return 0;
+    w->op_wait.cb = wait_reply_cb;
+    yk_redis_wait(ingress.redis, &w->op_wait, key, w->replicas, wait_timeout_ms());
+    return 1;
+}
+
 /* With YOYAKU_WAIT_MS=0 the 202's position is read with the submit: GET yk:done:{p}. */
 static void done_reply_cb(yk_redis_op *op, yk_reply *reply)
 {
@@ -256,7 +295,11 @@ static void script_reply_cb(yk_redis_op *op, yk_reply *reply)
         w->seq = yk_reply_int(yk_reply_at(reply, 1));
         w->done = yk_reply_int(yk_reply_at(reply, 2));
         w->added = 1;
-        submit_settle(w);
+        char stream[32];
+        snprintf(stream, sizeof stream, "yk:req:{%u}", w->partition);
+        w->ops = 1;
+        if (!submit_wait(w, stream)) /* else its reply settles */
+            submit_settle(w);
         return;
     }
     pending_forget(w);
@@ -416,6 +459,7 @@ void submit_entry(yk_http_req *req, const submit_request *s)
     w->op_done.cb = done_reply_cb;
     yk_redis_argv(ingress.redis, &w->op_seq, 2, (const char *[]){"INCR", seq}, NULL);
     yk_redis_argv(ingress.redis, &w->op_add, (int)argc, argv, NULL);
+    w->ops += submit_wait(w, stream);
     if (ingress.wait_ms == 0) /* answered 202 at once: its position is read now */
         yk_redis_argv(ingress.redis, &w->op_done, 2, (const char *[]){"GET", done}, NULL);
 }
