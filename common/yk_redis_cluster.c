@@ -17,7 +17,8 @@
 
 #define RETRY_MS 80          /* TRYAGAIN/CLUSTERDOWN: 80, 160, … ms between tries */
 #define MAX_TRIES 6          /* sends of one command after a redirect or refusal */
-#define TICK_MS 250          /* the map is read again at most this often while a master is out */
+#define TICK_MS 40           /* retries are sent on this tick */
+#define ASK_MS 250           /* the map is read again at most this often while a master is out */
 #define REFRESH_IDLE_MS 5000 /* and this often otherwise */
 #define CONTROL_MS 1500      /* a control connection not up by then moves to the next node */
 #define ROUTE_ARGS 16        /* arguments looked at to route a command (its key is among them) */
@@ -60,7 +61,7 @@ struct yk_acluster {
     alink links[YK_CLUSTER_NODES_MAX];
     yk_redis *control; /* reads CLUSTER SLOTS */
     yk_redis_op slots_op, ssub_op;
-    uint64_t control_opened, last_map;
+    uint64_t control_opened, last_map, last_ask;
     int control_next; /* the next candidate address for the control connection */
     int inflight;     /* a CLUSTER SLOTS is on its way */
     int want_map;
@@ -387,8 +388,9 @@ static void tick_cb(uv_timer_t *t)
     int healthy = all_connected(cl);
     if (!healthy || now - cl->last_map >= REFRESH_IDLE_MS)
         cl->want_map = 1;
-    if (!cl->want_map)
+    if (!cl->want_map || now - cl->last_ask < ASK_MS)
         return;
+    cl->last_ask = now;
     if (cl->control == NULL ||
         (!yk_redis_connected(cl->control) && now - cl->control_opened >= CONTROL_MS))
         control_open(cl);
@@ -413,6 +415,10 @@ static int cmd_link(const yk_acluster *cl, const ccmd *c)
     return slot_link(cl, c->slot);
 }
 
+static void cmd_retry(yk_acluster *cl, ccmd *c);
+
+/* Sends c to its master; to a master whose connection is still being made (just named by MOVED
+ * or a new map) after a pause, a few times. */
 static void send_cmd(yk_acluster *cl, ccmd *c)
 {
     int li = cmd_link(cl, c);
@@ -421,7 +427,14 @@ static void send_cmd(yk_acluster *cl, ccmd *c)
         fail_later(cl, c);
         return;
     }
-    yk_redis__raw(cl->links[li].conn, &c->op, c->bytes.p, c->bytes.len);
+    yk_redis *conn = cl->links[li].conn;
+    if (!yk_redis_connected(conn) && c->tries < MAX_TRIES) {
+        c->tries++;
+        c->due = uv_now(cl->loop) + RETRY_MS;
+        cmd_retry(cl, c);
+        return;
+    }
+    yk_redis__raw(conn, &c->op, c->bytes.p, c->bytes.len);
 }
 
 /* c waits on the retry list (staying in the order of submission) until c->due. */
@@ -471,7 +484,10 @@ static void cmd_reply_cb(yk_redis_op *op, yk_reply *reply)
                         yk_redis_argv(cl->links[li].conn, NULL, 1, (const char *[]){"ASKING"},
                                       NULL);
                     }
-                    yk_redis__raw(cl->links[li].conn, &c->op, c->bytes.p, c->bytes.len);
+                    if (rd.kind == YK_CLUSTER_ERR_ASK)
+                        yk_redis__raw(cl->links[li].conn, &c->op, c->bytes.p, c->bytes.len);
+                    else
+                        send_cmd(cl, c); /* by the map MOVED updated */
                     return;
                 }
             } else {
