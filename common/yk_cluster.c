@@ -26,8 +26,9 @@ int yk_cluster_seeds(const char *url, int default_port, yk_addr *seeds, int max,
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         char one[YK_ADDR_HOST_MAX + 16];
         if (n == max || len == 0 || len >= sizeof one) {
-            snprintf(err, errlen, "expected " YK_CLUSTER_SCHEME "host:port[,host:port…] (at most "
-                                  "%d seed nodes)",
+            snprintf(err, errlen,
+                     "expected " YK_CLUSTER_SCHEME "host:port[,host:port…] (at most "
+                     "%d seed nodes)",
                      max);
             return -1;
         }
@@ -178,15 +179,17 @@ int yk_cluster_streams(int argc, const char *const *argv, const size_t *lens, in
 
 int yk_cluster_key_arg(int argc, const char *const *argv, const size_t *lens)
 {
-    static const char *const keyless[] = {
-        "PING",     "INFO",    "CLUSTER",   "PUBLISH", "SUBSCRIBE",  "PSUBSCRIBE", "UNSUBSCRIBE",
-        "PUNSUBSCRIBE", "CLIENT", "CONFIG", "DBSIZE",  "TIME",       "ROLE",       "READONLY",
-        "READWRITE", "ASKING", "AUTH",     "HELLO",   "SELECT",     "ECHO",       "QUIT",
-        "KEYS",     "SCAN",    "COMMAND",  "LASTSAVE", "SLOWLOG",   "LATENCY",    "MULTI",
-        "EXEC",     "DISCARD", "RANDOMKEY", NULL};
+    static const char *const keyless[] = {"PING",      "INFO",       "CLUSTER",     "PUBLISH",
+                                          "SUBSCRIBE", "PSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE",
+                                          "CLIENT",    "CONFIG",     "DBSIZE",      "TIME",
+                                          "ROLE",      "READONLY",   "READWRITE",   "ASKING",
+                                          "AUTH",      "HELLO",      "SELECT",      "ECHO",
+                                          "QUIT",      "KEYS",       "SCAN",        "COMMAND",
+                                          "LASTSAVE",  "SLOWLOG",    "LATENCY",     "MULTI",
+                                          "EXEC",      "DISCARD",    "RANDOMKEY",   NULL};
     static const char *const all[] = {"SCRIPT", "FLUSHALL", "FLUSHDB", "FUNCTION", NULL};
-    static const char *const scripts[] = {"EVAL",  "EVALSHA",  "EVAL_RO",
-                                          "EVALSHA_RO", "FCALL", "FCALL_RO", NULL};
+    static const char *const scripts[] = {"EVAL",  "EVALSHA",  "EVAL_RO", "EVALSHA_RO",
+                                          "FCALL", "FCALL_RO", NULL};
     static const char *const second[] = {"XGROUP", "XINFO", "OBJECT", "MEMORY", NULL};
     if (argc < 1)
         return YK_CLUSTER_KEYLESS;

@@ -43,7 +43,7 @@ typedef struct {
     yk_cluster_node nodes[YK_CLUSTER_NODES_MAX];
     int nnodes;
     uint16_t slot_node[YK_CLUSTER_SLOTS]; /* index into nodes, or YK_CLUSTER_NO_NODE */
-    int covered; /* every slot has a master */
+    int covered;                          /* every slot has a master */
 } yk_cluster_map;
 
 /* Builds m from a CLUSTER SLOTS reply (yk_cluster_map.c): [[start, end, [host, port, id…],
@@ -67,7 +67,7 @@ typedef enum {
 
 typedef struct {
     yk_cluster_err kind;
-    unsigned slot;                    /* MOVED, ASK */
+    unsigned slot;                   /* MOVED, ASK */
     char host[YK_ADDR_HOST_MAX + 1]; /* MOVED, ASK; "" when the node did not know its own
                                       * address (the caller uses the replying node's host) */
     int port;

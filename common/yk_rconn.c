@@ -252,7 +252,6 @@ void *yk_rconn__arena_alloc(yk_rconn_arena *a, size_t n)
     return p;
 }
 
-
 int yk_rconn__read(redisContext *c, yk_rconn_arena *a, void **out)
 {
     *out = NULL;

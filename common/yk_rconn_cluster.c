@@ -36,13 +36,13 @@ typedef struct {
     int entry;       /* -1: an ASKING whose reply is dropped */
     int tries;
     int done;
-    int in_arena;     /* reply was built in the caller's arena */
+    int in_arena; /* reply was built in the caller's arena */
     redisReply *reply;
 } part;
 
 typedef struct {
     int first, nparts;
-    int merge; /* XREAD(GROUP) over several masters: the parts' arrays are concatenated */
+    int merge;  /* XREAD(GROUP) over several masters: the parts' arrays are concatenated */
     long block; /* of a merged read: -1 none, else BLOCK's milliseconds (sent in a 2nd round) */
 } entry;
 
@@ -132,8 +132,8 @@ yk_rcluster *yk_rconn__cluster_open(const char *url, int connect_ms, int io_ms)
     if (cl == NULL)
         return NULL;
     char err[160];
-    cl->nseeds = yk_cluster_seeds(url, YK_SETTINGS_REDIS_PORT, cl->seeds, YK_CLUSTER_SEEDS_MAX,
-                                  err, sizeof err);
+    cl->nseeds = yk_cluster_seeds(url, YK_SETTINGS_REDIS_PORT, cl->seeds, YK_CLUSTER_SEEDS_MAX, err,
+                                  sizeof err);
     if (cl->nseeds < 0) {
         yk_error("redis address %s: %s", url, err);
         free(cl);
@@ -365,8 +365,8 @@ static int link_push(link *l, int part_idx)
 static int link_open(yk_rcluster *cl, int li)
 {
     link *l = &cl->links[li];
-    if (l->c == NULL && (l->c = yk_rconn__connect(l->host, l->port, cl->connect_ms,
-                                                  cl->io_ms)) == NULL) {
+    if (l->c == NULL &&
+        (l->c = yk_rconn__connect(l->host, l->port, cl->connect_ms, cl->io_ms)) == NULL) {
         snprintf(cl->err, sizeof cl->err, "cannot connect to %s:%d", l->host, l->port);
         return -1;
     }
@@ -418,8 +418,8 @@ static int send_unsent(yk_rcluster *cl)
         int done = 0;
         while (c && !done)
             if (redisBufferWrite(c, &done) != REDIS_OK) {
-                snprintf(cl->err, sizeof cl->err, "%s:%d: %s", cl->links[i].host,
-                         cl->links[i].port, c->errstr);
+                snprintf(cl->err, sizeof cl->err, "%s:%d: %s", cl->links[i].host, cl->links[i].port,
+                         c->errstr);
                 return -1;
             }
     }

@@ -10,8 +10,8 @@
 typedef struct yk_rcluster yk_rcluster;
 
 struct yk_rconn {
-    redisContext *c;  /* one Redis; NULL for a cluster */
-    yk_rcluster *cl;  /* a cluster (yk_rconn_cluster.c); NULL for one Redis */
+    redisContext *c; /* one Redis; NULL for a cluster */
+    yk_rcluster *cl; /* a cluster (yk_rconn_cluster.c); NULL for one Redis */
 };
 
 /* A blocking context with both timeouts set, NULL on failure (logged). */

@@ -39,7 +39,7 @@ struct yk_redis {
     int port; /* 0: host is a unix socket path */
     yk_redis_on_connect on_connect;
     void *ud;
-    yk_buf fmt; /* reused by yk_redis_argv's RESP encoding */
+    yk_buf fmt;       /* reused by yk_redis_argv's RESP encoding */
     yk_acluster *cl;  /* a cluster: everything above is unused (yk_redis_cluster.c) */
     int replicas;     /* from INFO replication at the last connect; -1 until known */
     int replicas_cfg; /* yk_redis_set_replicas; -1: automatic */
@@ -480,7 +480,8 @@ void yk_redis_cmd(yk_redis *r, yk_redis_op *op, const char *fmt, ...)
 
 void yk_redis__raw(yk_redis *r, yk_redis_op *op, const char *cmd, size_t len)
 {
-    if (!r->connected || redisAsyncFormattedCommand(r->ac, redis_reply_cb, op, cmd, len) != REDIS_OK)
+    if (!r->connected ||
+        redisAsyncFormattedCommand(r->ac, redis_reply_cb, op, cmd, len) != REDIS_OK)
         redis_fail_later(r, op);
 }
 
@@ -526,4 +527,32 @@ void yk_redis_wait(yk_redis *r, yk_redis_op *op, const char *key, int n, int tim
     snprintf(ns, sizeof ns, "%d", n);
     snprintf(ms, sizeof ms, "%d", timeout_ms);
     yk_redis_argv(r, op, 3, (const char *[]){"WAIT", ns, ms}, NULL);
+}
+
+redisReply *yk_redis__reply_copy(const redisReply *r)
+{
+    redisReply *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->type = r->type;
+    c->integer = r->integer;
+    if (r->str) {
+        if ((c->str = malloc(r->len + 1)) == NULL)
+            goto fail;
+        memcpy(c->str, r->str, r->len);
+        c->str[r->len] = '\0';
+        c->len = r->len;
+    }
+    if (r->elements) {
+        if ((c->element = calloc(r->elements, sizeof *c->element)) == NULL)
+            goto fail;
+        c->elements = r->elements;
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i] && (c->element[i] = yk_redis__reply_copy(r->element[i])) == NULL)
+                goto fail;
+    }
+    return c;
+fail:
+    freeReplyObject(c);
+    return NULL;
 }

@@ -32,8 +32,8 @@ struct ccmd {
     int slot;     /* -1: keyless */
     int pin;      /* a link it must go to (WAIT), else -1 */
     int tries;
-    int parts;    /* replies still awaited: 1, or every master for SCRIPT and the like */
-    int done;     /* answered: held is its reply (NULL: none) */
+    int parts; /* replies still awaited: 1, or every master for SCRIPT and the like */
+    int done;  /* answered: held is its reply (NULL: none) */
     redisReply *held;
     uint64_t due; /* on the retry list: when to send it again */
     ccmd *next;   /* in the order of submission, or in the pool */
@@ -77,36 +77,6 @@ static void send_cmd(yk_acluster *cl, ccmd *c);
 static void cmd_reply_cb(yk_redis_op *op, yk_reply *reply);
 static void link_connected(yk_redis *r, void *ud);
 static void idle_cb(uv_idle_t *h);
-
-/* ---- replies held for their turn */
-
-static redisReply *reply_copy(const redisReply *r)
-{
-    redisReply *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return NULL;
-    c->type = r->type;
-    c->integer = r->integer;
-    if (r->str) {
-        if ((c->str = malloc(r->len + 1)) == NULL)
-            goto fail;
-        memcpy(c->str, r->str, r->len);
-        c->str[r->len] = '\0';
-        c->len = r->len;
-    }
-    if (r->elements) {
-        if ((c->element = calloc(r->elements, sizeof *c->element)) == NULL)
-            goto fail;
-        c->elements = r->elements;
-        for (size_t i = 0; i < r->elements; i++)
-            if (r->element[i] && (c->element[i] = reply_copy(r->element[i])) == NULL)
-                goto fail;
-    }
-    return c;
-fail:
-    freeReplyObject(c);
-    return NULL;
-}
 
 /* ---- commands in order */
 
@@ -178,7 +148,7 @@ static void settle(yk_acluster *cl, ccmd *c, const yk_reply *reply)
         deliver(cl);
         return;
     }
-    if (reply && c->held == NULL && (c->held = reply_copy(reply)) == NULL)
+    if (reply && c->held == NULL && (c->held = yk_redis__reply_copy(reply)) == NULL)
         yk_error("redis cluster: out of memory keeping a reply for its turn");
     c->done = 1;
     deliver(cl);
@@ -415,7 +385,12 @@ static int cmd_link(const yk_acluster *cl, const ccmd *c)
     return slot_link(cl, c->slot);
 }
 
-static void cmd_retry(yk_acluster *cl, ccmd *c);
+/* c waits on the retry list (staying in the order of submission) until c->due. */
+static void cmd_retry(yk_acluster *cl, ccmd *c)
+{
+    c->rnext = cl->retry;
+    cl->retry = c;
+}
 
 /* Sends c to its master; to a master whose connection is still being made (just named by MOVED
  * or a new map) after a pause, a few times. */
@@ -437,13 +412,6 @@ static void send_cmd(yk_acluster *cl, ccmd *c)
     yk_redis__raw(conn, &c->op, c->bytes.p, c->bytes.len);
 }
 
-/* c waits on the retry list (staying in the order of submission) until c->due. */
-static void cmd_retry(yk_acluster *cl, ccmd *c)
-{
-    c->rnext = cl->retry;
-    cl->retry = c;
-}
-
 static void cmd_reply_cb(yk_redis_op *op, yk_reply *reply)
 {
     ccmd *c = (ccmd *)op;
@@ -452,7 +420,7 @@ static void cmd_reply_cb(yk_redis_op *op, yk_reply *reply)
         if (reply && (c->held == NULL || (yk_reply_error(reply) && !yk_reply_error(c->held)))) {
             if (c->held)
                 freeReplyObject(c->held);
-            c->held = reply_copy(reply);
+            c->held = yk_redis__reply_copy(reply);
         }
         if (--c->parts == 0) {
             c->done = 1;
@@ -542,33 +510,15 @@ static void submit(yk_acluster *cl, yk_redis_op *op, const char *bytes, size_t b
     send_cmd(cl, c);
 }
 
-void yk_redis__cluster_argv(yk_acluster *cl, yk_redis_op *op, int argc, const char **argv,
-                            const size_t *argvlen)
+/* A command as RESP bytes: SUBSCRIBE is yk_redis__cluster_subscribe per channel, the rest goes
+ * to its master(s). */
+static void route(yk_acluster *cl, yk_redis_op *op, const char *bytes, long blen)
 {
-    size_t lens[ROUTE_ARGS];
-    int n = argc < ROUTE_ARGS ? argc : ROUTE_ARGS;
-    for (int i = 0; i < n; i++)
-        lens[i] = argvlen ? argvlen[i] : strlen(argv[i]);
-    if (n >= 2 && lens[0] == 9 && strncasecmp(argv[0], "SUBSCRIBE", 9) == 0) {
-        for (int i = 1; i < argc; i++)
-            yk_redis__cluster_subscribe(cl, op, argv[i], 0);
-        return;
-    }
-    yk_buf b = YK_BUF_INIT(64u << 20);
-    yk_resp_cmd(&b, argc, argv, argvlen);
-    submit(cl, op, b.p ? b.p : "", b.failed ? 0 : b.len, n, argv, lens);
-    yk_buf_free(&b);
-}
-
-void yk_redis__cluster_vcmd(yk_acluster *cl, yk_redis_op *op, const char *fmt, va_list ap)
-{
-    char *cmd = NULL;
-    int len = redisvFormatCommand(&cmd, fmt, ap);
     const char *argv[ROUTE_ARGS];
     size_t lens[ROUTE_ARGS];
     int argc = 0;
-    if (len <= 0 || yk_cluster_resp_next(cmd, (size_t)len, argv, lens, ROUTE_ARGS, &argc) != len) {
-        free(cmd);
+    if (blen <= 0 ||
+        yk_cluster_resp_next(bytes, (size_t)blen, argv, lens, ROUTE_ARGS, &argc) != blen) {
         ccmd *c = cmd_new(cl, op);
         if (c)
             fail_later(cl, c);
@@ -580,9 +530,25 @@ void yk_redis__cluster_vcmd(yk_acluster *cl, yk_redis_op *op, const char *fmt, v
             snprintf(ch, sizeof ch, "%.*s", (int)lens[i], argv[i]);
             yk_redis__cluster_subscribe(cl, op, ch, 0);
         }
-    } else {
-        submit(cl, op, cmd, (size_t)len, argc, argv, lens);
+        return;
     }
+    submit(cl, op, bytes, (size_t)blen, argc, argv, lens);
+}
+
+void yk_redis__cluster_argv(yk_acluster *cl, yk_redis_op *op, int argc, const char **argv,
+                            const size_t *argvlen)
+{
+    yk_buf b = YK_BUF_INIT(64u << 20);
+    yk_resp_cmd(&b, argc, argv, argvlen);
+    route(cl, op, b.p, b.failed ? -1 : (long)b.len);
+    yk_buf_free(&b);
+}
+
+void yk_redis__cluster_vcmd(yk_acluster *cl, yk_redis_op *op, const char *fmt, va_list ap)
+{
+    char *cmd = NULL;
+    int len = redisvFormatCommand(&cmd, fmt, ap);
+    route(cl, op, cmd, len);
     free(cmd);
 }
 
@@ -595,8 +561,7 @@ static void ssub_cb(yk_redis_op *op, yk_reply *reply)
     }
 }
 
-void yk_redis__cluster_subscribe(yk_acluster *cl, yk_redis_op *op, const char *channel,
-                                 int sharded)
+void yk_redis__cluster_subscribe(yk_acluster *cl, yk_redis_op *op, const char *channel, int sharded)
 {
     int li = slot_link(cl, sharded ? (int)yk_cluster_slot(channel, strlen(channel)) : -1);
     if (li < 0 || cl->closing)
@@ -662,8 +627,8 @@ yk_acluster *yk_redis__cluster_open(yk_redis *owner, uv_loop_t *loop, const char
     if (cl == NULL)
         return NULL;
     char err[160];
-    cl->nseeds = yk_cluster_seeds(url, YK_SETTINGS_REDIS_PORT, cl->seeds, YK_CLUSTER_SEEDS_MAX,
-                                  err, sizeof err);
+    cl->nseeds = yk_cluster_seeds(url, YK_SETTINGS_REDIS_PORT, cl->seeds, YK_CLUSTER_SEEDS_MAX, err,
+                                  sizeof err);
     if (cl->nseeds < 0) {
         yk_error("redis address %s: %s", url, err);
         free(cl);

@@ -14,6 +14,9 @@ void yk_redis__raw(yk_redis *r, yk_redis_op *op, const char *cmd, size_t len);
  * not known yet. */
 int yk_redis__replicas(const yk_redis *r);
 
+/* A deep copy of r (hiredis objects: freeReplyObject frees it), NULL when memory ran out. */
+struct redisReply *yk_redis__reply_copy(const struct redisReply *r);
+
 /* The cluster behind a yk_redis opened with a redis-cluster:// address (yk_redis_cluster.c). */
 yk_acluster *yk_redis__cluster_open(yk_redis *owner, uv_loop_t *loop, const char *url,
                                     uint64_t retry_ms, yk_redis_on_connect on_connect, void *ud);

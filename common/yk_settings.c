@@ -33,11 +33,11 @@ const yk_cf_entry yk_setting_public_url =
                   "the booking pages' address as bookers reach it (http:// or https://): links in "
                   "mails, the staff console's Origin, Secure cookies when https");
 
-const yk_cf_entry yk_setting_redis =
-    YK_CF_CHECKED("YOYAKU_REDIS", NULL, "127.0.0.1:6379", yk_settings_check_redis,
-                  "Redis as host:port, [IPv6]:port, host (port " XSTR(
-                      YK_SETTINGS_REDIS_PORT) ") or a unix socket path starting with /; or a "
-                                              "Redis Cluster as redis-cluster://host:port[,host:port…]");
+const yk_cf_entry yk_setting_redis = YK_CF_CHECKED(
+    "YOYAKU_REDIS", NULL, "127.0.0.1:6379", yk_settings_check_redis,
+    "Redis as host:port, [IPv6]:port, host (port " XSTR(
+        YK_SETTINGS_REDIS_PORT) ") or a unix socket path starting with /; or a "
+                                "Redis Cluster as redis-cluster://host:port[,host:port…]");
 
 const yk_cf_entry yk_setting_result_ttl = YK_CF_INTEGER(
     "YOYAKU_RESULT_TTL", NULL, "86400", YK_SETTINGS_RESULT_TTL_MIN, YK_SETTINGS_RESULT_TTL_MAX,

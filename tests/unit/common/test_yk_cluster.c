@@ -67,29 +67,23 @@ static void seed_lists(void **state)
     assert_true(yk_cluster_is_url("redis-cluster://a:1"));
     assert_false(yk_cluster_is_url("127.0.0.1:6379"));
     assert_false(yk_cluster_is_url(NULL));
-    assert_int_equal(yk_cluster_seeds("redis-cluster://127.0.0.1:7000", 6379, s, 16, err, sizeof err),
-                     1);
+    assert_int_equal(
+        yk_cluster_seeds("redis-cluster://127.0.0.1:7000", 6379, s, 16, err, sizeof err), 1);
     assert_string_equal(s[0].host, "127.0.0.1");
     assert_int_equal(s[0].port, 7000);
-    assert_int_equal(yk_cluster_seeds("redis-cluster://r1.example.jp,[::1]:7001,10.0.0.3:7002", 6379,
-                                      s, 16, err, sizeof err),
+    assert_int_equal(yk_cluster_seeds("redis-cluster://r1.example.jp,[::1]:7001,10.0.0.3:7002",
+                                      6379, s, 16, err, sizeof err),
                      3);
     assert_string_equal(s[0].host, "r1.example.jp");
     assert_int_equal(s[0].port, 6379);
     assert_string_equal(s[1].host, "::1");
     assert_int_equal(s[1].port, 7001);
     assert_int_equal(s[2].port, 7002);
-    const char *bad[] = {"redis-cluster://",
-                         "redis-cluster://a:1,",
-                         "redis-cluster://,a:1",
-                         "redis-cluster://a:0",
-                         "redis-cluster://a:65536",
-                         "redis-cluster:///tmp/redis.sock",
-                         "redis-cluster://a:1\r\n",
-                         "redis-cluster://a b:1",
-                         "redis-cluster://a:１",
-                         "cluster://a:1",
-                         "127.0.0.1:6379"};
+    const char *bad[] = {
+        "redis-cluster://",        "redis-cluster://a:1,",    "redis-cluster://,a:1",
+        "redis-cluster://a:0",     "redis-cluster://a:65536", "redis-cluster:///tmp/redis.sock",
+        "redis-cluster://a:1\r\n", "redis-cluster://a b:1",   "redis-cluster://a:１",
+        "cluster://a:1",           "127.0.0.1:6379"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
         assert_int_equal(yk_cluster_seeds(bad[i], 6379, s, 16, err, sizeof err), -1);
@@ -167,7 +161,8 @@ static int key_of(int argc, const char **argv)
     return yk_cluster_key_arg(argc, argv, lens);
 }
 
-#define KEY(...) key_of(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *), (const char *[]){__VA_ARGS__})
+#define KEY(...)                                                                                   \
+    key_of(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *), (const char *[]){__VA_ARGS__})
 
 static void command_keys(void **state)
 {
@@ -229,8 +224,8 @@ static void resp_pipelines(void **state)
     n = yk_cluster_resp_next(b.p, b.len, argv, lens, 1, &argc);
     assert_int_equal(n, (long)first);
     assert_int_equal(argc, 3);
-    const char *bad[] = {"+OK\r\n", "*0\r\n", "*1\r\n:1\r\n", "*1\r\n$3\r\nabcd\r\n", "*x\r\n",
-                         "*1\r\n$-1\r\n"};
+    const char *bad[] = {"+OK\r\n", "*0\r\n",       "*1\r\n:1\r\n", "*1\r\n$3\r\nabcd\r\n",
+                         "*x\r\n",  "*1\r\n$-1\r\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(yk_cluster_resp_next(bad[i], strlen(bad[i]), argv, lens, 4, &argc), -1);
     yk_buf_free(&b);
@@ -297,7 +292,7 @@ static void slot_maps(void **state)
     const char *bad[] = {
         "-ERR This instance has cluster support disabled\r\n",
         ":1\r\n",
-        "*1\r\n*2\r\n:0\r\n:1\r\n",                                   /* no master */
+        "*1\r\n*2\r\n:0\r\n:1\r\n",                                  /* no master */
         "*1\r\n*3\r\n:5\r\n:1\r\n*2\r\n$1\r\nh\r\n:7000\r\n",        /* start > end */
         "*1\r\n*3\r\n:0\r\n:16384\r\n*2\r\n$1\r\nh\r\n:7000\r\n",    /* past the last slot */
         "*1\r\n*3\r\n:-1\r\n:10\r\n*2\r\n$1\r\nh\r\n:7000\r\n",      /* negative */
