@@ -42,7 +42,7 @@ struct yk_redis {
     yk_buf fmt;       /* reused by yk_redis_argv's RESP encoding */
     yk_acluster *cl;  /* a cluster: everything above is unused (yk_redis_cluster.c) */
     int replicas;     /* from INFO replication at the last connect; -1 until known */
-    int replicas_cfg; /* yk_redis_set_replicas; -1: automatic */
+    int replicas_cfg; /* yk_redis_set_replicas: 0 (the default), n, or -1: automatic */
 };
 
 static void redis_connect(yk_redis *r);
@@ -326,7 +326,8 @@ static void redis_connect_cb(const redisAsyncContext *ac, int status)
     r->failing = 0;
     yk_info("redis connected addr=%s:%d", r->host, r->port);
     /* before on_connect: on a connection it subscribes, a regular reply still comes first */
-    redisAsyncCommand(r->ac, redis_info_cb, r, "INFO replication");
+    if (r->replicas_cfg < 0)
+        redisAsyncCommand(r->ac, redis_info_cb, r, "INFO replication");
     if (r->on_connect)
         r->on_connect(r, r->ud);
     if (r->connected && r->ac == ac) /* after on_connect: a SUBSCRIBE there changes the probe */
@@ -371,7 +372,7 @@ int yk_redis_open(yk_redis **out, uv_loop_t *loop, const char *addr, uint64_t re
     yk_redis *r = calloc(1, sizeof *r);
     if (r == NULL)
         return -1;
-    r->replicas = r->replicas_cfg = -1;
+    r->replicas = -1;
     if (yk_cluster_is_url(addr)) {
         r->loop = loop;
         if ((r->cl = yk_redis__cluster_open(r, loop, addr, retry_ms, on_connect, ud)) == NULL) {

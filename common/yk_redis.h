@@ -89,9 +89,10 @@ void yk_redis_subscribe(yk_redis *r, yk_redis_op *op, const char *channel, int s
 /* True when r is a cluster. */
 int yk_redis_cluster(const yk_redis *r);
 
-/* How many replicas must hold a write to key before it is confirmed: YOYAKU_REDIS_REPLICAS when
- * set with yk_redis_set_replicas (>= 0), else 1 when key's master has a replica (a cluster: from
- * CLUSTER SLOTS; one Redis: from INFO replication at connect), else 0. */
+/* How many replicas must hold a write to key before it is confirmed: what yk_redis_set_replicas
+ * set (0 until it is called), or with -1 there (YOYAKU_REDIS_REPLICAS's default) 1 when key's
+ * master has a replica (a cluster: from CLUSTER SLOTS; one Redis: from INFO replication at each
+ * connect), else 0. Call it right after yk_redis_open. */
 int yk_redis_replicas(const yk_redis *r, const char *key);
 void yk_redis_set_replicas(yk_redis *r, int n);
 
