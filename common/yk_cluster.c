@@ -35,10 +35,12 @@ int yk_cluster_seeds(const char *url, int default_port, yk_addr *seeds, int max,
         memcpy(one, p, len);
         one[len] = '\0';
         char why[128];
-        if (yk_addr_parse(one, default_port, &seeds[n], why, sizeof why) != 0 ||
-            seeds[n].port == 0) {
-            snprintf(err, errlen, "seed node %d: %s", n + 1,
-                     seeds[n].port == 0 ? "expected host:port (no unix socket)" : why);
+        if (yk_addr_parse(one, default_port, &seeds[n], why, sizeof why) != 0) {
+            snprintf(err, errlen, "seed node %d: %s", n + 1, why);
+            return -1;
+        }
+        if (seeds[n].port == 0) {
+            snprintf(err, errlen, "seed node %d: expected host:port (no unix socket)", n + 1);
             return -1;
         }
         n++;
