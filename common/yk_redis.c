@@ -39,11 +39,25 @@ struct yk_redis {
     int port; /* 0: host is a unix socket path */
     yk_redis_on_connect on_connect;
     void *ud;
-    yk_buf fmt;       /* reused by yk_redis_argv's RESP encoding */
-    yk_acluster *cl;  /* a cluster: everything above is unused (yk_redis_cluster.c) */
-    int replicas;     /* from INFO replication at the last connect; -1 until known */
-    int replicas_cfg; /* yk_redis_set_replicas: 0 (the default), n, or -1: automatic */
+    yk_buf fmt;               /* reused by yk_redis_argv's RESP encoding */
+    yk_acluster *cl;          /* a cluster: everything above is unused (yk_redis_cluster.c) */
+    int replicas;             /* from INFO replication at the last connect; -1 until known */
+    int replicas_cfg;         /* yk_redis_set_replicas: 0 (the default), n, or -1: automatic */
+    uv_idle_t waitq;          /* sends the WAITs asked for in this loop iteration, one per key */
+    struct wait_group *waits; /* not sent yet */
 };
+
+/* The yk_redis_wait calls of one loop iteration for one key: one WAIT answers them all (a WAIT per
+ * request held the connection for a replica's round trip each: submits queued behind it). */
+typedef struct wait_group {
+    yk_redis_op op; /* the WAIT's; first member */
+    yk_redis *r;
+    struct wait_group *next;
+    int n, ms;
+    yk_redis_op **ops;
+    size_t nops, cap;
+    char key[];
+} wait_group;
 
 static void redis_connect(yk_redis *r);
 static void redis_drop(yk_redis *r, const char *why);
@@ -379,6 +393,9 @@ int yk_redis_open(yk_redis **out, uv_loop_t *loop, const char *addr, uint64_t re
             free(r);
             return -1;
         }
+        uv_idle_init(loop, &r->waitq);
+        r->waitq.data = r;
+        r->handles = 1;
         *out = r;
         return 0;
     }
@@ -399,8 +416,9 @@ int yk_redis_open(yk_redis **out, uv_loop_t *loop, const char *addr, uint64_t re
     uv_timer_init(loop, &r->retry);
     uv_timer_init(loop, &r->probe);
     uv_idle_init(loop, &r->fail);
-    r->retry.data = r->probe.data = r->fail.data = r;
-    r->handles = 3;
+    uv_idle_init(loop, &r->waitq);
+    r->retry.data = r->probe.data = r->fail.data = r->waitq.data = r;
+    r->handles = 4;
     uv_timer_start(&r->probe, redis_probe_cb, YK_REDIS_PROBE_MS, YK_REDIS_PROBE_MS);
     redis_connect(r);
     *out = r;
@@ -417,11 +435,15 @@ static void redis_closed_cb(uv_handle_t *h)
     free(r);
 }
 
+static void waits_fail(yk_redis *r);
+
 void yk_redis_close(yk_redis *r)
 {
+    waits_fail(r);
     if (r->cl) {
+        r->closing = 1;
         yk_redis__cluster_close(r->cl); /* frees itself once its handles are closed */
-        free(r);
+        uv_close((uv_handle_t *)&r->waitq, redis_closed_cb);
         return;
     }
     r->closing = 1;
@@ -434,6 +456,7 @@ void yk_redis_close(yk_redis *r)
     uv_close((uv_handle_t *)&r->retry, redis_closed_cb);
     uv_close((uv_handle_t *)&r->probe, redis_closed_cb);
     uv_close((uv_handle_t *)&r->fail, redis_closed_cb);
+    uv_close((uv_handle_t *)&r->waitq, redis_closed_cb);
 }
 
 int yk_redis_connected(const yk_redis *r)
@@ -518,16 +541,76 @@ void yk_redis_set_replicas(yk_redis *r, int n)
     r->replicas_cfg = n;
 }
 
+/* The WAIT's reply, to every caller of its group, in the order they asked. */
+static void wait_group_cb(yk_redis_op *op, yk_reply *reply)
+{
+    wait_group *g = (wait_group *)op;
+    for (size_t i = 0; i < g->nops; i++)
+        g->ops[i]->cb(g->ops[i], reply);
+    free(g->ops);
+    free(g);
+}
+
+static void waits_send_cb(uv_idle_t *h)
+{
+    yk_redis *r = h->data;
+    uv_idle_stop(h);
+    wait_group *g = r->waits;
+    r->waits = NULL;
+    for (wait_group *next; g; g = next) {
+        next = g->next;
+        g->op.cb = wait_group_cb;
+        if (r->cl) {
+            yk_redis__cluster_wait(r->cl, &g->op, g->key, g->n, g->ms);
+        } else {
+            char ns[16], ms[16];
+            snprintf(ns, sizeof ns, "%d", g->n);
+            snprintf(ms, sizeof ms, "%d", g->ms);
+            yk_redis_argv(r, &g->op, 3, (const char *[]){"WAIT", ns, ms}, NULL);
+        }
+    }
+}
+
+/* Closing: the WAITs not sent are answered NULL. */
+static void waits_fail(yk_redis *r)
+{
+    while (r->waits) {
+        wait_group *g = r->waits;
+        r->waits = g->next;
+        wait_group_cb(&g->op, NULL);
+    }
+}
+
 void yk_redis_wait(yk_redis *r, yk_redis_op *op, const char *key, int n, int timeout_ms)
 {
-    if (r->cl) {
-        yk_redis__cluster_wait(r->cl, op, key, n, timeout_ms);
+    /* sent from the idle phase of the next loop iteration (the poll does not block meanwhile):
+     * after every command the callers queue in this one, before the loop writes them out */
+    wait_group *g = r->waits;
+    while (g && strcmp(g->key, key) != 0)
+        g = g->next;
+    if (g == NULL && (g = calloc(1, sizeof *g + strlen(key) + 1)) != NULL) {
+        strcpy(g->key, key);
+        g->r = r;
+        g->next = r->waits;
+        r->waits = g;
+    }
+    if (g && g->nops == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 16;
+        yk_redis_op **ops = realloc(g->ops, cap * sizeof *ops);
+        if (ops) {
+            g->ops = ops;
+            g->cap = cap;
+        }
+    }
+    if (g == NULL || g->nops == g->cap || r->closing) { /* the callback must run once */
+        yk_error("redis: out of memory (or closed) queueing a WAIT; failing it inline");
+        op->cb(op, NULL);
         return;
     }
-    char ns[16], ms[16];
-    snprintf(ns, sizeof ns, "%d", n);
-    snprintf(ms, sizeof ms, "%d", timeout_ms);
-    yk_redis_argv(r, op, 3, (const char *[]){"WAIT", ns, ms}, NULL);
+    g->ops[g->nops++] = op;
+    g->n = n > g->n ? n : g->n;
+    g->ms = timeout_ms > g->ms ? timeout_ms : g->ms;
+    uv_idle_start(&r->waitq, waits_send_cb);
 }
 
 redisReply *yk_redis__reply_copy(const redisReply *r)
