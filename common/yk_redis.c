@@ -482,6 +482,9 @@ void yk_redis_argv(yk_redis *r, yk_redis_op *op, int argc, const char **argv, co
     yk_buf_reset(&r->fmt);
     if (r->connected)
         yk_resp_cmd(&r->fmt, argc, argv, argvlen);
+    yk_buf_addc(&r->fmt, '\0'); /* hiredis reads the command's name and a SUBSCRIBE's channels */
+    if (!r->fmt.failed)         /* as C strings (strchr), one byte past the last argument */
+        r->fmt.len--;
     if (!r->connected || r->fmt.failed ||
         redisAsyncFormattedCommand(r->ac, redis_reply_cb, op, r->fmt.p, r->fmt.len) != REDIS_OK)
         redis_fail_later(r, op);
@@ -524,7 +527,7 @@ void yk_redis_subscribe(yk_redis *r, yk_redis_op *op, const char *channel, int s
     if (r->cl)
         yk_redis__cluster_subscribe(r->cl, op, channel, sharded);
     else
-        yk_redis_argv(r, op, 2, (const char *[]){"SUBSCRIBE", channel}, NULL);
+        yk_redis_cmd(r, op, "SUBSCRIBE %s", channel);
 }
 
 int yk_redis_replicas(const yk_redis *r, const char *key)

@@ -487,6 +487,9 @@ static void submit(yk_acluster *cl, yk_redis_op *op, const char *bytes, size_t b
         return;
     }
     yk_buf_add(&c->bytes, bytes, blen);
+    yk_buf_addc(&c->bytes, '\0'); /* as yk_redis_argv: hiredis reads one byte past the end */
+    if (!c->bytes.failed)
+        c->bytes.len--;
     if (c->bytes.failed || cl->closing) {
         fail_later(cl, c);
         return;
@@ -570,10 +573,10 @@ void yk_redis__cluster_subscribe(yk_acluster *cl, yk_redis_op *op, const char *c
     /* hiredis 0.14 knows no SSUBSCRIBE: its messages reach op because op is registered for the
      * same channel name by a plain SUBSCRIBE first (which nobody publishes to in a cluster:
      * workers use SPUBLISH). The SSUBSCRIBE's own reply is routed by that name too. */
-    yk_redis_argv(conn, op, 2, (const char *[]){"SUBSCRIBE", channel}, NULL);
+    yk_redis_cmd(conn, op, "SUBSCRIBE %s", channel);
     if (sharded) {
         cl->ssub_op.cb = ssub_cb;
-        yk_redis_argv(conn, &cl->ssub_op, 2, (const char *[]){"SSUBSCRIBE", channel}, NULL);
+        yk_redis_cmd(conn, &cl->ssub_op, "SSUBSCRIBE %s", channel);
     }
 }
 
@@ -590,6 +593,9 @@ void yk_redis__cluster_wait(yk_acluster *cl, yk_redis_op *op, const char *key, i
         return;
     }
     yk_resp_cmd(&c->bytes, 3, argv, NULL);
+    yk_buf_addc(&c->bytes, '\0');
+    if (!c->bytes.failed)
+        c->bytes.len--;
     c->pin = slot_link(cl, (int)yk_cluster_slot(key, strlen(key)));
     if (c->pin < 0)
         fail_later(cl, c);
