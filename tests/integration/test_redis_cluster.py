@@ -7,13 +7,15 @@ over) are followed by ingress and workers: every 201 and 202 is decided exactly 
 oversold."""
 
 import collections
+import concurrent.futures
 import threading
 import time
 
 import pytest
 
 import ykstack
-from ykstack import email, key_slot, outcome, run_parallel, wait_until
+from test_answers import second_ingress
+from ykstack import email, key_slot, outcome, wait_until
 
 pytestmark = pytest.mark.skipif(ykstack.REDIS_MODE != "cluster",
                                 reason="needs YOYAKU_TEST_REDIS=cluster (tests/run's cluster stage)")
@@ -112,6 +114,24 @@ N = 300
 CONTENDED = 40
 
 
+def run_on(port, fn, items, threads):
+    """fn(client, item) on a pool of threads, each with its own keep-alive client to port."""
+    local, clients, lock = threading.local(), [], threading.Lock()
+
+    def call(item):
+        if getattr(local, "client", None) is None:
+            local.client = ykstack.Client("127.0.0.1", port)
+            with lock:
+                clients.append(local.client)
+        return fn(local.client, item)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+            return list(ex.map(call, items))
+    finally:
+        for c in clients:
+            c.close()
+
+
 def test_kill9_a_master_during_a_rush(stack, make_event):
     """kill -9 of the master holding the event's partition while 300 reservations arrive: its
     replica takes over; every 201 and every 202 is decided exactly once (the uncontended slot: one
@@ -129,22 +149,35 @@ def test_kill9_a_master_during_a_rush(stack, make_event):
                 "fields": {"name": "障害 %d" % i}}
         for _ in range(3):
             try:
-                return i, client.post(path, body)
+                r = client.post(path, body)
+                done_at[i] = time.monotonic()
+                return i, r
             except OSError:
                 time.sleep(0.2)
         return i, None
 
-    killer = threading.Timer(0.6, lambda: victim.signal(9))
-    killer.start()
-    try:
-        answers = run_parallel(stack, book, range(N), threads=30)
-    finally:
-        killer.join()
+    done_at, killed_at = {}, []
+
+    def kill():
+        killed_at.append(time.monotonic())
+        victim.signal(9)
+    # through an ingress that answers 202 after 800 ms: requests caught by the failover (their
+    # decision waits for the promotion) are answered 202 and must be decided all the same
+    with second_ingress(stack, "ingress-k9", 800, ev) as (ing, c0):
+        killer = threading.Timer(0.6, kill)
+        killer.start()
+        try:
+            answers = run_on(c0.port, book, range(N), threads=30)
+        finally:
+            killer.join()
     assert not victim.alive()
+    # the master died mid-rush: answers came before and after it
+    assert min(done_at.values()) < killed_at[0] < max(done_at.values()), "kill not during the rush"
     wait_until(lambda: slot_master(stack, stream)[0] != master, 30, 0.2,
                what="a replica promoted for the partition's slot")
 
     status = collections.Counter(r.status if r else None for _, r in answers)
+    print("statuses with a master killed mid-rush:", dict(status))
     assert status[201] + status[202] > 0, status
     assert set(status) <= {201, 202, 409, 503}, status
     # every 202 is decided (its request was confirmed by the replica before it was queued)
