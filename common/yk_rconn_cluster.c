@@ -55,6 +55,7 @@ struct yk_rcluster {
     link links[YK_CLUSTER_NODES_MAX];
     int nlinks;
     int last_link; /* of the last keyed command: where WAIT goes */
+    int hot_slot;  /* of the last stream a split read found entries in: it blocks next */
     yk_buf cmds;
     part *parts;
     size_t nparts, partcap, unsent; /* parts[unsent..] are not sent yet */
@@ -141,7 +142,7 @@ yk_rcluster *yk_rconn__cluster_open(const char *url, int connect_ms, int io_ms)
     }
     cl->connect_ms = connect_ms;
     cl->io_ms = io_ms;
-    cl->last_link = -1;
+    cl->last_link = cl->hot_slot = -1;
     cl->cmds = (yk_buf)YK_BUF_INIT(256u << 20);
     if (refresh_map(cl) != 0) {
         yk_warn("redis cluster %s: %s", url, cl->err);
@@ -544,12 +545,20 @@ static int block_round(yk_rcluster *cl, entry *e)
 {
     char ms[24];
     snprintf(ms, sizeof ms, "%ld", e->block);
-    int blocked[YK_CLUSTER_NODES_MAX] = {0};
+    /* one blocking read per master (the reads after it on its connection wait for it, so they
+     * find what came meanwhile without blocking again): the stream that last had entries, where
+     * the next ones are likeliest (a rush), else the master's first */
+    int blocker[YK_CLUSTER_NODES_MAX];
+    for (int i = 0; i < YK_CLUSTER_NODES_MAX; i++)
+        blocker[i] = -1;
     for (int k = 0; k < e->nparts; k++) {
         part *p = &cl->parts[e->first + k];
-        /* one blocking read per master (the reads after it on its connection wait for it, so
-         * they find what came meanwhile without blocking again) */
-        int block = !blocked[p->link]++;
+        if (blocker[p->link] < 0 || p->slot == cl->hot_slot)
+            blocker[p->link] = k;
+    }
+    for (int k = 0; k < e->nparts; k++) {
+        part *p = &cl->parts[e->first + k];
+        int block = blocker[p->link] == k;
         /* "<cmd> BLOCK ms …": BLOCK goes right after the name (any option order is allowed) */
         const char *argv[MAX_ARGS * 2];
         size_t lens[MAX_ARGS * 2];
@@ -596,12 +605,15 @@ redisReply *yk_rconn__cluster_get(yk_rcluster *cl, yk_rconn_arena *a)
         for (int k = 0; k < e->nparts; k++)
             if (settle_part(cl, (size_t)(e->first + k), a) != 0)
                 return NULL;
-        if (!e->merge || e->block < 0 || round > 0)
+        if (!e->merge)
             break;
         int any = 0;
-        for (int k = 0; k < e->nparts; k++)
-            any |= cl->parts[e->first + k].reply->type != REDIS_REPLY_NIL;
-        if (any)
+        for (int k = 0; k < e->nparts && !any; k++)
+            if (cl->parts[e->first + k].reply->type == REDIS_REPLY_ARRAY) {
+                any = 1;
+                cl->hot_slot = cl->parts[e->first + k].slot;
+            }
+        if (any || e->block < 0 || round > 0)
             break;
         if (block_round(cl, e) != 0)
             return NULL;

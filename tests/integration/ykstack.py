@@ -367,6 +367,15 @@ class RedisCluster:
                         break
             return ["0", keys]
         key = command_key(args)
+        if key is None:   # any node that answers (a dead master stays in the map until failover)
+            if not self.masters:
+                self.refresh()
+            for port in self.masters + [p for p in self.seeds if p not in self.masters]:
+                try:
+                    return self.node(port)(*args)
+                except (ConnectionError, OSError):
+                    continue
+            raise ConnectionError("no node of the cluster answers")
         for attempt in range(8):
             if key is None:
                 port = self._any()
