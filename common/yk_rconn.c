@@ -1,5 +1,6 @@
 /* yk_rconn: the blocking hiredis connection, and the reply arena (hiredis's reader is lent our
- * object functions only for the duration of one yk_rconn_command_in). Owns the arena's chunks. */
+ * object functions only for the duration of one yk_rconn_command_in). Owns the arena's chunks.
+ * A cluster connection is yk_rconn_cluster.c's; every call here hands it over. */
 #include "yk_rconn.h"
 
 #include <hiredis/hiredis.h>
@@ -8,9 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "yk_addr.h"
+#include "yk_cluster.h"
 #include "yk_log.h"
+#include "yk_rconn_int.h"
+#include "yk_settings.h"
 
-yk_rconn *yk_rconn_open(const char *host, int port, int connect_ms, int io_ms)
+redisContext *yk_rconn__connect(const char *host, int port, int connect_ms, int io_ms)
 {
     struct timeval connect_tv = {connect_ms / 1000, (connect_ms % 1000) * 1000};
     redisContext *c = port ? redisConnectWithTimeout(host, port, connect_tv)
@@ -28,19 +33,66 @@ yk_rconn *yk_rconn_open(const char *host, int port, int connect_ms, int io_ms)
     return c;
 }
 
+yk_rconn *yk_rconn_open(const char *host, int port, int connect_ms, int io_ms)
+{
+    yk_rconn *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    if ((r->c = yk_rconn__connect(host, port, connect_ms, io_ms)) == NULL) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+yk_rconn *yk_rconn_open_addr(const char *addr, int connect_ms, int io_ms)
+{
+    if (yk_cluster_is_url(addr)) {
+        yk_rconn *r = calloc(1, sizeof *r);
+        if (r == NULL)
+            return NULL;
+        if ((r->cl = yk_rconn__cluster_open(addr, connect_ms, io_ms)) == NULL) {
+            free(r);
+            return NULL;
+        }
+        return r;
+    }
+    yk_addr a;
+    char err[128];
+    if (yk_addr_parse(addr, YK_SETTINGS_REDIS_PORT, &a, err, sizeof err) != 0) {
+        yk_error("redis address %s: %s", addr, err);
+        return NULL;
+    }
+    return yk_rconn_open(a.host, a.port, connect_ms, io_ms);
+}
+
+int yk_rconn_cluster(const yk_rconn *c)
+{
+    return c && c->cl != NULL;
+}
+
 void yk_rconn_close(yk_rconn *c)
 {
-    redisFree(c);
+    if (c == NULL)
+        return;
+    if (c->cl)
+        yk_rconn__cluster_close(c->cl);
+    redisFree(c->c);
+    free(c);
 }
 
 const char *yk_rconn_error(const yk_rconn *c)
 {
-    return c ? c->errstr : "no connection";
+    if (c == NULL)
+        return "no connection";
+    return c->cl ? yk_rconn__cluster_error(c->cl) : c->c->errstr;
 }
 
 yk_reply *yk_rconn_command(yk_rconn *c, int argc, const char *const *argv)
 {
-    return redisCommandArgv(c, argc, (const char **)argv, NULL);
+    if (c->cl)
+        return yk_rconn_append(c, argc, argv) == 0 ? yk_rconn_get(c) : NULL;
+    return redisCommandArgv(c->c, argc, (const char **)argv, NULL);
 }
 
 void yk_rconn_free(yk_reply *r)
@@ -51,18 +103,24 @@ void yk_rconn_free(yk_reply *r)
 
 int yk_rconn_append(yk_rconn *c, int argc, const char *const *argv)
 {
-    return redisAppendCommandArgv(c, argc, (const char **)argv, NULL) == REDIS_OK ? 0 : -1;
+    if (c->cl)
+        return yk_rconn__cluster_append(c->cl, argc, argv);
+    return redisAppendCommandArgv(c->c, argc, (const char **)argv, NULL) == REDIS_OK ? 0 : -1;
 }
 
 int yk_rconn_append_raw(yk_rconn *c, const char *resp, size_t len)
 {
-    return redisAppendFormattedCommand(c, resp, len) == REDIS_OK ? 0 : -1;
+    if (c->cl)
+        return yk_rconn__cluster_append_raw(c->cl, resp, len);
+    return redisAppendFormattedCommand(c->c, resp, len) == REDIS_OK ? 0 : -1;
 }
 
 yk_reply *yk_rconn_get(yk_rconn *c)
 {
+    if (c->cl)
+        return yk_rconn__cluster_get(c->cl, NULL);
     void *r = NULL;
-    return redisGetReply(c, &r) == REDIS_OK ? r : NULL;
+    return redisGetReply(c->c, &r) == REDIS_OK ? r : NULL;
 }
 
 struct yk_rconn_chunk {
@@ -185,21 +243,42 @@ static void arena_reset(yk_rconn_arena *a)
     a->cur = a->head;
 }
 
-yk_reply *yk_rconn_get_in(yk_rconn *c, yk_rconn_arena *a)
+void *yk_rconn__arena_alloc(yk_rconn_arena *a, size_t n)
 {
-    arena_reset(a);
+    yk_rconn_arena *saved = arena_current;
+    arena_current = a;
+    void *p = arena_alloc(n);
+    arena_current = saved;
+    return p;
+}
+
+int yk_rconn__read(redisContext *c, yk_rconn_arena *a, void **out)
+{
+    *out = NULL;
+    if (a == NULL)
+        return redisGetReply(c, out) == REDIS_OK ? 0 : -1;
     redisReader *rd = c->reader;
     redisReplyObjectFunctions *fn = rd->fn;
     rd->fn = &arena_fns;
     arena_current = a;
-    void *r = NULL;
-    if (redisGetReply(c, &r) != REDIS_OK) {
-        r = NULL;
+    int rc = 0;
+    if (redisGetReply(c, out) != REDIS_OK) {
+        *out = NULL;
         rd->reply = NULL; /* whatever is half built is in the arena: hiredis must not free it */
+        rc = -1;
     }
     rd->fn = fn;
     arena_current = NULL;
-    return r;
+    return rc;
+}
+
+yk_reply *yk_rconn_get_in(yk_rconn *c, yk_rconn_arena *a)
+{
+    arena_reset(a);
+    if (c->cl)
+        return yk_rconn__cluster_get(c->cl, a);
+    void *r;
+    return yk_rconn__read(c->c, a, &r) == 0 ? r : NULL;
 }
 
 yk_reply *yk_rconn_command_in(yk_rconn *c, yk_rconn_arena *a, int argc, const char *const *argv)

@@ -7,7 +7,7 @@
 
 #include "yk_reply.h"
 
-typedef struct redisContext yk_rconn; /* hiredis's context, opaque outside common/ */
+typedef struct yk_rconn yk_rconn; /* opaque outside common/ */
 
 /* The process must ignore SIGPIPE: a write to a connection the server closed then fails with an
  * error instead of ending the process. */
@@ -16,6 +16,18 @@ typedef struct redisContext yk_rconn; /* hiredis's context, opaque outside commo
  * slower than io_ms then fails the connection. NULL on failure (logged). yk_rconn_close frees. */
 __attribute__((warn_unused_result)) yk_rconn *yk_rconn_open(const char *host, int port,
                                                             int connect_ms, int io_ms);
+
+/* Connects as YOYAKU_REDIS names it: host:port, a unix socket, or redis-cluster://host:port,…
+ * (seed nodes of a Redis Cluster: the slot map is read from one of them, each master is
+ * connected when first needed, and every command goes to the master of its key's slot,
+ * following MOVED and ASK and waiting out TRYAGAIN and CLUSTERDOWN; a pipeline's replies still
+ * come back in the order of its commands, and an XREADGROUP/XREAD over streams of several masters
+ * is sent to each and its replies merged). NULL on failure (logged). */
+__attribute__((warn_unused_result)) yk_rconn *yk_rconn_open_addr(const char *addr, int connect_ms,
+                                                                 int io_ms);
+
+/* True when c talks to a Redis Cluster: reply channels are sharded (SPUBLISH). */
+int yk_rconn_cluster(const yk_rconn *c);
 
 /* Closes c (NULL is fine). */
 void yk_rconn_close(yk_rconn *c);

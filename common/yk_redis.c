@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 
 #include "yk_addr.h"
+#include "yk_cluster.h"
 #include "yk_log.h"
+#include "yk_redis_int.h"
 #include "yk_resp.h"
 #include "yk_settings.h"
 #include "yk_text.h"
@@ -37,8 +39,25 @@ struct yk_redis {
     int port; /* 0: host is a unix socket path */
     yk_redis_on_connect on_connect;
     void *ud;
-    yk_buf fmt; /* reused by yk_redis_argv's RESP encoding */
+    yk_buf fmt;               /* reused by yk_redis_argv's RESP encoding */
+    yk_acluster *cl;          /* a cluster: everything above is unused (yk_redis_cluster.c) */
+    int replicas;             /* from INFO replication at the last connect; -1 until known */
+    int replicas_cfg;         /* yk_redis_set_replicas: 0 (the default), n, or -1: automatic */
+    uv_idle_t waitq;          /* sends the WAITs asked for in this loop iteration, one per key */
+    struct wait_group *waits; /* not sent yet */
 };
+
+/* The yk_redis_wait calls of one loop iteration for one key: one WAIT answers them all (a WAIT per
+ * request held the connection for a replica's round trip each: submits queued behind it). */
+typedef struct wait_group {
+    yk_redis_op op; /* the WAIT's; first member */
+    yk_redis *r;
+    struct wait_group *next;
+    int n, ms;
+    yk_redis_op **ops;
+    size_t nops, cap;
+    char key[];
+} wait_group;
 
 static void redis_connect(yk_redis *r);
 static void redis_drop(yk_redis *r, const char *why);
@@ -296,6 +315,18 @@ static void redis_probe_cb(uv_timer_t *t)
     }
 }
 
+/* "connected_slaves:N" of INFO replication: how many replicas a write can be confirmed by. */
+static void redis_info_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    yk_redis *r = privdata;
+    size_t len;
+    const char *info = yk_reply_str(reply, &len);
+    if (r->ac != ac || info == NULL || !yk_reply_is(reply, YK_REPLY_STRING))
+        return;
+    const char *at = strstr(info, "connected_slaves:");
+    r->replicas = at ? atoi(at + 17) : 0;
+}
+
 static void redis_connect_cb(const redisAsyncContext *ac, int status)
 {
     yk_redis *r = ac->data;
@@ -308,6 +339,9 @@ static void redis_connect_cb(const redisAsyncContext *ac, int status)
     r->answered_once = 0;
     r->failing = 0;
     yk_info("redis connected addr=%s:%d", r->host, r->port);
+    /* before on_connect: on a connection it subscribes, a regular reply still comes first */
+    if (r->replicas_cfg < 0)
+        redisAsyncCommand(r->ac, redis_info_cb, r, "INFO replication");
     if (r->on_connect)
         r->on_connect(r, r->ud);
     if (r->connected && r->ac == ac) /* after on_connect: a SUBSCRIBE there changes the probe */
@@ -352,6 +386,19 @@ int yk_redis_open(yk_redis **out, uv_loop_t *loop, const char *addr, uint64_t re
     yk_redis *r = calloc(1, sizeof *r);
     if (r == NULL)
         return -1;
+    r->replicas = -1;
+    if (yk_cluster_is_url(addr)) {
+        r->loop = loop;
+        if ((r->cl = yk_redis__cluster_open(r, loop, addr, retry_ms, on_connect, ud)) == NULL) {
+            free(r);
+            return -1;
+        }
+        uv_idle_init(loop, &r->waitq);
+        r->waitq.data = r;
+        r->handles = 1;
+        *out = r;
+        return 0;
+    }
     r->loop = loop;
     r->fmt = (yk_buf)YK_BUF_INIT(64u << 20); /* far above any command: bodies are 64 KiB at most */
     r->retry_ms = retry_ms;
@@ -369,8 +416,9 @@ int yk_redis_open(yk_redis **out, uv_loop_t *loop, const char *addr, uint64_t re
     uv_timer_init(loop, &r->retry);
     uv_timer_init(loop, &r->probe);
     uv_idle_init(loop, &r->fail);
-    r->retry.data = r->probe.data = r->fail.data = r;
-    r->handles = 3;
+    uv_idle_init(loop, &r->waitq);
+    r->retry.data = r->probe.data = r->fail.data = r->waitq.data = r;
+    r->handles = 4;
     uv_timer_start(&r->probe, redis_probe_cb, YK_REDIS_PROBE_MS, YK_REDIS_PROBE_MS);
     redis_connect(r);
     *out = r;
@@ -387,8 +435,17 @@ static void redis_closed_cb(uv_handle_t *h)
     free(r);
 }
 
+static void waits_fail(yk_redis *r);
+
 void yk_redis_close(yk_redis *r)
 {
+    waits_fail(r);
+    if (r->cl) {
+        r->closing = 1;
+        yk_redis__cluster_close(r->cl); /* frees itself once its handles are closed */
+        uv_close((uv_handle_t *)&r->waitq, redis_closed_cb);
+        return;
+    }
     r->closing = 1;
     r->connected = 0;
     if (r->ac)
@@ -399,25 +456,35 @@ void yk_redis_close(yk_redis *r)
     uv_close((uv_handle_t *)&r->retry, redis_closed_cb);
     uv_close((uv_handle_t *)&r->probe, redis_closed_cb);
     uv_close((uv_handle_t *)&r->fail, redis_closed_cb);
+    uv_close((uv_handle_t *)&r->waitq, redis_closed_cb);
 }
 
 int yk_redis_connected(const yk_redis *r)
 {
-    return r->connected;
+    return r->cl ? yk_redis__cluster_connected(r->cl) : r->connected;
 }
 
 int yk_redis_ready(const yk_redis *r)
 {
+    if (r->cl)
+        return yk_redis__cluster_ready(r->cl);
     return r->connected && r->answered_once && uv_now(r->loop) - r->answered <= YK_REDIS_READY_MS;
 }
 
 void yk_redis_argv(yk_redis *r, yk_redis_op *op, int argc, const char **argv, const size_t *argvlen)
 {
+    if (r->cl) {
+        yk_redis__cluster_argv(r->cl, op, argc, argv, argvlen);
+        return;
+    }
     /* by yk_resp into a reused buffer: hiredis's own encoder (sdscatfmt per argument) was a sixth
      * of the ingress's instructions per reservation */
     yk_buf_reset(&r->fmt);
     if (r->connected)
         yk_resp_cmd(&r->fmt, argc, argv, argvlen);
+    yk_buf_addc(&r->fmt, '\0'); /* hiredis reads the command's name and a SUBSCRIBE's channels */
+    if (!r->fmt.failed)         /* as C strings (strchr), one byte past the last argument */
+        r->fmt.len--;
     if (!r->connected || r->fmt.failed ||
         redisAsyncFormattedCommand(r->ac, redis_reply_cb, op, r->fmt.p, r->fmt.len) != REDIS_OK)
         redis_fail_later(r, op);
@@ -427,8 +494,152 @@ void yk_redis_cmd(yk_redis *r, yk_redis_op *op, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    if (r->cl) {
+        yk_redis__cluster_vcmd(r->cl, op, fmt, ap);
+        va_end(ap);
+        return;
+    }
     int rc = r->connected ? redisvAsyncCommand(r->ac, redis_reply_cb, op, fmt, ap) : REDIS_ERR;
     va_end(ap);
     if (rc != REDIS_OK)
         redis_fail_later(r, op);
+}
+
+void yk_redis__raw(yk_redis *r, yk_redis_op *op, const char *cmd, size_t len)
+{
+    if (!r->connected ||
+        redisAsyncFormattedCommand(r->ac, redis_reply_cb, op, cmd, len) != REDIS_OK)
+        redis_fail_later(r, op);
+}
+
+int yk_redis__replicas(const yk_redis *r)
+{
+    return r->replicas;
+}
+
+int yk_redis_cluster(const yk_redis *r)
+{
+    return r->cl != NULL;
+}
+
+void yk_redis_subscribe(yk_redis *r, yk_redis_op *op, const char *channel, int sharded)
+{
+    if (r->cl)
+        yk_redis__cluster_subscribe(r->cl, op, channel, sharded);
+    else
+        yk_redis_cmd(r, op, "SUBSCRIBE %s", channel);
+}
+
+int yk_redis_replicas(const yk_redis *r, const char *key)
+{
+    if (r->replicas_cfg >= 0)
+        return r->replicas_cfg;
+    if (r->cl)
+        return yk_redis__cluster_replicas(r->cl, key);
+    return r->replicas > 0 ? 1 : 0;
+}
+
+void yk_redis_set_replicas(yk_redis *r, int n)
+{
+    r->replicas_cfg = n;
+}
+
+/* The WAIT's reply, to every caller of its group, in the order they asked. */
+static void wait_group_cb(yk_redis_op *op, yk_reply *reply)
+{
+    wait_group *g = (wait_group *)op;
+    for (size_t i = 0; i < g->nops; i++)
+        g->ops[i]->cb(g->ops[i], reply);
+    free(g->ops);
+    free(g);
+}
+
+static void waits_send_cb(uv_idle_t *h)
+{
+    yk_redis *r = h->data;
+    uv_idle_stop(h);
+    wait_group *g = r->waits;
+    r->waits = NULL;
+    for (wait_group *next; g; g = next) {
+        next = g->next;
+        g->op.cb = wait_group_cb;
+        if (r->cl) {
+            yk_redis__cluster_wait(r->cl, &g->op, g->key, g->n, g->ms);
+        } else {
+            char ns[16], ms[16];
+            snprintf(ns, sizeof ns, "%d", g->n);
+            snprintf(ms, sizeof ms, "%d", g->ms);
+            yk_redis_argv(r, &g->op, 3, (const char *[]){"WAIT", ns, ms}, NULL);
+        }
+    }
+}
+
+/* Closing: the WAITs not sent are answered NULL. */
+static void waits_fail(yk_redis *r)
+{
+    while (r->waits) {
+        wait_group *g = r->waits;
+        r->waits = g->next;
+        wait_group_cb(&g->op, NULL);
+    }
+}
+
+void yk_redis_wait(yk_redis *r, yk_redis_op *op, const char *key, int n, int timeout_ms)
+{
+    /* sent from the idle phase of the next loop iteration (the poll does not block meanwhile):
+     * after every command the callers queue in this one, before the loop writes them out */
+    wait_group *g = r->waits;
+    while (g && strcmp(g->key, key) != 0)
+        g = g->next;
+    if (g == NULL && (g = calloc(1, sizeof *g + strlen(key) + 1)) != NULL) {
+        strcpy(g->key, key);
+        g->r = r;
+        g->next = r->waits;
+        r->waits = g;
+    }
+    if (g && g->nops == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 16;
+        yk_redis_op **ops = realloc(g->ops, cap * sizeof *ops);
+        if (ops) {
+            g->ops = ops;
+            g->cap = cap;
+        }
+    }
+    if (g == NULL || g->nops == g->cap || r->closing) { /* the callback must run once */
+        yk_error("redis: out of memory (or closed) queueing a WAIT; failing it inline");
+        op->cb(op, NULL);
+        return;
+    }
+    g->ops[g->nops++] = op;
+    g->n = n > g->n ? n : g->n;
+    g->ms = timeout_ms > g->ms ? timeout_ms : g->ms;
+    uv_idle_start(&r->waitq, waits_send_cb);
+}
+
+redisReply *yk_redis__reply_copy(const redisReply *r)
+{
+    redisReply *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->type = r->type;
+    c->integer = r->integer;
+    if (r->str) {
+        if ((c->str = malloc(r->len + 1)) == NULL)
+            goto fail;
+        memcpy(c->str, r->str, r->len);
+        c->str[r->len] = '\0';
+        c->len = r->len;
+    }
+    if (r->elements) {
+        if ((c->element = calloc(r->elements, sizeof *c->element)) == NULL)
+            goto fail;
+        c->elements = r->elements;
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i] && (c->element[i] = yk_redis__reply_copy(r->element[i])) == NULL)
+                goto fail;
+    }
+    return c;
+fail:
+    freeReplyObject(c);
+    return NULL;
 }

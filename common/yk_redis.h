@@ -42,7 +42,8 @@ struct yk_redis_op {
 /* Called after every (re)connection, e.g. to SUBSCRIBE again or load scripts. */
 typedef void (*yk_redis_on_connect)(yk_redis *r, void *ud);
 
-/* addr: as yk_addr_parse reads it (default port 6379); -1 when it is malformed. Connection is
+/* addr: as yk_addr_parse reads it (default port 6379), or redis-cluster://host:port[,…] (seed
+ * nodes of a Redis Cluster); -1 when it is malformed. Connection is
  * attempted at once and, after a failure (refused, timed out, stalled, lost), again after retry_ms,
  * for as long as r is open. The caller owns the result; release with yk_redis_close. */
 __attribute__((warn_unused_result)) int yk_redis_open(yk_redis **out, uv_loop_t *loop,
@@ -62,5 +63,42 @@ void yk_redis_argv(yk_redis *r, yk_redis_op *op, int argc, const char **argv,
                    const size_t *argvlen);
 /* printf-style (hiredis format: %s, %b with pointer+length, %d…) variant of yk_redis_argv. */
 void yk_redis_cmd(yk_redis *r, yk_redis_op *op, const char *fmt, ...);
+
+/* ---- Redis Cluster
+ * With a redis-cluster:// address r is a cluster: it reads the slot map (CLUSTER SLOTS) from a
+ * seed or a known node on a control connection, keeps one connection per master, and sends each
+ * command to the master of its key's slot (the key of EVAL/EVALSHA is its first; keyless commands
+ * go to any master, SCRIPT and FLUSHALL to every master, answered with the first master's reply).
+ * MOVED updates the map and sends the command again where it points (then the map is read
+ * anew); ASK sends ASKING and the command there; TRYAGAIN and CLUSTERDOWN send it again after a
+ * growing pause (80 ms … 1.3 s, then the error is the answer). A lost master fails its pending
+ * commands (NULL) and the map is read again until every slot has a reachable master (after a
+ * failover, its promoted replica). Callbacks still run in the order the commands were submitted,
+ * whatever master answered first (a reply that overtakes an earlier command is copied until its
+ * turn): callers keep one connection's guarantees. on_connect runs each time every master is
+ * connected again. Ready: every slot has a master, and each master's connection is ready.
+ * Commands of one slot reach their master in order; a command sent again after MOVED/ASK may
+ * overtake later ones of its slot (only while slots migrate). */
+
+/* Subscribes op to channel: op's callback runs with each message ([kind, channel, payload],
+ * kind "message" or "smessage"), as for SUBSCRIBE. sharded: in a cluster, SSUBSCRIBE at the
+ * channel's slot's master (the publisher uses SPUBLISH, see yk_redis_cluster); on one Redis a
+ * plain SUBSCRIBE. After a failover, on_connect must subscribe again. */
+void yk_redis_subscribe(yk_redis *r, yk_redis_op *op, const char *channel, int sharded);
+
+/* True when r is a cluster. */
+int yk_redis_cluster(const yk_redis *r);
+
+/* How many replicas must hold a write to key before it is confirmed: what yk_redis_set_replicas
+ * set (0 until it is called), or with -1 there (YOYAKU_REDIS_REPLICAS's default) 1 when key's
+ * master has a replica (a cluster: from CLUSTER SLOTS; one Redis: from INFO replication at each
+ * connect), else 0. Call it right after yk_redis_open. */
+int yk_redis_replicas(const yk_redis *r, const char *key);
+void yk_redis_set_replicas(yk_redis *r, int n);
+
+/* WAIT n timeout_ms on the connection that carries key's commands: op's reply is the number of
+ * replicas that hold every write sent on that connection before it (an integer), an error, or
+ * NULL. */
+void yk_redis_wait(yk_redis *r, yk_redis_op *op, const char *key, int n, int timeout_ms);
 
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "yk_addr.h"
+#include "yk_cluster.h"
 #include "yk_token.h"
 
 #define STR(x) #x
@@ -32,10 +33,11 @@ const yk_cf_entry yk_setting_public_url =
                   "the booking pages' address as bookers reach it (http:// or https://): links in "
                   "mails, the staff console's Origin, Secure cookies when https");
 
-const yk_cf_entry yk_setting_redis =
-    YK_CF_CHECKED("YOYAKU_REDIS", NULL, "127.0.0.1:6379", yk_settings_check_redis,
-                  "Redis as host:port, [IPv6]:port, host (port " XSTR(
-                      YK_SETTINGS_REDIS_PORT) ") or a unix socket path starting with /");
+const yk_cf_entry yk_setting_redis = YK_CF_CHECKED(
+    "YOYAKU_REDIS", NULL, "127.0.0.1:6379", yk_settings_check_redis,
+    "Redis as host:port, [IPv6]:port, host (port " XSTR(
+        YK_SETTINGS_REDIS_PORT) ") or a unix socket path starting with /; or a "
+                                "Redis Cluster as redis-cluster://host:port[,host:port…]");
 
 const yk_cf_entry yk_setting_result_ttl = YK_CF_INTEGER(
     "YOYAKU_RESULT_TTL", NULL, "86400", YK_SETTINGS_RESULT_TTL_MIN, YK_SETTINGS_RESULT_TTL_MAX,
@@ -109,6 +111,12 @@ int yk_settings_check_log_format(const char *v, char *err, size_t errlen)
 
 int yk_settings_check_redis(const char *v, char *err, size_t errlen)
 {
+    yk_addr seeds[YK_CLUSTER_SEEDS_MAX];
+    if (yk_cluster_is_url(v)) /* redis-cluster://host:port[,…] (contract §2 Scale-out) */
+        return yk_cluster_seeds(v, YK_SETTINGS_REDIS_PORT, seeds, YK_CLUSTER_SEEDS_MAX, err,
+                                errlen) > 0
+                   ? 0
+                   : -1;
     yk_addr a;
     return yk_addr_parse(v, YK_SETTINGS_REDIS_PORT, &a, err, errlen);
 }

@@ -60,11 +60,7 @@ int ctl_status(void)
         yk_pg_sync_close(c);
         return 1;
     }
-    yk_addr a;
-    char err[128];
-    yk_rconn *r = yk_addr_parse(ctl_redis_addr, 6379, &a, err, sizeof err) == 0
-                      ? yk_rconn_open(a.host, a.port, 2000, 5000)
-                      : NULL;
+    yk_rconn *r = yk_rconn_open_addr(ctl_redis_addr, 2000, 5000);
     if (r == NULL)
         fprintf(stderr, "yoyakuctl: Redis (YOYAKU_REDIS=%s) unreachable: queue figures left out\n",
                 ctl_redis_addr);
@@ -278,11 +274,7 @@ int ctl_event_import(const char *file)
     yk_pgres_free(r);
     yk_pg_sync_close(c);
     if (rc == 0) { /* every ingress and worker reloads, as after an admin change */
-        yk_addr a;
-        char err[128];
-        yk_rconn *rc2 = yk_addr_parse(ctl_redis_addr, 6379, &a, err, sizeof err) == 0
-                            ? yk_rconn_open(a.host, a.port, 2000, 5000)
-                            : NULL;
+        yk_rconn *rc2 = yk_rconn_open_addr(ctl_redis_addr, 2000, 5000);
         if (rc2) {
             yk_rconn_free(yk_rconn_command(rc2, 2, (const char *[]){"INCR", "yk:catalogue"}));
             yk_rconn_free(

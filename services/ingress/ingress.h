@@ -24,6 +24,7 @@ typedef struct {
     /* abuse: YOYAKU_RATE_* (ratelimit.h's kinds, in their order), slow clients, the cap */
     const char *rate[4];
     int64_t header_timeout_ms, body_timeout_ms, idle_timeout_ms, max_conns_per_addr;
+    int64_t redis_replicas; /* YOYAKU_REDIS_REPLICAS; -1: 1 when the master has a replica */
     char ingress_id[96];
     /* connections */
     uv_loop_t *loop;

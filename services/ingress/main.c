@@ -80,6 +80,9 @@ static const yk_cf_entry config[] = {
                   "waitlist joins per client address (token bucket; format as "
                   "YOYAKU_RATE_RESERVE)"),
     YK_CF_SHARED(yk_setting_redis, &ingress.redis_addr),
+    YK_CF_INTEGER("YOYAKU_REDIS_REPLICAS", &ingress.redis_replicas, "-1", -1, 16,
+                  "replicas that must hold a request (Redis WAIT) before it is answered 202; -1: 1 "
+                  "when its Redis master has a replica, else 0"),
     YK_CF_SHARED(yk_setting_result_ttl, &ingress.result_ttl),
     YK_CF_INTEGER("YOYAKU_SESSION_TTL", &ingress.session_ttl, "43200", 300, 30 * 86400,
                   "seconds a staff session (the console's sign-in cookie) stays valid"),
@@ -259,6 +262,7 @@ int main(int argc, char **argv)
         yk_error("cannot set up connections (bad YOYAKU_REDIS?)");
         return 1;
     }
+    yk_redis_set_replicas(ingress.redis, (int)ingress.redis_replicas);
     rc = yk_http_server_start(&ingress.http, ingress.loop, ingress.listen, &limits, handle,
                               metrics_observe, NULL);
     if (rc != 0) {

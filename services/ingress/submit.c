@@ -42,6 +42,20 @@ static const char submit_script[] =
     "redis.call('SET', KEYS[4], '0 {\"p\":' .. p .. ',\"seq\":' .. seq .. '}', 'EX', ARGV[2])\n"
     "return {1, seq, done}\n";
 
+/* The same in a Redis Cluster, where a script's keys must share one hash slot: the idempotency
+ * key carries the partition's hash tag (yk:idem:{p}:…), and yk:res:<id> (in another slot) is
+ * written by the ingress after the script's reply: the marker with NX (a worker's answer may be
+ * there first), a refusal as is (proto/streams.md, "In a Redis Cluster").
+ * KEYS: req stream, seq, done, idem. ARGV as above. Same returns. */
+static const char submit_script_cluster[] =
+    "local old = redis.call('SET', KEYS[4], ARGV[1], 'NX', 'GET', 'EX', ARGV[2])\n"
+    "if old then return {0, old} end\n"
+    "if ARGV[3] ~= '' then return {2, ARGV[3]} end\n"
+    "local seq = redis.call('INCR', KEYS[2])\n"
+    "redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))\n"
+    "local done = tonumber(redis.call('GET', KEYS[3]) or '0')\n"
+    "return {1, seq, done}\n";
+
 /* How long shutdown waits for Redis to confirm the pending markers of the requests it answers 202
  * before it closes the connections anyway. */
 #define SHUTDOWN_GRACE_MS 2000
@@ -51,7 +65,7 @@ static const char submit_script[] =
 
 static waiter_list polls; /* idempotent duplicates waiting on another request's answer */
 static uv_timer_t poll_timer, shutdown_timer;
-static char script_sha[41];
+static char script_sha[41], script_sha_cluster[41];
 static void (*shutdown_then)(void); /* set from submit_shutdown until it is called */
 
 static uint64_t now_ms(void)
@@ -116,6 +130,45 @@ static void add_reply_cb(yk_redis_op *op, yk_reply *reply)
         yk_error("request=%s: XADD: %s", w->id, yk_reply_error(reply));
     if (--w->ops == 0)
         submit_settle(w);
+}
+
+/* WAIT n: the replicas hold the XADD (and whatever this connection wrote before it), so a
+ * master failover cannot lose the request once it is answered 202. Fewer replicas than asked
+ * (one lagging or gone): logged, and the request goes on (it is queued on the master, which
+ * keeps it in its AOF; docs/ARCHITECTURE.md "Redis replication"). */
+static void wait_reply_cb(yk_redis_op *op, yk_reply *reply)
+{
+    waiter *w = WAITER_OF(op, op_wait);
+    static uint64_t warned;
+    if (!yk_reply_is(reply, YK_REPLY_INTEGER) && w->added && now_ms() - warned >= 1000) {
+        warned = now_ms();
+        yk_warn("request=%s: WAIT: %s", w->id,
+                yk_reply_error(reply) ? yk_reply_error(reply) : "no reply");
+    } else if (yk_reply_is(reply, YK_REPLY_INTEGER) && yk_reply_int(reply) < w->replicas &&
+               now_ms() - warned >= 1000) {
+        warned = now_ms();
+        yk_warn("request=%s: WAIT: %lld of %d replicas hold it", w->id,
+                (long long)yk_reply_int(reply), w->replicas);
+    }
+    if (--w->ops == 0)
+        submit_settle(w);
+}
+
+/* WAIT's timeout: well within the deadline (a later reply is 503) and the stall limit. */
+static int wait_timeout_ms(void)
+{
+    return ingress.wait_ms >= 2000 || ingress.wait_ms == 0 ? 500 : (int)ingress.wait_ms / 4;
+}
+
+/* Sends WAIT after the submit on key's connection when replicas must confirm it; 1 if sent. */
+static int submit_wait(waiter *w, const char *key)
+{
+    w->replicas = yk_redis_replicas(ingress.redis, key);
+    if (w->replicas <= 0)
+        return 0;
+    w->op_wait.cb = wait_reply_cb;
+    yk_redis_wait(ingress.redis, &w->op_wait, key, w->replicas, wait_timeout_ms());
+    return 1;
 }
 
 /* With YOYAKU_WAIT_MS=0 the 202's position is read with the submit: GET yk:done:{p}. */
@@ -209,6 +262,25 @@ static void poll_start(waiter *w, const char *other_id)
     poll_send(w);
 }
 
+/* In a cluster, what the script could not write (its slot is not yk:res:<id>'s): the pending
+ * marker (NX: the worker's answer may be stored already) or the refusal, for the TTL. */
+static void cluster_store_res(waiter *w, const yk_reply *reply, int64_t kind)
+{
+    char key[48], val[80];
+    snprintf(key, sizeof key, "yk:res:%s", w->id);
+    size_t len = 0;
+    const char *v = val;
+    if (kind == 1) {
+        len = (size_t)snprintf(val, sizeof val, "0 {\"p\":%u,\"seq\":%lld}", w->partition,
+                               (long long)yk_reply_int(yk_reply_at(reply, 1)));
+    } else if ((v = yk_reply_str(yk_reply_at(reply, 1), &len)) == NULL) {
+        return;
+    }
+    const char *argv[] = {"SET", key, v, "EX", pending_ttl(), "NX"};
+    size_t lens[] = {3, strlen(key), len, 2, strlen(pending_ttl()), 2};
+    yk_redis_argv(ingress.redis, NULL, kind == 1 ? 6 : 5, argv, lens);
+}
+
 static void script_reply_cb(yk_redis_op *op, yk_reply *reply)
 {
     waiter *w = (waiter *)op;
@@ -218,11 +290,17 @@ static void script_reply_cb(yk_redis_op *op, yk_reply *reply)
         return;
     }
     int64_t kind = yk_reply_int(yk_reply_at(reply, 0));
+    if (yk_redis_cluster(ingress.redis) && (kind == 1 || kind == 2))
+        cluster_store_res(w, reply, kind);
     if (yk_reply_count(reply) == 3 && kind == 1) {
         w->seq = yk_reply_int(yk_reply_at(reply, 1));
         w->done = yk_reply_int(yk_reply_at(reply, 2));
         w->added = 1;
-        submit_settle(w);
+        char stream[32];
+        snprintf(stream, sizeof stream, "yk:req:{%u}", w->partition);
+        w->ops = 1;
+        if (!submit_wait(w, stream)) /* else its reply settles */
+            submit_settle(w);
         return;
     }
     pending_forget(w);
@@ -303,7 +381,11 @@ void submit_entry(yk_http_req *req, const submit_request *s)
     if (s->idem_key) {
         char kh[YK_HASH_HEX_LEN + 1];
         yk_token_sha256_hex(s->idem_key, strlen(s->idem_key), kh);
-        snprintf(idem_key, sizeof idem_key, "yk:idem:%s:%s", s->event_id, kh);
+        if (yk_redis_cluster(ingress.redis)) /* one slot with the partition's keys */
+            snprintf(idem_key, sizeof idem_key, "yk:idem:{%u}:%s:%s", s->partition, s->event_id,
+                     kh);
+        else
+            snprintf(idem_key, sizeof idem_key, "yk:idem:%s:%s", s->event_id, kh);
         snprintf(idem_val, sizeof idem_val, "%s %s", w->id, s->body_hash);
         snprintf(res, sizeof res, "yk:res:%s", w->id);
         memcpy(w->body_hash, s->body_hash, YK_HASH_HEX_LEN + 1);
@@ -320,6 +402,12 @@ void submit_entry(yk_http_req *req, const submit_request *s)
                            s->refusal ? s->refusal : ""};
         head = sizeof h / sizeof h[0];
         memcpy(argv, h, sizeof h);
+        if (yk_redis_cluster(ingress.redis)) { /* without res: KEYS 4 */
+            argv[1] = script_sha_cluster;
+            argv[2] = "4";
+            memmove(&argv[6], &argv[7], (head - 7) * sizeof *argv);
+            head--;
+        }
     } else {
         const char *h[] = {"XADD", stream, "*"};
         head = sizeof h / sizeof h[0];
@@ -384,6 +472,7 @@ void submit_entry(yk_http_req *req, const submit_request *s)
     w->op_done.cb = done_reply_cb;
     yk_redis_argv(ingress.redis, &w->op_seq, 2, (const char *[]){"INCR", seq}, NULL);
     yk_redis_argv(ingress.redis, &w->op_add, (int)argc, argv, NULL);
+    w->ops += submit_wait(w, stream);
     if (ingress.wait_ms == 0) /* answered 202 at once: its position is read now */
         yk_redis_argv(ingress.redis, &w->op_done, 2, (const char *[]){"GET", done}, NULL);
 }
@@ -437,7 +526,10 @@ static yk_redis_op sub_op = {on_sub_message};
 void submit_sub_connected(yk_redis *r, void *ud)
 {
     (void)ud;
-    yk_redis_cmd(r, &sub_op, "SUBSCRIBE yk:rep:%s yk:events", ingress.ingress_id);
+    char rep[sizeof ingress.ingress_id + 8];
+    snprintf(rep, sizeof rep, "yk:rep:%s", ingress.ingress_id);
+    yk_redis_subscribe(r, &sub_op, rep, 1); /* sharded in a Redis Cluster (SSUBSCRIBE) */
+    yk_redis_subscribe(r, &sub_op, "yk:events", 0);
     /* Seat counts may have changed while we were not listening. */
     catalogue_reload(NULL, NULL);
 }
@@ -447,7 +539,7 @@ static void script_loaded_cb(yk_redis_op *op, yk_reply *reply)
     size_t len;
     const char *sha = yk_reply_str(reply, &len);
     if (yk_reply_is(reply, YK_REPLY_STRING) && len == 40)
-        memcpy(script_sha, sha, 41);
+        memcpy(yk_redis_cluster(ingress.redis) ? script_sha_cluster : script_sha, sha, 41);
     else
         yk_error("loading the submit script failed: %s", sha ? sha : "no connection");
     free(op);
@@ -466,7 +558,8 @@ void submit_load_script(yk_redis *r, void *ud)
     if (op == NULL)
         return;
     op->cb = script_loaded_cb;
-    yk_redis_cmd(r, op, "SCRIPT LOAD %s", submit_script);
+    yk_redis_cmd(r, op, "SCRIPT LOAD %s",
+                 yk_redis_cluster(r) ? submit_script_cluster : submit_script);
 }
 
 int submit_init(void)

@@ -24,10 +24,12 @@ typedef struct waiter {
     yk_redis_op op;             /* script, marker or poll GET */
     yk_redis_op op_seq, op_add; /* the plain submit pipeline: INCR, XADD */
     yk_redis_op op_done;        /* GET yk:done:{p} before the pending marker, for the position */
+    yk_redis_op op_wait;        /* WAIT: the XADD reached the replicas (YOYAKU_REDIS_REPLICAS) */
     yk_http_req *req;           /* borrowed until the waiter answers it */
     int state;
-    int ops;   /* replies of the submit pipeline still to come */
-    int added; /* the XADD is known to have succeeded */
+    int ops;      /* replies of the submit pipeline still to come */
+    int added;    /* the XADD is known to have succeeded */
+    int replicas; /* WAIT's count for this request (0: no WAIT) */
     unsigned partition;
     long long seq;  /* from INCR yk:seq:{p}; 0 when unknown */
     long long done; /* yk:done:{p} when the 202 is given; -1 when unknown */

@@ -24,6 +24,8 @@ static yk_buf answer_cmds = YK_BUF_INIT(ANSWER_TEXT_MAX);
 static yk_buf answer_msg = YK_BUF_INIT(ANSWER_TEXT_MAX);
 
 static unsigned char answer_key[YK_TOKEN_KEY_BYTES];
+/* Redis Cluster: replies travel by sharded pub/sub (proto/streams.md) */
+static bool answer_sharded;
 
 void answer_set_key(const unsigned char key[32])
 {
@@ -313,7 +315,7 @@ static int answer_reply_cmds(yk_buf *b, const entry *v, size_t n)
             continue; /* no ingress has such an id: nobody waits */
         b->failed |= answer_msg.failed;
         yk_resp_head(b, '*', 3);
-        yk_resp_arg(b, "PUBLISH", 7);
+        yk_resp_arg(b, answer_sharded ? "SPUBLISH" : "PUBLISH", answer_sharded ? 8 : 7);
         yk_resp_arg(b, ch, (size_t)cl);
         yk_resp_arg(b, answer_msg.p, answer_msg.len);
         count++;
@@ -377,6 +379,7 @@ worker_status answer_send(worker *w, entry *v, size_t n, const answer_seat *seat
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     yk_buf_reset(&answer_cmds);
+    answer_sharded = yk_rconn_cluster(w->redis);
     int count = tag ? answer_pipeline(&answer_cmds, v, n, seats, m, (unsigned)w->partitions, now_ms,
                                       w->ttl, tag)
                     : -1;

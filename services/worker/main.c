@@ -91,13 +91,10 @@ int main(int argc, char **argv)
     yk_log_init("worker", log_level);
 
     char id[300], err[128];
-    yk_addr ra; /* YOYAKU_REDIS passed the same parser at load */
-    if (yk_addr_parse(redis, YK_SETTINGS_REDIS_PORT, &ra, err, sizeof err) != 0) {
+    if (yk_settings_check_redis(redis, err, sizeof err) != 0) { /* as checked at load */
         fprintf(stderr, "%s: YOYAKU_REDIS=%s: %s\n", argv[0], redis, err);
         return 2;
     }
-    const char *host = ra.host;
-    int port = ra.port;
     if (*worker_id) {
         snprintf(id, sizeof id, "%s", worker_id);
     } else {
@@ -142,7 +139,7 @@ int main(int argc, char **argv)
             yk_info("postgresql connected");
         }
         /* XREADGROUP blocks 100 ms at most, so a reply slower than 10 s means Redis is gone. */
-        if (w.redis == NULL && (w.redis = yk_rconn_open(host, port, 2000, 10000)) != NULL) {
+        if (w.redis == NULL && (w.redis = yk_rconn_open_addr(redis, 2000, 10000)) != NULL) {
             partitions_resetup_all(&w); /* our pending entries may be unanswered */
             yk_info("redis connected");
         }

@@ -25,7 +25,10 @@ measurement: CPU seconds per process, peak RSS, Redis memory, WAL bytes, load av
 tests/bench/out/rush-<timestamp>.json.
 
 Options: --quick (reduced sizes, < 5 minutes), --only s1,s2,... (subset: ceilings nginx redis
-pgbench s1 s1p s2 s1r s3 s4 idle; s1p: S1 with phased opening, s1r: S1 with a roster), --keep (keep the temporary directory and its logs).
+pgbench s1 s1p s2 s1r s3 s4 idle; s1p: S1 with phased opening, s1r: S1 with a roster), --keep (keep
+the temporary directory and its logs), --redis cluster (a Redis Cluster of 3 masters + 3 replicas
+instead of one Redis, as YOYAKU_LOCAL_REDIS=cluster; the report then says how the partitions spread
+over the masters, and Redis's CPU is the sum of its six processes).
 Environment: YOYAKU_BUILD_DIR (set by tests/bench/rush), RUSH_N, RUSH_CONNS, RUSH_S4_N,
 RUSH_QUIET_WAIT (seconds to wait for a quiet machine before each measurement: 90, quick 20),
 RUSH_ATTEMPTS (a measurement during which other processes used more than RUSH_NOISE = 0.25 of a
@@ -183,8 +186,8 @@ class BenchStack(ykstack.Stack):
     synchronous_commit=on, fsync=on; 1 ingress, N workers; the notifier with the SMTP sink only
     with RUSH_NOTIFIER=1; RUSH_WRAP_INGRESS / RUSH_WRAP_WORKER wrap the services."""
 
-    def __init__(self, tmp, n_workers=2, notifier=False):
-        super().__init__(n_workers=n_workers, partitions=16, dir=tmp,
+    def __init__(self, tmp, n_workers=2, notifier=False, redis_mode="single"):
+        super().__init__(n_workers=n_workers, partitions=16, dir=tmp, redis_mode=redis_mode,
                          pg_settings={"synchronous_commit": "on", "fsync": "on"}, pg_durable=True,
                          smtp=notifier, notifier=notifier, rebalance_ms=None,
                          wrap_ingress=os.environ.get("RUSH_WRAP_INGRESS", "").split(),
@@ -233,6 +236,10 @@ class BenchStack(ykstack.Stack):
     def components(self):
         """{component: pid} whose process trees are accounted."""
         c = {"ingress": self.ingress.pid, "redis": self.redis_proc.pid, "postgres": self.pg_proc.pid}
+        if self.redis_mode == "cluster":   # every node of the cluster, masters and replicas
+            del c["redis"]
+            for p in self.redis_procs:
+                c[p.name] = p.pid
         for w in self.live_workers():
             c[w.name] = w.pid
         if self.notifier and self.notifier.alive():
@@ -992,9 +999,19 @@ http {
         try:
             if self.want("ceilings") or self.want("nginx"):
                 self.ceiling_nginx()
-            self.stack = BenchStack(self.tmp, 2, notifier=bool(os.environ.get("RUSH_NOTIFIER")))
+            self.stack = BenchStack(self.tmp, 2, notifier=bool(os.environ.get("RUSH_NOTIFIER")),
+                                    redis_mode=self.args.redis)
             log("starting the stack")
             self.stack.start()
+            if self.args.redis == "cluster":
+                spread = {}
+                for p in range(self.stack.partitions):
+                    port = self.stack.redis.slots[ykstack.key_slot("yk:req:{%d}" % p)]
+                    spread.setdefault("127.0.0.1:%d" % port, []).append(p)
+                self.results["config"]["redis_cluster"] = {
+                    "masters": len(spread), "nodes": len(self.stack.redis_procs),
+                    "partitions_by_master": spread}
+                log("partitions over the masters: %s" % spread)
             self.results["config"]["postgres"] = dict(self.stack.psql(
                 "SELECT name, current_setting(name) FROM pg_settings WHERE name IN"
                 " ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_sync_method', 'max_wal_size',"
@@ -1305,6 +1322,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--only", default="")
+    ap.add_argument("--redis", choices=("single", "cluster"), default="single")
     args = ap.parse_args()
 
     def term(sig, frame):
@@ -1323,6 +1341,11 @@ def main():
     print("yoyaku rush benchmark (%s, %s, %d s, %s)" % (res["mode"], res["started"], res["duration_s"],
                                                       res["machine"].get("cpu", "")))
     print(render(rows))
+    rc = res.get("config", {}).get("redis_cluster")
+    if rc:
+        print()
+        print("Redis Cluster: %d nodes, partitions by master: %s" % (rc["nodes"], "; ".join(
+            "%s %s" % (m, ",".join(map(str, ps))) for m, ps in sorted(rc["partitions_by_master"].items()))))
     print()
     print("CPU seconds per component (share of one core):")
     print(cpu_table(res))

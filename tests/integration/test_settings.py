@@ -107,6 +107,10 @@ BAD = [
     ("YOYAKU_REDIS", "redis host:6379"),
     ("YOYAKU_REDIS", "h" * 300 + ":6379"),
     ("YOYAKU_REDIS", "/" + "s" * 120),
+    ("YOYAKU_REDIS", "redis-cluster://"),
+    ("YOYAKU_REDIS", "redis-cluster://127.0.0.1:0"),
+    ("YOYAKU_REDIS", "redis-cluster://127.0.0.1:7000,"),
+    ("YOYAKU_REDIS", "redis-cluster:///tmp/redis.sock"),
     ("YOYAKU_LOG_LEVEL", "verbose"),
     ("YOYAKU_TOKEN_KEY", "abc"),
     ("YOYAKU_TOKEN_KEY", "zz" * 32),
@@ -141,6 +145,7 @@ GOOD = [
     ("YOYAKU_TOKEN_KEY", "Ab" * 32),
     ("YOYAKU_REDIS", "localhost"),
     ("YOYAKU_REDIS", "redis.example.invalid:6380"),
+    ("YOYAKU_REDIS", "redis-cluster://127.0.0.1:7000,[::1]:7001,redis.example.invalid"),
 ]
 
 

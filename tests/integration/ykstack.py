@@ -260,6 +260,235 @@ class Redis:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Redis Cluster (YOYAKU_TEST_REDIS=cluster): 3 masters + 3 replicas, and a client that routes
+
+
+REDIS_MODE = os.environ.get("YOYAKU_TEST_REDIS", "single")   # "single" or "cluster"
+CLUSTER_KEYLESS = {"PING", "INFO", "CLUSTER", "PUBLISH", "CONFIG", "DBSIZE", "TIME", "ROLE",
+                   "CLIENT", "SUBSCRIBE", "SCRIPT", "WAIT", "KEYS", "FLUSHALL", "FLUSHDB",
+                   "DEBUG", "BGREWRITEAOF", "SAVE", "BGSAVE", "MEMORY", "SLOWLOG", "LASTSAVE"}
+
+
+def crc16(data):
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def key_slot(key):
+    """Redis Cluster's slot of key (str or bytes): CRC16 of its hash tag {…} if not empty, else of
+    the whole key, modulo 16384."""
+    k = key if isinstance(key, bytes) else str(key).encode()
+    a = k.find(b"{")
+    if a >= 0:
+        b = k.find(b"}", a + 1)
+        if b > a + 1:
+            k = k[a + 1:b]
+    return crc16(k) % 16384
+
+
+def command_key(args):
+    """The key of a command (as the C router yk_cluster_key_arg finds it), or None when keyless."""
+    name = str(args[0]).upper()
+    if name in CLUSTER_KEYLESS or len(args) < 2:
+        return None
+    if name in ("EVAL", "EVALSHA"):
+        return args[3] if len(args) > 3 and int(args[2]) > 0 else None
+    if name in ("XGROUP", "XINFO", "OBJECT"):
+        return args[2] if len(args) > 2 else None
+    if name in ("XREAD", "XREADGROUP"):
+        up = [str(a).upper() for a in args]
+        return args[up.index("STREAMS") + 1]
+    return args[1]
+
+
+class RedisCluster:
+    """The tests' client for a Redis Cluster: each command goes to the master of its key's slot
+    (map from CLUSTER SLOTS; MOVED refreshes it, ASK is followed once); keyless commands go to the
+    first reachable master, FLUSHALL to every master; SCAN walks every master at once (cursor "0"
+    in, "0" out). Same call interface as Redis."""
+
+    def __init__(self, ports, host="127.0.0.1"):
+        self.host = host
+        self.seeds = list(ports)
+        self.nodes = {}        # port -> Redis
+        self.slots = [None] * 16384
+        self.masters = []
+
+    def node(self, port):
+        if port not in self.nodes:
+            self.nodes[port] = Redis(port, self.host)
+        return self.nodes[port]
+
+    def refresh(self):
+        for port in self.masters + self.seeds:
+            try:
+                ranges = self.node(port)("CLUSTER", "SLOTS")
+            except (OSError, RedisError):
+                continue
+            slots, masters = [None] * 16384, []
+            for r in ranges:
+                p = int(r[2][1])
+                masters.append(p) if p not in masters else None
+                for s in range(int(r[0]), int(r[1]) + 1):
+                    slots[s] = p
+            self.slots, self.masters = slots, masters
+            return
+        raise ConnectionError("no node of the cluster answers CLUSTER SLOTS")
+
+    def close(self):
+        for r in self.nodes.values():
+            r.close()
+
+    def _any(self):
+        if not self.masters:
+            self.refresh()
+        return self.masters[0]
+
+    def __call__(self, *args):
+        name = str(args[0]).upper()
+        if name in ("FLUSHALL", "FLUSHDB"):
+            self.refresh()
+            return [self.node(p)(*args) for p in self.masters][0]
+        if name == "SCAN":
+            self.refresh()
+            rest = list(args[2:])
+            keys = []
+            for p in self.masters:
+                cursor = "0"
+                while True:
+                    cursor, batch = self.node(p)("SCAN", cursor, *rest)
+                    keys.extend(batch)
+                    if cursor == "0":
+                        break
+            return ["0", keys]
+        key = command_key(args)
+        if key is None:   # any node that answers (a dead master stays in the map until failover)
+            if not self.masters:
+                self.refresh()
+            for port in self.masters + [p for p in self.seeds if p not in self.masters]:
+                try:
+                    return self.node(port)(*args)
+                except (ConnectionError, OSError):
+                    continue
+            raise ConnectionError("no node of the cluster answers")
+        for attempt in range(8):
+            if key is None:
+                port = self._any()
+            else:
+                if self.slots[key_slot(key)] is None:
+                    self.refresh()
+                port = self.slots[key_slot(key)]
+                if port is None:
+                    time.sleep(0.25)
+                    self.refresh()
+                    continue
+            try:
+                return self.node(port)(*args)
+            except RedisError as e:
+                msg = str(e)
+                if msg.startswith("MOVED"):
+                    self.refresh()
+                    continue
+                if msg.startswith("ASK "):
+                    to = int(msg.rsplit(":", 1)[1])
+                    self.node(to)("ASKING")
+                    return self.node(to)(*args)
+                if msg.startswith(("TRYAGAIN", "CLUSTERDOWN")):
+                    time.sleep(0.1 * (attempt + 1))
+                    self.refresh()
+                    continue
+                raise
+            except (ConnectionError, OSError):
+                if attempt == 7:
+                    raise
+                time.sleep(0.25)
+                self.masters = [p for p in self.masters if p != port]
+                self.refresh()
+        raise RedisError("CLUSTERDOWN no master answered for %r" % (args[:2],))
+
+
+def start_redis_cluster(spawn, base_dir, conf=None, masters=3, replicas=1, ports=None,
+                        node_timeout=2000):
+    """Starts masters × (1 + replicas) redis-server processes in cluster mode (the shipped config
+    plus cluster settings), each with its own directory under base_dir, then joins them with
+    redis-cli --cluster create. spawn(name, argv) starts a process. Returns (procs, ports), the
+    first `masters` ports being the masters."""
+    conf = conf or ROOT / "deploy/local/redis.conf"
+    n = masters * (1 + replicas)
+    if not ports:
+        ports = []
+        for _ in range(n):
+            ports.append(free_cluster_port(ports + [p + 10000 for p in ports]))
+    procs = []
+    for i, port in enumerate(ports):
+        d = Path(base_dir) / ("redis-%d" % port)
+        d.mkdir(parents=True, exist_ok=True)
+        procs.append(spawn("redis-%d" % port, [
+            "redis-server", conf, "--port", port, "--bind", "127.0.0.1", "--dir", d,
+            "--protected-mode", "no", "--cluster-enabled", "yes",
+            "--cluster-config-file", d / "nodes.conf", "--cluster-node-timeout", node_timeout,
+            "--cluster-require-full-coverage", "no", "--appendfsync", "everysec"]))
+    for port in ports:
+        wait_until(lambda: _ping(port), 20, what="redis %d" % port)
+    if not Redis(ports[0])("CLUSTER", "INFO").count("cluster_slots_assigned:16384"):
+        out = subprocess.run(["redis-cli", "--cluster", "create"] +
+                             ["127.0.0.1:%d" % p for p in ports] +
+                             ["--cluster-replicas", str(replicas), "--cluster-yes"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+        if out.returncode != 0:
+            raise StartError("redis-cli --cluster create failed:\n" + out.stdout[-3000:])
+    wait_until(lambda: cluster_ok(ports, masters, replicas), 30, 0.1, what="redis cluster ok")
+    return procs, ports
+
+
+def free_cluster_port(taken=()):
+    """A free port for a cluster node: at most 55535, and its cluster bus port (+10000) free too."""
+    import random
+    for _ in range(1000):
+        p = random.randint(20000, 55535)
+        if p not in taken and p + 10000 not in taken and port_free(p) and port_free(p + 10000):
+            return p
+    raise StartError("no free port pair for a Redis Cluster node")
+
+
+def _ping(port):
+    try:
+        return Redis(port)("PING") == "PONG"
+    except (OSError, RedisError):
+        return False
+
+
+def cluster_ok(ports, masters=3, replicas=1):
+    """Every node says cluster_state:ok and CLUSTER SLOTS names `masters` masters, each with
+    `replicas` replicas."""
+    try:
+        for p in ports:
+            r = Redis(p)
+            ok = "cluster_state:ok" in r("CLUSTER", "INFO")
+            ranges = r("CLUSTER", "SLOTS")
+            r.close()
+            if not ok:
+                return False
+        return (len({int(x[2][1]) for x in ranges}) == masters and
+                all(len(x) - 3 == replicas for x in ranges))
+    except (OSError, RedisError):
+        return False
+
+
+def cluster_masters(client):
+    """{master port: [(first slot, last slot), …]} of the cluster now."""
+    out = {}
+    for r in client("CLUSTER", "SLOTS"):
+        out.setdefault(int(r[2][1]), []).append((int(r[0]), int(r[1])))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
 # processes
 
 
@@ -428,7 +657,8 @@ class Stack:
                  pg_settings=None, pg_durable=False, smtp=True, notifier=True,
                  rebalance_ms=os.environ.get("YOYAKU_TEST_REBALANCE_MS", "500"),
                  wrap_ingress=(), wrap_worker=(), ingress_id="ingress-1", client_timeout=30,
-                 log_level=os.environ.get("YOYAKU_TEST_LOG_LEVEL", "info")):
+                 log_level=os.environ.get("YOYAKU_TEST_LOG_LEVEL", "info"), redis_mode=None):
+        self.redis_mode = redis_mode or REDIS_MODE   # "cluster": 3 masters + 3 replicas
         self.n_workers = n_workers
         self.partitions = partitions
         self.wait_ms = wait_ms
@@ -484,7 +714,19 @@ class Stack:
 
     def start_redis(self):
         """Starts Redis with the shipped deploy/local/redis.conf (AOF on); again after it stopped:
-        the same port and directory, so it reloads its AOF."""
+        the same port and directory, so it reloads its AOF. In cluster mode: a Redis Cluster of 3
+        masters and 3 replicas (redis_procs; redis_proc is the first master's), again after it
+        stopped with the same ports and nodes.conf."""
+        if self.redis_mode == "cluster":
+            procs, ports = start_redis_cluster(self._spawn, self.dir / "redis",
+                                               ports=getattr(self, "redis_ports", None))
+            self.redis_procs, self.redis_ports = procs, ports
+            self.redis_port = ports[0]
+            if not hasattr(self, "redis"):
+                self.redis = RedisCluster(ports)
+            self.redis.refresh()
+            self.redis_proc = procs[0]
+            return self.redis_proc
         if not hasattr(self, "redis_port"):
             self.redis_port = free_port()
             (self.dir / "redis").mkdir()
@@ -527,7 +769,7 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("YOYAKU_")}
         env.update({
             "YOYAKU_PG": self.pg_conninfo,
-            "YOYAKU_REDIS": "127.0.0.1:%d" % self.redis_port,
+            "YOYAKU_REDIS": self.redis_url(),
             "YOYAKU_PARTITIONS": str(self.partitions),
             "YOYAKU_TOKEN_KEY": os.urandom(32).hex(),
             "YK_TEST_STACK": str(self.dir),   # marks the processes of this stack (leftover check)
@@ -538,6 +780,12 @@ class Stack:
         })
         env.update(self.extra_env)
         return env
+
+    def redis_url(self):
+        """YOYAKU_REDIS for the services: host:port, or redis-cluster://seed,… in cluster mode."""
+        if self.redis_mode == "cluster":
+            return "redis-cluster://" + ",".join("127.0.0.1:%d" % p for p in self.redis_ports[:3])
+        return "127.0.0.1:%d" % self.redis_port
 
     def notifier_env(self):
         env = dict(self.env)
@@ -729,8 +977,9 @@ class Stack:
             left += [(p.pid, p.name) for p in self.procs if p.alive()]
             if (self.dir / "pg" / "postmaster.pid").exists():
                 left.append((None, "postmaster.pid still there"))
-            if hasattr(self, "redis_port") and not port_free(self.redis_port):
-                left.append((None, "redis port %d still bound" % self.redis_port))
+            for port in getattr(self, "redis_ports", [getattr(self, "redis_port", None)]):
+                if port and not port_free(port):
+                    left.append((None, "redis port %d still bound" % port))
             if not left:
                 break
             time.sleep(0.1)
