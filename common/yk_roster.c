@@ -295,8 +295,8 @@ static void cp932_feed(yk_roster_parser *p, const char *data, size_t len)
             size_t r = iconv(p->cd, &in, &in_n, &o, &o_n);
             int err = errno;
             csv_feed(p, out, (size_t)(o - out));
-            if (r != (size_t)-1 || err == E2BIG)
-                continue;
+            if (p->dead || r != (size_t)-1 || err == E2BIG)
+                continue; /* dead: a quoting problem before the bad byte; nothing after counts */
             if (err == EINVAL && in_n < sizeof p->pend) { /* cut character: keep it */
                 memcpy(p->pend, in, in_n);
                 p->npend = in_n;

@@ -283,6 +283,43 @@ void yk_redis_cmd(yk_redis *r, yk_redis_op *op, const char *fmt, ...)
         push(op, NULL, 0);
 }
 
+/* One Redis, never connected: no cluster, no replicas; a subscription or WAIT fails at once. */
+void yk_redis_subscribe(yk_redis *r, yk_redis_op *op, const char *channel, int sharded)
+{
+    push(op, NULL, 0);
+}
+
+int yk_redis_cluster(const yk_redis *r)
+{
+    return 0;
+}
+
+int yk_redis_replicas(const yk_redis *r, const char *key)
+{
+    return 0;
+}
+
+void yk_redis_set_replicas(yk_redis *r, int n) {}
+
+void yk_redis_wait(yk_redis *r, yk_redis_op *op, const char *key, int n, int timeout_ms)
+{
+    push(op, NULL, 0);
+}
+
+/* ---- streamed request bodies: none is streamed (no filter is served), so none is read --------
+ */
+
+void yk_http_server_stream_bodies(yk_http_server *srv, yk_http_body_filter filter, void *ud) {}
+
+int yk_http_body_read(yk_http_req *req, yk_http_body_cb cb, void *ud)
+{
+    return -1; /* as for a client gone: the handler answers */
+}
+
+void yk_http_body_pause(yk_http_req *req) {}
+
+void yk_http_body_resume(yk_http_req *req) {}
+
 /* ---- yk_pg: never connected -------------------------------------------------------------------
  */
 

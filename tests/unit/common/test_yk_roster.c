@@ -145,6 +145,8 @@ static void expect_error(const char *text, bool cp932, long line, const char *re
 
 static void parser_problems(void **state)
 {
+    rows r;
+    yk_roster_parser *p;
     expect_error("", false, 1, "empty_header");
     expect_error("a,,b\n1,2,3\n", false, 1, "empty_header");
     expect_error("a,A\n1,2\n", false, 1, "bad_header");
@@ -158,12 +160,18 @@ static void parser_problems(void **state)
     memset(big + 2, '9', 1100);
     strcpy(big + 1102, "\n");
     expect_error(big, false, 2, "too_long");
+    /* CP932 read in one piece: a quoting problem ends the parse, and a bad byte after it is not a
+     * second problem (as when the file comes in small pieces; found by tests/fuzz's roster) */
+    const char quoted_then_bad[] = "a,b\n1\"2,3\n\xff\xff\n";
+    p = parse(quoted_then_bad, strlen(quoted_then_bad), true, strlen(quoted_then_bad), &r);
+    assert_int_equal(yk_roster_parser_nerrors(p), 1);
+    assert_string_equal(yk_roster_parser_error(p, 0)->reason, "quoting");
+    yk_roster_parser_free(p);
     /* every problem is listed, up to the cap; all are counted */
-    rows r;
     char many[400] = "a,b\n";
     for (int i = 0; i < 30; i++)
         strcat(many, "1\n");
-    yk_roster_parser *p = parse(many, strlen(many), false, 7, &r);
+    p = parse(many, strlen(many), false, 7, &r);
     assert_int_equal(yk_roster_parser_nerrors(p), 30);
     assert_non_null(yk_roster_parser_error(p, YK_ROSTER_MAX_ERRORS - 1));
     assert_null(yk_roster_parser_error(p, YK_ROSTER_MAX_ERRORS));
