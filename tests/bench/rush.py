@@ -12,8 +12,9 @@ temporary directory on free ports, then measures, one after the other (2 cores: 
   S1p        S1 on an event with phases (a birth date field, two phases open): the phase check's cost
   S2         the same load against the sold-out event
   S1R        S1 against an event with `roster` whose campaign's roster has RUSH_ROSTER_N rows
-             (1,000,000, quick 100,000; every request's name is on it): one batched lookup per
-             worker batch; its seconds next to S1's are the roster's cost (issue 14: within 10 %)
+             (1,000,000, quick 100,000; every request's name is on it) and S1p's phases: one
+             batched lookup per worker batch; its seconds next to S1's are the cost of both
+             (issue 14: within 10 %)
   S3         S1's shape at a fixed 70% of S1's rate: latency; S3b every request books (events
              that never fill) at 70% of S4's rate
   S4         durable throughput: events that never sell out; 2 workers over 16 partitions,
@@ -179,6 +180,9 @@ def busy_fraction(seconds=1.0):
 # ---------------------------------------------------------------------------------------------------
 # the stack
 
+
+# The variants' birth dates in S1p and S1R: one booker in each phase.
+PHASED_BIRTHS = (',"birth":"1950-04-01"', ',"birth":"1990-04-01"')
 
 class BenchStack(ykstack.Stack):
     """The integration tests' stack (ykstack.Stack, the one starter) configured like
@@ -750,26 +754,30 @@ http {
             return res
         self.results["scenarios"]["S1"] = self.repeated("S1", one, "seconds", False)
 
+    def phased(self):
+        """S1p's definition parts: a birth date field, an early phase for those born in 1961 or
+        before and everyone's phase, both open (the bookers of PHASED_BIRTHS fall in each)."""
+        now = datetime.datetime.now(JST).replace(microsecond=0)
+        return {"fields": [{"name": "name", "label": {"ja": "氏名", "en": "Name"}, "type": "text",
+                            "required": True, "max_length": 50},
+                           {"name": "birth", "label": {"ja": "生年月日", "en": "Birth date"},
+                            "type": "date"}],
+                "phases": [{"opens_at": (now - datetime.timedelta(hours=2)).isoformat(),
+                            "field": "birth", "max": "1961-12-31"},
+                           {"opens_at": (now - datetime.timedelta(hours=1)).isoformat()}]}
+
     def s1p(self):
         """S1 with phased opening (issue 14): a birth date field, an early phase for those born in
         1961 or before and everyone's phase, both open, so every request is checked against the
         phases at the ingress and by the worker and S1's seats are sold all the same. Half the
         bookers fall in each phase. Compare its seconds with S1's (issue 14: within 10 %)."""
-        now = datetime.datetime.now(JST).replace(microsecond=0)
-        extra = {"fields": [{"name": "name", "label": {"ja": "氏名", "en": "Name"}, "type": "text",
-                             "required": True, "max_length": 50},
-                            {"name": "birth", "label": {"ja": "生年月日", "en": "Birth date"},
-                             "type": "date"}],
-                 "phases": [{"opens_at": (now - datetime.timedelta(hours=2)).isoformat(),
-                             "field": "birth", "max": "1961-12-31"},
-                            {"opens_at": (now - datetime.timedelta(hours=1)).isoformat()}]}
+        extra = self.phased()
 
         def one():
             tag = "s1p-%d" % len(self.results["measurements"])
             ev = self.make_event("rush-%s-%s" % (self.run_id, tag), self.slots, self.capacity,
                                  extra=extra)
-            res = self.scenario_rush("S1p opening rush with phases", ev, tag,
-                                     more=(',"birth":"1950-04-01"', ',"birth":"1990-04-01"'))
+            res = self.scenario_rush("S1p opening rush with phases", ev, tag, more=PHASED_BIRTHS)
             res["seats"] = self.slots * self.capacity
             return res
         self.results["scenarios"]["S1p"] = self.repeated("S1p", one, "seconds", False)
@@ -801,8 +809,10 @@ http {
         def one():
             tag = "s1r-%d" % len(self.results["measurements"])
             ev = self.make_event("rush-%s-%s" % (self.run_id, tag), self.slots, self.capacity,
-                                 extra={"campaign": campaign, "roster": {"fields": ["name"]}})
-            res = self.scenario_rush("S1R opening rush, roster", ev, tag)
+                                 extra=dict(self.phased(), campaign=campaign,
+                                            roster={"fields": ["name"]}))
+            res = self.scenario_rush("S1R opening rush, roster and phases", ev, tag,
+                                     more=PHASED_BIRTHS)
             res["seats"] = self.slots * self.capacity
             res["roster_rows"] = self.roster_n
             res["roster_upload_rows_per_s"] = round(self.roster_n / secs)
