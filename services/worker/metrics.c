@@ -213,7 +213,7 @@ void metrics_dead_lengths(const long long *len, size_t partitions)
     for (size_t p = 0; p < partitions; p++) {
         if (len[p] < 0)
             continue;
-        char labels[32];
+        char labels[40]; /* partition="<up to 20 digits>" */
         snprintf(labels, sizeof labels, "partition=\"%zu\"", p);
         yk_family_set(&dead_length, labels, (double)len[p]);
         yk_family_add(&dead_letters, labels, 0); /* the counter shows from the start */
