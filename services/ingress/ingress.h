@@ -46,6 +46,9 @@ void ingress_respond_json(yk_http_req *req, int status, json_t *json, const char
 int ingress_query_param(const char *query, const char *name, char *out, size_t outlen);
 /* Appends {"field", "reason"} to errors (a borrowed JSON array). */
 void ingress_add_error(json_t *errors, const char *field, const char *reason);
+/* body's string member key (borrowed), or NULL with an error appended: absent or empty →
+ * required, not a string → type, CR/LF → pattern. */
+const char *ingress_string_member(json_t *body, const char *key, json_t *errors);
 /* The request body as JSON (a new reference), or NULL after answering 400 malformed_json. Adds to
  * errors ("body", "type") when it is not an object, and ("<key>", "unknown_field") for each key not
  * in known (NULL-terminated; NULL: any key). */

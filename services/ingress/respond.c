@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ingress.h"
+#include "yk_text.h"
 #include "yk_token.h"
 
 void ingress_respond_json(yk_http_req *req, int status, json_t *json, const char *extra_headers)
@@ -54,6 +55,24 @@ int ingress_query_param(const char *query, const char *name, char *out, size_t o
 void ingress_add_error(json_t *errors, const char *field, const char *reason)
 {
     json_array_append_new(errors, json_pack("{s:s,s:s}", "field", field, "reason", reason));
+}
+
+const char *ingress_string_member(json_t *body, const char *key, json_t *errors)
+{
+    json_t *v = json_object_get(body, key);
+    if (v == NULL || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) {
+        ingress_add_error(errors, key, "required");
+        return NULL;
+    }
+    if (!json_is_string(v)) {
+        ingress_add_error(errors, key, "type");
+        return NULL;
+    }
+    if (yk_text_has_crlf(json_string_value(v))) {
+        ingress_add_error(errors, key, "pattern");
+        return NULL;
+    }
+    return json_string_value(v);
 }
 
 void ingress_respond_invalid(yk_http_req *req, json_t *errors, const char *message)

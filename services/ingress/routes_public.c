@@ -88,25 +88,6 @@ static void list_slots(yk_http_req *req, cat_event *e)
     ingress_respond_json(req, 200, json_pack("{s:o}", "slots", list), NULL);
 }
 
-/* Checks a string member: absent → required, not a string → type, CR/LF → pattern. */
-static const char *string_member(json_t *body, const char *key, json_t *errors)
-{
-    json_t *v = json_object_get(body, key);
-    if (v == NULL || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) {
-        ingress_add_error(errors, key, "required");
-        return NULL;
-    }
-    if (!json_is_string(v)) {
-        ingress_add_error(errors, key, "type");
-        return NULL;
-    }
-    if (yk_text_has_crlf(json_string_value(v))) {
-        ingress_add_error(errors, key, "pattern");
-        return NULL;
-    }
-    return json_string_value(v);
-}
-
 /* A refusal that depends on changing state (sold out, the booking window). Without an
  * Idempotency-Key it is answered now (1). With one it becomes the submit's refusal, "<code>
  * <json>" in *refusal (malloc'd), which the submit script gives only if the key is new: a key
@@ -177,8 +158,8 @@ static void reserve(yk_http_req *req, cat_event *e)
         if (strcmp(key, "slot_id") && strcmp(key, "email") && strcmp(key, "fields"))
             ingress_add_error(errors, key, "unknown_field");
     }
-    const char *slot_id = string_member(body, "slot_id", errors);
-    const char *raw_email = string_member(body, "email", errors);
+    const char *slot_id = ingress_string_member(body, "slot_id", errors);
+    const char *raw_email = ingress_string_member(body, "email", errors);
     if (raw_email) {
         email = yk_text_clean(raw_email);
         const char *problem = email ? yk_fields_email_problem(email) : "pattern";

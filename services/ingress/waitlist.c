@@ -22,26 +22,6 @@ static int waitlist_enabled(const cat_event *e)
     return json_is_true(json_object_get(json_object_get(e->json, "waitlist"), "enabled"));
 }
 
-/* A string member as a reservation checks it: absent → required, not a string → type, CR/LF →
- * pattern. NULL with the error appended. */
-static const char *waitlist_string(json_t *body, const char *key, json_t *errors)
-{
-    json_t *v = json_object_get(body, key);
-    if (v == NULL || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) {
-        ingress_add_error(errors, key, "required");
-        return NULL;
-    }
-    if (!json_is_string(v)) {
-        ingress_add_error(errors, key, "type");
-        return NULL;
-    }
-    if (yk_text_has_crlf(json_string_value(v))) {
-        ingress_add_error(errors, key, "pattern");
-        return NULL;
-    }
-    return json_string_value(v);
-}
-
 void waitlist_join(yk_http_req *req, cat_event *e, const char *slot_id)
 {
     static const char *const known[] = {"slot_id", "email", "fields", NULL};
@@ -53,7 +33,8 @@ void waitlist_join(yk_http_req *req, cat_event *e, const char *slot_id)
     json_t *bslot = json_object_get(body, "slot_id");
     if (bslot && (!json_is_string(bslot) || strcmp(json_string_value(bslot), slot_id) != 0))
         ingress_add_error(errors, "slot_id", json_is_string(bslot) ? "pattern" : "type");
-    const char *raw_email = json_is_object(body) ? waitlist_string(body, "email", errors) : NULL;
+    const char *raw_email =
+        json_is_object(body) ? ingress_string_member(body, "email", errors) : NULL;
     if (raw_email) {
         email = yk_text_clean(raw_email);
         const char *problem = email ? yk_fields_email_problem(email) : "pattern";
