@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+import ykstack
+
 from ykstack import email, outcome, run_parallel, wait_until
 
 N = 20
@@ -25,11 +27,15 @@ def owner_of(stack, partition, timeout=15):
     return wait_until(find, timeout, 0.1, what="an owner of partition %d" % partition)
 
 
-def stop_owner_holding_entries(stack, make_event, attempts=6):
+def stop_owner_holding_entries(stack, make_event, attempts=None):
     """Stops (SIGSTOP) the worker owning a fresh event's partition while N reservations arrive, until
     Redis has handed it some of them (a worker stopped between two XREADGROUP calls holds none: then
     it is resumed, its requests decided, and the set-up tried again with another event). Returns the
-    event, the stopped worker, the N answers, XPENDING at the time, and yk:done:{p} before."""
+    event, the stopped worker, the N answers, XPENDING at the time, and yk:done:{p} before. On a
+    Redis Cluster a worker blocks on one stream per master and polls the others, so the stop
+    catches it holding entries less often: more attempts there."""
+    if attempts is None:
+        attempts = 20 if ykstack.REDIS_MODE == "cluster" else 6
     for attempt in range(attempts):
         ev = make_event(capacities=[CAPACITY])
         assert ev.reserve().status == 201            # warm: the partition is served
