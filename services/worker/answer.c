@@ -370,6 +370,28 @@ int answer_pipeline(yk_buf *b, const entry *v, size_t n, const answer_seat *seat
     return ok ? count : -1;
 }
 
+int answer_replies(worker *w, const entry *v, const int *tag, int count, const char *what)
+{
+    char ttl[24], key[48];
+    snprintf(ttl, sizeof ttl, "%lld", (long long)w->ttl);
+    int extra = 0;
+    for (int i = 0; i < count + extra; i++) {
+        yk_reply *r = yk_rconn_get(w->redis);
+        if (r == NULL)
+            return -1;
+        if (yk_reply_error(r)) {
+            yk_error("%s: %s", what, yk_reply_error(r));
+        } else if (i < count && tag[i] >= 0 && yk_reply_is(r, YK_REPLY_STRING)) {
+            /* it replaced a pending marker: the answer is kept for the TTL (proto/streams.md) */
+            snprintf(key, sizeof key, "yk:res:%s", v[tag[i]].rid);
+            if (yk_rconn_append(w->redis, 3, (const char *[]){"EXPIRE", key, ttl}) == 0)
+                extra++;
+        }
+        yk_rconn_free(r);
+    }
+    return 0;
+}
+
 worker_status answer_send(worker *w, entry *v, size_t n, const answer_seat *seats, size_t m)
 {
     /* At most one command per event and one per answer, one per ingress (≤ answers), one per
@@ -390,27 +412,10 @@ worker_status answer_send(worker *w, entry *v, size_t n, const answer_seat *seat
         return WORKER_OK;
     }
 
-    /* EXPIREs are appended while the first replies are read: they are sent with the next read,
-     * and their replies come after the rest. */
-    char ttl[24], key[48];
-    snprintf(ttl, sizeof ttl, "%lld", (long long)w->ttl);
-    int extra = 0;
-    for (int i = 0; i < count + extra; i++) {
-        yk_reply *r = yk_rconn_get(w->redis);
-        if (r == NULL) {
-            free(tag);
-            return WORKER_REDIS_LOST; /* committed but unanswered: replayed after reconnect */
-        }
-        if (yk_reply_error(r)) {
-            yk_error("answer pipeline: %s", yk_reply_error(r));
-        } else if (i < count && tag[i] >= 0 && yk_reply_is(r, YK_REPLY_STRING)) {
-            snprintf(key, sizeof key, "yk:res:%s", v[tag[i]].rid);
-            if (yk_rconn_append(w->redis, 3, (const char *[]){"EXPIRE", key, ttl}) == 0)
-                extra++;
-        }
-        yk_rconn_free(r);
-    }
+    int lost = answer_replies(w, v, tag, count, "answer pipeline");
     free(tag);
+    if (lost)
+        return WORKER_REDIS_LOST; /* committed but unanswered: replayed after reconnect */
     for (size_t i = 0; i < n; i++) {
         entry *en = &v[i];
         if (en->st == ENTRY_RETRY)

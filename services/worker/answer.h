@@ -70,6 +70,12 @@ __attribute__((warn_unused_result)) int answer_pipeline(yk_buf *b, const entry *
                                                         unsigned partitions, int64_t now_ms,
                                                         int64_t ttl, int *tag);
 
+/* Reads the count replies of a pipeline answer_pipeline built over v with tag, already sent: an
+ * answer that replaced a pending marker gets the TTL (an EXPIRE, appended while reading, so its
+ * reply comes after the rest). Errors are logged with what. 0, or -1 when the connection failed. */
+__attribute__((warn_unused_result)) int answer_replies(worker *w, const entry *v, const int *tag,
+                                                       int count, const char *what);
+
 /* Sends the pipeline, reads its replies (an answer that replaced a value gets the TTL by a second
  * round of EXPIREs) and counts metrics. Nothing sent
  * (memory): every entry is left for a retry. WORKER_REDIS_LOST when the connection failed. */

@@ -75,25 +75,9 @@ worker_status soldout_answer(worker *w, entry *v, size_t n, bool replay)
         count = 0; /* out of memory: they are answered with the batch */
         k = 0;
     }
-    char ttl[24], key[48];
-    snprintf(ttl, sizeof ttl, "%lld", (long long)w->ttl);
-    int extra = 0;
-    for (int i = 0; i < count + extra; i++) {
-        yk_reply *r = yk_rconn_get(w->redis);
-        if (r == NULL) {
-            st = WORKER_REDIS_LOST; /* nothing committed yet: the batch is replayed */
-            k = 0;
-            break;
-        }
-        if (yk_reply_error(r)) {
-            yk_error("early answers: %s", yk_reply_error(r));
-        } else if (i < count && tag[i] >= 0 && yk_reply_is(r, YK_REPLY_STRING)) {
-            /* it replaced a pending marker: the answer is kept for the TTL (proto/streams.md) */
-            snprintf(key, sizeof key, "yk:res:%s", c[tag[i]].rid);
-            if (yk_rconn_append(w->redis, 3, (const char *[]){"EXPIRE", key, ttl}) == 0)
-                extra++;
-        }
-        yk_rconn_free(r);
+    if (answer_replies(w, c, tag, count, "early answers") != 0) {
+        st = WORKER_REDIS_LOST; /* nothing committed yet: the batch is replayed */
+        k = 0;
     }
     for (size_t i = 0, j = 0; i < n && j < k; i++)
         if (soldout_early(&v[i])) {
