@@ -6,7 +6,6 @@ byte every few seconds are each closed within 20 s while real bookings keep thei
 within 2x of the quiet figure, both printed). Each test starts an ingress of its own on the shared
 stack, so the settings it needs are explicit."""
 
-import contextlib
 import json
 import os
 import socket
@@ -21,32 +20,9 @@ import pytest
 
 from test_secret import PASSWORD as EVENT_PASSWORD, create_secret, unlock
 from test_staff import PASSWORD as STAFF_PASSWORD, add_staff
-from ykstack import Client, binary, email, free_port, wait_until
+from ykstack import binary, free_port, wait_until
 
 HERE = Path(__file__).resolve().parent
-
-
-@contextlib.contextmanager
-def own_ingress(stack, **env_extra):
-    """One more ingress of the stack with env_extra; yields (client, port)."""
-    port = free_port()
-    name = "ingress-abuse-%d" % port
-    env = dict(stack.env, YOYAKU_LISTEN="127.0.0.1:%d" % port, YOYAKU_INGRESS_ID=name,
-               YOYAKU_PUBLIC_URL="http://127.0.0.1:%d" % port, **env_extra)
-    proc = stack._spawn(name, [binary("yoyaku-ingress")], env)
-    client = Client("127.0.0.1", port, stack.admin_token)
-
-    def ready():
-        try:
-            return client.get("/readyz").status == 200
-        except OSError:
-            return False
-    try:
-        wait_until(ready, 30, 0.05, what="ingress %s ready" % name)
-        yield client, port
-    finally:
-        client.close()
-        proc.stop()
 
 
 def xff(addr):
@@ -72,8 +48,9 @@ def assert_429(r, most):
 def proxied(stack):
     """An ingress behind a trusted proxy on this machine (127.0.0.1): every client is named by
     X-Forwarded-For; small buckets so tests are quick."""
-    with own_ingress(stack, YOYAKU_TRUSTED_PROXIES="127.0.0.1", YOYAKU_RATE_RESERVE="1/s,3",
-                     YOYAKU_RATE_UNLOCK="1/min,2", YOYAKU_RATE_LOGIN="1/min,2") as (c, _):
+    with stack.extra_ingress("ingress-abuse", YOYAKU_TRUSTED_PROXIES="127.0.0.1",
+                             YOYAKU_RATE_RESERVE="1/s,3", YOYAKU_RATE_UNLOCK="1/min,2",
+                             YOYAKU_RATE_LOGIN="1/min,2") as c:
         yield c
 
 
@@ -148,7 +125,7 @@ def test_defaults_leave_loopback_alone_and_limit_others(stack, make_event):
     ev = make_event(capacities=[200])
     got = [ev.reserve().status for _ in range(70)]
     assert got == [201] * 70, got
-    with own_ingress(stack, YOYAKU_RATE_LOOPBACK="1") as (c, _):
+    with stack.extra_ingress("ingress-abuse", YOYAKU_RATE_LOOPBACK="1") as c:
         wait_until(lambda: c.get("/v1/events/%s" % ev.slug).status == 200, 10, 0.05,
                    what="event known")
         got, t0 = [], time.monotonic()
@@ -229,8 +206,9 @@ def refused_at_once(s):
 
 
 def test_connection_cap_per_address(stack):
-    with own_ingress(stack, YOYAKU_RATE_LOOPBACK="1", YOYAKU_MAX_CONNS_PER_ADDR="20",
-                     YOYAKU_TRUSTED_PROXIES="127.0.0.1") as (_, port):
+    with stack.extra_ingress("ingress-abuse", YOYAKU_RATE_LOOPBACK="1",
+                             YOYAKU_MAX_CONNS_PER_ADDR="20", YOYAKU_TRUSTED_PROXIES="127.0.0.1") as c:
+        port = c.port
         held = [connect_from(port, "127.0.0.2") for _ in range(20)]
         try:
             assert all(served(s) for s in held)
@@ -320,7 +298,8 @@ def test_slowloris_2000_connections(stack, make_event):
     n = int(os.environ.get("YOYAKU_TEST_SLOWLORIS_CONNS", "2000"))
     attack_s = float(os.environ.get("YOYAKU_TEST_SLOWLORIS_SECONDS", "16"))
     ev = make_event(capacities=[20000])
-    with own_ingress(stack) as (c, port):
+    with stack.extra_ingress("ingress-abuse") as c:
+        port = c.port
         wait_until(lambda: c.get("/v1/events/%s" % ev.slug).status == 200, 10, 0.05,
                    what="event known")
         for attempt in (1, 2):

@@ -6,7 +6,6 @@ argon2id hashing runs off the event loop under a cap (a flood of unlocks or crea
 /healthz fast), and the password is never echoed."""
 
 import base64
-import contextlib
 import datetime
 import hashlib
 import hmac
@@ -15,7 +14,7 @@ import threading
 import time
 import uuid
 
-from ykstack import Client, binary, email, free_port, rfc3339, slot_time, unique, wait_until
+from ykstack import Client, email, rfc3339, slot_time, unique, wait_until
 
 PASSWORD = "ひみつ-open sesame"
 FIELDS = [{"name": "name", "label": {"ja": "氏名", "en": "Name"}, "type": "text", "required": True}]
@@ -222,21 +221,9 @@ def test_password_never_echoed(stack, api):
     assert listed and "password" not in listed[0] and listed[0]["secret"] is True, listed
 
 
-@contextlib.contextmanager
 def limited_ingress(stack, **env_extra):
     """One more ingress of the stack whose rate limits apply to loopback (YOYAKU_RATE_LOOPBACK=1)."""
-    port = free_port()
-    name = "ingress-sec-%d" % port
-    env = dict(stack.env, YOYAKU_LISTEN="127.0.0.1:%d" % port, YOYAKU_INGRESS_ID=name,
-               YOYAKU_RATE_LOOPBACK="1", **env_extra)
-    proc = stack._spawn(name, [binary("yoyaku-ingress")], env)
-    client = Client("127.0.0.1", port, stack.admin_token)
-    try:
-        wait_until(lambda: _ready(client), 30, 0.05, what="ingress %s ready" % name)
-        yield client
-    finally:
-        client.close()
-        proc.stop()
+    return stack.extra_ingress("ingress-sec", YOYAKU_RATE_LOOPBACK="1", **env_extra)
 
 
 def _ready(client):

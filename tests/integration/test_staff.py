@@ -3,7 +3,6 @@ sign-in with an HttpOnly SameSite=Strict cookie, Origin on state-changing cookie
 every route (403), token roles, 429 after 10 failures a minute per login, the audit log, and an
 authorization walk over every admin operation of proto/openapi.yaml."""
 
-import contextlib
 import re
 import subprocess
 import uuid
@@ -13,7 +12,7 @@ import pytest
 import yaml
 
 from test_secret import create_secret, limited_ingress, unlock
-from ykstack import Client, binary, free_port, wait_until
+from ykstack import binary, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
@@ -145,29 +144,6 @@ def test_failed_logins_are_limited_per_address(stack):
     assert login(stack, who).status == 200
 
 
-@contextlib.contextmanager
-def ingress_with(stack, **env_extra):
-    """One more ingress of the stack with settings of its own; yields its client."""
-    port = free_port()
-    name = "ingress-staff-%d" % port
-    env = dict(stack.env, YOYAKU_LISTEN="127.0.0.1:%d" % port, YOYAKU_INGRESS_ID=name,
-               **env_extra)
-    proc = stack._spawn(name, [binary("yoyaku-ingress")], env)
-    client = Client("127.0.0.1", port, stack.admin_token)
-
-    def ready():
-        try:
-            return client.get("/readyz").status == 200
-        except OSError:
-            return False
-    try:
-        wait_until(ready, 30, 0.05, what="ingress %s ready" % name)
-        yield client
-    finally:
-        client.close()
-        proc.stop()
-
-
 def fail_logins(c, n, xff=None):
     """n sign-ins of unknown logins (each a failure) sent with X-Forwarded-For xff; the answers."""
     h = {"X-Forwarded-For": xff} if xff else {}
@@ -179,7 +155,7 @@ def fail_logins(c, n, xff=None):
 def test_trusted_proxy_names_the_client(stack):
     """Behind a proxy of YOYAKU_TRUSTED_PROXIES each forwarded client is counted apart, loopback
     exemption or not; what a client writes into X-Forwarded-For itself is never taken."""
-    with ingress_with(stack, YOYAKU_TRUSTED_PROXIES="10.0.0.0/8, 127.0.0.1") as c:
+    with stack.extra_ingress("ingress-staff", YOYAKU_TRUSTED_PROXIES="10.0.0.0/8, 127.0.0.1") as c:
         assert fail_logins(c, 10, "203.0.113.5") == [401] * 10
         assert fail_logins(c, 1, "203.0.113.5") == [429]
         # the same client through a chain of trusted proxies

@@ -3,6 +3,7 @@ built binaries, each on a free port in one temporary directory; plus the small c
 (HTTP over http.client, Redis over RESP, PostgreSQL through psql)."""
 
 import concurrent.futures
+import contextlib
 import datetime
 import http.client
 import json
@@ -824,6 +825,30 @@ class Stack:
         if self.wait_ms is not None:
             env["YOYAKU_WAIT_MS"] = str(self.wait_ms)
         return self._spawn("ingress", self.wrap_ingress + [binary("yoyaku-ingress")], env)
+
+    @contextlib.contextmanager
+    def extra_ingress(self, prefix="ingress-extra", **env_extra):
+        """One more ingress of this stack on a free port with settings of its own (env_extra:
+        YOYAKU_* values), ready; yields its Client (client.port is its port); stopped after."""
+        port = free_port()
+        name = "%s-%d" % (prefix, port)
+        env = dict(self.env, YOYAKU_LISTEN="127.0.0.1:%d" % port, YOYAKU_INGRESS_ID=name,
+                   YOYAKU_PUBLIC_URL="http://127.0.0.1:%d" % port)
+        env.update(env_extra)
+        proc = self._spawn(name, [binary("yoyaku-ingress")], env)
+        client = Client("127.0.0.1", port, self.admin_token)
+
+        def ready():
+            try:
+                return client.get("/readyz").status == 200
+            except OSError:
+                return False
+        try:
+            wait_until(ready, 30, 0.05, what="ingress %s ready" % name)
+            yield client
+        finally:
+            client.close()
+            proc.stop()
 
     def start_worker(self):
         """Starts one more worker (id worker-N; its PostgreSQL application_name is the same; its
