@@ -37,7 +37,9 @@ void admin_param_text(admin_ctx *c, const char *s)
         c->argv[c->argc++] = NULL;
         return;
     }
-    admin_param_owned(c, strdup(s));
+    char *copy = strdup(s);
+    c->oom |= copy == NULL;
+    admin_param_owned(c, copy);
 }
 
 void admin_param_int(admin_ctx *c, int slot, int v)

@@ -5,6 +5,7 @@
 #define ADMIN_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <uv.h>
 
 #include "catalogue.h"
@@ -49,6 +50,7 @@ struct admin_ctx {
     char *owned[20];            /* every heap parameter, freed with the context */
     const char *argv[20];
     int argc;
+    bool oom; /* admin_param_text could not copy a value: its parameter is not the given one */
     int limit;
     int pending, in_effect; /* announce: completions awaited, all succeeded so far */
     int answered;           /* the announce's answer went out (in time, or at its deadline) */

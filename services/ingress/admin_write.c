@@ -89,7 +89,7 @@ static const char sql_event_update[] =
     " AND coalesce(p.partition_key, p.campaign, p.slug) = e.partition_key))"
     " RETURNING id";
 
-/* Fills c's 18 INSERT parameters from a checked definition, all but the password hash ($8, NULL
+/* Fills c's 19 INSERT parameters from a checked definition, all but the password hash ($8, NULL
  * until event_hashed sets it); 0, or -1 when out of memory. */
 static int event_params(admin_ctx *c, definition *d)
 {
@@ -115,11 +115,7 @@ static int event_params(admin_ctx *c, definition *d)
     admin_param_owned(c, d->waitlist_json);                          /* $18 */
     admin_param_owned(c, d->roster_json);                            /* $19 (roster_def.c) */
     d->phases_json = d->waitlist_json = d->roster_json = NULL;
-    for (int i = 0; i < c->argc; i++)
-        if (c->argv[i] == NULL && i != 7 && i != 9 && i != 10 && i != 11 && i != 12 && i != 16 &&
-            i != 18)
-            return -1; /* a strdup failed: only the optional ones may be NULL */
-    return 0;
+    return c->oom ? -1 : 0; /* NULLs left are the optional values, absent */
 }
 
 /* Stores the event: insert (c->limit 201) or update (200), with every parameter in c->argv. */
