@@ -43,6 +43,13 @@ static void sleep_ms(int64_t ms)
     nanosleep(&ts, NULL); /* a signal cuts it short, which is what shutdown wants */
 }
 
+/* Sleeps backoff ms while a store is away; returns the next pause (doubling, 5 s at most). */
+static int64_t rest(int64_t backoff)
+{
+    sleep_ms(backoff);
+    return backoff * 2 > 5000 ? 5000 : backoff * 2;
+}
+
 static int owned_count(const worker *w)
 {
     int n = 0;
@@ -144,11 +151,9 @@ int main(int argc, char **argv)
             yk_info("redis connected");
         }
         if (w.pg == NULL || w.redis == NULL) {
-            sleep_ms(backoff);
-            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+            backoff = rest(backoff);
             continue;
         }
-        backoff = 100;
         yk_notify_ready(); /* listening and both stores connected; once */
 
         worker_status st = WORKER_OK;
@@ -181,6 +186,12 @@ int main(int argc, char **argv)
             yk_rconn_close(w.redis);
             w.redis = NULL;
         }
+        /* A cluster handle opens without touching a node, so a lost store is only found by the
+         * next command: pause before that, or a dead master is dialled in a tight loop. */
+        if (st == WORKER_PG_LOST || st == WORKER_REDIS_LOST)
+            backoff = rest(backoff);
+        else
+            backoff = 100;
         metrics_owned(owned_count(&w));
     }
 

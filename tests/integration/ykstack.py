@@ -523,17 +523,20 @@ class Proc:
             os.kill(self.pid, sig)
 
     def stop(self, sig=None, timeout=15):
-        """Signal (default SIGTERM), wait, then SIGKILL the whole process group. Returns the exit
-        status."""
+        """Signal (default SIGTERM), wait, then SIGKILL the whole process group after timeout.
+        Returns the exit status. Redis is signalled again each second: it refuses a SIGTERM that
+        comes while it writes its first AOF ("Writing initial AOF, can't exit")."""
         sig = signal.SIGTERM if sig is None else sig
-        if self.alive():
+        deadline = time.monotonic() + timeout
+        again = 1.0 if self.name.startswith("redis") else timeout
+        while self.alive() and time.monotonic() < deadline:
             try:
                 os.kill(self.pid, signal.SIGCONT)
                 os.kill(self.pid, sig)
             except ProcessLookupError:
-                pass
+                break
             try:
-                self.popen.wait(timeout)
+                self.popen.wait(min(again, max(0.0, deadline - time.monotonic())))
             except subprocess.TimeoutExpired:
                 pass
         try:
