@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "catalogue.h"
 #include "yk_http.h"
 #include "yk_pg.h"
 #include "yk_redis.h"
@@ -66,6 +67,11 @@ __attribute__((warn_unused_result)) int ingress_respond_stored(yk_http_req *req,
  * booking object (borrowed), last as the contract lists it. -1 when it has no usable id or memory
  * ran out. */
 __attribute__((warn_unused_result)) int ingress_booking_checkin(json_t *booking);
+
+/* The booking of contract §2 from its row's INGRESS_BOOKING_JSON text: fields in e's definition
+ * order and typed (catalogue_booking_fields), and its check-in code. A new reference; NULL when
+ * the text is not an object or memory ran out. */
+json_t *ingress_booking(const cat_event *e, const char *booking_json);
 
 /* The booking JSON of contract §2 for row b (joined with slots s and events e), as text. */
 #define INGRESS_BOOKING_JSON                                                                       \

@@ -101,6 +101,18 @@ int ingress_booking_checkin(json_t *booking)
     return code[0] ? json_object_set_new(booking, "checkin_code", json_string(code)) : -1;
 }
 
+json_t *ingress_booking(const cat_event *e, const char *booking_json)
+{
+    json_t *b = json_loads(booking_json, 0, NULL);
+    json_t *fields = b ? catalogue_booking_fields(e, json_object_get(b, "fields")) : NULL;
+    if (fields == NULL || json_object_set_new(b, "fields", fields) != 0 ||
+        ingress_booking_checkin(b) != 0) {
+        json_decref(b);
+        return NULL;
+    }
+    return b;
+}
+
 json_t *ingress_load_object(yk_http_req *req, const char *const *known, json_t *errors)
 {
     json_error_t jerr;

@@ -107,13 +107,7 @@ static void booking_cb(yk_pg_op *op, yk_pgres *res)
     admin_ctx *c = (admin_ctx *)op;
     cat_event *e = admin_booking_event(c, res);
     if (e != NULL) {
-        json_t *b = json_loads(yk_pgres_text(res, 0, 1), 0, NULL);
-        json_t *fields = b ? catalogue_booking_fields(e, json_object_get(b, "fields")) : NULL;
-        if (fields == NULL || json_object_set_new(b, "fields", fields) != 0 ||
-            ingress_booking_checkin(b) != 0) {
-            json_decref(b);
-            b = NULL;
-        }
+        json_t *b = ingress_booking(e, yk_pgres_text(res, 0, 1));
         ingress_respond_json(c->req, 200, b ? json_pack("{s:o}", "booking", b) : NULL, NULL);
     }
     admin_ctx_free(c);

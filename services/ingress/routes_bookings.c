@@ -31,13 +31,7 @@ static const char sql_booking[] =
  * typed as defined (bookings.fields is jsonb, which keeps neither). */
 static void respond_booking(yk_http_req *req, const cat_event *e, const char *booking_json)
 {
-    json_t *b = json_loads(booking_json, 0, NULL);
-    json_t *fields = b ? catalogue_booking_fields(e, json_object_get(b, "fields")) : NULL;
-    if (fields == NULL || json_object_set_new(b, "fields", fields) != 0 ||
-        ingress_booking_checkin(b) != 0) {
-        json_decref(b);
-        b = NULL;
-    }
+    json_t *b = ingress_booking(e, booking_json);
     ingress_respond_json(req, 200, b ? json_pack("{s:o}", "booking", b) : NULL, NULL);
 }
 

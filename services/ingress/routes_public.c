@@ -11,6 +11,7 @@
 #include "deadline.h"
 #include "eta.h"
 #include "ingress.h"
+#include "pending.h"
 #include "phase.h"
 #include "ratelimit.h"
 #include "roster.h"
@@ -252,7 +253,59 @@ typedef struct {
     yk_http_req *req; /* NULL once answered 503 at the deadline */
     long long seq;
     unsigned partition;
+    char id[YK_REQUEST_ID_LEN + 1];
 } status_ctx;
+
+/* A request whose answer Redis does not hold (not kept because the 201 was given, or written on a
+ * master that died before its replica had it): a booking it made is in PostgreSQL all the same,
+ * so its booker is told it was confirmed and shown the booking as it is now (without the token,
+ * which only the 201 and the mail carry), not "no such request". Only for YOYAKU_RESULT_TTL after
+ * the booking, as long as a stored answer lives: a request id (in Location headers and logs) must
+ * not become a key to it for good. */
+typedef struct {
+    yk_pg_op op;
+    yk_http_req *req;
+} booked_ctx;
+
+static const char sql_booked[] =
+    "SELECT " INGRESS_BOOKING_JSON ", b.event_id" INGRESS_BOOKING_FROM " WHERE b.request_id = $1"
+    " AND b.created_at > now() - make_interval(secs => $2::bigint)";
+
+static void booked_cb(yk_pg_op *op, yk_pgres *res)
+{
+    booked_ctx *c = (booked_ctx *)op;
+    const cat_event *e;
+    if (!yk_pgres_ok(res)) {
+        ingress_respond_unavailable(c->req);
+    } else if (yk_pgres_rows(res) != 1) {
+        yk_http_respond_error(c->req, 404, "not_found", "No such request.");
+    } else if ((e = catalogue_event_by_id(yk_pgres_int(res, 0, 1, 0))) == NULL) {
+        ingress_respond_unavailable(c->req); /* catalogue not loaded yet */
+    } else {
+        json_t *b = ingress_booking(e, yk_pgres_text(res, 0, 0)); /* as it is now */
+        ingress_respond_json(
+            c->req, 200,
+            b ? json_pack("{s:o,s:s,s:i}", "booking", b, "status", "confirmed", "code", 201) : NULL,
+            NULL);
+    }
+    free(c);
+}
+
+static void booked_lookup(yk_http_req *req, const char *request_id)
+{
+    booked_ctx *c = calloc(1, sizeof *c);
+    const char *params[] = {request_id, pending_ttl()};
+    if (c == NULL) {
+        ingress_respond_unavailable(req);
+        return;
+    }
+    c->req = req;
+    c->op.cb = booked_cb;
+    if (yk_pg_query(ingress.pg, &c->op, sql_booked, 2, params) != 0) {
+        ingress_respond_unavailable(req);
+        free(c);
+    }
+}
 
 /* Redis did not answer within the wait (stalled): 503 now; the reply, when it comes, frees c. */
 static void status_expired(deadline_item *d)
@@ -307,7 +360,7 @@ static void status_res_cb(yk_redis_op *op, yk_reply *reply)
     }
     const char *v = yk_reply_is(reply, YK_REPLY_STRING) ? yk_reply_str(reply, NULL) : NULL;
     if (v == NULL) {
-        yk_http_respond_error(c->req, 404, "not_found", "No such request.");
+        booked_lookup(c->req, c->id);
         free(c);
         return;
     }
@@ -360,6 +413,7 @@ static void request_status(yk_http_req *req, const char *request_id)
         return;
     }
     c->req = req;
+    memcpy(c->id, request_id, n + 1);
     c->op.cb = status_res_cb;
     if (deadline_add(&c->dl, deadline_wait_ms(), status_expired) != 0) {
         ingress_respond_unavailable(req);

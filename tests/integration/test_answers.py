@@ -214,10 +214,30 @@ def test_a_201_without_key_is_not_kept_for_the_ttl(stack, make_event):
     assert r.status == 201, r
     rid = request_id_of(stack, r.json["booking"]["id"])
     assert 0 < stack.redis("TTL", "yk:res:" + rid) <= HOLD
-    # gone after the hold: GET /v1/requests/{id} then says 404 (simulated by expiring it now)
+    kept = stack.client.get("/v1/requests/%s" % rid)
+    assert kept.status == 200 and kept.json["status"] == "confirmed", kept
+    # gone after the hold (simulated by expiring it now): the booking is read from PostgreSQL,
+    # the same booking, without the token (only the 201 and the mail carry it)
     stack.redis("PEXPIRE", "yk:res:" + rid, 1)
     time.sleep(0.05)
+    assert stored(stack, rid) is None
     q = stack.client.get("/v1/requests/%s" % rid)
+    assert q.status == 200, q
+    assert q.json == {"booking": r.json["booking"], "status": "confirmed", "code": 201}, q
+    assert "token" not in q.json
+    # cancelled since: the request was confirmed; the booking is shown as it is now
+    c = stack.client.post("/v1/bookings/%s/cancel" % r.json["booking"]["id"], None,
+                          headers={"X-Booking-Token": r.json["token"]})
+    assert c.status == 200, c
+    q = stack.client.get("/v1/requests/%s" % rid)
+    assert q.status == 200 and q.json["status"] == "confirmed", q
+    assert q.json["booking"] == c.json["booking"], q
+    # past YOYAKU_RESULT_TTL a request id no longer leads to the booking; an unknown id never did
+    stack.psql("UPDATE bookings SET created_at = now() - interval '%d seconds' "
+               "WHERE request_id = '%s'" % (TTL + 60, rid))
+    q = stack.client.get("/v1/requests/%s" % rid)
+    assert q.status == 404 and q.json["error"] == "not_found", q
+    q = stack.client.get("/v1/requests/%s" % uuid.uuid4().hex)
     assert q.status == 404, q
 
 

@@ -566,6 +566,10 @@ def test_pending_202_then_decided(own, px, ev):
     final = wait_until(lambda: (lambda r: r.json["status"] != "pending" and r)(
         px.get("/v1/requests/%s" % rid)), 30, 0.1, what="request decided")
     assert final.json["status"] == "confirmed" and final.json["code"] == 201, final
+    # the answer no longer kept: the booking found by its request id, without the token
+    own.redis("DEL", "yk:res:" + rid)
+    again = px.get("/v1/requests/%s" % rid)
+    assert again.json["booking"] == final.json["booking"] and "token" not in again.json, again
 
 
 def test_request_unknown_404(px):
