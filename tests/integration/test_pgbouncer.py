@@ -135,7 +135,7 @@ def test_mail_goes_out_through_the_session_pool(stack, make_event):
     assert r.status == 201, r
     # The notifier polls rarely and is woken by LISTEN/NOTIFY: a mail within a few seconds shows the
     # LISTEN works through the pool.
-    wait_until(lambda: any(mail in f.read_text("utf-8", "replace") for f in stack.mail.glob("*")),
+    wait_until(lambda: any(mail in f.read_text("utf-8", "replace") for f in stack.mail.glob("*.eml")),
                20, 0.1, what="the confirmation mail delivered")
     assert stack.scalar("SELECT count(*) FROM mail_outbox o JOIN bookings b ON b.id = o.booking_id "
                         "WHERE b.email = '%s' AND o.status = 'sent'" % mail) == "1"
