@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "answer.h"
+#include "partitions.h"
 #include "prior.h"
 #include "yk_log.h"
 
@@ -15,14 +16,17 @@
  * zone), $4 the entry's event (a booking of another event is unknown here). One row, or none for
  * an unknown booking: the refusal (NULL when done), whether the status changed, the columns of
  * persist_bookings (the status the one before), then identity and slot start (Unix seconds),
- * for the partition's memory. Marking attended needs the same identity's prerequisite
- * booking attended (never dose 2 without dose 1); marking again what is already so changes nothing.
- */
+ * for the partition's memory, and the slot's booked + held when its seats moved (else NULL).
+ * Marking attended needs the same identity's prerequisite booking attended (never dose 2 without
+ * dose 1); marking again what is already so changes nothing. A no-show releases its seat (the
+ * waitlist timer offers it to the slot's line while the slot runs); a no-show corrected needs a
+ * seat again, refused when the slot has none left (its seat was booked or offered meanwhile). */
 static const char ATTEND_SQL[] =
     "WITH b AS ("
-    " SELECT b.*, s.starts_at, s.ends_at, e.timezone, e.slug, e.prerequisite"
+    " SELECT b.*, s.starts_at, s.ends_at, s.capacity - s.booked - s.held AS free, e.timezone,"
+    "  e.slug, e.prerequisite"
     " FROM bookings b JOIN slots s ON s.id = b.slot_id JOIN events e ON e.id = b.event_id"
-    " WHERE b.id = $1::bigint AND b.event_id = $4::bigint FOR UPDATE OF b"
+    " WHERE b.id = $1::bigint AND b.event_id = $4::bigint FOR UPDATE OF b, s"
     "), c AS ("
     " SELECT b.*, CASE"
     "  WHEN b.status = 'cancelled' THEN 'cancelled'"
@@ -32,15 +36,23 @@ static const char ATTEND_SQL[] =
     "   AND NOT EXISTS (SELECT 1 FROM bookings p JOIN events pe ON pe.id = p.event_id"
     "    WHERE pe.slug = b.prerequisite->>'event' AND p.identity = b.identity"
     "    AND p.status = 'attended') THEN 'prerequisite_not_attended'"
-    "  END AS refusal FROM b"
+    "  WHEN b.status = 'no_show' AND $2 <> 'no_show' AND b.free <= 0 THEN 'seat_released'"
+    "  END AS refusal,"
+    "  CASE WHEN $2 = 'no_show' AND b.status <> 'no_show' THEN -1"
+    "   WHEN b.status = 'no_show' AND $2 <> 'no_show' THEN 1 ELSE 0 END AS seat"
+    " FROM b"
     "), upd AS ("
     " UPDATE bookings x SET status = $2, updated_at = now() FROM c"
     " WHERE x.id = c.id AND c.refusal IS NULL AND x.status <> $2 RETURNING x.id"
+    "), seats AS ("
+    " UPDATE slots s SET booked = s.booked + c.seat FROM c"
+    " WHERE s.id = c.slot_id AND c.refusal IS NULL AND c.seat <> 0"
+    " RETURNING s.booked + s.held AS taken"
     ")"
     " SELECT c.refusal, EXISTS (SELECT 1 FROM upd), c.id, c.event_id, c.slot_id, c.status,"
     " c.email, c.fields::text, yk_rfc3339(c.created_at, c.timezone), c.slug,"
     " yk_rfc3339(c.starts_at, c.timezone), yk_rfc3339(c.ends_at, c.timezone), c.identity,"
-    " extract(epoch FROM c.starts_at)::bigint FROM c";
+    " extract(epoch FROM c.starts_at)::bigint, (SELECT taken FROM seats) FROM c";
 
 static const struct {
     const char *error, *message;
@@ -49,6 +61,8 @@ static const struct {
     {"not_today", "This booking is for another day."},
     {"prerequisite_not_attended",
      "The booking this one depends on (e.g. dose 1) has not been marked as attended."},
+    {"seat_released", "This no-show's seat has gone to someone else and its slot has no seat "
+                      "left."},
 };
 
 /* The partition's memory follows a change of booking status from → to (never cancelled) rather
@@ -86,6 +100,20 @@ static bool attend_remember(worker *w, const entry *en, const char *ident, int64
     else
         return false; /* attended → no_show: prior_remove keeps attended bookings */
     return true;
+}
+
+/* The partition's memory after a seat moved: the slot's booked + held is taken, and its seats are
+ * published with the batch's (a released seat in a slot with a line is the waitlist timer's to
+ * offer: decide_reserve leaves it to the line meanwhile). */
+static void attend_seat(worker *w, entry *en, int64_t ev, int64_t slot, int taken)
+{
+    persist_event *e;
+    persist_slot *s = partitions_cached_slot(w, en->p, ev, slot, &e);
+    if (s)
+        s->booked = taken;
+    en->ev = ev;
+    en->slot = slot;
+    en->touched = true;
 }
 
 /* One entry: 0 decided (answered), -1 left for a retry. */
@@ -133,6 +161,9 @@ static int attend_one(worker *w, entry *en, bool *stale)
                 stale[en->p] = true;
             yk_info("request=%s booking=%s marked %s", en->rid, b.id, en->st_s);
         }
+        if (!yk_pgres_null(r, 0, 14)) /* a seat released or taken back */
+            attend_seat(w, en, b.event_id, yk_pgres_int(r, 0, 4, 0),
+                        (int)yk_pgres_int(r, 0, 14, 0));
     }
     yk_pgres_free(r);
     return 0;

@@ -23,6 +23,18 @@ void partitions_forget(worker *w, unsigned p)
     map_clear(&w->parts[p].scopes, persist_scope_free);
 }
 
+persist_slot *partitions_cached_slot(worker *w, unsigned p, int64_t ev, int64_t slot,
+                                     persist_event **e)
+{
+    char key[24];
+    snprintf(key, sizeof key, "%lld", (long long)ev);
+    *e = map_get(&w->parts[p].events, key);
+    if (*e == NULL)
+        return NULL;
+    snprintf(key, sizeof key, "%lld", (long long)slot);
+    return map_get(&(*e)->slots, key);
+}
+
 void partitions_drop_all(worker *w)
 {
     for (unsigned p = 0; p < w->partitions; p++) {

@@ -3,10 +3,16 @@
 #ifndef PARTITIONS_H
 #define PARTITIONS_H
 
+#include "persist.h"
 #include "worker.h"
 
 /* Forgets p's cached event state (PostgreSQL is reread on next use). */
 void partitions_forget(worker *w, unsigned p);
+
+/* The cached slot of event ev in partition p, or NULL when the event or slot is not cached (it is
+ * read from PostgreSQL, changes included, when next needed). *e: the cached event, or NULL. */
+persist_slot *partitions_cached_slot(worker *w, unsigned p, int64_t ev, int64_t slot,
+                                     persist_event **e);
 
 /* After the PostgreSQL session is lost: its locks went with it, so nothing is owned any more. */
 void partitions_drop_all(worker *w);

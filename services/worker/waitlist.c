@@ -15,20 +15,23 @@
 #include "yk_token.h"
 
 /* Offers the free seats of slot $1 (capacity − booked − held) to its first waiting entries, in
- * the order they joined, for the event's hold_minutes (a fraction allowed), holding a seat for
- * each and writing each one's offer mail. Nothing for a slot that has started. One row: the
- * slot's booked + held, capacity, entries still waiting, offers made now. */
+ * the order they joined, for the event's hold_minutes (a fraction allowed) but never past the
+ * slot's end, holding a seat for each and writing each one's offer mail. The line takes no new
+ * entries once the slot starts, but a seat freed while it runs (a no-show's) is still offered
+ * to those waiting; nothing for a slot that has ended. One row: the slot's booked + held,
+ * capacity, entries still waiting, offers made now. */
 static const char OFFER_SQL[] =
     "WITH s AS ("
-    " SELECT s.id, greatest(s.capacity - s.booked - s.held, 0) AS free, s.starts_at,"
+    " SELECT s.id, greatest(s.capacity - s.booked - s.held, 0) AS free, s.ends_at,"
     "  coalesce((e.waitlist->>'hold_minutes')::float8, 60) AS hold"
     " FROM slots s JOIN events e ON e.id = s.event_id WHERE s.id = $1::bigint FOR UPDATE OF s"
     "), pick AS ("
     " SELECT w.id FROM waitlist w, s WHERE w.slot_id = s.id AND w.status = 'waiting'"
-    "  AND s.starts_at > now() ORDER BY w.id LIMIT (SELECT free FROM s)"
+    "  AND s.ends_at > now() ORDER BY w.id LIMIT (SELECT free FROM s)"
     "), off AS ("
     " UPDATE waitlist w SET status = 'offered', offered_at = now(),"
-    "  offer_expires_at = now() + make_interval(secs => s.hold * 60), updated_at = now()"
+    "  offer_expires_at = least(now() + make_interval(secs => s.hold * 60), s.ends_at),"
+    "  updated_at = now()"
     " FROM s WHERE w.id IN (SELECT id FROM pick) RETURNING w.id"
     "), upd AS ("
     " UPDATE slots x SET held = x.held + (SELECT count(*) FROM pick)::int FROM s"
@@ -134,7 +137,7 @@ static const char TICK_SQL[] =
     " UNION ALL SELECT NULL::bigint, s.id, s.event_id, coalesce(e.partition_key, e.campaign, "
     "e.slug)"
     " FROM slots s JOIN events e ON e.id = s.event_id"
-    " WHERE s.booked + s.held < s.capacity AND s.starts_at > now() AND EXISTS"
+    " WHERE s.booked + s.held < s.capacity AND s.ends_at > now() AND EXISTS"
     " (SELECT 1 FROM waitlist w WHERE w.slot_id = s.id AND w.status = 'waiting')";
 
 /* $1 entry: a lapsed offer expires and gives its held seat back. */
@@ -202,20 +205,6 @@ int waitlist_decode(entry *en)
     return 1;
 }
 
-/* The cached slot of event ev in partition p, or NULL when the event is not cached (it is read
- * from PostgreSQL, with the change, when next needed). */
-static persist_slot *waitlist_cached(worker *w, unsigned p, int64_t ev, int64_t slot,
-                                     persist_event **e)
-{
-    char key[24];
-    snprintf(key, sizeof key, "%lld", (long long)ev);
-    *e = map_get(&w->parts[p].events, key);
-    if (*e == NULL)
-        return NULL;
-    snprintf(key, sizeof key, "%lld", (long long)slot);
-    return map_get(&(*e)->slots, key);
-}
-
 /* Tells the ingresses how many entries wait in slot's line (the slots list's "waiting"): a
  * message on yk:events beside the seat counts. A failure is not the entry's: the connection's
  * loss shows at the batch's answer pipeline, and the next change of the line sends it again. */
@@ -244,7 +233,7 @@ static int waitlist_offer(worker *w, unsigned p, int64_t ev, int64_t slot, int *
     int waiting = (int)yk_pgres_int(r, 0, 2, 0), offered = (int)yk_pgres_int(r, 0, 3, 0);
     yk_pgres_free(r);
     persist_event *e;
-    persist_slot *s = waitlist_cached(w, p, ev, slot, &e);
+    persist_slot *s = partitions_cached_slot(w, p, ev, slot, &e);
     if (s) {
         s->booked = taken;
         s->waiting = waiting;
@@ -315,7 +304,7 @@ static int waitlist_join(worker *w, entry *en)
 static bool waitlist_remember(worker *w, entry *en, const char *ident, int64_t start, int taken)
 {
     persist_event *e;
-    persist_slot *s = waitlist_cached(w, en->p, en->ev, en->slot, &e);
+    persist_slot *s = partitions_cached_slot(w, en->p, en->ev, en->slot, &e);
     if (e == NULL)
         return true; /* read with the booking when next needed */
     if (s)
@@ -387,7 +376,7 @@ static int waitlist_leave(worker *w, entry *en, bool *stale)
     answer_json(en, 200, "entry", yk_pgres_text(r, 0, 2), false);
     en->result = "left";
     persist_event *e;
-    persist_slot *s = waitlist_cached(w, en->p, en->ev, en->slot, &e);
+    persist_slot *s = partitions_cached_slot(w, en->p, en->ev, en->slot, &e);
     int rc = 0, left;
     if (strcmp(was, "offered") == 0) { /* its seat goes to the next in line */
         en->touched = true;

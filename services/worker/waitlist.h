@@ -28,8 +28,8 @@ __attribute__((warn_unused_result)) worker_status waitlist_run(worker *w, entry 
 
 /* The timer: expires the lapsed offers of the owned partitions (each seat goes to the next waiting
  * entry, or back to everyone), and offers every free seat of a slot that has a line (a seat freed
- * by a capacity increase, or by a cancellation committed just before a crash). Publishes the seats
- * it changes. WORKER_PG_LOST / WORKER_REDIS_LOST as the connection that failed. */
+ * by a capacity increase, a no-show, or a cancellation committed just before a crash). Publishes
+ * the seats it changes. WORKER_PG_LOST / WORKER_REDIS_LOST as the connection that failed. */
 __attribute__((warn_unused_result)) worker_status waitlist_tick(worker *w);
 
 #endif

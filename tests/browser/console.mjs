@@ -339,6 +339,18 @@ test('console: the desk checks a booking in by number', async (t) => {
     await page.locator('#desk-result', { hasText: '来場済みにしました' }).waitFor();
     await page.locator('#desk-status .status.attended').waitFor();
     eq((await api('GET', `/v1/admin/bookings/${id}`, { admin: true })).json.booking.status, 'attended', 'stored');
+    // A mistake corrected: no-show releases the seat; once the slot's 5 seats are all taken, marking
+    // the booking attended again is refused and the desk says why.
+    await page.click('#desk-noshow');
+    await page.locator('#desk-result', { hasText: '未来場にしました' }).waitFor();
+    await page.locator('#desk-status .status.no_show').waitFor();
+    for (let i = 0; i < 5; i++) {
+      const b = await api('POST', `/v1/events/${slug}/reservations`, { body: { slot_id: slot.id, email: mail('deskfill'), fields: { name: '満席 三郎' } } });
+      eq(b.status, 201, `seat ${i + 1} of 5 after the no-show: ${b.text}`);
+    }
+    await page.click('#desk-attended');
+    await page.locator('#desk-result', { hasText: '席は他の方に渡り' }).waitFor();
+    eq((await api('GET', `/v1/admin/bookings/${id}`, { admin: true })).json.booking.status, 'no_show', 'still a no-show');
   } else notes.push('check-in SKIPPED: POST /v1/admin/checkin answers 404 (desk branch not merged)');
   if (asDesk) {
     // Not allowed for the desk: the console says so, and the API refuses.

@@ -60,7 +60,7 @@ ERROR_CODES = [
     "prerequisite_not_met", "unauthorized", "slug_taken", "prerequisite_not_attended", "bad_request",
     "forbidden", "login_taken", "not_today", "cancelled", "last_owner",
     "slot_available", "already_waiting", "waitlist_closed", "offer_expired", "not_offered",
-    "not_eligible", "invalid_roster", "roster_busy",
+    "not_eligible", "invalid_roster", "roster_busy", "seat_released",
 ]
 
 # Contract v1.1 codes of routes and rules this codebase does not have yet: named in ErrorCode only.
@@ -83,8 +83,10 @@ REFUSALS = [
     ("post", "/v1/bookings/{id}/review", "422", {"invalid_fields"}),
     ("post", "/v1/admin/events", "409", {"slug_taken"}),
     ("post", "/v1/admin/events", "422", {"invalid_fields"}),
-    ("post", "/v1/admin/bookings/{id}/attendance", "409", {"prerequisite_not_attended", "cancelled"}),
-    ("post", "/v1/admin/checkin", "409", {"prerequisite_not_attended", "not_today", "cancelled"}),
+    ("post", "/v1/admin/bookings/{id}/attendance", "409",
+     {"prerequisite_not_attended", "cancelled", "seat_released"}),
+    ("post", "/v1/admin/checkin", "409",
+     {"prerequisite_not_attended", "not_today", "cancelled", "seat_released"}),
     ("post", "/v1/admin/bookings/{id}/cancel", "409", {"cancellation_closed"}),
     ("post", "/v1/admin/login", "401", {"wrong_password"}),
     ("post", "/v1/admin/staff", "409", {"login_taken"}),

@@ -367,6 +367,14 @@ def test_desk_checkin_attendance_cancel(own, px, ev):
     d = r.json["booking"]
     r = px.post("/v1/admin/checkin", {"code": d["id"]}, 200, admin=True)
     assert r.json["booking"]["status"] == "attended"
+    # a no-show's seat, booked by someone else: the correction is refused
+    one, (one_slot,) = new_event(own, capacities=(1,))
+    e = px.post("/v1/events/%s/reservations" % one, booking_body(one_slot, age=34)).json["booking"]
+    px.post("/v1/admin/bookings/%s/attendance" % e["id"], {"status": "no_show"}, 200, admin=True)
+    px.post("/v1/events/%s/reservations" % one, booking_body(one_slot, age=35))
+    r = px.post("/v1/admin/bookings/%s/attendance" % e["id"], {"status": "attended"}, 409,
+                admin=True)
+    assert r.error == "seat_released"
 
 
 def test_reserve_already_booked_409(px, ev):

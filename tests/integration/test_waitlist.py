@@ -352,6 +352,73 @@ def test_staff_cancellation_and_a_capacity_increase_offer_seats(stack, full_slot
                             " WHERE w.slot_id = %s AND o.kind = 'waitlist_offer'" % slot)) == 3
 
 
+def attendance(stack, booking_id, status):
+    c = stack.client
+    return answer(c, c.post("/v1/admin/bookings/%s/attendance" % booking_id, {"status": status},
+                            admin=True))
+
+
+def test_a_no_show_releases_its_seat_to_the_line_while_the_slot_runs(stack, full_slot):
+    ev, b, _ = full_slot(hold=60)
+    slot = ev.slot_ids[0]
+    _, first = join(ev)
+    # the slot runs: the line takes no one new, but keeps those who waited
+    stack.psql("UPDATE slots SET starts_at = now() - interval '5 minutes', "
+               "ends_at = now() + interval '25 minutes' WHERE id = %s" % slot)
+    stack.redis("INCR", "yk:catalogue")
+    code, body = join(ev)
+    assert code == 409 and body["error"] == "waitlist_closed", body
+    code, body = attendance(stack, b["id"], "no_show")
+    assert code == 200 and body["booking"]["status"] == "no_show", body
+    offered = wait_status(stack, first["entry"]["id"], first["token"], "offered")
+    assert slot_row(stack, slot) == (0, 1)
+    # an hour's hold ends with the slot
+    assert stack.scalar("SELECT w.offer_expires_at = s.ends_at FROM waitlist w JOIN slots s ON "
+                        "s.id = w.slot_id WHERE w.id = %s" % first["entry"]["id"]) == "t", offered
+    code, body = book(ev)
+    assert code == 409 and body["error"] == "slot_full", body
+    # the no-show comes after all: the seat is held for the line now
+    code, body = attendance(stack, b["id"], "attended")
+    assert code == 409 and body["error"] == "seat_released", body
+    assert stack.scalar("SELECT status FROM bookings WHERE id = %s" % b["id"]) == "no_show"
+    code, acc = act(stack, first["entry"]["id"], first["token"], "accept")
+    assert code == 201 and acc["booking"]["status"] == "confirmed", acc
+    assert slot_row(stack, slot) == (1, 0)
+
+
+def test_a_no_show_corrected_takes_its_seat_back_while_one_is_free(stack, make_event):
+    ev = make_event(capacities=[1])
+    slot = ev.slot_ids[0]
+    code, body = book(ev)
+    assert code == 201, body
+    bid = body["booking"]["id"]
+
+    def remaining():
+        r = stack.client.get("/v1/events/%s/slots?from=2000-01-01" % ev.slug)
+        return r.json["slots"][0]["remaining"]
+    assert attendance(stack, bid, "no_show")[0] == 200
+    assert slot_row(stack, slot) == (0, 0)
+    wait_until(lambda: remaining() == 1, 10, 0.05, what="the released seat published")
+    # marking it again changes nothing: one seat released, not two
+    assert attendance(stack, bid, "no_show")[0] == 200
+    assert slot_row(stack, slot) == (0, 0)
+    code, body = attendance(stack, bid, "attended")
+    assert code == 200 and body["booking"]["status"] == "attended", body
+    assert slot_row(stack, slot) == (1, 0)
+    wait_until(lambda: remaining() == 0, 10, 0.05, what="the seat taken back published")
+    code, body = book(ev)
+    assert code == 409 and body["error"] == "slot_full", body
+    # released again and booked by someone else: the correction finds no seat
+    assert attendance(stack, bid, "no_show")[0] == 200
+    code, body = book(ev)
+    assert code == 201, body
+    code, body = attendance(stack, bid, "attended")
+    assert code == 409 and body["error"] == "seat_released", body
+    assert slot_row(stack, slot) == (1, 0)
+    assert int(stack.scalar("SELECT count(*) FROM bookings WHERE slot_id = %s AND status IN "
+                            "('confirmed', 'attended')" % slot)) == 1
+
+
 def stored_answer(stack, rid, timeout=20):
     """(HTTP status, body) the worker stored in yk:res:<rid>."""
     def get():

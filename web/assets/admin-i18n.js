@@ -192,6 +192,7 @@ const ja = {
   desk_not_today: 'この予約は今日の日付ではありません。',
   desk_cancelled: 'この予約はキャンセルされています。',
   desk_prerequisite_not_attended: '前提の予約（1回目など）に来場した記録がありません。',
+  desk_seat_released: '未来場にした時点で席は他の方に渡り、この枠に空きがありません。',
   // rush
   adRush: '混雑状況',
   adRushHint: '2秒ごとに更新。直近5分の待ち行列です。',
@@ -391,6 +392,7 @@ const en = {
   desk_not_today: 'This booking is not for today.',
   desk_cancelled: 'This booking was cancelled.',
   desk_prerequisite_not_attended: 'The earlier booking (such as dose 1) has no attendance.',
+  desk_seat_released: 'Marked no-show, the seat went to someone else: this slot has none left.',
   adRush: 'Rush',
   adRushHint: 'Updated every 2 seconds; the queue over the last five minutes.',
   adQLength: 'Stream length',
