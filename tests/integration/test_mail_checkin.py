@@ -7,8 +7,6 @@ zbarimg. Beside test_mail.py's case (its own notifier and SMTP server), this one
 notifier as deployed: its YOYAKU_TOKEN_KEY comes from the shared settings, so the code in the mail
 equals the API's only if both read the same key."""
 
-import email
-import email.policy
 import shutil
 import subprocess
 import tempfile
@@ -36,15 +34,7 @@ def book(event, **kw):
 
 def sent_mail(stack, booking_id, kind, timeout=30):
     """The mail with Message-ID <booking-ID-KIND@…> from the sink, parsed (policy=default)."""
-    prefix = "<booking-%s-%s@" % (booking_id, kind)
-
-    def find():
-        for path in sorted(stack.mail.glob("*.eml")):
-            msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            if (msg["Message-ID"] or "").startswith(prefix):
-                return msg
-        return None
-    return wait_until(find, timeout, 0.1, what="%s mail of booking %s" % (kind, booking_id))
+    return stack.sent_mail("<booking-%s-%s@" % (booking_id, kind), timeout)
 
 
 def parts(msg, ctype):

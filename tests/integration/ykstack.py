@@ -5,6 +5,7 @@ built binaries, each on a free port in one temporary directory; plus the small c
 import concurrent.futures
 import contextlib
 import datetime
+import email as email_pkg
 import http.client
 import json
 import os
@@ -17,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+from email import policy as email_policy
 from pathlib import Path
 
 JST = datetime.timezone(datetime.timedelta(hours=9))
@@ -807,6 +809,23 @@ class Stack:
 
     def by_name(self, name):
         return [p for p in self.procs if p.name == name][-1]
+
+    def sent_mail(self, message_id_prefix, timeout=30):
+        """The mail the stack's SMTP sink received whose Message-ID starts with the prefix (e.g.
+        "<booking-12-confirmation@"), parsed with policy=default. Only the files that hold the
+        prefix are parsed: the sink keeps every mail of the stack (thousands by the end of a run)."""
+        needle = message_id_prefix.encode()
+
+        def find():
+            for path in sorted(self.mail.glob("*.eml")):
+                data = path.read_bytes()
+                if needle not in data:
+                    continue
+                msg = email_pkg.message_from_bytes(data, policy=email_policy.default)
+                if (msg["Message-ID"] or "").startswith(message_id_prefix):
+                    return msg
+            return None
+        return wait_until(find, timeout, 0.1, what="the mail %s…" % message_id_prefix)
 
     def ctl(self, *args, check=True, env=None):
         """Runs yoyakuctl with the stack's environment (or env)."""
