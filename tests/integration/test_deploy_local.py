@@ -1,6 +1,7 @@
 """deploy/local/run (contract §1): in a temporary YOYAKU_DEV_DIR on a free port it prints
 `admin token: …` and `ready: http://127.0.0.1:<port>/`, serves the demo event, stops everything on
-SIGTERM (and SIGINT) with exit status 0 and no process left behind, and a second run reuses the data."""
+SIGTERM (and SIGINT) with exit status 0 and no process left behind, and a second run reuses the data;
+with YOYAKU_LOCAL_REDIS=cluster (issue 15) the same on a Redis Cluster of 3 masters and 3 replicas."""
 
 import datetime
 import os
@@ -22,9 +23,10 @@ RUN = ROOT / "deploy/local/run"
 
 
 class LocalRun:
-    def __init__(self, dev, port):
+    def __init__(self, dev, port, **extra_env):
         self.dev, self.port = dev, port
         env = {k: v for k, v in os.environ.items() if not k.startswith("YOYAKU_")}
+        env.update(extra_env)
         env.update({"YOYAKU_DEV_DIR": str(dev), "YOYAKU_HTTP_PORT": str(port),
                     "YOYAKU_BUILD_DIR": str(build_dir()),
                     # keep serving after a UBSan report; the logs are checked for reports
@@ -187,6 +189,90 @@ def test_deploy_local_run(devdir):
         assert [b["id"] for b in r.json["bookings"]] == [booking_id], r
         api.close()
         check_stopped(run, run.stop(signal.SIGINT))
+        reports = sanitizer_reports(devdir)
+        assert not reports, "\n".join(reports)
+    finally:
+        run.kill()
+
+
+def cluster_nodes(port):
+    """[(port, role, slot ranges)] from CLUSTER NODES asked of the node on port."""
+    out = subprocess.run(["redis-cli", "-p", str(port), "cluster", "nodes"], capture_output=True,
+                         text=True, timeout=10).stdout
+    nodes = []
+    for line in out.splitlines():
+        f = line.split()
+        role = "master" if "master" in f[2].split(",") else "replica"
+        nodes.append((int(f[1].split(":")[1].split("@")[0]), role, f[8:]))
+    return sorted(nodes)
+
+
+def book_demo(api):
+    r = api.get("/v1/events/demo")
+    assert r.status == 200, r
+    ident = [f["name"] for f in r.json["fields"] if f.get("identity")][0]
+    today = datetime.datetime.now(JST).date()
+    r = api.get("/v1/events/demo/slots?from=%s&to=%s" % (today, today + datetime.timedelta(days=15)))
+    assert r.status == 200 and r.json["slots"], r
+    r = api.post("/v1/events/demo/reservations",
+                 {"slot_id": r.json["slots"][0]["id"], "email": email("localcl"),
+                  "fields": {"name": "クラスタ 花子", ident: "9876543210"}})
+    assert r.status == 201, r
+    return r.json["booking"]["id"]
+
+
+def test_deploy_local_run_on_a_redis_cluster(devdir):
+    """YOYAKU_LOCAL_REDIS=cluster: six redis-server processes in cluster mode, made into 3 masters
+    that share the 16384 slots and a replica each; the services use it (a booking, its mail), and
+    a second run finds the same cluster on the same ports."""
+    if shutil.which("redis-cli") is None:
+        pytest.skip("redis-cli missing")
+    port = free_port()
+    run = LocalRun(devdir, port, YOYAKU_LOCAL_REDIS="cluster")
+    try:
+        token = run.wait_line("admin token: ", 300)[len("admin token: "):]
+        run.wait_line("ready: ", 120)
+        cports = [int(p) for p in (devdir / "redis-cluster" / "ports").read_text().split()]
+        assert len(cports) == 6, cports
+        nodes = cluster_nodes(cports[0])
+        assert [n[0] for n in nodes] == sorted(cports), nodes
+        masters = [n for n in nodes if n[1] == "master"]
+        assert len(masters) == 3 and all(n[2] for n in masters), nodes
+        assert sum(int(b) - int(a) + 1 for n in masters for a, b in
+                   (r.split("-") if "-" in r else (r, r) for r in n[2])) == 16384, nodes
+        # every service is pointed at the cluster
+        services = [pid for pid, cmd in processes_of(devdir)
+                    if any(b in cmd for b in ("yoyaku-ingress", "yoyaku-worker", "yoyaku-notifier"))]
+        assert len(services) >= 3, services
+        for pid in services:
+            environ = Path("/proc/%d/environ" % pid).read_bytes().split(b"\0")
+            assert b"YOYAKU_REDIS=redis-cluster://127.0.0.1:%d" % cports[0] in \
+                [e.split(b",")[0] for e in environ], pid
+        api = Client("127.0.0.1", port, token)
+        booking_id = book_demo(api)
+        api.close()
+        # the request went through the cluster: its partition's stream lives on one master
+        keys = sum(int(subprocess.run(["redis-cli", "-p", str(p), "dbsize"], capture_output=True,
+                                      text=True, timeout=10).stdout or 0) for p, _, _ in masters)
+        assert keys > 0
+        if os.access(binary("yoyaku-notifier"), os.X_OK):
+            wait_until(lambda: list((devdir / "mail").glob("*.eml")), 30, 0.1,
+                       what="a confirmation mail in %s/mail" % devdir)
+        first_err = run.stderr()
+        check_stopped(run, run.stop(signal.SIGTERM))
+        assert all(port_free(p) for p in cports), cports
+
+        run = LocalRun(devdir, port, YOYAKU_LOCAL_REDIS="cluster")
+        run.wait_line("ready: ", 300)
+        assert "creating the Redis Cluster" in first_err and \
+            "creating the Redis Cluster" not in run.stderr(), run.stderr()
+        assert [int(p) for p in (devdir / "redis-cluster" / "ports").read_text().split()] == cports
+        api = Client("127.0.0.1", port, token)
+        r = api.get("/v1/admin/events/demo/bookings", admin=True)
+        assert r.status == 200 and [b["id"] for b in r.json["bookings"]] == [booking_id], r
+        api.close()
+        check_stopped(run, run.stop(signal.SIGINT))
+        assert all(port_free(p) for p in cports), cports
         reports = sanitizer_reports(devdir)
         assert not reports, "\n".join(reports)
     finally:
