@@ -33,7 +33,12 @@ def current_pids(dev):
 
 
 def metrics_listen(pid):
-    env = open("/proc/%d/environ" % pid, "rb").read().split(b"\0")
+    """(host, port) of the process's metrics listener, None when its environment does not say
+    (yet: right after the fork it may still be the supervisor's) or the process is gone."""
+    try:
+        env = open("/proc/%d/environ" % pid, "rb").read().split(b"\0")
+    except OSError:
+        return None
     for e in env:
         if e.startswith(b"YOYAKU_METRICS_LISTEN="):
             host, port = e.split(b"=", 1)[1].decode().rsplit(":", 1)
@@ -49,6 +54,13 @@ def healthz(host, port):
         return False
     finally:
         c.close()
+
+
+def service_health(pid):
+    """The /healthz of a worker or notifier by its metrics listener (read once: the environment
+    may change under a second read while the process starts)."""
+    listen = metrics_listen(pid)
+    return listen is not None and healthz(*listen)
 
 
 def psql(dev, sql):
@@ -161,9 +173,8 @@ def test_local_run_heals_under_a_rush(devdir):  # noqa: F811 (fixture)
 
         rush = Rush(port, slot_ids, uuid.uuid4().hex[:8])
         time.sleep(1.5)
-        worker_health = lambda pid: metrics_listen(pid) and healthz(*metrics_listen(pid))
         killed = {}
-        killed["worker-1"] = kill_and_wait_back(run, "worker-1", worker_health)
+        killed["worker-1"] = kill_and_wait_back(run, "worker-1", service_health)
         time.sleep(1)
         killed["ingress"] = kill_and_wait_back(run, "ingress", lambda pid: healthz("127.0.0.1", port))
         wait_until(lambda: healthz("127.0.0.1", port) and api.get("/readyz").status == 200, 30, 0.1,
@@ -171,7 +182,7 @@ def test_local_run_heals_under_a_rush(devdir):  # noqa: F811 (fixture)
         ingress_ready = time.monotonic()
         time.sleep(1)
         if "notifier" in current_pids(devdir):
-            killed["notifier"] = kill_and_wait_back(run, "notifier", worker_health)
+            killed["notifier"] = kill_and_wait_back(run, "notifier", service_health)
         time.sleep(1)
         rush.finish()
 
@@ -217,13 +228,13 @@ def test_local_run_heals_under_a_rush(devdir):  # noqa: F811 (fixture)
         assert healthz("127.0.0.1", port)
         for name in ("worker-1", "worker-2", "notifier"):
             if name in pids:
-                assert healthz(*metrics_listen(pids[name])), name
+                assert service_health(pids[name]), name
 
         # backoff: the same service failing again within a minute waits twice as long each time
         if "notifier" in pids:
             delays = []
             for _ in range(2):
-                t0, t1, old, new = kill_and_wait_back(run, "notifier", worker_health)
+                t0, t1, old, new = kill_and_wait_back(run, "notifier", service_health)
                 delays.append(t1 - t0)
             err = run.stderr()
             for want in ("1.0", "2.0"):
