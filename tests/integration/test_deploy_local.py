@@ -69,10 +69,7 @@ class LocalRun:
 
     def stop(self, sig):
         self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(90)
-        finally:
-            self.err.close() if self.proc.poll() is not None else None
+        return self.proc.wait(90)
 
     def kill(self):
         if self.proc.poll() is None:
@@ -86,6 +83,7 @@ class LocalRun:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+        self.err.close()
 
 
 @pytest.fixture
