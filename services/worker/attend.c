@@ -20,7 +20,9 @@
  * Marking attended needs the same identity's prerequisite booking attended (never dose 2 without
  * dose 1); marking again what is already so changes nothing. A no-show releases its seat (the
  * waitlist timer offers it to the slot's line while the slot runs); a no-show corrected needs a
- * seat again, refused when the slot has none left (its seat was booked or offered meanwhile). */
+ * seat again, refused when the slot has none left (its seat was booked or offered meanwhile) or
+ * when the same identity has booked the event again meanwhile (one booking per person: the unique
+ * index bookings_one_per_identity would refuse the row). */
 static const char ATTEND_SQL[] =
     "WITH b AS ("
     " SELECT b.*, s.starts_at, s.ends_at, s.capacity - s.booked - s.held AS free, e.timezone,"
@@ -37,6 +39,10 @@ static const char ATTEND_SQL[] =
     "    WHERE pe.slug = b.prerequisite->>'event' AND p.identity = b.identity"
     "    AND p.status = 'attended') THEN 'prerequisite_not_attended'"
     "  WHEN b.status = 'no_show' AND $2 <> 'no_show' AND b.free <= 0 THEN 'seat_released'"
+    "  WHEN b.status = 'no_show' AND $2 <> 'no_show' AND b.limit_one"
+    "   AND EXISTS (SELECT 1 FROM bookings o WHERE o.event_id = b.event_id"
+    "    AND o.identity = b.identity AND o.id <> b.id AND o.limit_one"
+    "    AND o.status IN ('confirmed', 'attended')) THEN 'already_booked'"
     "  END AS refusal,"
     "  CASE WHEN $2 = 'no_show' AND b.status <> 'no_show' THEN -1"
     "   WHEN b.status = 'no_show' AND $2 <> 'no_show' THEN 1 ELSE 0 END AS seat"
@@ -63,6 +69,8 @@ static const struct {
      "The booking this one depends on (e.g. dose 1) has not been marked as attended."},
     {"seat_released", "This no-show's seat has gone to someone else and its slot has no seat "
                       "left."},
+    {"already_booked", "This person has booked this event again since being marked as a no-show: "
+                       "mark that booking instead."},
 };
 
 /* The partition's memory follows a change of booking status from → to (never cancelled) rather

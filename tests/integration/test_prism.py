@@ -375,6 +375,15 @@ def test_desk_checkin_attendance_cancel(own, px, ev):
     r = px.post("/v1/admin/bookings/%s/attendance" % e["id"], {"status": "attended"}, 409,
                 admin=True)
     assert r.error == "seat_released"
+    # a no-show who booked again: the correction would make two bookings of one person
+    two, (two_slot,) = new_event(own, capacities=(2,))
+    mail = email("again")
+    f = px.post("/v1/events/%s/reservations" % two, booking_body(two_slot, mail)).json["booking"]
+    px.post("/v1/admin/bookings/%s/attendance" % f["id"], {"status": "no_show"}, 200, admin=True)
+    px.post("/v1/events/%s/reservations" % two, booking_body(two_slot, mail))
+    r = px.post("/v1/admin/bookings/%s/attendance" % f["id"], {"status": "attended"}, 409,
+                admin=True)
+    assert r.error == "already_booked"
 
 
 def test_reserve_already_booked_409(px, ev):

@@ -409,6 +409,30 @@ def test_a_no_show_corrected_takes_its_seat_back_while_one_is_free(stack, make_e
                             "('confirmed', 'attended')" % slot)) == 1
 
 
+def test_a_no_show_who_booked_again_is_not_corrected_into_two_bookings(stack, make_event):
+    ev = make_event(capacities=[2, 2], fields=[{"name": "member", "type": "text", "required": True,
+                                                 "identity": True}])
+    code, first = book(ev, fields={"member": "A-1"})
+    assert code == 201, first
+    assert attendance(stack, first["booking"]["id"], "no_show")[0] == 200
+    # one booking per person: the no-show may book again, and is then refused a second one
+    code, again = book(ev, slot_id=ev.slot_ids[1], fields={"member": "a-1"})
+    assert code == 201, again
+    code, body = book(ev, fields={"member": "A-1"})
+    assert code == 409 and body["error"] == "already_booked", body
+    # the first booking corrected to attended would make two (the unique index would refuse the
+    # row, and the entry be retried into a dead letter): refused
+    code, body = attendance(stack, first["booking"]["id"], "attended")
+    assert code == 409 and body["error"] == "already_booked", body
+    assert stack.scalar("SELECT status FROM bookings WHERE id = %s" % first["booking"]["id"]) == \
+        "no_show"
+    assert slot_row(stack, ev.slot_ids[0]) == (0, 0)
+    code, body = attendance(stack, again["booking"]["id"], "attended")
+    assert code == 200 and body["booking"]["status"] == "attended", body
+    code, body = book(ev, fields={"member": "B-2"})     # the partition was not held up
+    assert code == 201, body
+
+
 def stored_answer(stack, rid, timeout=20):
     """(HTTP status, body) the worker stored in yk:res:<rid>."""
     def get():

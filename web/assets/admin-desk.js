@@ -7,7 +7,8 @@ import {
 } from './admin-core.js';
 import { fieldList } from './admin-bookings.js';
 
-const REFUSALS = ['not_today', 'cancelled', 'prerequisite_not_attended', 'seat_released'];
+const REFUSALS = ['not_today', 'cancelled', 'prerequisite_not_attended', 'seat_released',
+  'already_booked'];
 
 // "YK1-123-ABCDEF" → "123"; a bare number stays; full-width digits and spaces are folded.
 export function bookingIdOf(code) {

@@ -193,6 +193,7 @@ const ja = {
   desk_cancelled: 'この予約はキャンセルされています。',
   desk_prerequisite_not_attended: '前提の予約（1回目など）に来場した記録がありません。',
   desk_seat_released: '未来場にした時点で席は他の方に渡り、この枠に空きがありません。',
+  desk_already_booked: 'この方は未来場のあとで予約し直しています。新しい予約で受付してください。',
   // rush
   adRush: '混雑状況',
   adRushHint: '2秒ごとに更新。直近5分の待ち行列です。',
@@ -393,6 +394,7 @@ const en = {
   desk_cancelled: 'This booking was cancelled.',
   desk_prerequisite_not_attended: 'The earlier booking (such as dose 1) has no attendance.',
   desk_seat_released: 'Marked no-show, the seat went to someone else: this slot has none left.',
+  desk_already_booked: 'This person booked again after being marked no-show: check in the new booking.',
   adRush: 'Rush',
   adRushHint: 'Updated every 2 seconds; the queue over the last five minutes.',
   adQLength: 'Stream length',
