@@ -224,6 +224,7 @@ void catalogue_load_slot(const cat_slot_row *row)
     s->capacity = row->capacity;
     s->remaining = row->remaining;
     s->waiting = row->waiting;
+    s->ends = row->ends;
     if (s->starts_at == NULL || s->ends_at == NULL) {
         free(s->starts_at);
         free(s->ends_at);

@@ -21,6 +21,7 @@ typedef struct {
     int capacity;
     int remaining; /* updated from the workers' "remaining" messages */
     int waiting;   /* waitlist entries waiting: the workers' "waiting" messages (waitlist.c) */
+    int64_t ends;  /* ends_at as Unix seconds: an ended slot takes no booking, shows no seat */
 } cat_slot;
 
 typedef struct {
@@ -57,6 +58,7 @@ typedef struct {
     const char *starts_at, *ends_at;
     int capacity, remaining;
     int waiting;
+    int64_t ends;
 } cat_slot_row;
 
 /* Starts a load's queries: returns 0 when they are under way (the loader then calls

@@ -28,7 +28,8 @@ static const char sql_events[] =
 static const char sql_slots[] =
     "SELECT s.id, s.event_id, yk_rfc3339(s.starts_at, e.timezone),"
     " yk_rfc3339(s.ends_at, e.timezone), s.capacity, s.capacity - s.booked - s.held,"
-    " (SELECT count(*) FROM waitlist w WHERE w.slot_id = s.id AND w.status = 'waiting')"
+    " (SELECT count(*) FROM waitlist w WHERE w.slot_id = s.id AND w.status = 'waiting'),"
+    " extract(epoch FROM s.ends_at)::bigint"
     " FROM slots s JOIN events e ON e.id = s.event_id ORDER BY s.id";
 
 static yk_pg_op op_events, op_slots;
@@ -78,6 +79,7 @@ static void slots_cb(yk_pg_op *op, yk_pgres *res)
             .capacity = (int)yk_pgres_int(res, i, 4, 0),
             .remaining = (int)yk_pgres_int(res, i, 5, 0),
             .waiting = (int)yk_pgres_int(res, i, 6, 0),
+            .ends = yk_pgres_int(res, i, 7, 0),
         };
         catalogue_load_slot(&row);
     }

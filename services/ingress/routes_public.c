@@ -74,6 +74,7 @@ static void list_slots(yk_http_req *req, cat_event *e)
     }
     json_decref(errors);
     json_t *list = json_array();
+    time_t now = time(NULL);
     for (size_t i = 0; i < e->nslots; i++) {
         cat_slot *s = e->slots[i];
         /* starts_at is local time in the event's zone, so its date prefix is the local day */
@@ -83,8 +84,8 @@ static void list_slots(yk_http_req *req, cat_event *e)
         json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:i,s:i,s:i}", "id", s->id_str,
                                               "starts_at", s->starts_at, "ends_at", s->ends_at,
                                               "capacity", s->capacity, "remaining",
-                                              s->remaining > 0 ? s->remaining : 0, "waiting",
-                                              s->waiting > 0 ? s->waiting : 0));
+                                              s->remaining > 0 && now < s->ends ? s->remaining : 0,
+                                              "waiting", s->waiting > 0 ? s->waiting : 0));
     }
     ingress_respond_json(req, 200, json_pack("{s:o}", "slots", list), NULL);
 }
@@ -116,6 +117,12 @@ static int refuse(yk_http_req *req, const char *idem, json_t *body, char **refus
 static json_t *slot_full(void)
 {
     return json_pack("{s:s,s:s}", "error", "slot_full", "message", "This slot is full.");
+}
+
+static json_t *slot_ended(void)
+{
+    return json_pack("{s:s,s:s,s:n}", "error", "booking_closed", "message", "This slot has ended.",
+                     "opens_at");
 }
 
 static void reserve(yk_http_req *req, cat_event *e)
@@ -202,6 +209,9 @@ static void reserve(yk_http_req *req, cat_event *e)
             goto out;
     } else if ((closed = phase_refusal(e, clean, now)) != NULL) {
         if (refuse(req, idem, closed, &refusal))
+            goto out;
+    } else if (now >= slot->ends) {
+        if (refuse(req, idem, slot_ended(), &refusal))
             goto out;
     } else if (slot->remaining <= 0 && refuse(req, idem, slot_full(), &refusal)) {
         goto out;

@@ -72,12 +72,12 @@ void answer_refuse(entry *en, int code, const char *error, const char *message)
     en->result = error;
 }
 
-void answer_closed(entry *en, const char *opens_at)
+void answer_closed(entry *en, const char *message, const char *opens_at)
 {
     yk_buf *b = &answer_bodies;
     size_t at = b->len;
     yk_buf_adds(b, "{\"error\":\"booking_closed\",\"message\":");
-    yk_buf_str(b, "Bookings for this event are not open.");
+    yk_buf_str(b, message);
     yk_buf_adds(b, ",\"opens_at\":");
     if (opens_at)
         yk_buf_str(b, opens_at);

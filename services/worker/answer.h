@@ -26,8 +26,9 @@ void answer_trim(size_t keep);
 /* {"error":error,"message":message}; error is a literal, also en's metrics result. */
 void answer_refuse(entry *en, int code, const char *error, const char *message);
 
-/* 409 {"error":"booking_closed","message":…,"opens_at":opens_at or null} (as the ingress's). */
-void answer_closed(entry *en, const char *opens_at);
+/* 409 {"error":"booking_closed","message":message,"opens_at":opens_at or null} (as the
+ * ingress's); message is a literal. */
+void answer_closed(entry *en, const char *message, const char *opens_at);
 
 /* 201 {"booking":…,"token":…} for the booking just inserted for en (id, created_at as
  * PostgreSQL returned them), from en's own fields and its slot. */

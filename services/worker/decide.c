@@ -91,7 +91,12 @@ void decide_reserve(entry *en)
     if (e->opens && now < e->opens && phase_refuse(en, e->opens)) /* their phase opens later */
         return;
     if ((e->opens && now < e->opens) || (e->closes && now >= e->closes)) {
-        answer_closed(en, e->opens && now < e->opens ? e->opens_at : NULL);
+        answer_closed(en, "Bookings for this event are not open.",
+                      e->opens && now < e->opens ? e->opens_at : NULL);
+        return;
+    }
+    if (now >= en->s->end) {
+        answer_closed(en, "This slot has ended.", NULL);
         return;
     }
     if (phase_refuse(en, now)) /* phased opening: phase.h */

@@ -213,8 +213,7 @@ void persist_event_free(void *p)
     }
 }
 
-/* Adds row i of r (id, capacity, booked + held, starts_at, ends_at, start, waiting) to e. NULL on
- * out of memory. */
+/* Adds row i of r (the columns of SLOT_COLUMNS) to e; NULL when out of memory. */
 static persist_slot *persist_slot_add(persist_event *e, const yk_pgres *r, int i)
 {
     persist_slot *s = calloc(1, sizeof *s);
@@ -227,6 +226,7 @@ static persist_slot *persist_slot_add(persist_event *e, const yk_pgres *r, int i
     s->ends_at = strdup(yk_pgres_text(r, i, 4));
     s->start = yk_pgres_int(r, i, 5, 0);
     s->waiting = (int)yk_pgres_int(r, i, 6, 0);
+    s->end = yk_pgres_int(r, i, 7, 0);
     void **ref = s->starts_at && s->ends_at ? map_ref(&e->slots, yk_pgres_text(r, i, 0)) : NULL;
     if (ref == NULL) {
         persist_slot_free(s);
@@ -243,7 +243,8 @@ static persist_slot *persist_slot_add(persist_event *e, const yk_pgres *r, int i
 static const char SLOT_COLUMNS[] =
     "SELECT id, capacity, booked + held, yk_rfc3339(starts_at, $2), yk_rfc3339(ends_at, $2),"
     " extract(epoch FROM starts_at)::bigint, (SELECT count(*) FROM waitlist w"
-    " WHERE w.slot_id = slots.id AND w.status = 'waiting') FROM slots ";
+    " WHERE w.slot_id = slots.id AND w.status = 'waiting'), extract(epoch FROM ends_at)::bigint"
+    " FROM slots ";
 
 /* Loads the identity counts of a scope (campaign or single event) into a new map stored in
  * scopes under key. 0 or -1. */

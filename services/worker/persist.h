@@ -16,8 +16,9 @@ typedef struct {
     int64_t id;
     int capacity, booked;      /* booked counts the seats held for waitlist offers too */
     char *starts_at, *ends_at; /* owned */
-    int64_t start;             /* starts_at as Unix seconds, for the prerequisite's min_days */
-    int waiting; /* waitlist entries waiting: its free seats are theirs (waitlist.h) */
+    int64_t start, end; /* Unix seconds: start for the prerequisite's min_days; from end on, no
+                         * booking (a seat a no-show released is not sold after the slot) */
+    int waiting;        /* waitlist entries waiting: its free seats are theirs (waitlist.h) */
 } persist_slot;
 
 /* An event's decision state. counts is borrowed from the partition's scope map: events of one

@@ -45,6 +45,7 @@ bool phase_refuse(entry *en, int64_t now)
     json_decref(fields);
     if (open)
         return false;
-    answer_closed(en, opens);
+    answer_closed(en, opens ? "Bookings for you open later." : "Bookings are not open to you.",
+                  opens);
     return true;
 }

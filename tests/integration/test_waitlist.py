@@ -433,6 +433,28 @@ def test_a_no_show_who_booked_again_is_not_corrected_into_two_bookings(stack, ma
     assert code == 201, body
 
 
+def test_an_ended_slot_takes_no_booking_whatever_seats_it_shows(stack, make_event):
+    """A seat a no-show released (or migration 0014 released) is not sold once its slot ended: the
+    list shows no seat left, the ingress refuses, and so does the worker for an entry the ingress
+    did not check."""
+    ev = make_event(capacities=[3], day=-1)
+    slot = ev.slot_ids[0]
+    assert ev.slots[0]["remaining"] == 0, ev.slots
+    code, body = book(ev)
+    assert code == 409 and body == {"error": "booking_closed", "message": "This slot has ended.",
+                                    "opens_at": None}, body
+    code, body = book(ev, headers={"Idempotency-Key": unique("ended")})
+    assert code == 409 and body["error"] == "booking_closed", body
+    rid, mail = uuid.uuid4().hex, new_email("ended")
+    xadd_entry(stack, ev.partition, {
+        "t": "reserve", "id": rid, "ing": "tests", "ev": ev.id, "slot": slot, "email": mail,
+        "ident": mail, "fields": json.dumps({"name": "終了 後"}), "tok": (uuid.uuid4().hex * 2)[:43],
+        "at": int(time.time() * 1000), "dl": int(time.time() * 1000) + 60000})
+    code, body = stored_answer(stack, rid)
+    assert code == 409 and body["error"] == "booking_closed" and body["opens_at"] is None, body
+    assert slot_row(stack, slot) == (0, 0) and ev.rows() == []
+
+
 def stored_answer(stack, rid, timeout=20):
     """(HTTP status, body) the worker stored in yk:res:<rid>."""
     def get():

@@ -18,7 +18,7 @@
 
 static persist_event event = {.id = 3, .slug = "rush", .tz = "Asia/Tokyo", .limit = 1};
 static persist_slot slot = {
-    17, 5, 1, "2030-01-01T10:00:00+09:00", "2030-01-01T11:00:00+09:00", 1893459600, 0};
+    17, 5, 1, "2030-01-01T10:00:00+09:00", "2030-01-01T11:00:00+09:00", 1893459600, 1893463200, 0};
 static char rids[8][33];
 
 static entry answered(int i, unsigned p, const char *sid, const char *ing)

@@ -55,9 +55,10 @@ static void fixture_init(fixture *f, int64_t id, int limit)
     f->e.tz = "UTC";
     f->e.limit = limit;
     f->e.counts = &f->counts;
-    f->s10 = (persist_slot){10, 2, 0, "2030-01-01T10:00:00Z", "2030-01-01T11:00:00Z", T10, 0};
-    f->s11 =
-        (persist_slot){11, 1, 0, "2030-01-01T11:00:00Z", "2030-01-01T12:00:00Z", T10 + 3600, 0};
+    f->s10 = (persist_slot){10,  2,          0, "2030-01-01T10:00:00Z", "2030-01-01T11:00:00Z",
+                            T10, T10 + 3600, 0};
+    f->s11 = (persist_slot){
+        11, 1, 0, "2030-01-01T11:00:00Z", "2030-01-01T12:00:00Z", T10 + 3600, T10 + 7200, 0};
 }
 
 static void fixture_free(fixture *f)
@@ -499,9 +500,21 @@ static void prerequisite_in_memory(void **state)
     d2.e.pre = 1;
     d2.e.pre_days = 28;
     d2.e.prior = &hist;
-    persist_slot early = {12, 5, 0, "2029-12-25T10:00:00Z", "2029-12-25T11:00:00Z", T10 - 7 * DAY,
+    persist_slot early = {12,
+                          5,
+                          0,
+                          "2029-12-25T10:00:00Z",
+                          "2029-12-25T11:00:00Z",
+                          T10 - 7 * DAY,
+                          T10 - 7 * DAY + 3600,
                           0};
-    persist_slot month = {13, 5, 0, "2029-12-04T10:00:00Z", "2029-12-04T11:00:00Z", T10 - 28 * DAY,
+    persist_slot month = {13,
+                          5,
+                          0,
+                          "2029-12-04T10:00:00Z",
+                          "2029-12-04T11:00:00Z",
+                          T10 - 28 * DAY,
+                          T10 - 28 * DAY + 3600,
                           0};
     assert_int_equal(prior_add(&hist, "late", T10 - 7 * DAY, false), 0);
     entry v[5] = {reserve(0, &d2.e, &d2.s10, "none"), reserve(1, &d2.e, &d2.s10, "late"),
@@ -606,6 +619,28 @@ static void booking_window(void **state)
     fixture_free(&f);
 }
 
+/* A slot that has ended takes no booking, whatever seats it has (a no-show released one). */
+static void slot_ended(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, 1, 5);
+    int64_t now = (int64_t)time(NULL);
+    f.s10.start = now - 3600;
+    f.s10.end = now;
+    f.s11.start = now - 1800;
+    f.s11.end = now + 1800; /* running: still bookable */
+    entry v[2] = {reserve(0, &f.e, &f.s10, "x"), reserve(1, &f.e, &f.s11, "y")};
+    decide_reserve(&v[0]);
+    decide_reserve(&v[1]);
+    assert_int_equal(v[0].code, 409);
+    assert_string_equal(body(&v[0]), "{\"error\":\"booking_closed\",\"message\":\"This slot has "
+                                     "ended.\",\"opens_at\":null}");
+    assert_int_equal(f.s10.booked, 0);
+    assert_int_equal(v[1].st, ENTRY_ACCEPT);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -622,6 +657,7 @@ int main(void)
         cmocka_unit_test_setup(answers_from_committed_rows, setup),
         cmocka_unit_test_setup(prerequisite_in_memory, setup),
         cmocka_unit_test_setup(booking_window, setup),
+        cmocka_unit_test_setup(slot_ended, setup),
         cmocka_unit_test_setup(cancel_updates_history, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
