@@ -84,7 +84,8 @@ static void load_rows(void)
                             .starts_at = "2030-01-01T09:00:00+09:00",
                             .ends_at = "2030-01-01T09:30:00+09:00",
                             .capacity = 5,
-                            .remaining = sl[i].remaining};
+                            .remaining = sl[i].remaining,
+                            .ends = 1893457800}; /* 2030-01-01T09:30+09:00: not ended */
         catalogue_load_slot(&row);
     }
     catalogue_load_end(true);
